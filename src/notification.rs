@@ -1,0 +1,292 @@
+//! Lambda events → what triggered the run.
+//!
+//! Two events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL, MD5
+//! and synctoken) and the daily EventBridge schedule (repair drift against the current document).
+//! Anything else is refused with what was received and what is accepted, so a mis-wired trigger shows
+//! up in the function's errors instead of silently doing nothing.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sns::SnsEvent;
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+/// What a notification says about the new document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// Where to download it; `None` when the message's `url` is empty (the blog's test event): the
+    /// configured `IP_RANGES_URL` is used.
+    pub url: Option<String>,
+    /// Its MD5, lower-case hex.
+    pub md5: String,
+    /// Its synctoken.
+    pub synctoken: u64,
+    /// Its creation time, as published.
+    pub create_time: String,
+}
+
+/// Why the function was invoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Amazon published a new document.
+    Notification(Notification),
+    /// The schedule: reconcile with the current document (no MD5 to check).
+    Reconcile {
+        /// The event's time.
+        time: Option<String>,
+    },
+}
+
+/// An event sgsync does not handle. Nothing is changed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum NotificationError {
+    /// Not JSON at all.
+    #[error(
+        "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged or an EventBridge scheduled event"
+    )]
+    NotJson(String),
+    /// JSON of another kind.
+    #[error(
+        "unsupported event (top-level keys: {0}); expected an SNS notification from AmazonIpSpaceChanged or an EventBridge scheduled event"
+    )]
+    Unsupported(String),
+    /// An SNS event whose shape or message is wrong.
+    #[error("invalid SNS notification: {0}")]
+    BadSns(String),
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(rename = "create-time", default)]
+    create_time: String,
+    synctoken: String,
+    md5: String,
+    #[serde(default)]
+    url: String,
+}
+
+fn bad(reason: impl Into<String>) -> NotificationError {
+    NotificationError::BadSns(reason.into())
+}
+
+fn notification(event: &Value) -> Result<Notification, NotificationError> {
+    let sns: SnsEvent = serde_json::from_value(event.clone()).map_err(|e| bad(format!("{e}")))?;
+    let record = match sns.records.as_slice() {
+        [one] => one,
+        [] => return Err(bad("it has no records")),
+        many => {
+            return Err(bad(format!(
+                "it has {} records; SNS delivers one per invocation",
+                many.len()
+            )));
+        }
+    };
+    let text = &record.sns.message;
+    let message: Message = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "the message is not the AmazonIpSpaceChanged JSON ({e}); expected {{\"create-time\", \"synctoken\", \"md5\", \"url\"}}"
+        ))
+    })?;
+    let md5 = message.md5.trim().to_ascii_lowercase();
+    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(format!(
+            "md5 '{}' is not 32 hexadecimal digits",
+            message.md5
+        )));
+    }
+    let synctoken = message
+        .synctoken
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("synctoken '{}' is not a number", message.synctoken)))?;
+    let url = message.url.trim();
+    Ok(Notification {
+        url: (!url.is_empty()).then(|| url.to_string()),
+        md5,
+        synctoken,
+        create_time: message.create_time,
+    })
+}
+
+/// Classifies a Lambda event.
+pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
+    let Some(object) = event.as_object() else {
+        return Err(NotificationError::Unsupported(
+            format!("not an object but {event}")
+                .chars()
+                .take(80)
+                .collect(),
+        ));
+    };
+    if object.contains_key("Records") {
+        let from_sns = event["Records"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r["EventSource"] == "aws:sns"));
+        if from_sns {
+            return notification(event).map(Trigger::Notification);
+        }
+        let source = event["Records"][0]["eventSource"]
+            .as_str()
+            .or(event["Records"][0]["EventSource"].as_str())
+            .unwrap_or("unknown");
+        return Err(NotificationError::Unsupported(format!(
+            "Records from {source}"
+        )));
+    }
+    if object.get("source").and_then(Value::as_str) == Some("aws.events")
+        && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        let scheduled: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
+            .map_err(|e| NotificationError::Unsupported(format!("scheduled event: {e}")))?;
+        return Ok(Trigger::Reconcile {
+            time: scheduled.time.map(|t| t.to_rfc3339()),
+        });
+    }
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.truncate(8);
+    Err(NotificationError::Unsupported(if keys.is_empty() {
+        "none: an empty object".into()
+    } else {
+        keys.join(", ")
+    }))
+}
+
+/// Classifies an event given as bytes (the CLI's `--event FILE`).
+pub fn parse_event_bytes(bytes: &[u8]) -> Result<Trigger, NotificationError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| NotificationError::NotJson(e.to_string()))?;
+    parse_event(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn sns_with_message(message: &str) -> Value {
+        let mut event: Value = serde_json::from_slice(&fixture("sns-latest.json")).unwrap();
+        event["Records"][0]["Sns"]["Message"] = Value::String(message.into());
+        event
+    }
+
+    #[test]
+    fn the_real_notification_parses() {
+        let t = parse_event_bytes(&fixture("sns-latest.json")).unwrap();
+        assert_eq!(
+            t,
+            Trigger::Notification(Notification {
+                url: Some("https://ip-ranges.amazonaws.com/ip-ranges.json".into()),
+                md5: "63431d35877fa5386ded1a7df9cfa971".into(),
+                synctoken: 1787411825,
+                create_time: "2026-08-22T15:17:05+00:00".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn the_blog_test_event_parses_with_no_url() {
+        let Trigger::Notification(n) =
+            parse_event_bytes(&fixture("sns-blog-test-event.json")).unwrap()
+        else {
+            panic!("not a notification");
+        };
+        assert_eq!(n.url, None);
+        assert_eq!(n.synctoken, 123456789);
+        assert_eq!(n.md5, "7fd59f5c7f5cf643036cbd4443ad3e4b");
+    }
+
+    #[test]
+    fn the_schedule_is_a_reconcile() {
+        let t = parse_event_bytes(&fixture("scheduled.json")).unwrap();
+        assert!(
+            matches!(t, Trigger::Reconcile { time: Some(ref s) } if s.starts_with("2026-11-23T12:00:00")),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn other_events_are_refused_saying_what_came_and_what_is_accepted() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"{}".to_vec(), "empty object"),
+            (b"not json".to_vec(), "not JSON"),
+            (b"[1]".to_vec(), "not an object"),
+            (br#"{"Records": [{"eventSource": "aws:s3", "s3": {}}]}"#.to_vec(), "aws:s3"),
+            (br#"{"Records": []}"#.to_vec(), "no records"),
+            (br#"{"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}"#.to_vec(), "detail-type"),
+        ];
+        for (bytes, needle) in cases {
+            let e = parse_event_bytes(&bytes).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+            assert!(
+                e.contains("AmazonIpSpaceChanged") || e.contains("SNS"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_messages_are_refused_with_the_reason() {
+        for (message, needle) in [
+            ("hello", "not the AmazonIpSpaceChanged JSON"),
+            (
+                r#"{"synctoken": "1", "md5": "xyz", "url": ""}"#,
+                "32 hexadecimal",
+            ),
+            (
+                r#"{"synctoken": "soon", "md5": "63431d35877fa5386ded1a7df9cfa971", "url": ""}"#,
+                "not a number",
+            ),
+            (
+                r#"{"md5": "63431d35877fa5386ded1a7df9cfa971"}"#,
+                "synctoken",
+            ),
+        ] {
+            let e = parse_event(&sns_with_message(message))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{message}: {e}");
+        }
+        let mut two: Value = serde_json::from_slice(&fixture("sns-latest.json")).unwrap();
+        let record = two["Records"][0].clone();
+        two["Records"].as_array_mut().unwrap().push(record);
+        assert!(
+            parse_event(&two)
+                .unwrap_err()
+                .to_string()
+                .contains("2 records")
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_event_bytes(&bytes);
+        }
+
+        /// Mutations of the real event (a byte replaced, the tail cut) give a trigger or an error.
+        #[test]
+        fn mutated_events_never_panic(at in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000) {
+            let mut bytes = fixture("sns-latest.json");
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            bytes.truncate(cut.max(1).min(bytes.len()));
+            let _ = parse_event_bytes(&bytes);
+        }
+
+        /// Any message text inside a well-formed SNS envelope gives a trigger or an error.
+        #[test]
+        fn arbitrary_messages_never_panic(message in ".{0,200}") {
+            let _ = parse_event(&sns_with_message(&message));
+        }
+    }
+}
