@@ -1,0 +1,201 @@
+//! The planner's plain-data vocabulary: what it is given (observed groups, targets, quotas) and what it
+//! returns (actions and the resulting layout). No AWS type appears here, so the planner can be driven
+//! by property tests over thousands of random histories without any network.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::rule::Rule;
+
+/// The quotas that bound a layout. Defaults are AWS's defaults; both are adjustable per account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quotas {
+    /// Inbound rules per security group (IPv4 and IPv6 together), Service Quotas `L-0EA8095F`.
+    pub rules_per_group: usize,
+    /// Security groups per network interface (and per load balancer), Service Quotas `L-2AFB9258`.
+    pub groups_per_target: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            rules_per_group: 60,
+            groups_per_target: 5,
+        }
+    }
+}
+
+/// Something security groups are attached to. Interfaces and load balancers are changed through
+/// different APIs, so the kind travels with the id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum TargetId {
+    /// An elastic network interface (`eni-…`), changed with `ModifyNetworkInterfaceAttribute`.
+    Interface(String),
+    /// An ALB or NLB (its ARN), changed with `elasticloadbalancingv2:SetSecurityGroups`.
+    LoadBalancer(String),
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetId::Interface(id) => write!(f, "interface {id}"),
+            TargetId::LoadBalancer(arn) => {
+                // The ARN's tail (`app/name/hash`) is what people recognise.
+                let short = arn
+                    .split_once("loadbalancer/")
+                    .map_or(arn.as_str(), |(_, t)| t);
+                write!(f, "load balancer {short}")
+            }
+        }
+    }
+}
+
+/// A security group sgsync owns, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedGroup {
+    /// The group id (`sg-…`).
+    pub id: String,
+    /// The group name; unique within a VPC, so the plan refers to groups by name (new groups have no
+    /// id until they are created).
+    pub name: String,
+    /// Its TCP/CIDR inbound rules.
+    pub rules: BTreeSet<Rule>,
+    /// Inbound entries sgsync does not model (other protocols, group or prefix-list sources). They are
+    /// left alone but occupy rule slots.
+    pub unmanaged_entries: usize,
+    /// The synctoken recorded on the group by the last run that completed (a tag).
+    pub synctoken: Option<u64>,
+}
+
+/// A target as observed: every group attached to it, managed or not, in the order the API gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedTarget {
+    /// Which interface or load balancer.
+    pub id: TargetId,
+    /// Every attached group id. Ids that are not managed groups are foreign and are kept as they are.
+    pub groups: Vec<String>,
+}
+
+/// Everything the planner needs to know about the world.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The managed groups (owned by this sgsync deployment).
+    pub groups: Vec<ObservedGroup>,
+    /// The targets that have at least one managed group attached.
+    pub targets: Vec<ObservedTarget>,
+}
+
+/// What the planner is asked to reach.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// Exactly the rules the managed groups must hold, together.
+    pub rules: BTreeSet<Rule>,
+    /// The document's synctoken, recorded on the groups once they hold `rules`.
+    pub synctoken: u64,
+    /// Name stem for new groups: they are called `{stem}-{n}` with the smallest free `n`, so a group
+    /// re-created after a crash gets a recognisable, predictable name.
+    pub group_stem: String,
+}
+
+/// One step of a plan. The apply step makes exactly one API call per action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Create a managed group, tagged with ownership and the synctoken at creation.
+    CreateGroup {
+        /// The new group's name.
+        group: String,
+        /// The synctoken recorded in its tags.
+        synctoken: u64,
+    },
+    /// Authorize rules in one group (one call, IPv4 and IPv6 together).
+    Authorize {
+        /// The group, by name.
+        group: String,
+        /// The rules to add.
+        rules: Vec<Rule>,
+    },
+    /// Set the groups of one target to `foreign` followed by `managed`: attach and detach in one
+    /// atomic call, so a target never holds more groups than the quota, even mid-run.
+    SetTargetGroups {
+        /// The target.
+        target: TargetId,
+        /// Foreign group ids, kept in their order.
+        foreign: Vec<String>,
+        /// Managed group names the target ends up with.
+        managed: Vec<String>,
+        /// Managed group names this call adds.
+        attach: Vec<String>,
+        /// Managed group names this call removes.
+        detach: Vec<String>,
+    },
+    /// Revoke rules from one group (one call), named by CIDR and port so the request is its own audit.
+    Revoke {
+        /// The group, by name.
+        group: String,
+        /// The rules to remove.
+        rules: Vec<Rule>,
+        /// True when this revoke runs before the authorizations to free slots; it then only ever
+        /// holds ranges the new document no longer publishes.
+        early: bool,
+    },
+    /// Delete a managed group that is empty and attached nowhere.
+    DeleteGroup {
+        /// The group, by name.
+        group: String,
+    },
+    /// Record the applied synctoken on groups that hold the desired rules already.
+    RecordSynctoken {
+        /// The groups, by name.
+        groups: Vec<String>,
+        /// The synctoken.
+        synctoken: u64,
+    },
+}
+
+impl Action {
+    /// Whether the action only adds access (create, authorize, an attach-only target update): the
+    /// "make" half of make-before-break.
+    pub fn is_make(&self) -> bool {
+        match self {
+            Action::CreateGroup { .. } | Action::Authorize { .. } => true,
+            Action::SetTargetGroups { detach, .. } => detach.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether the action may remove access (revoke, a target update that detaches, delete).
+    pub fn is_break(&self) -> bool {
+        match self {
+            Action::Revoke { .. } | Action::DeleteGroup { .. } => true,
+            Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// The planner's answer: the actions, in the order they must run, and the layout they produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Ordered actions; empty when the world already matches.
+    pub actions: Vec<Action>,
+    /// Group name → rules, after the plan has run.
+    pub layout: BTreeMap<String, BTreeSet<Rule>>,
+}
+
+impl Plan {
+    /// True when running the plan would change nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// True when the only actions are bookkeeping (recording the synctoken): access does not change.
+    pub fn changes_access(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| !matches!(a, Action::RecordSynctoken { .. }))
+    }
+}

@@ -1,0 +1,192 @@
+//! Stable bin packing: which group each desired rule ends up in.
+//!
+//! Stability is the point. A rule already in a managed group stays there, so a one-prefix change touches
+//! one group and costs one or two API calls; new rules fill free slots of existing groups first; a new
+//! group is created only when every existing group is full; a group left empty is deleted. Rules move
+//! only when they must: a rule held twice (after a crash or a concurrent run) keeps its first copy, a
+//! group over the rules quota sheds its excess, and when more groups hold rules than a target can take,
+//! the emptiest groups are evacuated.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use super::model::ObservedGroup;
+use crate::rule::Rule;
+
+/// The fate of one existing group.
+#[derive(Clone, Debug)]
+pub(super) struct GroupPacking<'a> {
+    /// The group as observed.
+    pub observed: &'a ObservedGroup,
+    /// Desired rules it holds and keeps.
+    pub kept: BTreeSet<Rule>,
+    /// Desired rules it holds that another group keeps (a second copy): revoked late.
+    pub duplicate: BTreeSet<Rule>,
+    /// Rules it holds that are no longer desired: revoked (early if slots are needed, else late).
+    pub stale: BTreeSet<Rule>,
+    /// Desired rules it holds that must move to another group: revoked late, after they are authorized
+    /// elsewhere and that group is attached everywhere.
+    pub moved_out: BTreeSet<Rule>,
+    /// Desired rules it receives.
+    pub added: BTreeSet<Rule>,
+}
+
+impl GroupPacking<'_> {
+    /// The rules the group holds once the plan has run.
+    pub fn final_rules(&self) -> BTreeSet<Rule> {
+        self.kept.union(&self.added).copied().collect()
+    }
+
+    /// Whether the group must give up its stale rules before it can take its new ones: the only case
+    /// in which a revoke precedes an authorization, and it only ever removes unpublished ranges.
+    pub fn needs_early_revoke(&self, rules_per_group: usize) -> bool {
+        !self.added.is_empty()
+            && !self.stale.is_empty()
+            && self.observed.rules.len() + self.observed.unmanaged_entries + self.added.len()
+                > rules_per_group
+    }
+}
+
+/// The packing of all desired rules.
+#[derive(Clone, Debug)]
+pub(super) struct Packing<'a> {
+    /// Existing groups, in stable order.
+    pub existing: Vec<GroupPacking<'a>>,
+    /// New groups, by name, with their rules, in creation order.
+    pub created: Vec<(String, BTreeSet<Rule>)>,
+}
+
+/// How many rules could not be placed, when the groups a target can hold are not enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Shortfall {
+    /// Rules that would fit with the unmanaged entries taken into account.
+    pub fits: usize,
+}
+
+/// Sort key that orders `AUTOUPDATE-cloudfront-2` before `AUTOUPDATE-cloudfront-10`.
+pub(super) fn natural_key(name: &str) -> (&str, u64, &str) {
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = name[stem.len()..].parse().unwrap_or(0);
+    (stem, number, name)
+}
+
+/// Packs `desired` into at most `max_groups` groups of `rules_per_group`, starting from `groups`.
+pub(super) fn pack<'a>(
+    desired: &BTreeSet<Rule>,
+    groups: &'a [ObservedGroup],
+    rules_per_group: usize,
+    max_groups: usize,
+    group_stem: &str,
+) -> Result<Packing<'a>, Shortfall> {
+    let mut ordered: Vec<&ObservedGroup> = groups.iter().collect();
+    ordered.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+
+    // Classify every rule of every group; the first group (in stable order) keeps a rule held twice.
+    let mut held: BTreeSet<Rule> = BTreeSet::new();
+    let mut existing: Vec<GroupPacking> = ordered
+        .into_iter()
+        .map(|g| {
+            let mut p = GroupPacking {
+                observed: g,
+                kept: BTreeSet::new(),
+                duplicate: BTreeSet::new(),
+                stale: BTreeSet::new(),
+                moved_out: BTreeSet::new(),
+                added: BTreeSet::new(),
+            };
+            for rule in &g.rules {
+                if !desired.contains(rule) {
+                    p.stale.insert(*rule);
+                } else if held.insert(*rule) {
+                    p.kept.insert(*rule);
+                } else {
+                    p.duplicate.insert(*rule);
+                }
+            }
+            // A group over the quota (the quota was lowered) sheds its last rules.
+            let room = rules_per_group.saturating_sub(g.unmanaged_entries);
+            while p.kept.len() > room {
+                let rule = p.kept.pop_last().expect("kept is longer than room");
+                p.moved_out.insert(rule);
+            }
+            p
+        })
+        .collect();
+
+    // More groups hold rules than a target can take: evacuate the emptiest.
+    let mut holders: Vec<usize> = (0..existing.len())
+        .filter(|&i| !existing[i].kept.is_empty())
+        .collect();
+    if holders.len() > max_groups {
+        holders.sort_by_key(|&i| (Reverse(existing[i].kept.len()), i));
+        for &i in &holders[max_groups..] {
+            let g = &mut existing[i];
+            g.moved_out.extend(std::mem::take(&mut g.kept));
+        }
+    }
+
+    let mut missing: Vec<Rule> = desired
+        .iter()
+        .filter(|r| !existing.iter().any(|g| g.kept.contains(r)))
+        .copied()
+        .collect();
+    missing.reverse(); // pop() hands rules out in ascending order
+
+    // Existing groups that keep rules receive first, then empty ones, then new groups.
+    let mut used = existing.iter().filter(|g| !g.kept.is_empty()).count();
+    let receivers: Vec<usize> = (0..existing.len())
+        .filter(|&i| !existing[i].kept.is_empty())
+        .chain((0..existing.len()).filter(|&i| {
+            let g = &existing[i];
+            g.kept.is_empty() && g.moved_out.is_empty()
+        }))
+        .collect();
+    for i in receivers {
+        if missing.is_empty() {
+            break;
+        }
+        let g = &mut existing[i];
+        if g.kept.is_empty() {
+            if used == max_groups {
+                continue;
+            }
+            used += 1;
+        }
+        // Duplicates are revoked only at the end, so their slots are not free for this run.
+        let held_until_end = g.kept.len() + g.duplicate.len() + g.observed.unmanaged_entries;
+        let free = rules_per_group.saturating_sub(held_until_end);
+        for _ in 0..free {
+            match missing.pop() {
+                Some(rule) => g.added.insert(rule),
+                None => break,
+            };
+        }
+        if g.kept.is_empty() && g.added.is_empty() {
+            used -= 1; // no slot after all: the group stays unused
+        }
+    }
+
+    let taken: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut names = (1..).map(|n| format!("{group_stem}-{n}"));
+    let mut created = Vec::new();
+    while !missing.is_empty() && used < max_groups && rules_per_group > 0 {
+        let name = names
+            .by_ref()
+            .find(|n| !taken.contains(n.as_str()))
+            .expect("an unbounded range of names has a free one");
+        let take = rules_per_group.min(missing.len());
+        let rules: BTreeSet<Rule> = missing
+            .split_off(missing.len() - take)
+            .into_iter()
+            .collect();
+        created.push((name, rules));
+        used += 1;
+    }
+
+    if !missing.is_empty() {
+        return Err(Shortfall {
+            fits: desired.len() - missing.len(),
+        });
+    }
+    Ok(Packing { existing, created })
+}

@@ -1,0 +1,440 @@
+//! Unit and property tests of the planner, run through the simulated world and its invariant checks.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::simulate::{World, check_run};
+use super::*;
+use crate::rule::{PortRange, Rule};
+
+fn rule(i: u16, port: u16) -> Rule {
+    Rule {
+        net: format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap(),
+        ports: PortRange::single(port),
+    }
+}
+
+fn rules(range: std::ops::Range<u16>) -> BTreeSet<Rule> {
+    range.map(|i| rule(i, 443)).collect()
+}
+
+fn desired(rules: BTreeSet<Rule>, synctoken: u64) -> Desired {
+    Desired {
+        rules,
+        synctoken,
+        group_stem: "AUTOUPDATE-cloudfront".into(),
+    }
+}
+
+fn quotas(rules_per_group: usize, groups_per_target: usize) -> Quotas {
+    Quotas {
+        rules_per_group,
+        groups_per_target,
+    }
+}
+
+/// Plans, checks every invariant along the run, and returns the plan and the world after it.
+fn run(observed: &Observed, d: &Desired, q: Quotas) -> (Plan, World) {
+    let p = plan(d, observed, q).expect("a plan");
+    let world = check_run(observed, d, q, &p).unwrap_or_else(|e| panic!("{e}\nplan: {p:#?}"));
+    (p, world)
+}
+
+fn kinds(p: &Plan) -> Vec<&'static str> {
+    p.actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateGroup { .. } => "create",
+            Action::Authorize { .. } => "authorize",
+            Action::SetTargetGroups { .. } => "target",
+            Action::Revoke { early: true, .. } => "early-revoke",
+            Action::Revoke { .. } => "revoke",
+            Action::DeleteGroup { .. } => "delete",
+            Action::RecordSynctoken { .. } => "tag",
+        })
+        .collect()
+}
+
+fn with_target(mut world: World, target: &str, foreign: &[&str]) -> World {
+    let mut ids: Vec<String> = foreign.iter().map(|s| s.to_string()).collect();
+    ids.extend(world.groups.values().map(|g| g.id.clone()));
+    world
+        .targets
+        .insert(TargetId::Interface(target.into()), ids);
+    world
+}
+
+#[test]
+fn first_run_creates_just_enough_groups() {
+    let (p, world) = run(
+        &Observed::default(),
+        &desired(rules(0..180), 1),
+        Quotas::default(),
+    );
+    assert_eq!(
+        kinds(&p),
+        [
+            "create",
+            "create",
+            "create",
+            "authorize",
+            "authorize",
+            "authorize"
+        ]
+    );
+    let names: Vec<&String> = world.groups.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "AUTOUPDATE-cloudfront-1",
+            "AUTOUPDATE-cloudfront-2",
+            "AUTOUPDATE-cloudfront-3"
+        ]
+    );
+}
+
+#[test]
+fn a_second_run_is_empty_and_a_new_synctoken_is_one_tag() {
+    let (_, world) = run(
+        &Observed::default(),
+        &desired(rules(0..100), 1),
+        Quotas::default(),
+    );
+    let same = plan(
+        &desired(rules(0..100), 1),
+        &world.observe(),
+        Quotas::default(),
+    )
+    .unwrap();
+    assert!(same.is_empty());
+    let newer = plan(
+        &desired(rules(0..100), 2),
+        &world.observe(),
+        Quotas::default(),
+    )
+    .unwrap();
+    assert_eq!(kinds(&newer), ["tag"]);
+    assert!(!newer.changes_access());
+}
+
+#[test]
+fn an_added_range_touches_one_group_with_one_call() {
+    let (_, world) = run(
+        &Observed::default(),
+        &desired(rules(0..100), 1),
+        Quotas::default(),
+    );
+    let (p, _) = run(
+        &world.observe(),
+        &desired(rules(0..101), 1),
+        Quotas::default(),
+    );
+    assert_eq!(kinds(&p), ["authorize"]);
+}
+
+#[test]
+fn a_replaced_range_in_a_full_group_is_revoked_early_and_only_it() {
+    let (_, world) = run(
+        &Observed::default(),
+        &desired(rules(0..60), 1),
+        Quotas::default(),
+    );
+    let world = with_target(world, "eni-1", &["sg-foreign"]);
+    let mut next = rules(1..60);
+    next.insert(rule(500, 443));
+    let (p, _) = run(&world.observe(), &desired(next, 2), Quotas::default());
+    assert_eq!(kinds(&p), ["early-revoke", "authorize", "tag"]);
+    assert_eq!(
+        p.actions[0],
+        Action::Revoke {
+            group: "AUTOUPDATE-cloudfront-1".into(),
+            rules: vec![rule(0, 443)],
+            early: true
+        }
+    );
+}
+
+#[test]
+fn growth_creates_a_group_and_attaches_it_keeping_foreign_groups_first() {
+    let (_, world) = run(
+        &Observed::default(),
+        &desired(rules(0..60), 1),
+        Quotas::default(),
+    );
+    let world = with_target(world, "eni-1", &["sg-foreign"]);
+    let (p, world) = run(
+        &world.observe(),
+        &desired(rules(0..70), 2),
+        Quotas::default(),
+    );
+    assert_eq!(kinds(&p), ["create", "authorize", "target", "tag"]);
+    let Action::SetTargetGroups {
+        foreign,
+        attach,
+        detach,
+        ..
+    } = &p.actions[2]
+    else {
+        panic!("not a target update");
+    };
+    assert_eq!(foreign, &["sg-foreign"]);
+    assert_eq!(attach, &["AUTOUPDATE-cloudfront-2"]);
+    assert!(detach.is_empty());
+    let ids = &world.targets[&TargetId::Interface("eni-1".into())];
+    assert_eq!(ids[0], "sg-foreign");
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn a_shrink_that_empties_a_group_detaches_revokes_then_deletes_it() {
+    let (_, world) = run(
+        &Observed::default(),
+        &desired(rules(0..70), 1),
+        Quotas::default(),
+    );
+    let world = with_target(world, "eni-1", &[]);
+    let (p, world) = run(
+        &world.observe(),
+        &desired(rules(0..60), 2),
+        Quotas::default(),
+    );
+    assert_eq!(kinds(&p), ["target", "revoke", "delete", "tag"]);
+    assert_eq!(world.groups.len(), 1);
+}
+
+#[test]
+fn capacity_overflow_is_an_error_with_the_numbers_and_remedies() {
+    let world = with_target(
+        run(
+            &Observed::default(),
+            &desired(rules(0..10), 1),
+            Quotas::default(),
+        )
+        .1,
+        "eni-1",
+        &["sg-a", "sg-b"],
+    );
+    let err = plan(
+        &desired(rules(0..181), 2),
+        &world.observe(),
+        Quotas::default(),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "181 rules",
+        "at most 180",
+        "60 rules per group × 3 groups",
+        "2 foreign on interface eni-1",
+        "CLOUDFRONT_ORIGIN_FACING",
+        "L-0EA8095F",
+        "nothing was changed",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+    assert_eq!(
+        plan(
+            &desired(BTreeSet::new(), 2),
+            &world.observe(),
+            Quotas::default()
+        ),
+        Err(PlanError::NoDesiredRules)
+    );
+}
+
+#[test]
+fn duplicates_keep_the_first_copy_and_revoke_the_second_late() {
+    let mut world = run(
+        &Observed::default(),
+        &desired(rules(0..20), 1),
+        quotas(10, 5),
+    )
+    .1;
+    world
+        .groups
+        .get_mut("AUTOUPDATE-cloudfront-2")
+        .unwrap()
+        .rules
+        .insert(rule(0, 443));
+    let world = with_target(world, "eni-1", &[]);
+    let (p, _) = run(&world.observe(), &desired(rules(0..20), 1), quotas(11, 5));
+    assert_eq!(kinds(&p), ["revoke"]);
+}
+
+#[test]
+fn too_many_half_empty_groups_are_consolidated_when_a_target_gets_fuller() {
+    let mut world = run(
+        &Observed::default(),
+        &desired(rules(0..40), 1),
+        quotas(10, 5),
+    )
+    .1;
+    for (i, g) in world.groups.values_mut().enumerate() {
+        // Leave each of the four groups half full.
+        let keep: BTreeSet<Rule> = g.rules.iter().take(5).copied().collect();
+        g.rules = keep;
+        assert!(i < 4);
+    }
+    let kept: BTreeSet<Rule> = world
+        .groups
+        .values()
+        .flat_map(|g| g.rules.clone())
+        .collect();
+    let world = with_target(world, "eni-1", &["sg-a", "sg-b", "sg-c"]);
+    // Only two managed groups fit next to three foreign ones: two groups are evacuated.
+    let (p, world) = run(&world.observe(), &desired(kept, 2), quotas(10, 5));
+    assert_eq!(world.groups.len(), 2);
+    assert!(kinds(&p).contains(&"delete"));
+}
+
+// --- Properties -------------------------------------------------------------------------------
+
+/// A random starting world that respects the quotas, plus the quotas.
+#[derive(Clone, Debug)]
+struct Start {
+    quotas: Quotas,
+    observed: Observed,
+    /// False when the layout has duplicate rules or unmanaged entries: only then may the planner
+    /// give up before the plain capacity bound.
+    clean: bool,
+}
+
+fn universe_rule(i: u16) -> Rule {
+    rule(i / 2, if i.is_multiple_of(2) { 80 } else { 443 })
+}
+
+const UNIVERSE: u16 = 64;
+
+fn rule_set(max: usize) -> impl Strategy<Value = BTreeSet<Rule>> {
+    prop::collection::btree_set(0..UNIVERSE, 0..=max)
+        .prop_map(|s| s.into_iter().map(universe_rule).collect())
+}
+
+fn start() -> impl Strategy<Value = Start> {
+    (1usize..=12, 1usize..=5)
+        .prop_flat_map(|(rpg, gpt)| {
+            let group = (rule_set(rpg), 0..=rpg.min(2), prop::option::of(0u64..3));
+            (
+                Just(rpg),
+                Just(gpt),
+                prop::collection::vec(group, 0..=gpt.min(4)),
+                prop::collection::btree_set(1u32..9, 4),
+                prop::collection::vec((0..gpt, any::<u8>()), 0..=3),
+            )
+        })
+        .prop_map(|(rpg, gpt, groups, numbers, targets)| {
+            let numbers: Vec<u32> = numbers.into_iter().collect();
+            let mut clean = true;
+            let mut seen = BTreeSet::new();
+            let groups: Vec<ObservedGroup> = groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut rules, unmanaged, synctoken))| {
+                    while rules.len() + unmanaged > rpg {
+                        rules.pop_last();
+                    }
+                    clean &= unmanaged == 0 && rules.iter().all(|r| seen.insert(*r));
+                    ObservedGroup {
+                        id: format!("sg-{i}"),
+                        name: format!("AUTOUPDATE-cloudfront-{}", numbers[i]),
+                        rules,
+                        unmanaged_entries: unmanaged,
+                        synctoken,
+                    }
+                })
+                .collect();
+            let targets = if groups.is_empty() {
+                Vec::new()
+            } else {
+                targets
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, (foreign, mask))| {
+                        let mut ids: Vec<String> =
+                            (0..foreign).map(|f| format!("sg-f{t}{f}")).collect();
+                        for (i, g) in groups.iter().enumerate() {
+                            if ids.len() < gpt && (mask >> i) & 1 == 1 {
+                                ids.push(g.id.clone());
+                            }
+                        }
+                        if ids.len() == foreign {
+                            // A target is found through a managed group: it has at least one.
+                            ids.truncate(gpt - 1);
+                            ids.push(groups[mask as usize % groups.len()].id.clone());
+                        }
+                        ObservedTarget {
+                            id: TargetId::Interface(format!("eni-{t}")),
+                            groups: ids,
+                        }
+                    })
+                    .collect()
+            };
+            Start {
+                quotas: quotas(rpg, gpt),
+                observed: Observed { groups, targets },
+                clean,
+            }
+        })
+}
+
+/// The plain capacity bound of the issue: rules per group × (groups per target − foreign on the fullest).
+fn plain_capacity(observed: &Observed, q: Quotas) -> usize {
+    let managed: BTreeSet<&str> = observed.groups.iter().map(|g| g.id.as_str()).collect();
+    let foreign = observed
+        .targets
+        .iter()
+        .map(|t| {
+            t.groups
+                .iter()
+                .filter(|id| !managed.contains(id.as_str()))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    q.rules_per_group * q.groups_per_target.saturating_sub(foreign)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Random histories over random starting layouts and quotas: every run keeps every invariant,
+    /// lands on exactly the desired rules, and a second plan is empty; the planner refuses only what
+    /// does not fit.
+    #[test]
+    fn random_histories_keep_every_invariant(
+        start in start(),
+        history in prop::collection::vec(rule_set(48), 1..6),
+    ) {
+        let mut observed = start.observed.clone();
+        let mut clean = start.clean;
+        for (step, rules) in history.into_iter().enumerate() {
+            let d = desired(rules, 10 + step as u64);
+            let capacity = plain_capacity(&observed, start.quotas);
+            match plan(&d, &observed, start.quotas) {
+                Ok(p) => {
+                    prop_assert!(d.rules.len() <= capacity);
+                    let world = check_run(&observed, &d, start.quotas, &p)
+                        .map_err(|e| TestCaseError::fail(format!("step {step}: {e}\n{p:#?}")))?;
+                    observed = world.observe();
+                    clean = true; // the planner's own layouts never hold duplicates
+                    clean &= observed.groups.iter().all(|g| g.unmanaged_entries == 0);
+                }
+                Err(PlanError::NoDesiredRules) => prop_assert!(d.rules.is_empty()),
+                Err(PlanError::OverCapacity { rules, fits, .. }) => {
+                    prop_assert!(fits < rules);
+                    if clean {
+                        prop_assert!(rules > capacity, "refused {rules} rules with capacity {capacity}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The planner is a function: the same input gives the same plan.
+    #[test]
+    fn plans_are_deterministic(start in start(), rules in rule_set(48)) {
+        let d = desired(rules, 7);
+        prop_assert_eq!(plan(&d, &start.observed, start.quotas), plan(&d, &start.observed, start.quotas));
+    }
+}

@@ -1,0 +1,202 @@
+//! The planner over the real history: random windows of the 170 published versions in
+//! tests/fixtures/ip-ranges/replay (with versions skipped, as when notifications are lost), random
+//! ports, IP versions, quotas and foreign groups. Every run must keep every invariant
+//! (checked step by step by `plan::simulate::check_run`) and refuse only what does not fit.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use proptest::prelude::*;
+
+use sgsync::plan::simulate::{World, check_run};
+use sgsync::plan::{Desired, Observed, PlanError, Quotas, TargetId, plan};
+use sgsync::ranges::{IpVersions, Selection, select};
+use sgsync::rule::{PortRange, Rule, desired_rules};
+
+struct Version {
+    synctoken: u64,
+    v4: Vec<Ipv4Net>,
+    v6: Vec<Ipv6Net>,
+}
+
+/// Every replay version's CLOUDFRONT ranges, IPv4 and IPv6, parsed once.
+fn history() -> &'static [Version] {
+    static HISTORY: OnceLock<Vec<Version>> = OnceLock::new();
+    HISTORY.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ip-ranges/replay");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("replay fixtures")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().as_bytes()[0].is_ascii_digit())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 170, "the replay series has 170 versions");
+        let selection = Selection {
+            services: vec!["CLOUDFRONT".into()],
+            regions: None,
+            ip_versions: IpVersions { v4: true, v6: true },
+        };
+        files
+            .iter()
+            .map(|f| {
+                let bytes = std::fs::read(f).unwrap();
+                let set =
+                    select(&bytes, &selection).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                Version {
+                    synctoken: set.synctoken,
+                    v4: set.ipv4,
+                    v6: set.ipv6,
+                }
+            })
+            .collect()
+    })
+}
+
+fn capacity(observed: &Observed, q: Quotas) -> usize {
+    let managed: BTreeSet<&str> = observed.groups.iter().map(|g| g.id.as_str()).collect();
+    let foreign = observed
+        .targets
+        .iter()
+        .map(|t| {
+            t.groups
+                .iter()
+                .filter(|g| !managed.contains(g.as_str()))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    q.rules_per_group * q.groups_per_target.saturating_sub(foreign)
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    start: usize,
+    steps: Vec<usize>,
+    ports: Vec<PortRange>,
+    v6: bool,
+    quotas: Quotas,
+    foreign: usize,
+    load_balancer: bool,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (
+        0usize..170,
+        prop::collection::vec(1usize..4, 1..25),
+        prop::sample::select(vec![vec![80u16], vec![443], vec![80, 443]]),
+        any::<bool>(),
+        (20usize..=60, 1usize..=5),
+        0usize..3,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(start, steps, ports, v6, (rpg, gpt), foreign, load_balancer)| Scenario {
+                start,
+                steps,
+                ports: ports.into_iter().map(PortRange::single).collect(),
+                v6,
+                quotas: Quotas {
+                    rules_per_group: rpg,
+                    groups_per_target: gpt,
+                },
+                foreign,
+                load_balancer,
+            },
+        )
+}
+
+fn desired_at(v: &Version, s: &Scenario) -> Desired {
+    let v6: &[Ipv6Net] = if s.v6 { &v.v6 } else { &[] };
+    Desired {
+        rules: desired_rules(&v.v4, v6, &s.ports),
+        synctoken: v.synctoken,
+        group_stem: "AUTOUPDATE-cloudfront".into(),
+    }
+}
+
+fn attach_target(world: &mut World, s: &Scenario) {
+    let mut ids: Vec<String> = (0..s.foreign).map(|i| format!("sg-foreign{i}")).collect();
+    ids.extend(world.groups.values().map(|g| g.id.clone()));
+    if ids.len() <= s.quotas.groups_per_target {
+        let id = if s.load_balancer {
+            TargetId::LoadBalancer(
+                "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/1".into(),
+            )
+        } else {
+            TargetId::Interface("eni-origin".into())
+        };
+        world.targets.insert(id, ids);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn real_history_windows_keep_every_invariant(s in scenario()) {
+        let history = history();
+        let mut observed = Observed::default();
+        let mut index = s.start;
+        let mut attached = false;
+        for step in std::iter::once(0).chain(s.steps.iter().copied()) {
+            index += step;
+            if index >= history.len() {
+                break;
+            }
+            let d = desired_at(&history[index], &s);
+            match plan(&d, &observed, s.quotas) {
+                Ok(p) => {
+                    prop_assert!(d.rules.len() <= capacity(&observed, s.quotas));
+                    let mut world = check_run(&observed, &d, s.quotas, &p)
+                        .map_err(|e| TestCaseError::fail(format!("version {index}: {e}")))?;
+                    if !attached {
+                        attach_target(&mut world, &s);
+                        attached = true;
+                    }
+                    observed = world.observe();
+                }
+                Err(PlanError::OverCapacity { rules, .. }) => {
+                    prop_assert!(rules > capacity(&observed, s.quotas), "refused {rules} rules that fit");
+                }
+                Err(e) => return Err(TestCaseError::fail(format!("version {index}: {e}"))),
+            }
+        }
+    }
+}
+
+/// The whole series in order, at the default quotas, IPv4 on port 80 (the blog's setting): each
+/// version lands exactly and a version whose ranges did not change costs at most the bookkeeping tag.
+#[test]
+fn the_whole_series_in_order_with_default_quotas() {
+    let s = Scenario {
+        start: 0,
+        steps: vec![1; 169],
+        ports: vec![PortRange::single(80)],
+        v6: false,
+        quotas: Quotas::default(),
+        foreign: 1,
+        load_balancer: false,
+    };
+    let mut observed = Observed::default();
+    let mut previous: Option<BTreeSet<Rule>> = None;
+    for (i, v) in history().iter().enumerate() {
+        let d = desired_at(v, &s);
+        let p = plan(&d, &observed, s.quotas).unwrap_or_else(|e| panic!("version {i}: {e}"));
+        if previous.as_ref() == Some(&d.rules) {
+            assert!(
+                !p.changes_access(),
+                "version {i}: unchanged ranges but {:?}",
+                p.actions
+            );
+        }
+        let mut world =
+            check_run(&observed, &d, s.quotas, &p).unwrap_or_else(|e| panic!("version {i}: {e}"));
+        if i == 0 {
+            attach_target(&mut world, &s);
+        }
+        observed = world.observe();
+        previous = Some(d.rules);
+    }
+}
