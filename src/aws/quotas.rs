@@ -1,0 +1,79 @@
+//! The two quotas that bound a layout, read from Service Quotas, because accounts raise them: a plan
+//! made with the defaults would create more groups than needed, or refuse what fits.
+
+use aws_sdk_servicequotas::Client;
+use tracing::warn;
+
+use super::AwsError;
+use crate::config::Config;
+use crate::plan::Quotas;
+
+/// Service Quotas code of "Inbound or outbound rules per security group".
+pub const RULES_PER_GROUP: &str = "L-0EA8095F";
+/// Service Quotas code of "Security groups per network interface".
+pub const GROUPS_PER_INTERFACE: &str = "L-2AFB9258";
+
+/// Where the quotas of a run came from, for the summary and the logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedQuotas {
+    /// The quotas to plan with.
+    pub quotas: Quotas,
+    /// Notes for the user, e.g. a fallback to the defaults.
+    pub notes: Vec<String>,
+}
+
+async fn quota(client: &Client, code: &'static str) -> Result<usize, AwsError> {
+    const OP: &str = "servicequotas:GetServiceQuota";
+    let out = client
+        .get_service_quota()
+        .service_code("vpc")
+        .quota_code(code)
+        .send()
+        .await
+        .map_err(|e| AwsError::new(OP, e))?;
+    match out.quota().and_then(|q| q.value()) {
+        Some(v) if (1.0..=100_000.0).contains(&v) => Ok(v as usize),
+        _ => Err(AwsError::malformed(OP, "usable quota value")),
+    }
+}
+
+/// The quotas: `RULES_PER_GROUP` / `GROUPS_PER_TARGET` overrides win; otherwise Service Quotas; if it
+/// cannot be read (not reachable, not permitted), AWS's defaults 60 and 5 with a logged warning.
+pub async fn resolve(client: &Client, config: &Config) -> ResolvedQuotas {
+    let defaults = Quotas::default();
+    let mut notes = Vec::new();
+    let mut read =
+        async |code: &'static str, name: &str, fallback: usize| match quota(client, code).await {
+            Ok(v) => v,
+            Err(e) => {
+                let note = format!(
+                    "could not read the {name} quota ({code}), using the default {fallback}: {e}"
+                );
+                warn!("{note}");
+                notes.push(note);
+                fallback
+            }
+        };
+    let rules_per_group = match config.rules_per_group {
+        Some(v) => v,
+        None => read(RULES_PER_GROUP, "rules per group", defaults.rules_per_group).await,
+    };
+    let groups_per_target = match config.groups_per_target {
+        Some(v) => v,
+        None => {
+            read(
+                GROUPS_PER_INTERFACE,
+                "groups per interface",
+                defaults.groups_per_target,
+            )
+            .await
+        }
+    };
+    ResolvedQuotas {
+        quotas: Quotas {
+            rules_per_group,
+            groups_per_target,
+        },
+        notes,
+    }
+}

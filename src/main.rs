@@ -1,0 +1,248 @@
+//! The `sgsync` binary: the operator CLI, and the Lambda function when started by a Lambda runtime
+//! (`AWS_LAMBDA_RUNTIME_API` set) or as `sgsync lambda`. One binary for both roles, so what an operator
+//! runs is what the function runs.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use sgsync::aws::Clients;
+use sgsync::aws::observe::observe;
+use sgsync::config::{Config, ConfigArgs};
+use sgsync::report::{RangesReport, Status, render_plan, render_status};
+use sgsync::sync::{self, Input, Mode};
+use sgsync::{lambda, notification, ranges, source};
+
+/// Keep VPC security groups in sync with the IP ranges Amazon publishes for CloudFront.
+///
+/// Settings come from flags or from the environment variables named in each flag's help (the names of
+/// the AWS blog's Python function). The AWS endpoint, credentials and region come from the SDK's
+/// standard chain (AWS_ENDPOINT_URL, AWS_PROFILE, ...).
+#[derive(Parser, Debug)]
+#[command(name = "sgsync", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    output: Output,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Where `plan` and `apply` take the document from. With neither flag: the configured IP_RANGES_URL.
+#[derive(Args, Debug)]
+struct DocumentArgs {
+    /// An SNS or scheduled Lambda event (JSON), processed exactly as the Lambda would
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ip_ranges", "md5"])]
+    event: Option<PathBuf>,
+    /// An ip-ranges.json file or http(s) URL
+    #[arg(long, value_name = "FILE_OR_URL")]
+    ip_ranges: Option<String>,
+    /// The MD5 the document must have (hex)
+    #[arg(long, value_name = "HEX", requires = "ip_ranges")]
+    md5: Option<String>,
+    /// Allow removing more than MAX_REMOVE_FRACTION of the applied ranges (same as ALLOW_LARGE_REMOVAL=true)
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what a document yields for the selection: prefixes, rules and groups needed. Offline.
+    Ranges {
+        /// The ip-ranges.json document to read.
+        #[arg(long, value_name = "FILE")]
+        ip_ranges: PathBuf,
+    },
+    /// Show the changes a sync would make, and change nothing.
+    Plan(DocumentArgs),
+    /// Make the managed groups hold exactly the published ranges, and attach them to every target.
+    Apply(DocumentArgs),
+    /// Show the managed groups, their rules against the quota, their targets and the free capacity.
+    Status,
+    /// Serve Lambda invocations (the default when AWS_LAMBDA_RUNTIME_API is set).
+    Lambda,
+}
+
+fn main() -> ExitCode {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cli = if in_lambda && std::env::args_os().len() == 1 {
+        Cli::parse_from(["sgsync", "lambda"])
+    } else {
+        Cli::parse()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, so that logs keep it whole.
+fn chain(e: &dyn Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Logs go to stderr: text for a terminal, JSON lines in Lambda (CloudWatch parses them).
+fn init_logging(config: &Config, json: bool) {
+    let default = if config.debug {
+        "sgsync=debug,info"
+    } else {
+        "sgsync=info,warn"
+    };
+    let filter = EnvFilter::try_from_env("SGSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.with_target(false).try_init()
+    };
+}
+
+/// Where the document comes from, as the flags say.
+fn input(args: DocumentArgs) -> Result<Input, Box<dyn Error>> {
+    Ok(match (args.event, args.ip_ranges) {
+        (Some(path), _) => {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("cannot read the event file {}: {e}", path.display()))?;
+            Input::Trigger(notification::parse_event_bytes(&bytes)?)
+        }
+        (None, Some(file_or_url)) => Input::Location {
+            file_or_url,
+            md5: args.md5.map(|m| m.to_ascii_lowercase()),
+        },
+        (None, None) => Input::Configured,
+    })
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
+    let config = Config::from_args(&cli.config, std::env::var("AWS_REGION").ok().as_deref())?;
+    let json = cli.output == Output::Json;
+    match cli.command {
+        Command::Lambda => {
+            init_logging(&config, true);
+            lambda::serve(config).await.map_err(|e| e.to_string())?;
+        }
+        Command::Ranges { ip_ranges } => {
+            let document = source::read_file(&ip_ranges, source::DEFAULT_MAX_BYTES)?;
+            let ranges = ranges::select(&document.bytes, &config.selection())?;
+            let report = RangesReport::new(
+                &config.service_label(),
+                &ranges,
+                config.ports.len(),
+                config.default_quotas().rules_per_group,
+            );
+            match cli.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Text => print!("{}", report.to_text()),
+            }
+        }
+        Command::Plan(args) => sync_command(config, args, Mode::Plan, json).await?,
+        Command::Apply(args) => sync_command(config, args, Mode::Apply, json).await?,
+        Command::Status => {
+            init_logging(&config, false);
+            let clients = Clients::connect(&config.region).await;
+            let observation = observe(&clients, &config).await?;
+            let status = sgsync::report::StatusReport::new(&config, &observation);
+            match cli.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                Output::Text => print!("{}", render_status(&status)),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sync_command(
+    mut config: Config,
+    args: DocumentArgs,
+    mode: Mode,
+    json: bool,
+) -> Result<(), Box<dyn Error>> {
+    config.guard.allow_large_removal |= args.force;
+    let input = input(args)?;
+    init_logging(&config, false);
+    let clients = Clients::connect(&config.region).await;
+    let outcome = sync::run(&config, &clients, &input, mode).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
+        return Ok(());
+    }
+    let s = &outcome.summary;
+    println!(
+        "{} document {} ({}): {} rules in VPC {} (quotas: {} rules per group, {} groups per target)",
+        s.service,
+        s.synctoken,
+        outcome.ranges.create_date,
+        s.rules,
+        s.vpc_id,
+        s.quotas.rules_per_group,
+        s.quotas.groups_per_target
+    );
+    for w in &s.warnings {
+        println!("warning: {w}");
+    }
+    if outcome.plan.is_empty() {
+        println!("No changes: the managed groups already hold exactly the published ranges.");
+        return Ok(());
+    }
+    print!(
+        "{}",
+        render_plan(&outcome.plan, &outcome.observation.observed)
+    );
+    let c = &s.changes;
+    if s.status == Status::Planned {
+        println!(
+            "Plan: {} groups to create, {} rules to authorize, {} to revoke, {} targets to update, {} groups to delete. Nothing was changed.",
+            c.groups_created,
+            c.rules_authorized,
+            c.rules_revoked,
+            c.targets_updated,
+            c.groups_deleted
+        );
+    } else {
+        println!(
+            "Applied: {} groups created, {} rules authorized, {} revoked, {} targets updated, {} groups deleted.",
+            c.groups_created,
+            c.rules_authorized,
+            c.rules_revoked,
+            c.targets_updated,
+            c.groups_deleted
+        );
+    }
+    Ok(())
+}
