@@ -3,6 +3,7 @@
 //! runs is what the function runs.
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -129,7 +130,10 @@ fn init_logging(config: &Config, json: bool) {
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder.with_target(false).try_init()
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }
 

@@ -255,7 +255,13 @@ pub async fn run(
         warnings,
         actions: plan.actions.clone(),
     };
-    info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "{}", summary.headline());
+    info!(
+        status = ?summary.status,
+        synctoken = ranges.synctoken,
+        changes = %serde_json::to_string(&summary.changes).unwrap_or_default(),
+        "{}",
+        summary.headline()
+    );
     Ok(Outcome {
         summary,
         plan,

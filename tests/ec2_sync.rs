@@ -1,0 +1,281 @@
+//! sgsync against a real EC2/ELBv2 API (moto), as a user runs it: the binary, real HTTP downloads,
+//! an interface with a foreign group and an application load balancer. Every run's calls are recorded
+//! by the proxy and checked for make-before-break.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::*;
+
+const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
+const LATEST_SYNCTOKEN: u64 = 1787411825;
+
+fn latest() -> Vec<u8> {
+    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
+}
+
+/// Applies a document file through the proxy and checks the run's calls.
+fn apply_file(
+    aws: &Aws,
+    sgsync: &Sgsync,
+    doc: &[u8],
+    ports: &str,
+) -> (Output, Vec<proxy::ProxyCall>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ip-ranges.json");
+    std::fs::write(&path, doc).unwrap();
+    aws.proxy.clear();
+    let out = sgsync.run(&[
+        "apply",
+        "--ip-ranges",
+        path.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let calls = aws.proxy.calls();
+    if out.code == 0 {
+        assert_make_before_break(&calls, &expected_rules(doc, ports, false));
+    }
+    (out, calls)
+}
+
+async fn assert_holds_exactly(aws: &Aws, expected: &BTreeSet<String>) -> Vec<Group> {
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let (all, count) = union(&groups);
+    assert_eq!(
+        &all, expected,
+        "managed groups do not hold exactly the published rules"
+    );
+    assert_eq!(count, expected.len(), "a rule is held twice");
+    for g in &groups {
+        assert!(
+            g.rules.len() <= 60,
+            "{} holds {} rules",
+            g.name,
+            g.rules.len()
+        );
+        assert!(!g.rules.is_empty(), "{} is empty", g.name);
+        assert_eq!(g.tags.get("Name"), Some(&g.name));
+        assert_eq!(
+            g.tags.get("sgsync:prefix").map(String::as_str),
+            Some("AUTOUPDATE")
+        );
+        assert!(g.name.starts_with("AUTOUPDATE-cloudfront-"));
+    }
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() {
+    let aws = Aws::start().await;
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", latest());
+    let url = files.url("/ip-ranges.json");
+    let sgsync = aws.sgsync().env("IP_RANGES_URL", &url);
+    let event_dir = tempfile::tempdir().unwrap();
+    let event = event_dir.path().join("event.json");
+    std::fs::write(&event, sns_event(&url, LATEST_MD5, LATEST_SYNCTOKEN)).unwrap();
+
+    // plan changes nothing.
+    let planned = sgsync
+        .run(&[
+            "plan",
+            "--event",
+            event.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok();
+    assert_eq!(planned.json()["status"], "planned");
+    assert_eq!(planned.json()["changes"]["groups_created"], 3);
+    assert!(aws.managed_groups("AUTOUPDATE").await.is_empty());
+
+    aws.proxy.clear();
+    let first = sgsync
+        .run(&[
+            "apply",
+            "--event",
+            event.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok();
+    let summary = first.json();
+    assert_eq!(summary["status"], "applied");
+    assert_eq!(summary["synctoken"], "1787411825");
+    assert_eq!(summary["service"], "CLOUDFRONT");
+    assert_eq!(summary["rules"], 180);
+    assert_eq!(summary["groups"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["changes"]["groups_created"], 3);
+    assert_eq!(summary["changes"]["rules_authorized"], 180);
+    let expected = expected_rules(&latest(), "80", false);
+    assert_eq!(expected.len(), 180);
+    let groups = assert_holds_exactly(&aws, &expected).await;
+    assert!(
+        groups
+            .iter()
+            .all(|g| g.tags["sgsync:synctoken"] == "1787411825")
+    );
+    // Tags at creation: no separate CreateTags call; one authorize per group.
+    assert_eq!(
+        writes(&aws.proxy.calls()),
+        [
+            "CreateSecurityGroup",
+            "CreateSecurityGroup",
+            "CreateSecurityGroup",
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress"
+        ]
+    );
+
+    aws.proxy.clear();
+    let second = sgsync
+        .run(&[
+            "apply",
+            "--event",
+            event.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok();
+    assert_eq!(second.json()["status"], "unchanged");
+    let calls = aws.proxy.calls();
+    assert!(
+        writes(&calls).is_empty(),
+        "a no-op run wrote: {:?}",
+        writes(&calls)
+    );
+    let reads = ec2_elb_reads(&calls);
+    assert!(
+        reads.len() <= 4,
+        "a no-op run made {} EC2/ELBv2 reads: {reads:?}",
+        reads.len()
+    );
+    assert_eq!(files.hits("/ip-ranges.json"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_foreign_groups_alone()
+ {
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync();
+    let foreign = aws.create_foreign_group("web-admin").await;
+    let lb_foreign = aws.create_foreign_group("lb-base").await;
+    let foreign_before = aws.all_groups().await[&foreign].clone();
+
+    apply_file(&aws, &sgsync, &latest(), "80").0.ok();
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    // The operator attaches the groups once, next to the foreign ones.
+    let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;
+    aws.set_interface_groups(&eni, &[vec![foreign.clone()], ids.clone()].concat())
+        .await;
+    let alb = aws.create_alb("origin", std::slice::from_ref(&lb_foreign)).await;
+    aws.set_lb_groups(&alb, &[vec![lb_foreign.clone()], ids.clone()].concat())
+        .await;
+
+    // Incremental change: one prefix replaced. 3 groups are full, so the free slot comes from the
+    // removed range: one early revoke + one authorize in one group, plus the bookkeeping tag.
+    let replaced = edited_document(
+        &latest(),
+        LATEST_SYNCTOKEN + 1,
+        &["13.32.0.0/15"],
+        &["198.51.100.0/24"],
+    );
+    let (out, calls) = apply_file(&aws, &sgsync, &replaced, "80");
+    out.ok();
+    assert_holds_exactly(&aws, &expected_rules(&replaced, "80", false)).await;
+    let w = writes(&calls);
+    assert_eq!(
+        w,
+        [
+            "RevokeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress",
+            "CreateTags"
+        ],
+        "{w:?}"
+    );
+
+    // A new version with the same ranges: at most the bookkeeping write.
+    let same = edited_document(&replaced, LATEST_SYNCTOKEN + 2, &[], &[]);
+    let (out, calls) = apply_file(&aws, &sgsync, &same, "80");
+    out.ok();
+    assert_eq!(writes(&calls), ["CreateTags"]);
+
+    // Growth: two more prefixes need a fourth group, attached to the interface and the load balancer.
+    let grown = edited_document(
+        &replaced,
+        LATEST_SYNCTOKEN + 3,
+        &[],
+        &["203.0.113.0/24", "198.51.102.0/24"],
+    );
+    let (out, calls) = apply_file(&aws, &sgsync, &grown, "80");
+    let summary = out.ok().json();
+    assert_eq!(summary["changes"]["groups_created"], 1);
+    assert_eq!(summary["changes"]["targets_updated"], 2);
+    let groups = assert_holds_exactly(&aws, &expected_rules(&grown, "80", false)).await;
+    assert_eq!(groups.len(), 4);
+    let all_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let eni_groups = aws.interface_groups(&eni).await;
+    assert_eq!(eni_groups[0], foreign, "the foreign group stays first");
+    assert_eq!(
+        eni_groups[1..].iter().cloned().collect::<BTreeSet<_>>(),
+        all_ids.iter().cloned().collect()
+    );
+    let lb_groups = aws.lb_groups(&alb).await;
+    assert_eq!(lb_groups[0], lb_foreign);
+    assert_eq!(
+        lb_groups[1..].iter().cloned().collect::<BTreeSet<_>>(),
+        all_ids.iter().cloned().collect()
+    );
+    let w = writes(&calls);
+    assert_eq!(
+        w.iter().filter(|a| a.as_str() != "CreateTags").count(),
+        4,
+        "create + authorize + 2 target updates: {w:?}"
+    );
+
+    // Shrink: the fourth group is emptied, detached from both targets and deleted.
+    let shrunk = edited_document(
+        &latest(),
+        LATEST_SYNCTOKEN + 4,
+        &["13.32.0.0/15"],
+        &["198.51.100.0/24"],
+    );
+    let (out, calls) = apply_file(&aws, &sgsync, &shrunk, "80");
+    let summary = out.ok().json();
+    assert_eq!(summary["changes"]["groups_deleted"], 1);
+    let groups = assert_holds_exactly(&aws, &expected_rules(&shrunk, "80", false)).await;
+    assert_eq!(groups.len(), 3);
+    let left: BTreeSet<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let eni_groups = aws.interface_groups(&eni).await;
+    assert_eq!(eni_groups[0], foreign);
+    assert_eq!(
+        eni_groups[1..].iter().cloned().collect::<BTreeSet<_>>(),
+        left
+    );
+    let lb_groups = aws.lb_groups(&alb).await;
+    assert_eq!(
+        lb_groups[1..].iter().cloned().collect::<BTreeSet<_>>(),
+        left
+    );
+    let w = writes(&calls);
+    let delete_at = w
+        .iter()
+        .position(|a| a == "DeleteSecurityGroup")
+        .expect("a delete");
+    assert!(
+        w[..delete_at]
+            .iter()
+            .filter(|a| a.contains("Modify") || a.contains("SetSecurityGroups"))
+            .count()
+            == 2
+    );
+
+    // The foreign group was never touched.
+    assert_eq!(aws.all_groups().await[&foreign], foreign_before);
+    assert_eq!(aws.interface_groups(&eni).await[0], foreign);
+    assert_eq!(aws.lb_groups(&alb).await[0], lb_foreign);
+}

@@ -1,0 +1,647 @@
+//! Shared support for the integration tests: a moto server per test, a fault-injecting proxy in front
+//! of it, a real HTTP server for documents, the official SDK to set up interfaces and load balancers,
+//! and the `sgsync` binary run as a user would run it.
+
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
+use proxy::{FaultProxy, ProxyCall};
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(rel)
+}
+
+/// The 170 replay versions, in order.
+pub fn replay_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("ip-ranges/replay"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().as_bytes()[0].is_ascii_digit())
+        .collect();
+    files.sort();
+    files
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server of our own, on a free port; killed on drop.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto from the repository's venv (`scripts/setup-moto.sh` installs it; `make test` runs
+    /// that first). A missing moto is a failure, never a skip.
+    pub fn start() -> Moto {
+        let server = std::env::var("SGSYNC_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "moto is not installed at {}: run scripts/setup-moto.sh (make test does it)",
+            server.display()
+        );
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(std::env::temp_dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server");
+            let mut moto = Moto { child, port };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break; // the port was taken after all: try another
+                }
+                if moto.get("/moto-api/").is_some() {
+                    return moto;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = moto.child.kill();
+        }
+        panic!("moto_server did not start");
+    }
+
+    /// Its endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
+        proxy::forward(&format!("127.0.0.1:{}", self.port), "GET", path, &[], b"")
+            .map(|(_, _, b)| String::from_utf8_lossy(&b).to_string())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real HTTP server for documents, on 127.0.0.1; contents can change between runs.
+pub struct FileServer {
+    port: u16,
+    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    hits: Arc<Mutex<BTreeMap<String, usize>>>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl FileServer {
+    /// Starts the server.
+    pub fn start() -> FileServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let files: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+        let (s, f, h) = (server.clone(), files.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for request in s.incoming_requests() {
+                let path = request.url().to_string();
+                *h.lock().unwrap().entry(path.clone()).or_default() += 1;
+                let body = f.lock().unwrap().get(&path).cloned();
+                let _ = match body {
+                    Some(b) => request.respond(tiny_http::Response::from_data(b)),
+                    None => request.respond(tiny_http::Response::empty(404)),
+                };
+            }
+        });
+        FileServer {
+            port,
+            files,
+            hits,
+            server,
+        }
+    }
+
+    /// Serves `bytes` at `path`.
+    pub fn put(&self, path: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(path.to_string(), bytes);
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many requests `path` got.
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Lower-case hex MD5.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    sgsync::source::md5_hex(bytes)
+}
+
+/// An SNS event as Lambda delivers it, announcing a document.
+pub fn sns_event(url: &str, md5: &str, synctoken: u64) -> String {
+    let mut event: Value =
+        serde_json::from_slice(&std::fs::read(fixture("events/sns-latest.json")).unwrap()).unwrap();
+    let message = serde_json::json!({
+        "create-time": "2026-08-22T15:17:05+00:00",
+        "synctoken": synctoken.to_string(),
+        "md5": md5,
+        "url": url,
+    });
+    event["Records"][0]["Sns"]["Message"] = Value::String(message.to_string());
+    event.to_string()
+}
+
+/// A variant of a real document: its syncToken replaced, CLOUDFRONT IPv4 prefixes removed and added.
+pub fn edited_document(base: &[u8], synctoken: u64, remove: &[&str], add: &[&str]) -> Vec<u8> {
+    let mut doc: Value = serde_json::from_slice(base).unwrap();
+    doc["syncToken"] = Value::String(synctoken.to_string());
+    let prefixes = doc["prefixes"].as_array_mut().unwrap();
+    prefixes.retain(|p| {
+        !(p["service"] == "CLOUDFRONT" && remove.contains(&p["ip_prefix"].as_str().unwrap()))
+    });
+    for a in add {
+        prefixes.push(serde_json::json!({"ip_prefix": a, "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"}));
+    }
+    serde_json::to_vec_pretty(&doc).unwrap()
+}
+
+/// The rules sgsync's own library derives from a document (to compare with what AWS holds).
+pub fn expected_rules(document: &[u8], ports: &str, v6: bool) -> BTreeSet<String> {
+    let selection = sgsync::ranges::Selection {
+        services: vec!["CLOUDFRONT".into()],
+        regions: None,
+        ip_versions: sgsync::ranges::IpVersions { v4: true, v6 },
+    };
+    let set = sgsync::ranges::select(document, &selection).unwrap();
+    let ports = sgsync::rule::parse_port_list(ports).unwrap();
+    sgsync::rule::desired_rules(&set.ipv4, &set.ipv6, &ports)
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// One managed group as AWS holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub rules: BTreeSet<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The AWS side of a test: moto, the proxy in front of it and SDK clients (set-up goes straight to
+/// moto, so the proxy records only sgsync's calls).
+pub struct Aws {
+    pub moto: Moto,
+    pub proxy: FaultProxy,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Aws {
+    /// Starts moto and the proxy.
+    pub async fn start() -> Aws {
+        let moto = Moto::start();
+        let proxy = FaultProxy::start(&moto.endpoint());
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            moto,
+            proxy,
+        }
+    }
+
+    /// `sgsync` pointed at this AWS through the proxy.
+    pub fn sgsync(&self) -> Sgsync {
+        Sgsync::new(&self.proxy.endpoint())
+    }
+
+    pub async fn default_vpc(&self) -> String {
+        let out = self
+            .ec2
+            .describe_vpcs()
+            .filters(Filter::builder().name("is-default").values("true").build())
+            .send()
+            .await
+            .unwrap();
+        out.vpcs()[0].vpc_id().unwrap().to_string()
+    }
+
+    /// Subnets of the default VPC in two availability zones.
+    pub async fn subnets(&self) -> Vec<String> {
+        let vpc = self.default_vpc().await;
+        let out = self
+            .ec2
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .send()
+            .await
+            .unwrap();
+        let mut by_zone: BTreeMap<String, String> = BTreeMap::new();
+        for s in out.subnets() {
+            by_zone
+                .entry(s.availability_zone().unwrap().to_string())
+                .or_insert_with(|| s.subnet_id().unwrap().to_string());
+        }
+        by_zone.into_values().take(2).collect()
+    }
+
+    /// A group sgsync does not own, with one rule.
+    pub async fn create_foreign_group(&self, name: &str) -> String {
+        let vpc = self.default_vpc().await;
+        let id = self
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description("not sgsync's")
+            .vpc_id(vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .ip_ranges(IpRange::builder().cidr_ip("192.0.2.0/24").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        id
+    }
+
+    pub async fn create_interface(&self, groups: &[String]) -> String {
+        let subnet = self.subnets().await[0].clone();
+        self.ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .set_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn create_alb(&self, name: &str, groups: &[String]) -> String {
+        let subnets = self.subnets().await;
+        self.elbv2
+            .create_load_balancer()
+            .name(name)
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn interface_groups(&self, eni: &str) -> Vec<String> {
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await
+            .unwrap();
+        out.network_interfaces()[0]
+            .groups()
+            .iter()
+            .map(|g| g.group_id().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn set_interface_groups(&self, eni: &str, groups: &[String]) {
+        self.ec2
+            .modify_network_interface_attribute()
+            .network_interface_id(eni)
+            .set_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn lb_groups(&self, arn: &str) -> Vec<String> {
+        let out = self
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        out.load_balancers()[0].security_groups().to_vec()
+    }
+
+    pub async fn set_lb_groups(&self, arn: &str, groups: &[String]) {
+        self.elbv2
+            .set_security_groups()
+            .load_balancer_arn(arn)
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every group of the default VPC, by id: (name, rules as `cidr tcp/port`).
+    pub async fn all_groups(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
+        let out = self.ec2.describe_security_groups().send().await.unwrap();
+        out.security_groups()
+            .iter()
+            .map(|g| {
+                (
+                    g.group_id().unwrap().to_string(),
+                    (
+                        g.group_name().unwrap().to_string(),
+                        rule_strings(g.ip_permissions()),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The groups tagged `sgsync:prefix = prefix`, sorted by name.
+    pub async fn managed_groups(&self, prefix: &str) -> Vec<Group> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("tag:sgsync:prefix")
+                    .values(prefix)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut groups: Vec<Group> = out
+            .security_groups()
+            .iter()
+            .map(|g| Group {
+                id: g.group_id().unwrap().to_string(),
+                name: g.group_name().unwrap().to_string(),
+                rules: rule_strings(g.ip_permissions()),
+                tags: g
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        groups.sort_by_key(|g| (g.name.len(), g.name.clone()));
+        groups
+    }
+}
+
+fn rule_strings(permissions: &[IpPermission]) -> BTreeSet<String> {
+    let mut rules = BTreeSet::new();
+    for p in permissions {
+        let ports = match (p.from_port(), p.to_port()) {
+            (Some(a), Some(b)) if a == b => format!("{a}"),
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => "all".into(),
+        };
+        for r in p.ip_ranges() {
+            rules.insert(format!(
+                "{} {}/{ports}",
+                r.cidr_ip().unwrap(),
+                p.ip_protocol().unwrap()
+            ));
+        }
+        for r in p.ipv6_ranges() {
+            rules.insert(format!(
+                "{} {}/{ports}",
+                r.cidr_ipv6().unwrap(),
+                p.ip_protocol().unwrap()
+            ));
+        }
+    }
+    rules
+}
+
+/// The union of the managed groups' rules, and the total count (to see duplicates).
+pub fn union(groups: &[Group]) -> (BTreeSet<String>, usize) {
+    let all: BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.rules.iter().cloned())
+        .collect();
+    (all, groups.iter().map(|g| g.rules.len()).sum())
+}
+
+/// The result of one `sgsync` process.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    pub fn ok(self) -> Output {
+        assert_eq!(self.code, 0, "sgsync failed: {self:?}");
+        self
+    }
+}
+
+/// The `sgsync` binary with a test's environment.
+#[derive(Clone)]
+pub struct Sgsync {
+    env: Vec<(String, String)>,
+}
+
+/// Configuration variables that must not leak into tests from the caller's environment.
+const CONFIG_VARS: &[&str] = &[
+    "VPC_ID",
+    "PORTS",
+    "PREFIX_NAME",
+    "DEBUG",
+    "SERVICE",
+    "REGION",
+    "IP_VERSIONS",
+    "SERVICE_REGIONS",
+    "IP_RANGES_URL",
+    "RULES_PER_GROUP",
+    "GROUPS_PER_TARGET",
+    "MAX_REMOVE_FRACTION",
+    "ALLOW_LARGE_REMOVAL",
+    "WIDEST_IPV4_PREFIX",
+    "WIDEST_IPV6_PREFIX",
+    "AWS_PROFILE",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_ENDPOINT_URL_EC2",
+];
+
+impl Sgsync {
+    pub fn new(endpoint: &str) -> Sgsync {
+        Sgsync {
+            env: vec![
+                ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+                ("AWS_REGION".into(), "us-east-1".into()),
+                ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+                ("SGSYNC_DOWNLOAD_RETRY_MS".into(), "50".into()),
+            ],
+        }
+    }
+
+    /// The same with one more variable.
+    pub fn env(mut self, key: &str, value: &str) -> Sgsync {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sgsync"));
+        for v in CONFIG_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).args(args);
+        let out = cmd.output().expect("run sgsync");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+}
+
+/// Checks one run's calls, as recorded by the proxy: no revoke of a range `desired` still publishes,
+/// and no target update, delete or late revoke before the last create/authorize; early revokes (before
+/// an authorize) may only drop ranges `desired` no longer publishes. `desired` holds `cidr tcp/port`.
+pub fn assert_make_before_break(calls: &[ProxyCall], desired: &BTreeSet<String>) {
+    let ok: Vec<&ProxyCall> = calls.iter().filter(|c| c.succeeded()).collect();
+    let last_make = ok.iter().rposition(|c| {
+        matches!(
+            c.action.as_str(),
+            "CreateSecurityGroup" | "AuthorizeSecurityGroupIngress"
+        )
+    });
+    for (i, c) in ok.iter().enumerate() {
+        match c.action.as_str() {
+            "RevokeSecurityGroupIngress" => {
+                for rule in revoked_rules(c) {
+                    assert!(
+                        !desired.contains(&rule),
+                        "call {i}: revoked the still-published {rule}: {calls:#?}"
+                    );
+                }
+            }
+            "ModifyNetworkInterfaceAttribute" | "SetSecurityGroups" | "DeleteSecurityGroup" => {
+                assert!(
+                    last_make.is_none_or(|m| m < i),
+                    "call {i}: {} before the last create/authorize",
+                    c.action
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `cidr tcp/port` rules a revoke call names.
+pub fn revoked_rules(call: &ProxyCall) -> Vec<String> {
+    let mut rules = Vec::new();
+    for n in 1.. {
+        let key = format!("IpPermissions.{n}.");
+        if !call.params.keys().any(|k| k.starts_with(&key)) {
+            break;
+        }
+        let from = &call.params[&format!("{key}FromPort")];
+        let to = &call.params[&format!("{key}ToPort")];
+        let ports = if from == to {
+            from.clone()
+        } else {
+            format!("{from}-{to}")
+        };
+        for (k, v) in &call.params {
+            let is_cidr =
+                k.starts_with(&key) && (k.ends_with(".CidrIp") || k.ends_with(".CidrIpv6"));
+            if is_cidr {
+                rules.push(format!("{v} tcp/{ports}"));
+            }
+        }
+    }
+    rules
+}
+
+/// Calls of `service` that write, by action name.
+pub fn writes(calls: &[ProxyCall]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.is_write())
+        .map(|c| c.action.clone())
+        .collect()
+}
+
+/// Calls that read EC2 or ELBv2 (Service Quotas excluded).
+pub fn ec2_elb_reads(calls: &[ProxyCall]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| !c.is_write() && c.service != "servicequotas")
+        .map(|c| c.action.clone())
+        .collect()
+}

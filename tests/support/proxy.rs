@@ -1,0 +1,486 @@
+//! A fault-injecting HTTP proxy between the SDK and moto, for tests.
+//!
+//! It records every AWS call in order (service, action, parameters, the answer's status), and can:
+//! answer a chosen fraction of calls with `RequestLimitExceeded`/`Throttling` (HTTP 503) or an internal
+//! error (HTTP 500); drop a connection without answering; add latency; stop every write after the k-th
+//! (what a crash leaves behind: nothing after it reaches AWS); and enforce what moto does not: at most
+//! `groups_per_target` groups per interface (`SecurityGroupsPerInterfaceLimitExceeded`) and no deleting
+//! a group still attached to an interface or load balancer (`DependencyViolation`).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// One call as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct ProxyCall {
+    /// `ec2`, `elasticloadbalancing`, `servicequotas`, …
+    pub service: String,
+    /// `AuthorizeSecurityGroupIngress`, …
+    pub action: String,
+    /// Decoded form parameters (query protocol) or the raw JSON body under `"body"`.
+    pub params: BTreeMap<String, String>,
+    /// The status the caller got.
+    pub status: u16,
+    /// Whether the proxy answered itself (an injected fault or an enforced limit).
+    pub injected: bool,
+}
+
+impl ProxyCall {
+    /// Whether the call changes state.
+    pub fn is_write(&self) -> bool {
+        !["Describe", "Get", "List"]
+            .iter()
+            .any(|p| self.action.starts_with(p))
+    }
+
+    /// Whether the call reached moto and succeeded.
+    pub fn succeeded(&self) -> bool {
+        !self.injected && self.status < 300
+    }
+
+    /// Values of numbered parameters whose name ends with `suffix` (e.g. `.CidrIp`), in order.
+    pub fn values_ending(&self, suffix: &str) -> Vec<String> {
+        self.params
+            .iter()
+            .filter(|(k, _)| k.ends_with(suffix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// What to inject.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Fraction of calls answered with HTTP 503 throttling.
+    pub throttle: f64,
+    /// Fraction of calls answered with HTTP 500.
+    pub server_error: f64,
+    /// Fraction of calls whose connection is dropped without an answer.
+    pub drop: f64,
+    /// Latency added to every call.
+    pub latency: Duration,
+    /// After this many successful writes, every further write fails (a crash).
+    pub writes_before_crash: Option<usize>,
+    /// Groups allowed per interface; `None` enforces nothing.
+    pub groups_per_target: Option<usize>,
+    /// Enforce `DependencyViolation` on deleting an attached group.
+    pub dependency_violation: bool,
+}
+
+struct State {
+    faults: Faults,
+    calls: Vec<ProxyCall>,
+    writes: usize,
+    rng: u64,
+}
+
+/// The proxy; stops when dropped.
+pub struct FaultProxy {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`), injecting nothing yet.
+    pub fn start(upstream: &str) -> FaultProxy {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind the proxy"));
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let state = Arc::new(Mutex::new(State {
+            faults: Faults {
+                dependency_violation: true,
+                ..Faults::default()
+            },
+            calls: Vec::new(),
+            writes: 0,
+            rng: 0x5eed_1234_abcd_0001,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..4 {
+            let (server, state, stop, upstream) = (
+                server.clone(),
+                state.clone(),
+                stop.clone(),
+                upstream.clone(),
+            );
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match server.recv_timeout(Duration::from_millis(100)) {
+                        Ok(Some(request)) => handle(request, &upstream, &state),
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        FaultProxy {
+            port,
+            state,
+            stop,
+            server,
+        }
+    }
+
+    /// The endpoint to give the SDK.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the faults (and resets the write counter and the random sequence to `seed`).
+    pub fn set_faults(&self, faults: Faults, seed: u64) {
+        let mut s = self.state.lock().unwrap();
+        s.faults = faults;
+        s.writes = 0;
+        s.rng = seed | 1;
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<ProxyCall> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// Forgets the recorded calls.
+    pub fn clear(&self) {
+        self.state.lock().unwrap().calls.clear();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.server.unblock();
+    }
+}
+
+fn next_random(state: &mut State) -> f64 {
+    // xorshift64*: deterministic per seed, good enough to pick faults.
+    let mut x = state.rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.rng = x;
+    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn service_of(headers: &[tiny_http::Header]) -> String {
+    let auth = headers
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string())
+        .unwrap_or_default();
+    // Credential=test/20261124/us-east-1/ec2/aws4_request
+    auth.split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn header(headers: &[tiny_http::Header], name: &'static str) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// An HTTP answer: status, headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Sends a raw request to moto and returns (status, headers, body).
+pub fn forward(
+    upstream: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Option<Answer> {
+    let mut stream = TcpStream::connect(upstream).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {upstream}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        let lower = k.to_ascii_lowercase();
+        if !["host", "connection", "content-length", "transfer-encoding"].contains(&lower.as_str())
+        {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let mut out_headers = Vec::new();
+    let mut chunked = false;
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+            if k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked") {
+                chunked = true;
+                continue;
+            }
+            out_headers.push((k, v));
+        }
+    }
+    if chunked {
+        body = dechunk(&body);
+    }
+    Some((status, out_headers, body))
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    out
+}
+
+fn ec2_error(status: u16, code: &str, message: &str) -> (u16, String) {
+    (
+        status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+        ),
+    )
+}
+
+fn query_error(status: u16, code: &str, message: &str) -> (u16, String) {
+    (
+        status,
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+fn json_error(status: u16, code: &str, message: &str) -> (u16, String) {
+    (
+        status,
+        format!("{{\"__type\": \"{code}\", \"message\": \"{message}\"}}"),
+    )
+}
+
+fn error_for(service: &str, status: u16, code: &str, message: &str) -> (u16, String) {
+    match service {
+        "ec2" => ec2_error(status, code, message),
+        "servicequotas" => json_error(status, code, message),
+        _ => query_error(status, code, message),
+    }
+}
+
+/// Asks moto (directly) whether a group is attached to an interface or a load balancer.
+fn attached(upstream: &str, group_id: &str) -> bool {
+    let auth = |service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        )
+    };
+    let form = |body: &str, service: &str| {
+        forward(
+            upstream,
+            "POST",
+            "/",
+            &[
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("Authorization".into(), auth(service)),
+            ],
+            body.as_bytes(),
+        )
+        .map(|(_, _, b)| String::from_utf8_lossy(&b).to_string())
+        .unwrap_or_default()
+    };
+    let enis = form(
+        &format!(
+            "Action=DescribeNetworkInterfaces&Version=2016-11-15&Filter.1.Name=group-id&Filter.1.Value.1={group_id}"
+        ),
+        "ec2",
+    );
+    if enis.contains("<networkInterfaceId>") {
+        return true;
+    }
+    let lbs = form(
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+        "elasticloadbalancing",
+    );
+    lbs.contains(&format!("<member>{group_id}</member>"))
+}
+
+fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<State>>) {
+    let mut body = Vec::new();
+    let _ = request.as_reader().read_to_end(&mut body);
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+        .collect();
+    let service = service_of(request.headers());
+    let path = request.url().to_string();
+    let method = request.method().to_string();
+    let is_moto_api = path.starts_with("/moto-api");
+    let (action, params) = match header(request.headers(), "X-Amz-Target") {
+        Some(target) => {
+            let action = target.rsplit('.').next().unwrap_or_default().to_string();
+            let mut p = BTreeMap::new();
+            p.insert(
+                "body".to_string(),
+                String::from_utf8_lossy(&body).to_string(),
+            );
+            (action, p)
+        }
+        None => {
+            let p: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+            (p.get("Action").cloned().unwrap_or_default(), p)
+        }
+    };
+    let mut call = ProxyCall {
+        service: service.clone(),
+        action,
+        params,
+        status: 0,
+        injected: false,
+    };
+
+    // Decide the fault, if any, under the lock; do the IO outside it.
+    let decision: Option<Option<(u16, String)>> = if is_moto_api {
+        None
+    } else {
+        let mut s = state.lock().unwrap();
+        let latency = s.faults.latency;
+        let faults = s.faults.clone();
+        let roll = next_random(&mut s);
+        let crashed = call.is_write() && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
+        drop(s);
+        thread::sleep(latency);
+        if crashed {
+            Some(Some(error_for(
+                &service,
+                500,
+                "InternalError",
+                "injected: the run crashed before this write",
+            )))
+        } else if roll < faults.throttle {
+            let code = if service == "ec2" {
+                "RequestLimitExceeded"
+            } else {
+                "Throttling"
+            };
+            Some(Some(error_for(&service, 503, code, "injected throttling")))
+        } else if roll < faults.throttle + faults.server_error {
+            Some(Some(error_for(
+                &service,
+                500,
+                "InternalError",
+                "injected server error",
+            )))
+        } else if roll < faults.throttle + faults.server_error + faults.drop {
+            Some(None)
+        } else if call.action == "ModifyNetworkInterfaceAttribute"
+            && faults.groups_per_target.is_some_and(|max| {
+                call.params
+                    .keys()
+                    .filter(|k| k.starts_with("SecurityGroupId."))
+                    .count()
+                    > max
+            })
+        {
+            Some(Some(ec2_error(
+                400,
+                "SecurityGroupsPerInterfaceLimitExceeded",
+                "injected: too many security groups on the interface",
+            )))
+        } else if call.action == "DeleteSecurityGroup"
+            && faults.dependency_violation
+            && call
+                .params
+                .get("GroupId")
+                .is_some_and(|g| attached(upstream, g))
+        {
+            Some(Some(ec2_error(
+                400,
+                "DependencyViolation",
+                "injected: resource has a dependent object",
+            )))
+        } else {
+            None
+        }
+    };
+
+    match decision {
+        Some(None) => {
+            // Drop the connection: write nothing and close.
+            call.status = 0;
+            call.injected = true;
+            state.lock().unwrap().calls.push(call);
+            drop(request.into_writer());
+        }
+        Some(Some((status, body))) => {
+            call.status = status;
+            call.injected = true;
+            state.lock().unwrap().calls.push(call);
+            let ctype = if service == "servicequotas" {
+                "application/x-amz-json-1.1"
+            } else {
+                "text/xml"
+            };
+            let response = tiny_http::Response::from_string(body)
+                .with_status_code(status)
+                .with_header(tiny_http::Header::from_bytes("Content-Type", ctype).unwrap());
+            let _ = request.respond(response);
+        }
+        None => {
+            let answer = forward(upstream, &method, &path, &headers, &body);
+            let Some((status, out_headers, out_body)) = answer else {
+                drop(request.into_writer());
+                return;
+            };
+            if !is_moto_api {
+                call.status = status;
+                let mut s = state.lock().unwrap();
+                if call.is_write() && status < 300 {
+                    s.writes += 1;
+                }
+                s.calls.push(call);
+            }
+            let mut response = tiny_http::Response::from_data(out_body).with_status_code(status);
+            for (k, v) in out_headers {
+                if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection")
+                {
+                    continue;
+                }
+                if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                    response = response.with_header(h);
+                }
+            }
+            let _ = request.respond(response);
+        }
+    }
+}
