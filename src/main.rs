@@ -231,7 +231,7 @@ async fn sync_command(
     let c = &s.changes;
     if s.status == Status::Planned {
         println!(
-            "Plan: {} groups to create, {} rules to authorize, {} to revoke, {} targets to update, {} groups to delete. Nothing was changed.",
+            "Plan: {} group(s) to create, {} rule(s) to authorize, {} to revoke, {} target(s) to update, {} group(s) to delete. Nothing was changed.",
             c.groups_created,
             c.rules_authorized,
             c.rules_revoked,
@@ -240,7 +240,7 @@ async fn sync_command(
         );
     } else {
         println!(
-            "Applied: {} groups created, {} rules authorized, {} revoked, {} targets updated, {} groups deleted.",
+            "Applied: {} group(s) created, {} rule(s) authorized, {} revoked, {} target(s) updated, {} group(s) deleted.",
             c.groups_created,
             c.rules_authorized,
             c.rules_revoked,

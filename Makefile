@@ -1,0 +1,16 @@
+# The two commands of the README, and the checks CI runs.
+.PHONY: demo test lint ci
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/setup-moto.sh
+	cargo test --all-targets
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+ci:
+	bash .ci/run
