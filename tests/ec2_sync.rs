@@ -172,7 +172,9 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;
     aws.set_interface_groups(&eni, &[vec![foreign.clone()], ids.clone()].concat())
         .await;
-    let alb = aws.create_alb("origin", std::slice::from_ref(&lb_foreign)).await;
+    let alb = aws
+        .create_alb("origin", std::slice::from_ref(&lb_foreign))
+        .await;
     aws.set_lb_groups(&alb, &[vec![lb_foreign.clone()], ids.clone()].concat())
         .await;
 
