@@ -47,7 +47,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
 
     // A first, good sync so that there is something to protect.
-    let good = write(&dir, "good.json", &sns_event(&url, LATEST_MD5, 1787411825));
+    let good = write(&dir, "good.json", sns_event(&url, LATEST_MD5, 1787411825));
     sgsync.run(&["apply", "--event", &good]).ok();
     let before = aws.all_groups().await;
 
@@ -119,7 +119,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let foreign = write(
         &dir,
         "foreign.json",
-        &sns_event("http://127.0.0.1:9/evil.json", LATEST_MD5, 1787411825),
+        sns_event("http://127.0.0.1:9/evil.json", LATEST_MD5, 1787411825),
     );
     refused(
         &aws,
@@ -218,7 +218,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let shrunk = write(
         &dir,
         "shrunk.json",
-        &edited_document(&latest(), 1787411827, &remove, &[]),
+        edited_document(&latest(), 1787411827, &remove, &[]),
     );
     refused(
         &aws,
@@ -237,7 +237,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let older = write(
         &dir,
         "older.json",
-        &edited_document(&latest(), 1700000000, &["13.32.0.0/15"], &[]),
+        edited_document(&latest(), 1700000000, &["13.32.0.0/15"], &[]),
     );
     aws.proxy.clear();
     let out = sgsync
