@@ -1,0 +1,183 @@
+//! The Lambda path: the binary started as Lambda starts it (`AWS_LAMBDA_RUNTIME_API` set), serving
+//! invocations through the real `lambda_runtime` from a local implementation of the Lambda Runtime API
+//! (the same HTTP protocol the Lambda service speaks), against moto.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A local Lambda Runtime API: hands out queued events, collects responses and errors.
+struct RuntimeApi {
+    port: u16,
+    results: Arc<Mutex<Vec<(String, String)>>>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl RuntimeApi {
+    fn start(events: Vec<String>) -> RuntimeApi {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let results: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let queue = Arc::new(Mutex::new(
+            events.into_iter().enumerate().collect::<Vec<_>>(),
+        ));
+        let (s, r) = (server.clone(), results.clone());
+        std::thread::spawn(move || {
+            for mut request in s.incoming_requests() {
+                let url = request.url().to_string();
+                if url.ends_with("/invocation/next") {
+                    let next = {
+                        let mut q = queue.lock().unwrap();
+                        if q.is_empty() {
+                            None
+                        } else {
+                            Some(q.remove(0))
+                        }
+                    };
+                    let Some((i, event)) = next else {
+                        // No more events: leave the runtime waiting, as Lambda does between invocations.
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_secs(120));
+                            drop(request);
+                        });
+                        continue;
+                    };
+                    let deadline = (std::time::SystemTime::now() + Duration::from_secs(300))
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis();
+                    let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k, v).unwrap();
+                    let response = tiny_http::Response::from_string(event)
+                        .with_header(header(
+                            "Lambda-Runtime-Aws-Request-Id",
+                            &format!("request-{i}"),
+                        ))
+                        .with_header(header("Lambda-Runtime-Deadline-Ms", &deadline.to_string()))
+                        .with_header(header(
+                            "Lambda-Runtime-Invoked-Function-Arn",
+                            "arn:aws:lambda:us-east-1:123456789012:function:sgsync",
+                        ))
+                        .with_header(header(
+                            "Lambda-Runtime-Trace-Id",
+                            "Root=1-00000000-000000000000000000000000",
+                        ))
+                        .with_header(header("Content-Type", "application/json"));
+                    let _ = request.respond(response);
+                } else {
+                    let mut body = String::new();
+                    let _ = request.as_reader().read_to_string(&mut body);
+                    r.lock().unwrap().push((url, body));
+                    let _ = request
+                        .respond(tiny_http::Response::from_string("{}").with_status_code(202));
+                }
+            }
+        });
+        RuntimeApi {
+            port,
+            results,
+            server,
+        }
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let r = self.results.lock().unwrap().clone();
+            if r.len() >= n {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the function answered only {:?}",
+            self.results.lock().unwrap()
+        );
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+use std::io::Read as _;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_function_serves_sns_scheduled_and_bad_events() {
+    let aws = Aws::start().await;
+    let files = FileServer::start();
+    let latest = std::fs::read(fixture("ip-ranges/latest.json")).unwrap();
+    files.put("/ip-ranges.json", latest.clone());
+    let url = files.url("/ip-ranges.json");
+    let scheduled = std::fs::read_to_string(fixture("events/scheduled.json")).unwrap();
+    let api = RuntimeApi::start(vec![
+        sns_event(&url, "63431d35877fa5386ded1a7df9cfa971", 1787411825),
+        scheduled,
+        r#"{"Records": [{"eventSource": "aws:s3"}]}"#.to_string(),
+    ]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgsync"))
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sgsync")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL", aws.proxy.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IP_RANGES_URL", &url)
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let results = api.wait_for(3);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+
+    let (path, body) = &results[0];
+    assert!(
+        path.ends_with("/invocation/request-0/response"),
+        "{results:?}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(summary["status"], "applied");
+    assert_eq!(summary["rules"], 180);
+    assert_eq!(aws.managed_groups("AUTOUPDATE").await.len(), 3);
+
+    let (path, body) = &results[1];
+    assert!(
+        path.ends_with("/invocation/request-1/response"),
+        "{results:?}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        summary["status"], "unchanged",
+        "the schedule repairs drift; there is none"
+    );
+
+    let (path, body) = &results[2];
+    assert!(path.ends_with("/invocation/request-2/error"), "{results:?}");
+    assert!(
+        body.contains("aws:s3") && body.contains("AmazonIpSpaceChanged"),
+        "{body}"
+    );
+
+    // Logs are JSON lines.
+    let first = logs
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("JSON log lines");
+    let line: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert!(
+        line["level"].is_string() && line["message"].is_string(),
+        "{first}"
+    );
+}
