@@ -105,8 +105,6 @@ impl Drop for RuntimeApi {
     }
 }
 
-use std::io::Read as _;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_function_serves_sns_scheduled_and_bad_events() {
     let aws = Aws::start().await;
