@@ -151,11 +151,16 @@ pub async fn group_rules(ec2: &Client, group_id: &str) -> Result<BTreeSet<Rule>,
     Ok(rules_of(g.ip_permissions()).0)
 }
 
-/// Network interfaces carrying any of `group_ids`, as targets. Interfaces AWS manages for a service
-/// (requester-managed, e.g. a load balancer's) cannot be modified: load balancers are reached through
-/// ELBv2 instead, anything else is reported.
+/// Network interfaces of `vpc_id` carrying any of `group_ids`, as targets. Interfaces AWS manages for
+/// a service (requester-managed, e.g. a load balancer's) cannot be modified: load balancers are reached
+/// through ELBv2 instead, anything else is reported.
+///
+/// The interfaces are listed by VPC and matched here rather than with a multi-valued `group-id`
+/// filter: moto (5.2.5) applies such a filter as "all of these groups", which would hide an interface
+/// that lacks a group created since (exactly the interface that needs it attached).
 pub async fn interfaces_with(
     ec2: &Client,
+    vpc_id: &str,
     group_ids: &[String],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ObservedTarget>, AwsError> {
@@ -165,7 +170,8 @@ pub async fn interfaces_with(
     }
     let mut pages = ec2
         .describe_network_interfaces()
-        .filters(filter("group-id", group_ids.iter().cloned()))
+        .filters(filter("vpc-id", [vpc_id]))
+        .max_results(1000)
         .into_paginator()
         .send();
     let mut targets = Vec::new();
@@ -175,6 +181,13 @@ pub async fn interfaces_with(
             let id = eni
                 .network_interface_id()
                 .ok_or_else(|| AwsError::malformed(OP, "network interface id"))?;
+            let carries_managed = eni.groups().iter().any(|g| {
+                g.group_id()
+                    .is_some_and(|id| group_ids.iter().any(|m| m == id))
+            });
+            if !carries_managed {
+                continue;
+            }
             if eni.requester_managed() == Some(true) {
                 if !eni.description().unwrap_or_default().starts_with("ELB ") {
                     warnings.push(format!(
@@ -307,8 +320,10 @@ fn permissions(rules: &[Rule], description: Option<&str>) -> Vec<IpPermission> {
         .collect()
 }
 
-/// Authorizes `rules` in one call. When EC2 says some already exist (an interrupted or concurrent
-/// run), the group is re-read and only the missing rules are authorized. Returns how many were added.
+/// Authorizes `rules` in one call. When EC2 says some already exist, or that the group is full (an
+/// interrupted or concurrent run authorized some of them already; EC2 may count the duplicates before
+/// it notices them), the group is re-read and only the missing rules are authorized. Returns how many
+/// were added.
 pub async fn authorize(
     ec2: &Client,
     group_id: &str,
@@ -326,7 +341,9 @@ pub async fn authorize(
         Ok(_) => Ok(rules.len()),
         Err(e) => {
             let err = AwsError::new(OP, e);
-            if !err.is("InvalidPermission.Duplicate") {
+            if !err.is("InvalidPermission.Duplicate")
+                && !err.is("RulesPerSecurityGroupLimitExceeded")
+            {
                 return Err(err);
             }
             let present = group_rules(ec2, group_id).await?;

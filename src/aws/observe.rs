@@ -54,7 +54,7 @@ pub async fn observe(clients: &Clients, config: &Config) -> Result<Observation, 
     let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
     let mut eni_warnings = Vec::new();
     let (interfaces, balancers, quotas) = future::join3(
-        ec2::interfaces_with(&clients.ec2, &ids, &mut eni_warnings),
+        ec2::interfaces_with(&clients.ec2, &vpc_id, &ids, &mut eni_warnings),
         elbv2::load_balancers_with(&clients.elbv2, &ids),
         quotas::resolve(&clients.quotas, config),
     )

@@ -251,6 +251,26 @@ impl Aws {
         }
     }
 
+    /// Clears moto's state (moto re-creates the default VPC).
+    pub fn reset(&self) {
+        let addr = self
+            .moto
+            .endpoint()
+            .trim_start_matches("http://")
+            .to_string();
+        proxy::forward(&addr, "POST", "/moto-api/reset", &[], b"").expect("reset moto");
+    }
+
+    /// The rules a target allows through the groups attached to it, as `cidr tcp/port`.
+    pub async fn allowed(&self, attached: &[String]) -> BTreeSet<String> {
+        let all = self.all_groups().await;
+        attached
+            .iter()
+            .filter_map(|id| all.get(id))
+            .flat_map(|(_, rules)| rules.iter().cloned())
+            .collect()
+    }
+
     /// `sgsync` pointed at this AWS through the proxy.
     pub fn sgsync(&self) -> Sgsync {
         Sgsync::new(&self.proxy.endpoint())
@@ -264,7 +284,12 @@ impl Aws {
             .send()
             .await
             .unwrap();
-        out.vpcs()[0].vpc_id().unwrap().to_string()
+        // After /moto-api/reset moto may hold more than one default VPC: take the same one every time.
+        out.vpcs()
+            .iter()
+            .map(|v| v.vpc_id().unwrap().to_string())
+            .min()
+            .unwrap()
     }
 
     /// Subnets of the default VPC in two availability zones.

@@ -40,9 +40,9 @@ impl ProxyCall {
             .any(|p| self.action.starts_with(p))
     }
 
-    /// Whether the call reached moto and succeeded.
+    /// Whether the call reached moto and succeeded there (even if its answer was then lost).
     pub fn succeeded(&self) -> bool {
-        !self.injected && self.status < 300
+        (200..300).contains(&self.status)
     }
 
     /// Values of numbered parameters whose name ends with `suffix` (e.g. `.CidrIp`), in order.
@@ -62,11 +62,14 @@ pub struct Faults {
     pub throttle: f64,
     /// Fraction of calls answered with HTTP 500.
     pub server_error: f64,
-    /// Fraction of calls whose connection is dropped without an answer.
+    /// Fraction of calls whose connection is dropped without an answer (the call never reaches moto).
     pub drop: f64,
+    /// Fraction of calls that reach moto but whose answer is lost (the connection drops after it).
+    pub lost_response: f64,
     /// Latency added to every call.
     pub latency: Duration,
-    /// After this many successful writes, every further write fails (a crash).
+    /// After this many successful writes, every further write fails at once, without retry: the
+    /// state a crash (a killed process) leaves behind, since nothing after it reaches AWS.
     pub writes_before_crash: Option<usize>,
     /// Groups allowed per interface; `None` enforces nothing.
     pub groups_per_target: Option<usize>,
@@ -334,6 +337,15 @@ fn attached(upstream: &str, group_id: &str) -> bool {
     lbs.contains(&format!("<member>{group_id}</member>"))
 }
 
+/// Breaks the exchange: the client gets bytes that are not HTTP and the connection is closed, which
+/// is what a reset connection looks like to it (tiny_http keeps idle sockets open, so a plain drop
+/// would only look like a hang until the client's timeout).
+fn break_connection(request: tiny_http::Request) {
+    let mut writer = request.into_writer();
+    let _ = writer.write_all(b"XTTP/9.9 000 broken\r\nConnection: close\r\n\r\n");
+    let _ = writer.flush();
+}
+
 fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<State>>) {
     let mut body = Vec::new();
     let _ = request.as_reader().read_to_end(&mut body);
@@ -383,8 +395,8 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         if crashed {
             Some(Some(error_for(
                 &service,
-                500,
-                "InternalError",
+                400,
+                "InjectedCrash",
                 "injected: the run crashed before this write",
             )))
         } else if roll < faults.throttle {
@@ -403,6 +415,9 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             )))
         } else if roll < faults.throttle + faults.server_error + faults.drop {
             Some(None)
+        } else if roll < faults.throttle + faults.server_error + faults.drop + faults.lost_response
+        {
+            Some(Some((0, String::new())))
         } else if call.action == "ModifyNetworkInterfaceAttribute"
             && faults.groups_per_target.is_some_and(|max| {
                 call.params
@@ -440,7 +455,20 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             call.status = 0;
             call.injected = true;
             state.lock().unwrap().calls.push(call);
-            drop(request.into_writer());
+            break_connection(request);
+        }
+        Some(Some((0, _))) => {
+            // Forward, then lose the answer.
+            let answer = forward(upstream, &method, &path, &headers, &body);
+            call.status = answer.as_ref().map_or(0, |a| a.0);
+            call.injected = true;
+            let mut s = state.lock().unwrap();
+            if call.is_write() && call.status < 300 && call.status > 0 {
+                s.writes += 1;
+            }
+            s.calls.push(call);
+            drop(s);
+            break_connection(request);
         }
         Some(Some((status, body))) => {
             call.status = status;
@@ -459,7 +487,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         None => {
             let answer = forward(upstream, &method, &path, &headers, &body);
             let Some((status, out_headers, out_body)) = answer else {
-                drop(request.into_writer());
+                break_connection(request);
                 return;
             };
             if !is_moto_api {

@@ -1,0 +1,288 @@
+//! sgsync under API faults, crashes and concurrent runs, against moto through the fault-injecting
+//! proxy. Every run's recorded calls are checked for make-before-break and "never revoke a
+//! still-published range"; every end state for exactness, quotas, duplicates and orphans.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::proxy::Faults;
+use support::*;
+
+fn latest() -> Vec<u8> {
+    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
+}
+
+fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The managed groups hold exactly `expected`, once each, within 60 rules, none empty, names unique.
+async fn assert_exact(aws: &Aws, expected: &BTreeSet<String>, context: &str) -> Vec<Group> {
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let (all, count) = union(&groups);
+    assert_eq!(&all, expected, "{context}: not exactly the published rules");
+    assert_eq!(count, expected.len(), "{context}: a rule is held twice");
+    let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names.len(),
+        groups.len(),
+        "{context}: duplicate group names"
+    );
+    for g in &groups {
+        assert!(
+            !g.rules.is_empty(),
+            "{context}: {} is an orphaned empty group",
+            g.name
+        );
+        assert!(
+            g.rules.len() <= 60,
+            "{context}: {} holds {}",
+            g.name,
+            g.rules.len()
+        );
+    }
+    groups
+}
+
+/// 20 % of calls throttled, 5 % failing with 500, 1 % broken connections before moto and 1 % after
+/// moto did the work (the answer is lost): the whole real series converges after each step, retrying a
+/// step whose run gave up, as Lambda retries a failed invocation.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_series_converges_through_throttling_and_server_errors() {
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync();
+    let foreign = aws.create_foreign_group("admin").await;
+    let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;
+    aws.proxy.set_faults(
+        Faults {
+            throttle: 0.20,
+            server_error: 0.05,
+            drop: 0.01,
+            lost_response: 0.01,
+            groups_per_target: Some(5),
+            dependency_violation: true,
+            ..Faults::default()
+        },
+        7,
+    );
+    let mut gave_up = 0;
+    for (i, file) in replay_files().iter().enumerate() {
+        let doc = std::fs::read(file).unwrap();
+        let expected = expected_rules(&doc, "80", false);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            aws.proxy.clear();
+            let out = sgsync.run(&["apply", "--ip-ranges", file.to_str().unwrap()]);
+            assert_make_before_break(&aws.proxy.calls(), &expected);
+            if out.code == 0 {
+                break;
+            }
+            gave_up += 1;
+            assert!(
+                out.stderr.contains("RequestLimitExceeded")
+                    || out.stderr.contains("InternalError")
+                    || out.stderr.contains("dispatch failure")
+                    || out.stderr.contains("connection"),
+                "version {i}: unexpected failure {out:?}"
+            );
+            assert!(attempts < 20, "version {i} never converged: {out:?}");
+        }
+        let groups = assert_exact(&aws, &expected, &format!("version {i}")).await;
+        if i == 0 {
+            let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+            aws.set_interface_groups(&eni, &[vec![foreign.clone()], ids].concat())
+                .await;
+        }
+        let on = aws.interface_groups(&eni).await;
+        assert_eq!(on[0], foreign);
+        assert_eq!(
+            on.len(),
+            groups.len() + 1,
+            "version {i}: every group on the interface"
+        );
+    }
+    let injected = aws.proxy.calls().len(); // only the last run's calls are kept; the count is informative
+    eprintln!(
+        "runs that gave up after the SDK's retries and were retried: {gave_up} (last run: {injected} calls)"
+    );
+}
+
+/// A growth run killed after its k-th write, for every k: the interface never loses a still-published
+/// rule at the crash point, and the next run converges with no duplicate or orphaned group.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
+    let aws = Aws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = doc_file(&dir, "base.json", &latest());
+    // Two ranges replaced in full groups (early revokes) and three added (a fourth group).
+    let grown_doc = edited_document(
+        &latest(),
+        1787411900,
+        &["13.32.0.0/15", "52.84.0.0/15"],
+        &[
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "192.0.2.128/25",
+            "198.51.102.0/24",
+        ],
+    );
+    let grown = doc_file(&dir, "grown.json", &grown_doc);
+    let expected = expected_rules(&grown_doc, "80", false);
+
+    let mut k = 0;
+    loop {
+        aws.reset();
+        let sgsync = aws.sgsync().env("VPC_ID", &aws.default_vpc().await);
+        aws.proxy.set_faults(
+            Faults {
+                dependency_violation: true,
+                groups_per_target: Some(5),
+                ..Faults::default()
+            },
+            1,
+        );
+        let foreign = aws.create_foreign_group("admin").await;
+        sgsync.run(&["apply", "--ip-ranges", &base]).ok();
+        let ids: Vec<String> = aws
+            .managed_groups("AUTOUPDATE")
+            .await
+            .iter()
+            .map(|g| g.id.clone())
+            .collect();
+        let eni = aws
+            .create_interface(&[vec![foreign.clone()], ids.clone()].concat())
+            .await;
+        let alb = aws
+            .create_alb("origin", &[vec![foreign.clone()], ids].concat())
+            .await;
+        let before_eni = aws.allowed(&aws.interface_groups(&eni).await).await;
+
+        aws.proxy.set_faults(
+            Faults {
+                writes_before_crash: Some(k),
+                dependency_violation: true,
+                groups_per_target: Some(5),
+                ..Faults::default()
+            },
+            1,
+        );
+        aws.proxy.clear();
+        let crashed = sgsync.run(&["apply", "--ip-ranges", &grown]);
+        let calls = aws.proxy.calls();
+        assert_make_before_break(&calls, &expected);
+        let writes_done = calls
+            .iter()
+            .filter(|c| c.is_write() && c.succeeded())
+            .count();
+        // At the crash point the interface still allows everything it allowed that is still published.
+        let after_eni = aws.allowed(&aws.interface_groups(&eni).await).await;
+        for rule in before_eni.intersection(&expected) {
+            assert!(
+                after_eni.contains(rule),
+                "crash after write {k}: the interface lost {rule}"
+            );
+        }
+
+        aws.proxy.set_faults(
+            Faults {
+                dependency_violation: true,
+                groups_per_target: Some(5),
+                ..Faults::default()
+            },
+            1,
+        );
+        aws.proxy.clear();
+        let next = sgsync
+            .run(&["apply", "--ip-ranges", &grown, "--output", "json"])
+            .ok();
+        assert_make_before_break(&aws.proxy.calls(), &expected);
+        let groups = assert_exact(&aws, &expected, &format!("after a crash at write {k}")).await;
+        let want: BTreeSet<String> = groups
+            .iter()
+            .map(|g| g.id.clone())
+            .chain([foreign.clone()])
+            .collect();
+        assert_eq!(
+            aws.interface_groups(&eni)
+                .await
+                .into_iter()
+                .collect::<BTreeSet<_>>(),
+            want,
+            "crash at {k}"
+        );
+        assert_eq!(
+            aws.lb_groups(&alb)
+                .await
+                .into_iter()
+                .collect::<BTreeSet<_>>(),
+            want,
+            "crash at {k}"
+        );
+
+        if crashed.code == 0 {
+            // k reached the run's full write count: nothing was left to do.
+            assert_eq!(next.json()["status"], "unchanged");
+            assert!(k >= writes_done);
+            assert!(k >= 5, "the growth run has at least 5 writes");
+            break;
+        }
+        assert!(crashed.stderr.contains("InjectedCrash"), "{crashed:?}");
+        assert_eq!(writes_done, k, "the crash came right after write {k}");
+        k += 1;
+    }
+}
+
+/// Two applies at once, of the same document and of different ones: no duplicate groups, quotas
+/// held, and the state converges (at the latest on the next run).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_applies_leave_no_duplicates_and_converge() {
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync();
+    let dir = tempfile::tempdir().unwrap();
+    let base = doc_file(&dir, "base.json", &latest());
+    let base_rules = expected_rules(&latest(), "80", false);
+    let newer_doc = edited_document(
+        &latest(),
+        1787411900,
+        &["13.32.0.0/15"],
+        &["198.51.100.0/24", "203.0.113.0/24"],
+    );
+    let newer = doc_file(&dir, "newer.json", &newer_doc);
+    let newer_rules = expected_rules(&newer_doc, "80", false);
+
+    // Same document, from nothing: both race to create the same groups.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
+        let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
+    assert_exact(&aws, &base_rules, "same document at once").await;
+
+    // Different documents at once: the state may be either's while they race; no duplicates, and the
+    // newer document's run (or its retry) converges.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
+        let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &newer]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names.len(),
+        groups.len(),
+        "duplicate groups: {groups:?}\n{a:?}\n{b:?}"
+    );
+    assert!(groups.iter().all(|g| g.rules.len() <= 60));
+    sgsync.run(&["apply", "--ip-ranges", &newer]).ok();
+    assert_exact(&aws, &newer_rules, "after the race").await;
+    // The older document is now stale: skipped.
+    let again = sgsync
+        .run(&["apply", "--ip-ranges", &base, "--output", "json"])
+        .ok();
+    assert_eq!(again.json()["status"], "skipped");
+}
