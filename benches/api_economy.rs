@@ -1,0 +1,196 @@
+//! API economy against moto: read and write calls per run (recorded by the test proxy) and wall time,
+//! next to the minimum a run can make for the change it applies. Prints one JSON object;
+//! `make bench` turns it into a table in BENCHMARKS.md.
+//!
+//! The derived minimum of a run, from the groups before and after it: per group, one authorize if it
+//! gained rules and one revoke if it lost any (a deleted group's rules are revoked too, so that every
+//! removed rule is named in a request: DESIGN invariant 7); one create per new group, one delete per
+//! deleted group, one call per target whose groups changed, and one tag write when the recorded
+//! synctoken of a surviving group changes. A no-op run's minimum is 0 writes.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::json;
+use support::*;
+
+type Snapshot = BTreeMap<String, (BTreeSet<String>, Option<String>)>;
+
+async fn snapshot(aws: &Aws) -> Snapshot {
+    aws.managed_groups("AUTOUPDATE")
+        .await
+        .into_iter()
+        .map(|g| (g.id, (g.rules, g.tags.get("sgsync:synctoken").cloned())))
+        .collect()
+}
+
+fn minimum(before: &Snapshot, after: &Snapshot, targets_changed: usize) -> usize {
+    let mut n = targets_changed;
+    for (id, (rules, _)) in after {
+        match before.get(id) {
+            None => n += 1 + usize::from(!rules.is_empty()),
+            Some((old, _)) => {
+                n += usize::from(!rules.is_subset(old)) + usize::from(!old.is_subset(rules));
+            }
+        }
+    }
+    for (id, (old, _)) in before {
+        if !after.contains_key(id) {
+            n += 1 + usize::from(!old.is_empty());
+        }
+    }
+    let retagged = after
+        .iter()
+        .any(|(id, (_, tag))| before.get(id).is_some_and(|(_, old)| old != tag));
+    n + usize::from(retagged)
+}
+
+struct Run {
+    reads: usize,
+    writes: usize,
+    minimum: usize,
+    wall_ms: f64,
+}
+
+async fn run(aws: &Aws, sgsync: &Sgsync, file: &str, targets: &[&str]) -> Run {
+    let before = snapshot(aws).await;
+    let before_targets = target_groups(aws, targets).await;
+    aws.proxy.clear();
+    let t = Instant::now();
+    sgsync.run(&["apply", "--ip-ranges", file]).ok();
+    let wall_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let calls = aws.proxy.calls();
+    let after = snapshot(aws).await;
+    let after_targets = target_groups(aws, targets).await;
+    let changed = before_targets
+        .iter()
+        .zip(&after_targets)
+        .filter(|(a, b)| a != b)
+        .count();
+    Run {
+        reads: calls.iter().filter(|c| !c.is_write()).count(),
+        writes: calls.iter().filter(|c| c.is_write()).count(),
+        minimum: minimum(&before, &after, changed),
+        wall_ms,
+    }
+}
+
+async fn target_groups(aws: &Aws, targets: &[&str]) -> Vec<BTreeSet<String>> {
+    let mut out = Vec::new();
+    for t in targets {
+        let groups = if t.starts_with("eni-") {
+            aws.interface_groups(t).await
+        } else {
+            aws.lb_groups(t).await
+        };
+        out.push(groups.into_iter().collect());
+    }
+    out
+}
+
+fn row(name: &str, r: &Run) -> serde_json::Value {
+    json!({"scenario": name, "reads": r.reads, "writes": r.writes, "minimum_writes": r.minimum, "wall_ms": r.wall_ms})
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --all-targets` builds benches; this one only runs under `cargo bench`
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let latest = std::fs::read(fixture("ip-ranges/latest.json")).unwrap();
+    let base = write("base.json", &latest);
+    let incremental = write(
+        "incremental.json",
+        &edited_document(&latest, 1787411826, &["13.32.0.0/15"], &["198.51.100.0/24"]),
+    );
+    let grown = write(
+        "grown.json",
+        &edited_document(
+            &latest,
+            1787411827,
+            &["13.32.0.0/15"],
+            &["198.51.100.0/24", "203.0.113.0/24", "198.51.102.0/24"],
+        ),
+    );
+
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync();
+    let mut rows = Vec::new();
+    let initial = run(&aws, &sgsync, &base, &[]).await;
+    rows.push(row("initial sync (180 rules)", &initial));
+    let foreign = aws.create_foreign_group("admin").await;
+    let ids: Vec<String> = aws
+        .managed_groups("AUTOUPDATE")
+        .await
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let eni = aws
+        .create_interface(&[vec![foreign.clone()], ids.clone()].concat())
+        .await;
+    let alb = aws
+        .create_alb("origin", &[vec![foreign.clone()], ids].concat())
+        .await;
+    let targets = [eni.as_str(), alb.as_str()];
+    rows.push(row("no-op", &run(&aws, &sgsync, &base, &targets).await));
+    rows.push(row(
+        "incremental (1 prefix replaced)",
+        &run(&aws, &sgsync, &incremental, &targets).await,
+    ));
+    rows.push(row(
+        "growth into a new group (2 targets)",
+        &run(&aws, &sgsync, &grown, &targets).await,
+    ));
+
+    // The real series, from scratch, one interface attached after the first version.
+    aws.reset();
+    let sgsync = aws.sgsync().env("VPC_ID", &aws.default_vpc().await);
+    let foreign = aws.create_foreign_group("admin").await;
+    let mut eni = String::new();
+    let (mut reads, mut writes, mut minimum, mut walls, mut at_minimum) = (0, 0, 0, Vec::new(), 0);
+    let files = replay_files();
+    for (i, file) in files.iter().enumerate() {
+        let targets: Vec<&str> = if eni.is_empty() {
+            vec![]
+        } else {
+            vec![eni.as_str()]
+        };
+        let r = run(&aws, &sgsync, file.to_str().unwrap(), &targets).await;
+        reads += r.reads;
+        writes += r.writes;
+        minimum += r.minimum;
+        at_minimum += usize::from(r.writes == r.minimum);
+        walls.push(r.wall_ms);
+        if i == 0 {
+            let ids: Vec<String> = aws
+                .managed_groups("AUTOUPDATE")
+                .await
+                .into_iter()
+                .map(|g| g.id)
+                .collect();
+            eni = aws
+                .create_interface(&[vec![foreign.clone()], ids].concat())
+                .await;
+        }
+    }
+    walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let replay = json!({
+        "versions": files.len(),
+        "reads": reads,
+        "writes": writes,
+        "minimum_writes": minimum,
+        "steps_at_minimum": at_minimum,
+        "wall_ms_median": walls[walls.len() / 2],
+        "wall_ms_max": walls[walls.len() - 1],
+    });
+    println!("{}", json!({"scenarios": rows, "replay": replay}));
+}

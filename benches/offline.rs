@@ -1,0 +1,135 @@
+//! Offline costs on the real 2.6 MB document: MD5, parsing, selection and aggregation, rules, planning,
+//! and the whole offline pipeline; next to the floors (MD5 alone, a bare serde_json parse into
+//! `IgnoredAny`). `make bench` runs this and writes the results into BENCHMARKS.md.
+
+use divan::{Bencher, black_box};
+use ipnet::Ipv4Net;
+use serde::de::IgnoredAny;
+
+use sgsync::plan::{Desired, Observed, Quotas, plan, simulate::World};
+use sgsync::ranges::{IpVersions, Selection, select};
+use sgsync::rule::{PortRange, desired_rules};
+use sgsync::source::{self, Document};
+
+fn main() {
+    divan::main();
+}
+
+fn latest() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ip-ranges/latest.json"
+    ))
+    .unwrap()
+}
+
+fn cloudfront() -> Selection {
+    Selection {
+        services: vec!["CLOUDFRONT".into()],
+        regions: None,
+        ip_versions: IpVersions {
+            v4: true,
+            v6: false,
+        },
+    }
+}
+
+fn desired(bytes: &[u8]) -> Desired {
+    let set = select(bytes, &cloudfront()).unwrap();
+    Desired {
+        rules: desired_rules(&set.ipv4, &set.ipv6, &[PortRange::single(80)]),
+        synctoken: set.synctoken,
+        group_stem: "AUTOUPDATE-cloudfront".into(),
+    }
+}
+
+/// Floor: MD5 of the document (the notification's check cannot be skipped).
+#[divan::bench]
+fn floor_md5(b: Bencher) {
+    let bytes = latest();
+    b.bench(|| source::md5_hex(black_box(&bytes)));
+}
+
+/// Floor: serde_json walking the whole document without keeping anything.
+#[divan::bench]
+fn floor_parse_ignored(b: Bencher) {
+    let bytes = latest();
+    b.bench(|| serde_json::from_slice::<IgnoredAny>(black_box(&bytes)).unwrap());
+}
+
+/// Parse, filter CLOUDFRONT, check every selected prefix, aggregate.
+#[divan::bench]
+fn select_cloudfront(b: Bencher) {
+    let bytes = latest();
+    let selection = cloudfront();
+    b.bench(|| select(black_box(&bytes), &selection).unwrap());
+}
+
+/// Aggregation alone, on CloudFront's 211 IPv4 prefixes.
+#[divan::bench]
+fn aggregate(b: Bencher) {
+    let doc: serde_json::Value = serde_json::from_slice(&latest()).unwrap();
+    let nets: Vec<Ipv4Net> = doc["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["service"] == "CLOUDFRONT")
+        .map(|p| p["ip_prefix"].as_str().unwrap().parse().unwrap())
+        .collect();
+    b.bench(|| Ipv4Net::aggregate(black_box(&nets)));
+}
+
+/// Planning the first sync: 180 rules into 3 new groups.
+#[divan::bench]
+fn plan_from_empty(b: Bencher) {
+    let d = desired(&latest());
+    let observed = Observed::default();
+    b.bench(|| plan(black_box(&d), &observed, Quotas::default()).unwrap());
+}
+
+/// Planning a one-prefix change against 3 full groups attached to a target.
+#[divan::bench]
+fn plan_incremental(b: Bencher) {
+    let d = desired(&latest());
+    let first = plan(&d, &Observed::default(), Quotas::default()).unwrap();
+    let mut world = World::default();
+    for a in &first.actions {
+        world.apply(a, Quotas::default()).unwrap();
+    }
+    let ids: Vec<String> = world.groups.values().map(|g| g.id.clone()).collect();
+    world
+        .targets
+        .insert(sgsync::plan::TargetId::Interface("eni-1".into()), ids);
+    let observed = world.observe();
+    let mut next = d.clone();
+    let first_rule = *next.rules.iter().next().unwrap();
+    next.rules.remove(&first_rule);
+    next.rules.insert(sgsync::rule::Rule {
+        net: "198.51.100.0/24".parse().unwrap(),
+        ports: PortRange::single(80),
+    });
+    next.synctoken += 1;
+    b.bench(|| plan(black_box(&next), &observed, Quotas::default()).unwrap());
+}
+
+/// The whole offline pipeline as `sgsync apply --ip-ranges FILE --md5 HEX` runs it before any AWS
+/// call: MD5 check, select, rules, plan (from empty). The file is already in memory.
+#[divan::bench]
+fn pipeline(b: Bencher) {
+    let bytes = latest();
+    let md5 = source::md5_hex(&bytes);
+    let selection = cloudfront();
+    b.bench(|| {
+        let doc = Document::new(black_box(bytes.clone()), "bench");
+        let (check, set) = sgsync::sync::verified_selection(&doc, Some(&md5), &selection);
+        check.unwrap();
+        let set = set.unwrap();
+        let d = Desired {
+            rules: desired_rules(&set.ipv4, &set.ipv6, &[PortRange::single(80)]),
+            synctoken: set.synctoken,
+            group_stem: "AUTOUPDATE-cloudfront".into(),
+        };
+        let p = plan(&d, &Observed::default(), Quotas::default()).unwrap();
+        black_box(p.actions.len())
+    });
+}
