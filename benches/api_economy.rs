@@ -81,12 +81,7 @@ async fn run(aws: &Aws, sgsync: &Sgsync, file: &str, targets: &[&str]) -> Run {
 async fn target_groups(aws: &Aws, targets: &[&str]) -> Vec<BTreeSet<String>> {
     let mut out = Vec::new();
     for t in targets {
-        let groups = if t.starts_with("eni-") {
-            aws.interface_groups(t).await
-        } else {
-            aws.lb_groups(t).await
-        };
-        out.push(groups.into_iter().collect());
+        out.push(aws.groups_on(t).await);
     }
     out
 }
@@ -97,8 +92,11 @@ fn row(name: &str, r: &Run) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --all-targets` builds benches; this one only runs under `cargo bench`
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` builds and starts benches too; this one runs only under
+        // `cargo bench` (which passes --bench): it takes minutes and measures, it does not test.
+        eprintln!("api_economy: run it with `cargo bench --bench api_economy` (make bench)");
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, bytes: &[u8]| {

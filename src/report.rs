@@ -359,7 +359,6 @@ impl StatusReport {
                 }
             })
             .collect();
-        let most_foreign = targets.iter().map(|t| t.foreign.len()).max().unwrap_or(0);
         StatusReport {
             vpc_id: o.vpc_id.clone(),
             prefix: config.prefix_name.clone(),
@@ -382,7 +381,7 @@ impl StatusReport {
                 .collect(),
             targets,
             rules: o.observed.groups.iter().map(|g| g.rules.len()).sum(),
-            max_rules: q.rules_per_group * q.groups_per_target.saturating_sub(most_foreign),
+            max_rules: o.observed.capacity(q).max_rules,
             warnings: o.warnings.iter().chain(&o.quotas.notes).cloned().collect(),
         }
     }

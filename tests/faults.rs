@@ -206,22 +206,8 @@ async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
             .map(|g| g.id.clone())
             .chain([foreign.clone()])
             .collect();
-        assert_eq!(
-            aws.interface_groups(&eni)
-                .await
-                .into_iter()
-                .collect::<BTreeSet<_>>(),
-            want,
-            "crash at {k}"
-        );
-        assert_eq!(
-            aws.lb_groups(&alb)
-                .await
-                .into_iter()
-                .collect::<BTreeSet<_>>(),
-            want,
-            "crash at {k}"
-        );
+        assert_eq!(aws.groups_on(&eni).await, want, "crash at {k}");
+        assert_eq!(aws.groups_on(&alb).await, want, "crash at {k}");
 
         if crashed.code == 0 {
             // k reached the run's full write count: nothing was left to do.

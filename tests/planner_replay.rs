@@ -54,22 +54,6 @@ fn history() -> &'static [Version] {
     })
 }
 
-fn capacity(observed: &Observed, q: Quotas) -> usize {
-    let managed: BTreeSet<&str> = observed.groups.iter().map(|g| g.id.as_str()).collect();
-    let foreign = observed
-        .targets
-        .iter()
-        .map(|t| {
-            t.groups
-                .iter()
-                .filter(|g| !managed.contains(g.as_str()))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    q.rules_per_group * q.groups_per_target.saturating_sub(foreign)
-}
-
 #[derive(Debug, Clone)]
 struct Scenario {
     start: usize,
@@ -148,7 +132,7 @@ proptest! {
             let d = desired_at(&history[index], &s);
             match plan(&d, &observed, s.quotas) {
                 Ok(p) => {
-                    prop_assert!(d.rules.len() <= capacity(&observed, s.quotas));
+                    prop_assert!(d.rules.len() <= observed.capacity(s.quotas).max_rules);
                     let mut world = check_run(&observed, &d, s.quotas, &p)
                         .map_err(|e| TestCaseError::fail(format!("version {index}: {e}")))?;
                     if !attached {
@@ -158,7 +142,7 @@ proptest! {
                     observed = world.observe();
                 }
                 Err(PlanError::OverCapacity { rules, .. }) => {
-                    prop_assert!(rules > capacity(&observed, s.quotas), "refused {rules} rules that fit");
+                    prop_assert!(rules > observed.capacity(s.quotas).max_rules, "refused {rules} rules that fit");
                 }
                 Err(e) => return Err(TestCaseError::fail(format!("version {index}: {e}"))),
             }

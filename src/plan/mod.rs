@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-pub use model::{Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, TargetId};
+pub use model::{
+    Action, Capacity, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, TargetId,
+};
 use packing::natural_key;
 
 use crate::rule::Rule;
@@ -93,25 +95,17 @@ pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Pl
         .collect();
 
     // The target with the most foreign groups bounds how many managed groups every target can take.
-    let foreign_count = |t: &ObservedTarget| {
-        t.groups
-            .iter()
-            .filter(|id| !name_of.contains_key(id.as_str()))
-            .count()
-    };
-    let fullest = observed.targets.iter().max_by_key(|t| foreign_count(t));
-    let foreign = fullest.map_or(0, foreign_count);
-    let max_groups = quotas.groups_per_target.saturating_sub(foreign);
+    let capacity = observed.capacity(quotas);
+    let max_groups = capacity.max_groups;
     let over = |fits: usize| PlanError::OverCapacity {
         rules: desired.rules.len(),
         fits,
         quotas,
-        foreign,
-        fullest: fullest.map(|t| t.id.clone()),
+        foreign: capacity.fullest.as_ref().map_or(0, |(_, n)| *n),
+        fullest: capacity.fullest.as_ref().map(|(t, _)| t.clone()),
     };
-    let capacity = quotas.rules_per_group * max_groups;
-    if desired.rules.len() > capacity {
-        return Err(over(capacity));
+    if desired.rules.len() > capacity.max_rules {
+        return Err(over(capacity.max_rules));
     }
     let packing = packing::pack(
         &desired.rules,
@@ -193,12 +187,7 @@ pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Pl
         };
         updates.push(Action::SetTargetGroups {
             target: t.id.clone(),
-            foreign: t
-                .groups
-                .iter()
-                .filter(|id| !name_of.contains_key(id.as_str()))
-                .cloned()
-                .collect(),
+            foreign: observed.foreign_of(t).cloned().collect(),
             managed: final_groups.iter().map(|n| n.to_string()).collect(),
             attach: sorted(wanted.difference(&current).copied().collect()),
             detach: sorted(current.difference(&wanted).copied().collect()),

@@ -88,6 +88,49 @@ pub struct Observed {
     pub targets: Vec<ObservedTarget>,
 }
 
+/// How much room every target leaves for managed groups: the bound of every plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// The target with the most foreign groups, and how many it has.
+    pub fullest: Option<(TargetId, usize)>,
+    /// Managed groups every target can take: groups per target − foreign groups on the fullest.
+    pub max_groups: usize,
+    /// Rules that fit: rules per group × `max_groups`.
+    pub max_rules: usize,
+}
+
+impl Observed {
+    /// Whether a group id belongs to a managed group.
+    pub fn is_managed(&self, group_id: &str) -> bool {
+        self.groups.iter().any(|g| g.id == group_id)
+    }
+
+    /// The foreign group ids of a target, in their order.
+    pub fn foreign_of<'a>(
+        &'a self,
+        target: &'a ObservedTarget,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        target.groups.iter().filter(|id| !self.is_managed(id))
+    }
+
+    /// The room the targets leave, at these quotas.
+    pub fn capacity(&self, quotas: Quotas) -> Capacity {
+        let fullest = self
+            .targets
+            .iter()
+            .map(|t| (t, self.foreign_of(t).count()))
+            .max_by_key(|(_, n)| *n)
+            .map(|(t, n)| (t.id.clone(), n));
+        let foreign = fullest.as_ref().map_or(0, |(_, n)| *n);
+        let max_groups = quotas.groups_per_target.saturating_sub(foreign);
+        Capacity {
+            fullest,
+            max_groups,
+            max_rules: quotas.rules_per_group * max_groups,
+        }
+    }
+}
+
 /// What the planner is asked to reach.
 #[derive(Clone, Debug)]
 pub struct Desired {

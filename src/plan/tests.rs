@@ -378,23 +378,6 @@ fn start() -> impl Strategy<Value = Start> {
         })
 }
 
-/// The plain capacity bound of the issue: rules per group × (groups per target − foreign on the fullest).
-fn plain_capacity(observed: &Observed, q: Quotas) -> usize {
-    let managed: BTreeSet<&str> = observed.groups.iter().map(|g| g.id.as_str()).collect();
-    let foreign = observed
-        .targets
-        .iter()
-        .map(|t| {
-            t.groups
-                .iter()
-                .filter(|id| !managed.contains(id.as_str()))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    q.rules_per_group * q.groups_per_target.saturating_sub(foreign)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -410,7 +393,7 @@ proptest! {
         let mut clean = start.clean;
         for (step, rules) in history.into_iter().enumerate() {
             let d = desired(rules, 10 + step as u64);
-            let capacity = plain_capacity(&observed, start.quotas);
+            let capacity = observed.capacity(start.quotas).max_rules;
             match plan(&d, &observed, start.quotas) {
                 Ok(p) => {
                     prop_assert!(d.rules.len() <= capacity);

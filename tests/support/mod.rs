@@ -411,6 +411,16 @@ impl Aws {
         out.load_balancers()[0].security_groups().to_vec()
     }
 
+    /// The groups on a target (an `eni-…` id or a load balancer ARN), as a set.
+    pub async fn groups_on(&self, target: &str) -> BTreeSet<String> {
+        let groups = if target.starts_with("eni-") {
+            self.interface_groups(target).await
+        } else {
+            self.lb_groups(target).await
+        };
+        groups.into_iter().collect()
+    }
+
     pub async fn set_lb_groups(&self, arn: &str, groups: &[String]) {
         self.elbv2
             .set_security_groups()
