@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-/// What a notification says about the new document.
+/// What a notification says about the new document: enough to download it from the pinned URL and
+/// prove (MD5) that what was downloaded is what was announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
     /// Where to download it; `None` when the message's `url` is empty (the blog's test event): the
@@ -25,7 +26,8 @@ pub struct Notification {
     pub create_time: String,
 }
 
-/// Why the function was invoked.
+/// Why the function was invoked: a notification carries an MD5 to check, a schedule does not, so the
+/// pipeline must know which one it is serving.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
     /// Amazon published a new document.
@@ -37,7 +39,8 @@ pub enum Trigger {
     },
 }
 
-/// An event sgsync does not handle. Nothing is changed.
+/// An event sgsync does not handle. Nothing is changed; the message says what came and what is
+/// accepted, so a mis-wired trigger is fixed from the function's error alone.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum NotificationError {
     /// Not JSON at all.
@@ -51,7 +54,10 @@ pub enum NotificationError {
     )]
     Unsupported(String),
     /// An SNS event whose shape or message is wrong.
-    #[error("invalid SNS notification: {0}")]
+    #[error(
+        "invalid SNS notification: {0}; sgsync expects the messages of the AmazonIpSpaceChanged topic \
+         (arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged): check the function's subscription"
+    )]
     BadSns(String),
 }
 
@@ -108,7 +114,8 @@ fn notification(event: &Value) -> Result<Notification, NotificationError> {
     })
 }
 
-/// Classifies a Lambda event.
+/// Classifies a Lambda event: the Lambda handler's first step, shared with the CLI's `--event`, so
+/// both accept and refuse exactly the same events.
 pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
     let Some(object) = event.as_object() else {
         return Err(NotificationError::Unsupported(
@@ -125,12 +132,25 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
         if from_sns {
             return notification(event).map(Trigger::Notification);
         }
-        let source = event["Records"][0]["eventSource"]
-            .as_str()
-            .or(event["Records"][0]["EventSource"].as_str())
-            .unwrap_or("unknown");
+        let sources: std::collections::BTreeSet<&str> = event["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                r["eventSource"]
+                    .as_str()
+                    .or(r["EventSource"].as_str())
+                    .unwrap_or("an unknown source")
+            })
+            .collect();
+        let sources: Vec<&str> = sources.into_iter().take(5).collect();
         return Err(NotificationError::Unsupported(format!(
-            "Records from {source}"
+            "Records from {}",
+            if sources.is_empty() {
+                "nowhere (Records is not an array)".to_string()
+            } else {
+                sources.join(", ")
+            }
         )));
     }
     if object.get("source").and_then(Value::as_str) == Some("aws.events")
@@ -151,7 +171,8 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
     }))
 }
 
-/// Classifies an event given as bytes (the CLI's `--event FILE`).
+/// Classifies an event given as bytes (the CLI's `--event FILE`), so that an operator can replay a
+/// notification from a file exactly as the Lambda would see it.
 pub fn parse_event_bytes(bytes: &[u8]) -> Result<Trigger, NotificationError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| NotificationError::NotJson(e.to_string()))?;
@@ -263,6 +284,47 @@ mod tests {
                 .to_string()
                 .contains("2 records")
         );
+    }
+
+    #[test]
+    fn the_message_is_normalised() {
+        let t = parse_event(&sns_with_message(
+            r#"{"create-time": "t", "synctoken": " 0042 ", "md5": "63431D35877FA5386DED1A7DF9CFA971", "url": "  ", "extra": 1}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Trigger::Notification(Notification {
+                url: None,
+                md5: "63431d35877fa5386ded1a7df9cfa971".into(),
+                synctoken: 42,
+                create_time: "t".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn broken_sns_envelopes_are_refused_pointing_at_the_subscription() {
+        let mut no_sns: Value = serde_json::from_slice(&fixture("sns-latest.json")).unwrap();
+        no_sns["Records"][0].as_object_mut().unwrap().remove("Sns");
+        let e = parse_event(&no_sns).unwrap_err().to_string();
+        assert!(
+            e.starts_with("invalid SNS notification") && e.contains("subscription"),
+            "{e}"
+        );
+        let mixed = serde_json::json!({"Records": [
+            {"EventSource": "aws:sns"}, {"eventSource": "aws:sqs"}, {"eventSource": "aws:s3"}
+        ]});
+        let e = parse_event(&mixed).unwrap_err().to_string();
+        assert!(e.contains("Records from aws:s3, aws:sns, aws:sqs"), "{e}");
+        let e = parse_event(&serde_json::json!({"Records": 3}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an array"), "{e}");
+        // A scheduled event whose time is not a timestamp is refused, not half-read.
+        let mut scheduled: Value = serde_json::from_slice(&fixture("scheduled.json")).unwrap();
+        scheduled["time"] = Value::String("noon".into());
+        assert!(parse_event(&scheduled).is_err());
     }
 
     proptest! {

@@ -15,7 +15,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use thiserror::Error;
 
-/// Which IP versions to allow.
+/// Which IP versions to allow: dual-stack origins need both, but IPv6 doubles the rule count (and the
+/// quota pressure), so it is a choice, not a given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpVersions {
     /// IPv4 prefixes (`prefixes`).
@@ -34,9 +35,16 @@ impl Default for IpVersions {
     }
 }
 
-impl FromStr for IpVersions {
-    type Err = String;
+/// An `IP_VERSIONS` value that names no IP version; the caller adds which setting it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("'{0}' is not an IP version")]
+pub struct IpVersionsError(pub String);
 
+impl FromStr for IpVersions {
+    type Err = IpVersionsError;
+
+    /// Accepts `ipv4`, `ipv6`, `ipv4,ipv6` in any order and case, and `both` / `dual`, so that the
+    /// spellings operators actually type in an environment variable all work.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut v = IpVersions {
             v4: false,
@@ -50,7 +58,7 @@ impl FromStr for IpVersions {
                     v.v4 = true;
                     v.v6 = true;
                 }
-                other => return Err(format!("'{other}' is not an IP version")),
+                other => return Err(IpVersionsError(other.to_string())),
             }
         }
         Ok(v)
@@ -58,16 +66,20 @@ impl FromStr for IpVersions {
 }
 
 impl fmt::Display for IpVersions {
+    /// Prints the form [`FromStr`] reads back (`ipv4`, `ipv6`, `ipv4,ipv6`), so reports and error
+    /// messages show the value to put in `IP_VERSIONS`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.v4, self.v6) {
-            (true, true) => f.write_str("ipv4,ipv6"),
-            (false, true) => f.write_str("ipv6"),
-            _ => f.write_str("ipv4"),
-        }
+        f.write_str(match (self.v4, self.v6) {
+            (true, true) => "ipv4,ipv6",
+            (true, false) => "ipv4",
+            (false, true) => "ipv6",
+            (false, false) => "no IP version",
+        })
     }
 }
 
-/// What to keep from the document.
+/// What to keep from the document: one service's ranges, not all of AWS, is what a CloudFront origin
+/// must accept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     /// Service names, exactly as the document writes them (`CLOUDFRONT`).
@@ -78,7 +90,8 @@ pub struct Selection {
     pub ip_versions: IpVersions,
 }
 
-/// The selected ranges of one document, aggregated.
+/// The selected ranges of one document, aggregated: the input of the rule builder and the guard, and
+/// (with the counts before aggregation) what the report shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeSet {
     /// The document's syncToken (seconds since the epoch of its publication).
@@ -111,11 +124,15 @@ pub enum RangesError {
         detail: String,
     },
     /// Not JSON, or JSON of the wrong shape.
-    #[error("the ip-ranges document is not valid: {0}; expected the JSON format of ip-ranges.json")]
+    #[error(
+        "the ip-ranges document is not valid: {0}; expected the JSON format of ip-ranges.json: check that \
+         IP_RANGES_URL (or the file given) is Amazon's ip-ranges.json, nothing was changed"
+    )]
     Malformed(String),
     /// The syncToken is missing or not a number.
     #[error(
-        "the ip-ranges document has syncToken '{0}', expected a number of seconds; the document is corrupt"
+        "the ip-ranges document's syncToken is {0}, expected a string of digits (seconds since 1970); \
+         the document is corrupt or not ip-ranges.json, nothing was changed"
     )]
     BadSynctoken(String),
     /// A prefix of a selected service is not a canonical CIDR.
@@ -153,8 +170,10 @@ pub enum RangesError {
 
 #[derive(Deserialize)]
 struct Document<'a> {
-    #[serde(rename = "syncToken", borrow)]
-    sync_token: Option<Cow<'a, str>>,
+    /// A `Value` rather than a string so that a number or `null` is reported as a bad syncToken (what
+    /// it is) rather than as a parse error of the whole document.
+    #[serde(rename = "syncToken", default)]
+    sync_token: Option<serde_json::Value>,
     #[serde(rename = "createDate", borrow, default)]
     create_date: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -177,25 +196,47 @@ struct Entry<'a> {
 }
 
 fn parse(document: &[u8]) -> Result<Document<'_>, RangesError> {
-    serde_json::from_slice::<Document>(document).map_err(|e| {
-        if e.is_eof() {
-            RangesError::Truncated {
-                bytes: document.len(),
-                detail: format!("ends at line {} column {}", e.line(), e.column()),
-            }
-        } else {
-            RangesError::Malformed(e.to_string())
+    serde_json::from_slice::<Document>(document).map_err(|e| match e.classify() {
+        serde_json::error::Category::Eof => RangesError::Truncated {
+            bytes: document.len(),
+            detail: format!("ends at line {} column {}", e.line(), e.column()),
+        },
+        serde_json::error::Category::Data => {
+            RangesError::Malformed(format!("JSON of another shape ({e})"))
+        }
+        _ => {
+            let start = document.iter().find(|b| !b.is_ascii_whitespace());
+            let hint = match start {
+                Some(b'<') => " (it looks like HTML: an error page or a proxy's answer?)",
+                None => " (it is empty)",
+                _ => "",
+            };
+            RangesError::Malformed(format!("not JSON{hint} ({e})"))
         }
     })
 }
 
 fn synctoken_of(doc: &Document) -> Result<u64, RangesError> {
-    let raw = doc.sync_token.as_deref().unwrap_or_default();
-    raw.parse()
-        .map_err(|_| RangesError::BadSynctoken(raw.to_string()))
+    use serde_json::Value;
+    match &doc.sync_token {
+        Some(Value::String(raw)) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            raw.parse()
+                .map_err(|_| RangesError::BadSynctoken(format!("'{raw}' (too large)")))
+        }
+        Some(Value::String(raw)) => Err(RangesError::BadSynctoken(format!(
+            "'{}'",
+            raw.chars().take(40).collect::<String>()
+        ))),
+        None | Some(Value::Null) => Err(RangesError::BadSynctoken("missing".into())),
+        Some(other) => Err(RangesError::BadSynctoken(format!(
+            "{} (not a string)",
+            other.to_string().chars().take(40).collect::<String>()
+        ))),
+    }
 }
 
-/// The document's syncToken: used to compare a downloaded document with its notification.
+/// The document's syncToken: used to compare a downloaded document with its notification (a newer
+/// document supersedes the notification, an older one is a stale cache) and with what is applied.
 pub fn synctoken(document: &[u8]) -> Result<u64, RangesError> {
     synctoken_of(&parse(document)?)
 }
@@ -219,7 +260,8 @@ fn canonical<N: FromStr + Copy + PartialEq + fmt::Display>(
     Ok(net)
 }
 
-/// Selects and aggregates the ranges of `selection` from a document.
+/// Selects and aggregates the ranges of `selection` from a document: the only way ranges enter
+/// sgsync, so every check on the document's content happens here, before anything is planned.
 pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, RangesError> {
     let doc = parse(document)?;
     let synctoken = synctoken_of(&doc)?;
@@ -304,6 +346,9 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
         let more = names.len().saturating_sub(10);
         names.truncate(10);
         let mut known = names.join(", ");
+        if known.is_empty() {
+            known.push_str("none");
+        }
         if more > 0 {
             known.push_str(&format!(" and {more} more"));
         }
@@ -332,7 +377,8 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
     })
 }
 
-/// Counts of every service's prefixes in a document, for diagnostics.
+/// Counts of every service's prefixes in a document, for diagnostics: shows an operator which
+/// `SERVICE` names exist when a selection comes out empty.
 pub fn services(document: &[u8]) -> Result<BTreeMap<String, usize>, RangesError> {
     let doc = parse(document)?;
     let mut counts = BTreeMap::new();
@@ -423,12 +469,69 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("no 'prefixes' array"), "{e}");
-        let e = select(
-            br#"{"syncToken": "soon", "prefixes": []}"#,
+        for (doc, needle) in [
+            (&br#"{"syncToken": "soon", "prefixes": []}"#[..], "'soon'"),
+            (br#"{"prefixes": []}"#, "missing"),
+            (br#"{"syncToken": null, "prefixes": []}"#, "missing"),
+            (br#"{"syncToken": 42, "prefixes": []}"#, "42 (not a string)"),
+            (br#"{"syncToken": "+42", "prefixes": []}"#, "'+42'"),
+            (br#"{"syncToken": "", "prefixes": []}"#, "''"),
+            (
+                br#"{"syncToken": "99999999999999999999999", "prefixes": []}"#,
+                "too large",
+            ),
+        ] {
+            let e = select(doc, &sel(&["CLOUDFRONT"], "ipv4")).unwrap_err();
+            assert!(matches!(e, RangesError::BadSynctoken(_)), "{e}");
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+            assert!(synctoken(doc).is_err());
+        }
+    }
+
+    #[test]
+    fn not_json_says_what_it_looks_like() {
+        let html = select(b"<html>503</html>", &sel(&["CLOUDFRONT"], "ipv4")).unwrap_err();
+        assert!(html.to_string().contains("looks like HTML"), "{html}");
+        assert!(html.to_string().contains("IP_RANGES_URL"), "{html}");
+        // Nothing at all is a truncation: the download stopped before the first byte.
+        let empty = select(b"", &sel(&["CLOUDFRONT"], "ipv4")).unwrap_err();
+        assert!(
+            matches!(empty, RangesError::Truncated { bytes: 0, .. }),
+            "{empty}"
+        );
+        let shape = select(
+            br#"{"syncToken": "1", "prefixes": {}}"#,
             &sel(&["CLOUDFRONT"], "ipv4"),
         )
         .unwrap_err();
-        assert!(matches!(e, RangesError::BadSynctoken(_)), "{e}");
+        assert!(shape.to_string().contains("another shape"), "{shape}");
+        let partial = br#"{"syncToken": "1", "prefixes": [{"ip_pre"#;
+        let cut = select(partial, &sel(&["CLOUDFRONT"], "ipv4")).unwrap_err();
+        let expected = format!("truncated ({} bytes", partial.len());
+        assert!(cut.to_string().contains(&expected), "{cut}");
+    }
+
+    #[test]
+    fn a_prefix_in_the_other_array_is_refused_for_the_service_and_skipped_elsewhere() {
+        let doc = |service: &str| {
+            format!(
+                r#"{{"syncToken": "1", "createDate": "d", "prefixes": [
+                {{"ip_prefix": "13.32.0.0/15", "region": "GLOBAL", "service": "CLOUDFRONT"}}],
+                "ipv6_prefixes": [{{"ipv6_prefix": "13.33.0.0/16", "region": "us-east-1", "service": "{service}"}}]}}"#
+            )
+        };
+        let e = select(doc("CLOUDFRONT").as_bytes(), &sel(&["CLOUDFRONT"], "ipv4")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("IPv4 prefix in the ipv6_prefixes array")
+                && text.contains("13.33.0.0/16")
+                && text.contains("us-east-1")
+                && text.contains("CLOUDFRONT"),
+            "{text}"
+        );
+        let ok = select(doc("EC2").as_bytes(), &sel(&["CLOUDFRONT"], "ipv4")).unwrap();
+        assert_eq!(ok.published_v4, 1);
+        assert!(ok.warnings[0].contains("EC2") && ok.warnings[0].contains("13.33.0.0/16"));
     }
 
     #[test]
@@ -488,6 +591,25 @@ mod tests {
                 && text.contains("SERVICE"),
             "{text}"
         );
+        // The real document has dozens of services: the message names the first ten, sorted.
+        let e = select(&fixture("latest.json"), &sel(&["CLOUDFRONTS"], "ipv4"))
+            .unwrap_err()
+            .to_string();
+        let known = e.split("services in this document: ").nth(1).unwrap();
+        let (names, more) = known.split_once(" and ").unwrap();
+        let names: Vec<&str> = names.split(", ").collect();
+        assert_eq!(names.len(), 10, "{e}");
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{e}");
+        assert!(more.ends_with(" more)"), "{e}");
+        let none = select(
+            br#"{"syncToken": "1", "prefixes": []}"#,
+            &sel(&["CLOUDFRONT"], "ipv4"),
+        )
+        .unwrap_err();
+        assert!(
+            none.to_string().contains("services in this document: none"),
+            "{none}"
+        );
         let mut nowhere = sel(&["CLOUDFRONT"], "ipv4");
         nowhere.regions = Some(vec!["mars-north-1".into()]);
         assert!(
@@ -508,8 +630,56 @@ mod tests {
             "both".parse::<IpVersions>().unwrap(),
             IpVersions { v4: true, v6: true }
         );
-        assert!("ipv5".parse::<IpVersions>().is_err());
+        assert_eq!("IPV6".parse::<IpVersions>().unwrap().to_string(), "ipv6");
+        assert_eq!(
+            "dual".parse::<IpVersions>().unwrap().to_string(),
+            "ipv4,ipv6"
+        );
+        assert_eq!(IpVersions::default().to_string(), "ipv4");
+        for text in ["ipv4", "ipv6", "ipv4,ipv6"] {
+            assert_eq!(text.parse::<IpVersions>().unwrap().to_string(), text);
+        }
+        let e = "ipv4,ipv5".parse::<IpVersions>().unwrap_err();
+        assert_eq!(e.to_string(), "'ipv5' is not an IP version");
         assert!("".parse::<IpVersions>().is_err());
+        assert_eq!(
+            IpVersions {
+                v4: false,
+                v6: false
+            }
+            .to_string(),
+            "no IP version"
+        );
+    }
+
+    #[test]
+    fn every_replayed_version_parses_and_its_service_is_never_empty() {
+        let dir = format!(
+            "{}/tests/fixtures/ip-ranges/replay",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "index.json")
+            .collect();
+        files.sort();
+        assert!(files.len() >= 170, "{}", files.len());
+        let mut last = 0;
+        for path in files {
+            let doc = std::fs::read(&path).unwrap();
+            let set = select(&doc, &sel(&["CLOUDFRONT"], "ipv4,ipv6"))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(set.synctoken > last, "{}", path.display());
+            assert!(
+                set.warnings.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                set.warnings
+            );
+            assert!(set.ipv4.len() <= set.published_v4);
+            last = set.synctoken;
+        }
     }
 
     /// Addresses covered by a set of IPv4 prefixes inside 10.0.0.0/16, as a bitmap.
@@ -541,10 +711,50 @@ mod tests {
             let doc = format!(r#"{{"syncToken": "1", "createDate": "d", "prefixes": [{}]}}"#, entries.join(","));
             let got = select(doc.as_bytes(), &sel(&["CLOUDFRONT"], "ipv4")).unwrap();
             prop_assert_eq!(coverage(&got.ipv4), coverage(&nets));
-            prop_assert_eq!(Ipv4Net::aggregate(&got.ipv4), got.ipv4.clone());
+            prop_assert_eq!(got.published_v4, nets.iter().collect::<BTreeSet<_>>().len());
+            // Sorted and disjoint: each prefix ends before the next begins.
             for pair in got.ipv4.windows(2) {
-                prop_assert!(!pair[0].contains(&pair[1]) && !pair[1].contains(&pair[0]));
+                prop_assert!(pair[0].broadcast() < pair[1].network(), "{:?}", pair);
             }
+            // Minimal: no two outputs are the two halves of one wider prefix (they would merge).
+            for (i, a) in got.ipv4.iter().enumerate() {
+                for b in &got.ipv4[i + 1..] {
+                    prop_assert!(
+                        a.prefix_len() != b.prefix_len() || a.supernet().is_none() || a.supernet() != b.supernet(),
+                        "{} and {} should have merged", a, b
+                    );
+                }
+            }
+            prop_assert!(got.ipv4.len() <= got.published_v4);
+        }
+
+        /// The same for IPv6, with prefixes inside one /112 so that coverage fits a bitmap.
+        #[test]
+        fn ipv6_aggregation_is_lossless(raw in prop::collection::vec((0u32..65536, 112u8..=124), 1..40)) {
+            let base = u128::from("2600:9000::".parse::<std::net::Ipv6Addr>().unwrap());
+            let nets: Vec<Ipv6Net> = raw
+                .into_iter()
+                .map(|(offset, len)| Ipv6Net::new((base + u128::from(offset)).into(), len).unwrap().trunc())
+                .collect();
+            let entries: Vec<String> = nets
+                .iter()
+                .map(|n| format!(r#"{{"ipv6_prefix": "{n}", "region": "GLOBAL", "service": "CLOUDFRONT"}}"#))
+                .collect();
+            let doc = format!(r#"{{"syncToken": "1", "prefixes": [], "ipv6_prefixes": [{}]}}"#, entries.join(","));
+            let got = select(doc.as_bytes(), &sel(&["CLOUDFRONT"], "ipv6")).unwrap();
+            let bits = |nets: &[Ipv6Net]| {
+                let mut bits = vec![false; 1 << 16];
+                for n in nets {
+                    let start = (u128::from(n.network()) - base) as usize;
+                    bits[start..start + (1usize << (128 - n.prefix_len()))].iter_mut().for_each(|b| *b = true);
+                }
+                bits
+            };
+            prop_assert_eq!(bits(&got.ipv6), bits(&nets));
+            for pair in got.ipv6.windows(2) {
+                prop_assert!(pair[0].broadcast() < pair[1].network(), "{:?}", pair);
+            }
+            prop_assert_eq!(Ipv6Net::aggregate(&got.ipv6), got.ipv6.clone());
         }
 
         /// Arbitrary bytes and truncations of a real document never panic.

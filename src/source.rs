@@ -5,18 +5,22 @@
 //! timeout and a size cap (the real document is 2.6 MB; the cap is 32 MiB), and the MD5 is checked
 //! against the notification's, as the blog's function does.
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 use thiserror::Error;
 
-/// Amazon's official document.
+/// Amazon's official document: the default `IP_RANGES_URL`, and the only URL the real
+/// `AmazonIpSpaceChanged` notifications name.
 pub const DEFAULT_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
-/// Largest document accepted: twelve times today's, far below a Lambda's memory.
+/// Largest document accepted: twelve times today's, far below a Lambda's memory, so a wrong URL or a
+/// hostile server cannot exhaust the function's memory.
 pub const DEFAULT_MAX_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Download limits.
+/// Download limits: a Lambda is billed and timed out by the second, so a stalled server must fail
+/// the run quickly (it is retried) instead of hanging until the function's own timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Time to establish the connection.
@@ -28,6 +32,8 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// 5 s to connect, 30 s for the whole download (2.6 MB takes well under a second from AWS),
+    /// [`DEFAULT_MAX_BYTES`].
     fn default() -> Self {
         Limits {
             connect_timeout: Duration::from_secs(5),
@@ -49,7 +55,8 @@ pub struct Document {
 }
 
 impl Document {
-    /// Wraps bytes.
+    /// Wraps bytes; the MD5 is left for [`Document::md5`] so that constructing a document costs
+    /// nothing when no MD5 is needed (the scheduled reconcile).
     pub fn new(bytes: Vec<u8>, origin: impl Into<String>) -> Document {
         Document {
             bytes,
@@ -58,7 +65,8 @@ impl Document {
         }
     }
 
-    /// Their MD5, lower-case hex.
+    /// Their MD5, lower-case hex: compared with the notification's, and logged so that an operator
+    /// can match a run with a published version.
     pub fn md5(&self) -> &str {
         self.md5.get_or_init(|| md5_hex(&self.bytes))
     }
@@ -92,7 +100,10 @@ pub enum SourceError {
         origin: String,
     },
     /// The body is larger than the cap.
-    #[error("{origin} is larger than {max_bytes} bytes; refusing it (is the URL right?)")]
+    #[error(
+        "{origin} is larger than {max_bytes} bytes; refusing it: check that it is ip-ranges.json \
+         (IP_RANGES_URL), nothing was changed"
+    )]
     TooLarge {
         /// The URL or path.
         origin: String,
@@ -100,7 +111,7 @@ pub enum SourceError {
         max_bytes: u64,
     },
     /// The server answered with an error status.
-    #[error("downloading {url} failed: HTTP {status}; retry later")]
+    #[error("downloading {url} failed: HTTP {status}; {}", status_hint(*.status))]
     Status {
         /// The URL.
         url: String,
@@ -116,7 +127,7 @@ pub enum SourceError {
         reason: String,
     },
     /// A local file could not be read.
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {path}: {reason}; check the path and its permissions")]
     File {
         /// The path.
         path: String,
@@ -125,7 +136,23 @@ pub enum SourceError {
     },
 }
 
-/// Refuses a notification URL that is not the configured one.
+/// What to do about an HTTP error status: a 4xx is a wrong URL or a refusal (retrying will not help),
+/// a 5xx is the server's problem (retrying will).
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "the server refused access: check IP_RANGES_URL and any proxy in between",
+        300..=399 => {
+            "the server redirected elsewhere, which sgsync does not follow (it only reads from \
+             IP_RANGES_URL): set IP_RANGES_URL to the final address"
+        }
+        404 | 410 => "there is no document there: check IP_RANGES_URL",
+        400..=499 => "the request was refused: check IP_RANGES_URL",
+        _ => "the server failed: retry later",
+    }
+}
+
+/// Refuses a notification URL that is not the configured one: the message of an SNS notification is
+/// not authenticated by sgsync, so it may only choose *when* to download, never *from where*.
 pub fn check_url(notified: &str, configured: &str) -> Result<(), SourceError> {
     if notified.trim() == configured.trim() {
         Ok(())
@@ -137,7 +164,7 @@ pub fn check_url(notified: &str, configured: &str) -> Result<(), SourceError> {
     }
 }
 
-/// Lower-case hex MD5.
+/// Lower-case hex MD5, the form the notifications and `md5sum` use.
 pub fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()
@@ -145,7 +172,8 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Checks a document against the MD5 a notification announced.
+/// Checks a document against the MD5 a notification announced (any case): the proof that what was
+/// downloaded is the version Amazon announced, complete and unaltered.
 pub fn verify_md5(doc: &Document, expected: &str) -> Result<(), SourceError> {
     let expected = expected.trim().to_ascii_lowercase();
     if doc.md5() == expected {
@@ -159,15 +187,24 @@ pub fn verify_md5(doc: &Document, expected: &str) -> Result<(), SourceError> {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
+/// Says what went wrong with a request, naming which limit a timeout hit, then the causes.
+fn describe(e: &reqwest::Error, limits: &Limits) -> String {
+    let what = if e.is_timeout() && e.is_connect() {
+        format!(
+            "could not connect within the connect timeout ({} ms)",
+            limits.connect_timeout.as_millis()
+        )
+    } else if e.is_timeout() {
+        format!(
+            "no complete answer within the total request timeout ({} ms)",
+            limits.read_timeout.as_millis()
+        )
     } else if e.is_connect() {
-        "could not connect"
+        "could not connect".to_string()
     } else if e.is_body() || e.is_decode() {
-        "the body was cut off"
+        "the body was cut off".to_string()
     } else {
-        "request failed"
+        "request failed".to_string()
     };
     let mut text = format!("{what} ({e}");
     let mut source = std::error::Error::source(e);
@@ -179,7 +216,8 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// Downloads a document, streaming it so an oversized body is cut off at the cap.
+/// Downloads a document, streaming it so an oversized body is cut off at the cap (a `Content-Length`
+/// over the cap is refused before the body is read).
 pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> {
     let download = |reason: String| SourceError::Download {
         url: url.to_string(),
@@ -189,13 +227,15 @@ pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> 
         .connect_timeout(limits.connect_timeout)
         .timeout(limits.read_timeout)
         .user_agent(concat!("sgsync/", env!("CARGO_PKG_VERSION")))
+        // The URL is pinned (see `check_url`); following a redirect would read from somewhere else.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| download(describe(&e)))?;
+        .map_err(|e| download(describe(&e, limits)))?;
     let mut response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| download(describe(&e)))?;
+        .map_err(|e| download(describe(&e, limits)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(SourceError::Status {
@@ -213,8 +253,13 @@ pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> 
     {
         return Err(too_large());
     }
+    // The length was checked against the cap just above, so this allocation is bounded too.
     let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
-    while let Some(chunk) = response.chunk().await.map_err(|e| download(describe(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| download(describe(&e, limits)))?
+    {
         if (bytes.len() + chunk.len()) as u64 > limits.max_bytes {
             return Err(too_large());
         }
@@ -223,28 +268,45 @@ pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> 
     Ok(Document::new(bytes, url))
 }
 
-/// Reads a document from a file, under the same size cap.
+/// Reads a document from a file, under the same size cap as a download, so `--ip-ranges /dev/zero`
+/// or a wrong path to a huge file fails cleanly instead of filling memory.
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<Document, SourceError> {
     let file_error = |reason: String| SourceError::File {
         path: path.display().to_string(),
         reason,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| file_error(e.to_string()))?
-        .len();
-    if size > max_bytes {
-        return Err(SourceError::TooLarge {
-            origin: path.display().to_string(),
-            max_bytes,
-        });
+    let too_large = || SourceError::TooLarge {
+        origin: path.display().to_string(),
+        max_bytes,
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| file_error(e.to_string()))?;
+    if metadata.is_dir() {
+        return Err(file_error("it is a directory, not a file".into()));
     }
-    let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
+    let size = metadata.len();
+    if size > max_bytes {
+        return Err(too_large());
+    }
+    // Read at most one byte more than the cap: the size above does not bound a pipe or a device,
+    // or a file that grows while it is read.
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| file_error(e.to_string()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
     Ok(Document::new(bytes, path.display().to_string()))
 }
 
-/// Reads a file or downloads a URL (`http://` or `https://`).
+/// Reads a file or downloads a URL (`http://` or `https://`, any case): the CLI's `--ip-ranges`
+/// takes either, so operators can test with a saved document.
 pub async fn load(file_or_url: &str, limits: &Limits) -> Result<Document, SourceError> {
-    if file_or_url.starts_with("https://") || file_or_url.starts_with("http://") {
+    let scheme = file_or_url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) {
         fetch(file_or_url, limits).await
     } else {
         read_file(Path::new(file_or_url), limits.max_bytes)
@@ -277,6 +339,75 @@ mod tests {
     }
 
     #[test]
+    fn md5_hex_is_lower_case_md5sum() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        let doc = Document::new(b"abc".to_vec(), "memory");
+        assert_eq!(doc.md5(), "900150983cd24fb0d6963f7d28e17f72");
+        assert!(verify_md5(&doc, " 900150983CD24FB0D6963F7D28E17F72\n").is_ok());
+    }
+
+    #[test]
+    fn files_are_capped_even_when_their_size_says_nothing() {
+        // /dev/zero reports size 0 and never ends: the cap still stops the read.
+        let e = read_file(Path::new("/dev/zero"), 4096).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SourceError::TooLarge {
+                    max_bytes: 4096,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exact.json");
+        std::fs::write(&path, [b'x'; 100]).unwrap();
+        assert_eq!(read_file(&path, 100).unwrap().bytes.len(), 100);
+        assert!(read_file(&path, 99).is_err());
+        let e = read_file(dir.path(), 100).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read") && e.contains("permissions"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn load_reads_paths_and_leaves_urls_to_fetch() {
+        let path = format!(
+            "{}/tests/fixtures/ip-ranges/small.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc = load(&path, &Limits::default()).await.unwrap();
+        assert_eq!(doc.origin, path);
+        // A URL is fetched, not opened as a file: nothing listens on port 9 of localhost.
+        let limits = Limits {
+            connect_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let e = load("HTTP://127.0.0.1:9/ip-ranges.json", &limits)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SourceError::Download { .. }), "{e}");
+        assert!(e.to_string().contains("could not connect"), "{e}");
+    }
+
+    #[test]
+    fn status_errors_say_whether_to_retry() {
+        let error = |status| {
+            SourceError::Status {
+                url: DEFAULT_URL.into(),
+                status,
+            }
+            .to_string()
+        };
+        assert!(error(404).contains("check IP_RANGES_URL"), "{}", error(404));
+        assert!(error(403).contains("refused access"), "{}", error(403));
+        assert!(error(503).contains("retry later"), "{}", error(503));
+        assert!(error(503).contains(DEFAULT_URL));
+    }
+
+    #[test]
     fn only_the_pinned_url_is_accepted() {
         assert!(check_url(DEFAULT_URL, DEFAULT_URL).is_ok());
         let e = check_url("https://evil.example/ip-ranges.json", DEFAULT_URL)
@@ -286,5 +417,15 @@ mod tests {
             e.contains("evil.example") && e.contains("IP_RANGES_URL"),
             "{e}"
         );
+        assert!(check_url(&format!(" {DEFAULT_URL}\n"), DEFAULT_URL).is_ok());
+        // Not a prefix match, not case-insensitive, not another scheme.
+        for other in [
+            "https://ip-ranges.amazonaws.com/ip-ranges.json.evil.example",
+            "http://ip-ranges.amazonaws.com/ip-ranges.json",
+            "https://IP-RANGES.amazonaws.com/ip-ranges.json",
+            "",
+        ] {
+            assert!(check_url(other, DEFAULT_URL).is_err(), "{other}");
+        }
     }
 }

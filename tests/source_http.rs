@@ -1,0 +1,285 @@
+//! Real HTTP downloads from servers on 127.0.0.1: the real document, an oversized body (with and
+//! without `Content-Length`), error statuses, a server that never answers, a stall mid-body and a body
+//! cut short. Each failure must be an error that names the URL and what happened, never a hang, a
+//! panic or a partial document.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sgsync::source::{self, Limits, SourceError};
+
+const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
+
+fn latest() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ip-ranges/latest.json"
+    ))
+    .unwrap()
+}
+
+/// A tiny_http server on a free port, answering by path. It lives as long as the test process.
+fn serve() -> SocketAddr {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let addr = server.server_addr().to_ip().unwrap();
+    let latest = latest();
+    thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let path = request.url().to_string();
+            let _ = match path.as_str() {
+                // Large enough that tiny_http sends it chunked, so no Content-Length: the cap has to
+                // be enforced while streaming.
+                "/ip-ranges.json" => {
+                    request.respond(tiny_http::Response::from_data(latest.clone()))
+                }
+                "/big-with-length" => request.respond(
+                    tiny_http::Response::from_data(vec![b' '; 5000])
+                        .with_chunked_threshold(usize::MAX),
+                ),
+                "/big-chunked" => request.respond(
+                    tiny_http::Response::from_data(vec![b' '; 5000]).with_chunked_threshold(1),
+                ),
+                "/small" => request.respond(
+                    tiny_http::Response::from_data(vec![b'x'; 1000]).with_chunked_threshold(1),
+                ),
+                "/forbidden" => request.respond(tiny_http::Response::empty(403)),
+                "/unavailable" => request.respond(tiny_http::Response::empty(503)),
+                "/moved" => request.respond(
+                    tiny_http::Response::empty(302).with_header(
+                        "Location: /ip-ranges.json"
+                            .parse::<tiny_http::Header>()
+                            .unwrap(),
+                    ),
+                ),
+                _ => request
+                    .respond(tiny_http::Response::from_string("not here").with_status_code(404)),
+            };
+        }
+    });
+    addr
+}
+
+/// A raw TCP server that reads the request, then lets `answer` misbehave on the connection.
+fn raw(answer: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = Arc::new(answer);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let answer = Arc::clone(&answer);
+            thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                answer(stream);
+            });
+        }
+    });
+    addr
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+fn short(max_bytes: u64, read_timeout_ms: u64) -> Limits {
+    Limits {
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_millis(read_timeout_ms),
+        max_bytes,
+    }
+}
+
+#[tokio::test]
+async fn the_real_document_downloads_byte_for_byte_and_verifies() {
+    let addr = serve();
+    let u = url(addr, "/ip-ranges.json");
+    let doc = source::fetch(&u, &Limits::default()).await.unwrap();
+    assert_eq!(doc.bytes.len(), 2_600_669);
+    assert_eq!(doc.bytes, latest());
+    assert_eq!(doc.md5(), LATEST_MD5);
+    assert_eq!(doc.origin, u);
+    source::verify_md5(&doc, LATEST_MD5).unwrap();
+    source::verify_md5(&doc, &LATEST_MD5.to_uppercase()).unwrap();
+
+    // load() treats the URL as a URL.
+    let loaded = source::load(&u, &Limits::default()).await.unwrap();
+    assert_eq!(loaded.md5(), LATEST_MD5);
+
+    // Exactly at the cap is accepted; one byte over is not.
+    let small = url(addr, "/small");
+    assert_eq!(
+        source::fetch(&small, &short(1000, 5000))
+            .await
+            .unwrap()
+            .bytes
+            .len(),
+        1000
+    );
+    assert!(source::fetch(&small, &short(999, 5000)).await.is_err());
+}
+
+#[tokio::test]
+async fn an_md5_mismatch_names_both_hashes_and_what_to_do() {
+    let addr = serve();
+    let doc = source::fetch(&url(addr, "/ip-ranges.json"), &Limits::default())
+        .await
+        .unwrap();
+    let wrong = "0123456789abcdef0123456789abcdef";
+    let e = source::verify_md5(&doc, wrong).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("MD5 mismatch: got {LATEST_MD5} expected {wrong}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("nothing was changed") && text.contains("retry"),
+        "{text}"
+    );
+    assert!(text.contains(&doc.origin), "{text}");
+}
+
+#[tokio::test]
+async fn bodies_over_the_cap_are_refused_with_or_without_a_length() {
+    let addr = serve();
+    for path in ["/big-with-length", "/big-chunked"] {
+        let u = url(addr, path);
+        let e = source::fetch(&u, &short(1000, 5000)).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SourceError::TooLarge {
+                    max_bytes: 1000,
+                    ..
+                }
+            ),
+            "{path}: {e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&u) && text.contains("larger than 1000 bytes"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn error_statuses_are_refused_with_the_status_and_the_url() {
+    let addr = serve();
+    for (path, status, hint) in [
+        ("/missing", 404, "check IP_RANGES_URL"),
+        ("/forbidden", 403, "refused access"),
+        ("/unavailable", 503, "retry later"),
+        // A redirect is not followed, even to a good document: the URL is pinned.
+        ("/moved", 302, "does not follow"),
+    ] {
+        let u = url(addr, path);
+        let e = source::fetch(&u, &Limits::default()).await.unwrap_err();
+        assert!(
+            matches!(e, SourceError::Status { status: s, .. } if s == status),
+            "{path}: {e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&u) && text.contains(&format!("HTTP {status}")) && text.contains(hint),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    // Accepts the connection and reads the request, then holds it open and says nothing.
+    let addr = raw(|stream| {
+        thread::sleep(Duration::from_secs(10));
+        drop(stream);
+    });
+    let u = url(addr, "/ip-ranges.json");
+    let started = Instant::now();
+    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 500))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = e.to_string();
+    assert!(matches!(e, SourceError::Download { .. }), "{text}");
+    assert!(text.contains(&u), "{text}");
+    assert!(text.contains("total request timeout (500 ms)"), "{text}");
+}
+
+#[tokio::test]
+async fn a_stall_in_the_middle_of_the_body_times_out() {
+    let addr = raw(|mut stream| {
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"syncToken\": ");
+        let _ = stream.flush();
+        thread::sleep(Duration::from_secs(10));
+    });
+    let u = url(addr, "/ip-ranges.json");
+    let started = Instant::now();
+    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 500))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.to_string().contains("total request timeout"), "{e}");
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_an_error_not_a_partial_document() {
+    // Announces 100,000 bytes, sends 20, closes the connection.
+    let addr = raw(|mut stream| {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"syncToken\": \"17874");
+        let _ = stream.flush();
+        drop(stream);
+    });
+    let u = url(addr, "/ip-ranges.json");
+    let e = source::fetch(&u, &Limits::default()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, SourceError::Download { .. }), "{text}");
+    assert!(text.contains(&u) && text.contains("cut off"), "{text}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connection_error() {
+    // Bind then drop: the port was free a moment ago and nothing listens on it now.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let u = url(addr, "/ip-ranges.json");
+    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 2000))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("could not connect"), "{e}");
+}
+
+#[test]
+fn a_notification_may_not_point_elsewhere() {
+    let e = source::check_url("https://evil.example/ip-ranges.json", source::DEFAULT_URL)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("https://evil.example/ip-ranges.json")
+            && e.contains(source::DEFAULT_URL)
+            && e.contains("set IP_RANGES_URL"),
+        "{e}"
+    );
+    source::check_url(source::DEFAULT_URL, source::DEFAULT_URL).unwrap();
+}
