@@ -1,0 +1,233 @@
+//! The deploy template's guarantees, checked so that a later edit cannot widen them silently:
+//! least-privilege IAM (issue "deployment" item 2), reserved concurrency 1, the SNS subscription, the
+//! daily schedule, the dead-letter queue, and a parameter for every configuration variable.
+
+use serde_yaml_ng::Value;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/template.yaml"))
+            .unwrap();
+    serde_yaml_ng::from_str(&text).expect("deploy/template.yaml is YAML without short-form tags")
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+fn statements(t: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (_, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"] == "AWS::IAM::Role" {
+            for policy in list(&resource["Properties"]["Policies"]) {
+                out.extend(list(&policy["PolicyDocument"]["Statement"]));
+            }
+        }
+        // Inline SAM policies would bypass the checks below: there must be none.
+        assert!(
+            resource["Properties"]["Policies"].is_null() || resource["Type"] == "AWS::IAM::Role"
+        );
+    }
+    assert!(!out.is_empty(), "no IAM statements found");
+    out
+}
+
+fn actions(s: &Value) -> Vec<String> {
+    list(&s["Action"])
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn is_star(resource: &Value) -> bool {
+    list(resource).iter().any(|r| r.as_str() == Some("*"))
+}
+
+fn condition_keys(s: &Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(ops) = s["Condition"].as_mapping() {
+        for (_, kv) in ops {
+            for (k, _) in kv.as_mapping().unwrap() {
+                keys.push(k.as_str().unwrap().to_string());
+            }
+        }
+    }
+    keys
+}
+
+fn is_mutating(action: &str) -> bool {
+    let name = action.split(':').nth(1).unwrap_or(action);
+    !["Describe", "Get", "List"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+#[test]
+fn iam_is_least_privilege() {
+    let t = template();
+    let statements = statements(&t);
+    for s in &statements {
+        assert_eq!(s["Effect"], "Allow");
+        for a in actions(s) {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            if is_mutating(&a) {
+                assert!(!is_star(&s["Resource"]), "{a} on Resource \"*\": {s:?}");
+            }
+        }
+    }
+    let with = |action: &str| -> Vec<&Value> {
+        statements
+            .iter()
+            .filter(|s| actions(s).iter().any(|a| a == action))
+            .collect()
+    };
+    // Creation only with the ownership tag (the VPC half of CreateSecurityGroup is scoped by ARN).
+    let create = with("ec2:CreateSecurityGroup");
+    assert!(
+        create
+            .iter()
+            .any(|s| condition_keys(s).contains(&"aws:RequestTag/sgsync:prefix".to_string()))
+    );
+    for s in &create {
+        let keys = condition_keys(s);
+        let on_groups = list(&s["Resource"])
+            .iter()
+            .any(|r| format!("{r:?}").contains("security-group/"));
+        if on_groups {
+            assert!(
+                keys.contains(&"aws:RequestTag/sgsync:prefix".to_string()),
+                "{s:?}"
+            );
+        } else {
+            assert!(format!("{:?}", s["Resource"]).contains(":vpc/"), "{s:?}");
+        }
+    }
+    // Tags: at creation, or only the synctoken on owned groups.
+    for s in with("ec2:CreateTags") {
+        let keys = condition_keys(s);
+        let at_creation = keys.contains(&"ec2:CreateAction".to_string())
+            && keys.contains(&"aws:RequestTag/sgsync:prefix".to_string());
+        let owned = keys.contains(&"aws:ResourceTag/sgsync:prefix".to_string())
+            && keys.contains(&"aws:TagKeys".to_string());
+        assert!(
+            at_creation || owned,
+            "CreateTags without ownership conditions: {s:?}"
+        );
+    }
+    // Changing and deleting rules and groups: owned groups only.
+    for action in [
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+    ] {
+        let found = with(action);
+        assert!(!found.is_empty(), "{action} missing");
+        for s in found {
+            assert!(
+                condition_keys(s).contains(&"aws:ResourceTag/sgsync:prefix".to_string()),
+                "{action}: {s:?}"
+            );
+        }
+    }
+    for s in with("ec2:ModifyNetworkInterfaceAttribute") {
+        assert!(condition_keys(s).contains(&"ec2:Vpc".to_string()), "{s:?}");
+    }
+    for s in with("elasticloadbalancing:SetSecurityGroups") {
+        assert!(
+            format!("{:?}", s["Resource"]).contains(":loadbalancer/"),
+            "{s:?}"
+        );
+    }
+    assert!(
+        with("servicequotas:GetServiceQuota")
+            .iter()
+            .all(|s| !is_star(&s["Resource"]))
+    );
+    // Nothing beyond what sgsync calls.
+    let allowed = [
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkInterfaces",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "servicequotas:GetServiceQuota",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "elasticloadbalancing:SetSecurityGroups",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+    ];
+    for s in &statements {
+        for a in actions(s) {
+            assert!(allowed.contains(&a.as_str()), "unexpected action {a}");
+        }
+    }
+}
+
+#[test]
+fn the_function_is_wired_as_the_issue_asks() {
+    let t = template();
+    let f = &t["Resources"]["Function"]["Properties"];
+    assert_eq!(
+        t["Resources"]["Function"]["Type"],
+        "AWS::Serverless::Function"
+    );
+    assert_eq!(
+        t["Resources"]["Function"]["Metadata"]["BuildMethod"],
+        "rust-cargolambda"
+    );
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["MemorySize"], 128);
+    assert_eq!(f["ReservedConcurrentExecutions"], 1);
+    assert!(f["Timeout"].as_u64().unwrap() >= 120);
+    assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
+    let events = f["Events"].as_mapping().unwrap();
+    let sns = events
+        .values()
+        .find(|e| e["Type"] == "SNS")
+        .expect("an SNS event");
+    assert_eq!(
+        sns["Properties"]["Topic"],
+        "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged"
+    );
+    assert_eq!(sns["Properties"]["Region"], "us-east-1");
+    assert!(
+        events.values().any(|e| e["Type"] == "Schedule"),
+        "a daily schedule"
+    );
+    assert_eq!(f["DeadLetterQueue"]["Type"], "SQS");
+    assert_eq!(t["Resources"]["LogGroup"]["Type"], "AWS::Logs::LogGroup");
+    assert!(!t["Resources"]["LogGroup"]["Properties"]["RetentionInDays"].is_null());
+    let vars = f["Environment"]["Variables"].as_mapping().unwrap();
+    for v in [
+        "VPC_ID",
+        "PORTS",
+        "PREFIX_NAME",
+        "SERVICE",
+        "DEBUG",
+        "IP_VERSIONS",
+        "SERVICE_REGIONS",
+        "IP_RANGES_URL",
+        "RULES_PER_GROUP",
+        "GROUPS_PER_TARGET",
+        "MAX_REMOVE_FRACTION",
+        "ALLOW_LARGE_REMOVAL",
+    ] {
+        let value = &vars[v];
+        let param = value["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v} is not a parameter"));
+        assert!(
+            !t["Parameters"][param].is_null(),
+            "{v}: no parameter {param}"
+        );
+    }
+}
