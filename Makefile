@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks CI runs.
-.PHONY: demo test lint ci
+.PHONY: demo test lint ci bench
 
 demo:
 	scripts/demo.sh
@@ -7,6 +7,7 @@ demo:
 test:
 	scripts/setup-moto.sh
 	cargo test --all-targets
+	scripts/lambda-local-test.sh
 
 lint:
 	cargo fmt --all -- --check
@@ -14,3 +15,6 @@ lint:
 
 ci:
 	bash .ci/run
+
+bench:
+	scripts/bench.sh
