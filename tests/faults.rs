@@ -240,14 +240,34 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     let newer = doc_file(&dir, "newer.json", &newer_doc);
     let newer_rules = expected_rules(&newer_doc, "80", false);
 
-    // Same document, from nothing: both race to create the same groups.
+    // Same document, from nothing: both race to create the same groups. Latency on every call makes
+    // both runs read the empty state before either writes, so the race really happens.
+    aws.proxy.set_faults(
+        Faults {
+            latency: std::time::Duration::from_millis(40),
+            ..Faults::default()
+        },
+        1,
+    );
+    aws.proxy.clear();
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
         let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
+    let creates = aws
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.action == "CreateSecurityGroup")
+        .count();
+    assert!(
+        creates > 3,
+        "the runs did not overlap ({creates} creations for 3 groups): the test proves nothing"
+    );
     assert_exact(&aws, &base_rules, "same document at once").await;
+    aws.proxy.set_faults(Faults::default(), 1);
 
     // Different documents at once: the state may be either's while they race; no duplicates, and the
     // newer document's run (or its retry) converges.
