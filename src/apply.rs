@@ -39,6 +39,7 @@ impl Changes {
                 Action::CreateGroup { .. } => c.groups_created += 1,
                 Action::Authorize { rules, .. } => c.rules_authorized += rules.len(),
                 Action::Revoke { rules, .. } => c.rules_revoked += rules.len(),
+                Action::RevokeUnmanaged { entries, .. } => c.rules_revoked += entries,
                 Action::SetTargetGroups { .. } => c.targets_updated += 1,
                 Action::DeleteGroup { .. } => c.groups_deleted += 1,
                 Action::RecordSynctoken { .. } => {}
@@ -86,6 +87,9 @@ pub fn describe(action: &Action) -> String {
             attach.len(),
             detach.len()
         ),
+        Action::RevokeUnmanaged { group, entries } => {
+            format!("revoke {entries} entries not managed by sgsync from {group}")
+        }
         Action::DeleteGroup { group } => format!("delete group {group}"),
         Action::RecordSynctoken { groups, synctoken } => {
             format!("record synctoken {synctoken} on {} groups", groups.len())
@@ -184,6 +188,10 @@ pub async fn apply(
                         }
                     }
                     changes.targets_updated += 1;
+                }
+                Action::RevokeUnmanaged { group, .. } => {
+                    changes.rules_revoked +=
+                        ec2::revoke_unmanaged(&clients.ec2, &id_of(&ids, group)?).await?;
                 }
                 Action::DeleteGroup { group } => {
                     ec2::delete_group(&clients.ec2, &id_of(&ids, group)?).await?;

@@ -226,6 +226,12 @@ pub fn render_plan(plan: &Plan, observed: &Observed) -> String {
                 }
                 targets.push(line);
             }
+            Action::RevokeUnmanaged { group, entries } => {
+                per_group.entry(group).or_default().1.push(format!(
+                    "- {entries} entries not managed by sgsync (all traffic, other protocols, \
+                     group or prefix-list sources)"
+                ))
+            }
             Action::DeleteGroup { group } => deleted.push(group.as_str()),
             Action::RecordSynctoken { .. } => {}
         }

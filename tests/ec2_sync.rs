@@ -281,3 +281,88 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     assert_eq!(aws.interface_groups(&eni).await[0], foreign);
     assert_eq!(aws.lb_groups(&alb).await[0], lb_foreign);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_added_by_hand_to_a_managed_group_are_revoked_and_foreign_groups_untouched() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
+    let aws = Aws::start().await;
+    // 56 rules per group leaves the last group room for what is added by hand.
+    let sgsync = aws.sgsync().env("RULES_PER_GROUP", "56");
+    let expected = expected_rules(&latest(), "80", false);
+    let (first, _) = apply_file(&aws, &sgsync, &latest(), "80");
+    assert_eq!(first.json()["status"], "applied");
+    let admin = aws.create_foreign_group("admin").await;
+    let admin_before = aws.allowed(std::slice::from_ref(&admin)).await;
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let target = groups.iter().min_by_key(|g| g.rules.len()).unwrap().clone();
+
+    // Someone opens the managed group by hand: all traffic from anywhere (IPv4 and IPv6), DNS over
+    // UDP, SSH from another group. Each would let more than CloudFront in.
+    let permissions = [
+        IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("udp")
+            .from_port(53)
+            .to_port(53)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(&admin).build())
+            .build(),
+    ];
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(&target.id)
+        .set_ip_permissions(Some(permissions.to_vec()))
+        .send()
+        .await
+        .unwrap();
+
+    let planned = sgsync
+        .run(&[
+            "plan",
+            "--ip-ranges",
+            fixture("ip-ranges/latest.json").to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        planned.stdout.contains("4 entries not managed by sgsync"),
+        "{}",
+        planned.stdout
+    );
+
+    let (fixed, calls) = apply_file(&aws, &sgsync, &latest(), "80");
+    let summary = fixed.json();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert_eq!(summary["changes"]["rules_revoked"], 4, "{summary}");
+    assert_eq!(writes(&calls), ["RevokeSecurityGroupIngress"]);
+    assert_holds_exactly(&aws, &expected).await;
+    let raw = aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(&target.id)
+        .send()
+        .await
+        .unwrap();
+    for p in raw.security_groups()[0].ip_permissions() {
+        assert_eq!(p.ip_protocol(), Some("tcp"), "{p:?}");
+        assert!(p.user_id_group_pairs().is_empty(), "{p:?}");
+        assert_eq!((p.from_port(), p.to_port()), (Some(80), Some(80)), "{p:?}");
+    }
+    assert_eq!(
+        aws.allowed(std::slice::from_ref(&admin)).await,
+        admin_before,
+        "the foreign group changed"
+    );
+
+    let (again, calls) = apply_file(&aws, &sgsync, &latest(), "80");
+    assert_eq!(again.json()["status"], "unchanged");
+    assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
+}

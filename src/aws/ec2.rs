@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, Tag, TagSpecification,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag,
+    TagSpecification, UserIdGroupPair,
 };
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -84,8 +85,9 @@ fn observed_group(
     let (rules, unmanaged) = rules_of(g.ip_permissions());
     if unmanaged > 0 {
         warnings.push(format!(
-            "group {id} ({name}) holds {unmanaged} inbound entries that are not TCP from a CIDR; sgsync leaves them, \
-             but they count against the rules quota: remove them by hand if nobody needs them"
+            "group {id} ({name}) holds {unmanaged} inbound entries that are not TCP from a published CIDR \
+             (added by hand?); a managed group allows the published ranges only, so apply revokes them: \
+             put such rules in a group of your own"
         ));
     }
     let synctoken = g
@@ -105,34 +107,139 @@ fn observed_group(
 
 /// Splits inbound permissions into TCP/CIDR rules and a count of everything else.
 fn rules_of(permissions: &[IpPermission]) -> (BTreeSet<Rule>, usize) {
-    let mut rules = BTreeSet::new();
-    let mut unmanaged = 0;
-    for p in permissions {
-        let ports = match (p.ip_protocol(), p.from_port(), p.to_port()) {
-            (Some("tcp" | "6"), Some(from), Some(to)) => {
-                match (u16::try_from(from), u16::try_from(to)) {
-                    (Ok(from), Ok(to)) if from > 0 && from <= to => Some(PortRange { from, to }),
-                    _ => None,
-                }
-            }
+    let (rules, unmanaged) = split(permissions);
+    (rules, unmanaged.iter().map(entries).sum())
+}
+
+/// The TCP port range a permission covers, if it is one sgsync models.
+fn tcp_ports(p: &IpPermission) -> Option<PortRange> {
+    match (p.ip_protocol(), p.from_port(), p.to_port()) {
+        (Some("tcp" | "6"), Some(from), Some(to)) => match (u16::try_from(from), u16::try_from(to))
+        {
+            (Ok(from), Ok(to)) if from > 0 && from <= to => Some(PortRange { from, to }),
             _ => None,
-        };
-        let cidrs = p
-            .ip_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ip())
-            .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
-        for cidr in cidrs {
-            match (ports, cidr.parse::<IpNet>()) {
-                (Some(ports), Ok(net)) => {
+        },
+        _ => None,
+    }
+}
+
+/// Splits inbound permissions into the TCP/CIDR rules sgsync models and the rest (other protocols,
+/// all traffic, group or prefix-list sources), the rest as permissions that revoke exactly it.
+fn split(permissions: &[IpPermission]) -> (BTreeSet<Rule>, Vec<IpPermission>) {
+    let mut rules = BTreeSet::new();
+    let mut unmanaged = Vec::new();
+    for p in permissions {
+        let ports = tcp_ports(p);
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for r in p.ip_ranges() {
+            match (ports, r.cidr_ip().map(str::parse::<IpNet>)) {
+                (Some(ports), Some(Ok(net))) => {
                     rules.insert(Rule { net, ports });
                 }
-                _ => unmanaged += 1,
+                _ => v4.push(
+                    IpRange::builder()
+                        .set_cidr_ip(r.cidr_ip().map(Into::into))
+                        .build(),
+                ),
             }
         }
-        unmanaged += p.user_id_group_pairs().len() + p.prefix_list_ids().len();
+        for r in p.ipv6_ranges() {
+            match (ports, r.cidr_ipv6().map(str::parse::<IpNet>)) {
+                (Some(ports), Some(Ok(net))) => {
+                    rules.insert(Rule { net, ports });
+                }
+                _ => v6.push(
+                    Ipv6Range::builder()
+                        .set_cidr_ipv6(r.cidr_ipv6().map(Into::into))
+                        .build(),
+                ),
+            }
+        }
+        let pairs: Vec<UserIdGroupPair> = p
+            .user_id_group_pairs()
+            .iter()
+            .map(|g| {
+                UserIdGroupPair::builder()
+                    .set_group_id(g.group_id().map(Into::into))
+                    .set_user_id(g.user_id().map(Into::into))
+                    .build()
+            })
+            .collect();
+        let lists: Vec<PrefixListId> = p
+            .prefix_list_ids()
+            .iter()
+            .map(|l| {
+                PrefixListId::builder()
+                    .set_prefix_list_id(l.prefix_list_id().map(Into::into))
+                    .build()
+            })
+            .collect();
+        if v4.is_empty() && v6.is_empty() && pairs.is_empty() && lists.is_empty() {
+            continue;
+        }
+        unmanaged.push(
+            IpPermission::builder()
+                .set_ip_protocol(p.ip_protocol().map(Into::into))
+                .set_from_port(p.from_port())
+                .set_to_port(p.to_port())
+                .set_ip_ranges(Some(v4))
+                .set_ipv6_ranges(Some(v6))
+                .set_user_id_group_pairs(Some(pairs))
+                .set_prefix_list_ids(Some(lists))
+                .build(),
+        );
     }
     (rules, unmanaged)
+}
+
+/// How many entries (sources) a permission holds: EC2 counts each against the rules quota.
+fn entries(p: &IpPermission) -> usize {
+    p.ip_ranges().len()
+        + p.ipv6_ranges().len()
+        + p.user_id_group_pairs().len()
+        + p.prefix_list_ids().len()
+}
+
+/// Revokes every inbound entry of a managed group that sgsync does not model (all traffic, other
+/// protocols, group or prefix-list sources): a managed group allows the published ranges and nothing
+/// else, so anything added by hand is drift. The group is re-read first, so only what is there now is
+/// revoked; returns how many entries were removed.
+pub async fn revoke_unmanaged(ec2: &Client, group_id: &str) -> Result<usize, AwsError> {
+    const OP: &str = "ec2:RevokeSecurityGroupIngress";
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("ec2:DescribeSecurityGroups", e))?;
+    let g = out
+        .security_groups()
+        .first()
+        .ok_or_else(|| AwsError::malformed("ec2:DescribeSecurityGroups", "security group"))?;
+    let (_, unmanaged) = split(g.ip_permissions());
+    let count: usize = unmanaged.iter().map(entries).sum();
+    if count == 0 {
+        return Ok(0);
+    }
+    match ec2
+        .revoke_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(unmanaged))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(count),
+        Err(e) => {
+            let err = AwsError::new(OP, e);
+            // Removed meanwhile (a concurrent run, or by hand): what we wanted.
+            if err.is("InvalidPermission.NotFound") {
+                Ok(0)
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 /// The rules a group holds now: the re-read after EC2 says a rule already exists or is already gone.

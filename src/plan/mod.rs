@@ -213,6 +213,15 @@ pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Pl
             });
         }
     }
+    // Entries sgsync does not model, in groups that stay (a deleted group takes them with it).
+    for g in &packing.existing {
+        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) {
+            actions.push(Action::RevokeUnmanaged {
+                group: g.observed.name.clone(),
+                entries: g.observed.unmanaged_entries,
+            });
+        }
+    }
     // 6. Delete what is left empty.
     for g in &packing.existing {
         if !layout.contains_key(&g.observed.name) {

@@ -63,8 +63,8 @@ pub struct ObservedGroup {
     pub name: String,
     /// Its TCP/CIDR inbound rules.
     pub rules: BTreeSet<Rule>,
-    /// Inbound entries sgsync does not model (other protocols, group or prefix-list sources). They are
-    /// left alone but occupy rule slots.
+    /// Inbound entries sgsync does not model (all traffic, other protocols, group or prefix-list
+    /// sources). They occupy rule slots until a late `RevokeUnmanaged` removes them.
     pub unmanaged_entries: usize,
     /// The synctoken recorded on the group by the last run that completed (a tag).
     pub synctoken: Option<u64>,
@@ -185,6 +185,15 @@ pub enum Action {
         /// holds ranges the new document no longer publishes.
         early: bool,
     },
+    /// Revoke every entry of a kept managed group that is not a TCP/CIDR rule (all traffic, other
+    /// protocols, group or prefix-list sources): a managed group allows the published ranges and
+    /// nothing else, so anything added by hand is drift. Late, like every other removal.
+    RevokeUnmanaged {
+        /// The group, by name.
+        group: String,
+        /// How many entries were observed (the apply step re-reads the group and revokes what is there).
+        entries: usize,
+    },
     /// Delete a managed group that is empty and attached nowhere.
     DeleteGroup {
         /// The group, by name.
@@ -213,7 +222,9 @@ impl Action {
     /// Whether the action may remove access (revoke, a target update that detaches, delete).
     pub fn is_break(&self) -> bool {
         match self {
-            Action::Revoke { .. } | Action::DeleteGroup { .. } => true,
+            Action::Revoke { .. } | Action::RevokeUnmanaged { .. } | Action::DeleteGroup { .. } => {
+                true
+            }
             Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
             _ => false,
         }

@@ -139,6 +139,9 @@ impl World {
                     }
                 }
             }
+            Action::RevokeUnmanaged { group, .. } => {
+                self.group(group)?.unmanaged_entries = 0;
+            }
             Action::SetTargetGroups {
                 target,
                 foreign,

@@ -50,6 +50,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::SetTargetGroups { .. } => "target",
             Action::Revoke { early: true, .. } => "early-revoke",
             Action::Revoke { .. } => "revoke",
+            Action::RevokeUnmanaged { .. } => "revoke-unmanaged",
             Action::DeleteGroup { .. } => "delete",
             Action::RecordSynctoken { .. } => "tag",
         })
@@ -263,6 +264,32 @@ fn duplicates_keep_the_first_copy_and_revoke_the_second_late() {
 }
 
 #[test]
+fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
+    let mut world = run(
+        &Observed::default(),
+        &desired(rules(0..20), 1),
+        quotas(10, 5),
+    )
+    .1;
+    // Someone opened a managed group (all traffic from anywhere, say) and added a growth rule.
+    world
+        .groups
+        .get_mut("AUTOUPDATE-cloudfront-1")
+        .unwrap()
+        .unmanaged_entries = 2;
+    let world = with_target(world, "eni-1", &["sg-admin"]);
+    let d = desired(rules(0..21), 2);
+    let (p, after) = run(&world.observe(), &d, quotas(12, 5));
+    assert_eq!(kinds(&p), ["authorize", "revoke-unmanaged", "tag"]);
+    assert!(matches!(
+        &p.actions[1],
+        Action::RevokeUnmanaged { group, entries: 2 } if group == "AUTOUPDATE-cloudfront-1"
+    ));
+    let again = plan(&d, &after.observe(), quotas(12, 5)).unwrap();
+    assert!(again.is_empty(), "{again:#?}");
+}
+
+#[test]
 fn too_many_half_empty_groups_are_consolidated_when_a_target_gets_fuller() {
     let mut world = run(
         &Observed::default(),
@@ -401,7 +428,11 @@ proptest! {
                         .map_err(|e| TestCaseError::fail(format!("step {step}: {e}\n{p:#?}")))?;
                     observed = world.observe();
                     clean = true; // the planner's own layouts never hold duplicates
-                    clean &= observed.groups.iter().all(|g| g.unmanaged_entries == 0);
+                    // ... nor entries it does not model: those are revoked by every run.
+                    prop_assert!(
+                        observed.groups.iter().all(|g| g.unmanaged_entries == 0),
+                        "step {step}: unmanaged entries survived the run"
+                    );
                 }
                 Err(PlanError::NoDesiredRules) => prop_assert!(d.rules.is_empty()),
                 Err(PlanError::OverCapacity { rules, fits, .. }) => {

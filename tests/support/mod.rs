@@ -637,7 +637,7 @@ pub fn assert_make_before_break(calls: &[ProxyCall], desired: &BTreeSet<String>)
     }
 }
 
-/// The `cidr tcp/port` rules a revoke call names.
+/// The `cidr protocol/ports` rules a revoke call names (`all` when it names no ports).
 pub fn revoked_rules(call: &ProxyCall) -> Vec<String> {
     let mut rules = Vec::new();
     for n in 1.. {
@@ -645,18 +645,19 @@ pub fn revoked_rules(call: &ProxyCall) -> Vec<String> {
         if !call.params.keys().any(|k| k.starts_with(&key)) {
             break;
         }
-        let from = &call.params[&format!("{key}FromPort")];
-        let to = &call.params[&format!("{key}ToPort")];
-        let ports = if from == to {
-            from.clone()
-        } else {
-            format!("{from}-{to}")
+        let protocol = &call.params[&format!("{key}IpProtocol")];
+        let from = call.params.get(&format!("{key}FromPort"));
+        let to = call.params.get(&format!("{key}ToPort"));
+        let ports = match (from, to) {
+            (Some(from), Some(to)) if from == to => from.clone(),
+            (Some(from), Some(to)) => format!("{from}-{to}"),
+            _ => "all".into(),
         };
         for (k, v) in &call.params {
             let is_cidr =
                 k.starts_with(&key) && (k.ends_with(".CidrIp") || k.ends_with(".CidrIpv6"));
             if is_cidr {
-                rules.push(format!("{v} tcp/{ports}"));
+                rules.push(format!("{v} {protocol}/{ports}"));
             }
         }
     }
