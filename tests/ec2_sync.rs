@@ -366,3 +366,70 @@ async fn entries_added_by_hand_to_a_managed_group_are_revoked_and_foreign_groups
     assert_eq!(again.json()["status"], "unchanged");
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_come_from_service_quotas_unless_set_and_fall_back_when_denied() {
+    let aws = Aws::start().await;
+    let doc = fixture("ip-ranges/latest.json");
+    let plan = |sgsync: &Sgsync| {
+        aws.proxy.clear();
+        let out = sgsync
+            .run(&[
+                "plan",
+                "--ip-ranges",
+                doc.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .ok();
+        let quota_calls = aws
+            .proxy
+            .calls()
+            .iter()
+            .filter(|c| c.action == "GetServiceQuota")
+            .count();
+        (out.json(), quota_calls)
+    };
+    let fallback_warning = |summary: &serde_json::Value| {
+        summary["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("could not read the"))
+    };
+
+    // Read from Service Quotas (moto answers AWS's defaults): two calls, no warning.
+    let (summary, calls) = plan(&aws.sgsync());
+    assert_eq!(calls, 2);
+    assert_eq!(summary["quotas"]["rules_per_group"], 60);
+    assert_eq!(summary["quotas"]["groups_per_target"], 5);
+    assert!(!fallback_warning(&summary), "{summary}");
+
+    // Overrides win, and Service Quotas is not asked.
+    let (summary, calls) = plan(
+        &aws.sgsync()
+            .env("RULES_PER_GROUP", "50")
+            .env("GROUPS_PER_TARGET", "4"),
+    );
+    assert_eq!(calls, 0);
+    assert_eq!(summary["quotas"]["rules_per_group"], 50);
+    assert_eq!(summary["quotas"]["groups_per_target"], 4);
+    assert_eq!(
+        summary["changes"]["groups_created"], 4,
+        "180 rules at 50 per group"
+    );
+
+    // Not permitted: AWS's defaults, with a warning that says so; the run goes on.
+    aws.proxy.set_faults(
+        proxy::Faults {
+            deny_service: Some("servicequotas"),
+            ..proxy::Faults::default()
+        },
+        1,
+    );
+    let (summary, _) = plan(&aws.sgsync());
+    assert_eq!(summary["status"], "planned");
+    assert_eq!(summary["quotas"]["rules_per_group"], 60);
+    assert_eq!(summary["quotas"]["groups_per_target"], 5);
+    assert!(fallback_warning(&summary), "{summary}");
+}

@@ -75,6 +75,9 @@ pub struct Faults {
     pub groups_per_target: Option<usize>,
     /// Enforce `DependencyViolation` on deleting an attached group.
     pub dependency_violation: bool,
+    /// Answer every call of this service (`servicequotas`, …) with `AccessDeniedException`, as
+    /// when the role lacks the permission.
+    pub deny_service: Option<&'static str>,
 }
 
 struct State {
@@ -392,7 +395,14 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         let crashed = call.is_write() && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
         drop(s);
         thread::sleep(latency);
-        if crashed {
+        if faults.deny_service == Some(service.as_str()) {
+            Some(Some(error_for(
+                &service,
+                400,
+                "AccessDeniedException",
+                "injected: not authorized to perform this action",
+            )))
+        } else if crashed {
             Some(Some(error_for(
                 &service,
                 400,
