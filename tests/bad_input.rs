@@ -247,7 +247,8 @@ async fn bad_documents_events_and_settings_change_nothing() {
     assert!(writes(&aws.proxy.calls()).is_empty());
     assert_eq!(aws.all_groups().await, before);
 
-    // With --force the shrink goes through.
+    // With --force the shrink goes through, in make-before-break order.
+    aws.proxy.clear();
     let out = sgsync
         .run(&[
             "apply",
@@ -259,4 +260,10 @@ async fn bad_documents_events_and_settings_change_nothing() {
         ])
         .ok();
     assert_eq!(out.json()["status"], "applied");
+    let shrunk_doc = edited_document(&latest(), 1787411827, &remove, &[]);
+    assert_make_before_break(
+        &aws.proxy.calls(),
+        &expected_rules(&shrunk_doc, "80", false),
+    );
+    assert!(writes(&aws.proxy.calls()).contains(&"RevokeSecurityGroupIngress".to_string()));
 }

@@ -149,6 +149,7 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
     assert_eq!(summary["status"], "applied");
     assert_eq!(summary["rules"], 180);
     assert_eq!(aws.managed_groups("AUTOUPDATE").await.len(), 3);
+    assert_make_before_break(&aws.proxy.calls(), &expected_rules(&latest, "80", false));
 
     let (path, body) = &results[1];
     assert!(
