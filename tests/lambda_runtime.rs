@@ -10,26 +10,40 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// A local Lambda Runtime API: hands out queued events, collects responses and errors.
+/// A local Lambda Runtime API: hands out queued events, collects responses and errors. Only the
+/// first `released` events are handed out until `release` lets the rest go, so a test can change
+/// the world between two invocations of the same running function.
 struct RuntimeApi {
     port: u16,
     results: Arc<Mutex<Vec<(String, String)>>>,
+    released: Arc<Mutex<usize>>,
     server: Arc<tiny_http::Server>,
 }
 
 impl RuntimeApi {
-    fn start(events: Vec<String>) -> RuntimeApi {
+    fn start(events: Vec<String>, released: usize) -> RuntimeApi {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let port = server.server_addr().to_ip().unwrap().port();
         let results: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let queue = Arc::new(Mutex::new(
             events.into_iter().enumerate().collect::<Vec<_>>(),
         ));
-        let (s, r) = (server.clone(), results.clone());
+        let released = Arc::new(Mutex::new(released));
+        let (s, r, gate) = (server.clone(), results.clone(), released.clone());
         std::thread::spawn(move || {
             for mut request in s.incoming_requests() {
                 let url = request.url().to_string();
                 if url.ends_with("/invocation/next") {
+                    // Hold the next event until it is released (the function waits, as between
+                    // invocations; it posts each answer before asking again, so nothing else waits).
+                    let held_since = Instant::now();
+                    while held_since.elapsed() < Duration::from_secs(120) {
+                        let front = queue.lock().unwrap().first().map(|(i, _)| *i);
+                        if front.is_none_or(|i| i < *gate.lock().unwrap()) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     let next = {
                         let mut q = queue.lock().unwrap();
                         if q.is_empty() {
@@ -79,8 +93,14 @@ impl RuntimeApi {
         RuntimeApi {
             port,
             results,
+            released,
             server,
         }
+    }
+
+    /// Lets every remaining event go.
+    fn release(&self) {
+        *self.released.lock().unwrap() = usize::MAX;
     }
 
     fn wait_for(&self, n: usize) -> Vec<(String, String)> {
@@ -107,17 +127,22 @@ impl Drop for RuntimeApi {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_function_serves_sns_scheduled_and_bad_events() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange};
     let aws = Aws::start().await;
     let files = FileServer::start();
     let latest = std::fs::read(fixture("ip-ranges/latest.json")).unwrap();
     files.put("/ip-ranges.json", latest.clone());
     let url = files.url("/ip-ranges.json");
     let scheduled = std::fs::read_to_string(fixture("events/scheduled.json")).unwrap();
-    let api = RuntimeApi::start(vec![
-        sns_event(&url, "63431d35877fa5386ded1a7df9cfa971", 1787411825),
-        scheduled,
-        r#"{"Records": [{"eventSource": "aws:s3"}]}"#.to_string(),
-    ]);
+    let api = RuntimeApi::start(
+        vec![
+            sns_event(&url, "63431d35877fa5386ded1a7df9cfa971", 1787411825),
+            scheduled,
+            r#"{"Records": [{"eventSource": "aws:s3"}]}"#.to_string(),
+        ],
+        1,
+    );
+    let expected = expected_rules(&latest, "80", false);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_sgsync"))
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
@@ -135,11 +160,9 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let results = api.wait_for(3);
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&output.stderr);
 
+    // The notification: the first sync.
+    let results = api.wait_for(1);
     let (path, body) = &results[0];
     assert!(
         path.ends_with("/invocation/request-0/response"),
@@ -149,18 +172,58 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
     assert_eq!(summary["status"], "applied");
     assert_eq!(summary["rules"], 180);
     assert_eq!(aws.managed_groups("AUTOUPDATE").await.len(), 3);
-    assert_make_before_break(&aws.proxy.calls(), &expected_rules(&latest, "80", false));
+    assert_make_before_break(&aws.proxy.calls(), &expected);
 
+    // Drift while the function waits for its next event: a published rule revoked by hand and the
+    // whole internet let in.
+    let group = aws.managed_groups("AUTOUPDATE").await[0].clone();
+    let lost = group.rules.iter().next().unwrap().clone();
+    let cidr = lost.split(' ').next().unwrap();
+    aws.ec2
+        .revoke_security_group_ingress()
+        .group_id(&group.id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(80)
+                .to_port(80)
+                .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(&group.id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    api.release();
+
+    // The schedule repairs it.
+    let results = api.wait_for(3);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
     let (path, body) = &results[1];
     assert!(
         path.ends_with("/invocation/request-1/response"),
         "{results:?}"
     );
     let summary: serde_json::Value = serde_json::from_str(body).unwrap();
-    assert_eq!(
-        summary["status"], "unchanged",
-        "the schedule repairs drift; there is none"
-    );
+    assert_eq!(summary["status"], "applied", "the schedule repairs drift");
+    assert_eq!(summary["changes"]["rules_authorized"], 1, "{summary}");
+    assert_eq!(summary["changes"]["rules_revoked"], 1, "{summary}");
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let (all, count) = union(&groups);
+    assert_eq!((all, count), (expected.clone(), expected.len()));
 
     let (path, body) = &results[2];
     assert!(path.ends_with("/invocation/request-2/error"), "{results:?}");
