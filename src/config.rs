@@ -16,6 +16,26 @@ use crate::ranges::{IpVersions, Selection};
 use crate::rule::{PortRange, parse_port_list};
 use crate::source;
 
+/// Every environment variable sgsync reads its settings from: the deploy template must offer each
+/// (except `REGION`, which Lambda sets as `AWS_REGION`) and tests keep the caller's values out.
+pub const VARIABLES: &[&str] = &[
+    "VPC_ID",
+    "PORTS",
+    "PREFIX_NAME",
+    "DEBUG",
+    "SERVICE",
+    "REGION",
+    "IP_VERSIONS",
+    "SERVICE_REGIONS",
+    "IP_RANGES_URL",
+    "RULES_PER_GROUP",
+    "GROUPS_PER_TARGET",
+    "MAX_REMOVE_FRACTION",
+    "ALLOW_LARGE_REMOVAL",
+    "WIDEST_IPV4_PREFIX",
+    "WIDEST_IPV6_PREFIX",
+];
+
 /// The raw settings as clap reads them from flags and the environment; [`Config::from_args`] checks them.
 #[derive(Args, Clone, Debug, Default)]
 pub struct ConfigArgs {
@@ -391,6 +411,18 @@ mod tests {
             }
         }
         a
+    }
+
+    #[test]
+    fn variables_lists_exactly_the_variables_clap_reads() {
+        use clap::Args as _;
+        let command = ConfigArgs::augment_args(clap::Command::new("sgsync"));
+        let read: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(read, VARIABLES);
     }
 
     #[test]

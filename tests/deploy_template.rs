@@ -207,21 +207,9 @@ fn the_function_is_wired_as_the_issue_asks() {
     assert_eq!(t["Resources"]["LogGroup"]["Type"], "AWS::Logs::LogGroup");
     assert!(!t["Resources"]["LogGroup"]["Properties"]["RetentionInDays"].is_null());
     let vars = f["Environment"]["Variables"].as_mapping().unwrap();
-    for v in [
-        "VPC_ID",
-        "PORTS",
-        "PREFIX_NAME",
-        "SERVICE",
-        "DEBUG",
-        "IP_VERSIONS",
-        "SERVICE_REGIONS",
-        "IP_RANGES_URL",
-        "RULES_PER_GROUP",
-        "GROUPS_PER_TARGET",
-        "MAX_REMOVE_FRACTION",
-        "ALLOW_LARGE_REMOVAL",
-    ] {
-        let value = &vars[v];
+    // Every setting sgsync reads, except REGION: Lambda sets AWS_REGION, which sgsync falls back to.
+    for v in sgsync::config::VARIABLES.iter().filter(|v| **v != "REGION") {
+        let value = &vars[*v];
         let param = value["Ref"]
             .as_str()
             .unwrap_or_else(|| panic!("{v} is not a parameter"));

@@ -546,23 +546,9 @@ pub struct Sgsync {
     env: Vec<(String, String)>,
 }
 
-/// Configuration variables that must not leak into tests from the caller's environment.
-const CONFIG_VARS: &[&str] = &[
-    "VPC_ID",
-    "PORTS",
-    "PREFIX_NAME",
-    "DEBUG",
-    "SERVICE",
-    "REGION",
-    "IP_VERSIONS",
-    "SERVICE_REGIONS",
-    "IP_RANGES_URL",
-    "RULES_PER_GROUP",
-    "GROUPS_PER_TARGET",
-    "MAX_REMOVE_FRACTION",
-    "ALLOW_LARGE_REMOVAL",
-    "WIDEST_IPV4_PREFIX",
-    "WIDEST_IPV6_PREFIX",
+/// Variables besides sgsync's own settings (`sgsync::config::VARIABLES`) that must not leak into
+/// tests from the caller's environment.
+const AWS_VARS: &[&str] = &[
     "AWS_PROFILE",
     "AWS_LAMBDA_RUNTIME_API",
     "AWS_ENDPOINT_URL_EC2",
@@ -591,7 +577,7 @@ impl Sgsync {
 
     pub fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sgsync"));
-        for v in CONFIG_VARS {
+        for v in sgsync::config::VARIABLES.iter().chain(AWS_VARS) {
             cmd.env_remove(v);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v))).args(args);
