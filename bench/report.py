@@ -56,7 +56,7 @@ def ms(x):
 p = print
 p("# Benchmarks")
 p()
-p(f"Measured {datetime.date.today().isoformat()} on {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {rustc}; Python {py['python']}.")
+p(f"Measured {datetime.date.fromtimestamp(os.path.getmtime(os.path.join(out, 'offline.txt'))).isoformat()} on {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {rustc}; Python {py['python']}.")
 p("Rerun with `make bench` (release build, several minutes); this file is rewritten by `bench/report.py`.")
 p()
 p("## Offline pipeline on the real document (2.6 MB, CLOUDFRONT, IPv4, port 80)")
@@ -161,7 +161,7 @@ p("is no longer maintained, and linking OpenSSL for one hash is not worth a C de
 p()
 p("### Profile notes")
 p()
-p("`valgrind --tool=callgrind` on the `select_cloudfront` benchmark showed ~13 % of instructions in malloc/free:")
+p("On 2026-11-28, `valgrind --tool=callgrind` on the `select_cloudfront` benchmark showed ~13 % of instructions in malloc/free:")
 p("serde borrows a `Cow<str>` only when it is a field's whole type, so the `Option<Cow<str>>` fields of every entry")
 p("were allocated (three per entry, ~50,000 per document). A borrowing `Text` field type (`src/ranges.rs`) took")
 p("parse + select from 5.66 ms to 4.08 ms and the whole pipeline from 5.94 ms to ~4.3 ms, next to the MD5 floor.")
