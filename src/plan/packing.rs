@@ -3,7 +3,7 @@
 //! Stability is the point. A rule already in a managed group stays there, so a one-prefix change touches
 //! one group and costs one or two API calls; new rules fill free slots of existing groups first; a new
 //! group is created only when every existing group is full; a group left empty is deleted. Rules move
-//! only when they must: a rule held twice (after a crash or a concurrent run) keeps its first copy, a
+//! only when they must: a rule held twice (after a crash or a concurrent run) keeps its first copy (its second when the first must move), a
 //! group over the rules quota sheds its excess, and when more groups hold rules than a target can take,
 //! the emptiest groups are evacuated.
 
@@ -132,6 +132,12 @@ pub(super) fn pack<'a>(
         .collect();
     missing.reverse(); // pop() hands rules out in ascending order
 
+    // A rule that left its first copy (evacuated or shed) may still have a second copy elsewhere: that
+    // copy is kept rather than authorized again, and a group that holds it is never asked to take it.
+    for g in existing.iter_mut().filter(|g| !g.kept.is_empty()) {
+        keep_copies(g, &mut missing, rules_per_group);
+    }
+
     // Existing groups that keep rules receive first, then empty ones, then new groups.
     let mut used = existing.iter().filter(|g| !g.kept.is_empty()).count();
     let receivers: Vec<usize> = (0..existing.len())
@@ -151,6 +157,7 @@ pub(super) fn pack<'a>(
                 continue;
             }
             used += 1;
+            keep_copies(g, &mut missing, rules_per_group);
         }
         // Duplicates are revoked only at the end, so their slots are not free for this run.
         let held_until_end = g.kept.len() + g.duplicate.len() + g.observed.unmanaged_entries;
@@ -189,4 +196,18 @@ pub(super) fn pack<'a>(
         });
     }
     Ok(Packing { existing, created })
+}
+
+/// Keeps, in `g`, the second copies of rules no other group keeps, as far as the group's room allows;
+/// they leave `missing` and cost no write.
+fn keep_copies(g: &mut GroupPacking<'_>, missing: &mut Vec<Rule>, rules_per_group: usize) {
+    let room = rules_per_group.saturating_sub(g.observed.unmanaged_entries);
+    missing.retain(|rule| {
+        if g.kept.len() < room && g.duplicate.remove(rule) {
+            g.kept.insert(*rule);
+            false
+        } else {
+            true
+        }
+    });
 }

@@ -263,6 +263,55 @@ fn duplicates_keep_the_first_copy_and_revoke_the_second_late() {
     assert_eq!(kinds(&p), ["revoke"]);
 }
 
+/// Found by the random histories: the first copy of a rule sits in a group that is evacuated, and the
+/// group that stays holds its second copy. That copy is kept; authorizing it again would fail with
+/// `InvalidPermission.Duplicate`, and revoking it late would cut the range off.
+#[test]
+fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
+    let shared = rule(15, 443);
+    let group = |id: &str, n: u32, rules: BTreeSet<Rule>| ObservedGroup {
+        id: id.into(),
+        name: format!("AUTOUPDATE-cloudfront-{n}"),
+        rules,
+        unmanaged_entries: 0,
+        synctoken: None,
+    };
+    let observed = Observed {
+        groups: vec![
+            group("sg-1", 1, BTreeSet::from([shared])),
+            group(
+                "sg-2",
+                2,
+                BTreeSet::from([rule(9, 80), shared, rule(16, 443)]),
+            ),
+        ],
+        // Three foreign groups leave room for one managed group: only the fuller one can stay.
+        targets: vec![ObservedTarget {
+            id: TargetId::Interface("eni-0".into()),
+            groups: vec![
+                "sg-f0".into(),
+                "sg-f1".into(),
+                "sg-f2".into(),
+                "sg-1".into(),
+            ],
+        }],
+    };
+    let d = desired(
+        BTreeSet::from([rule(9, 80), shared, rule(16, 443), rule(20, 80)]),
+        2,
+    );
+    let (p, world) = run(&observed, &d, quotas(9, 4));
+    assert_eq!(
+        kinds(&p),
+        ["authorize", "target", "revoke", "delete", "tag"]
+    );
+    assert!(matches!(
+        &p.actions[0],
+        Action::Authorize { group, rules } if group == "AUTOUPDATE-cloudfront-2" && rules == &[rule(20, 80)]
+    ));
+    assert_eq!(world.groups["AUTOUPDATE-cloudfront-2"].rules, d.rules);
+}
+
 #[test]
 fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
     let mut world = run(
