@@ -395,12 +395,11 @@ fn start() -> impl Strategy<Value = Start> {
                 Just(rpg),
                 Just(gpt),
                 prop::collection::vec(group, 0..=gpt.min(4)),
-                prop::collection::btree_set(1u32..9, 4),
+                prop::sample::subsequence((1u32..9).collect::<Vec<_>>(), 4),
                 prop::collection::vec((0..gpt, any::<u8>()), 0..=3),
             )
         })
         .prop_map(|(rpg, gpt, groups, numbers, targets)| {
-            let numbers: Vec<u32> = numbers.into_iter().collect();
             let mut clean = true;
             let mut seen = BTreeSet::new();
             let groups: Vec<ObservedGroup> = groups
