@@ -83,7 +83,9 @@ async fn the_real_series_converges_through_throttling_and_server_errors() {
             }
             gave_up += 1;
             assert!(
+                // EC2 throttles with RequestLimitExceeded, ELBv2 and Service Quotas with Throttling.
                 out.stderr.contains("RequestLimitExceeded")
+                    || out.stderr.contains("Throttling")
                     || out.stderr.contains("InternalError")
                     || out.stderr.contains("dispatch failure")
                     || out.stderr.contains("connection"),

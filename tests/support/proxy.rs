@@ -84,7 +84,8 @@ struct State {
     faults: Faults,
     calls: Vec<ProxyCall>,
     writes: usize,
-    rng: u64,
+    /// Picks the faults; seeded, so a failing run repeats.
+    rng: fastrand::Rng,
 }
 
 /// The proxy; stops when dropped.
@@ -108,7 +109,7 @@ impl FaultProxy {
             },
             calls: Vec::new(),
             writes: 0,
-            rng: 0x5eed_1234_abcd_0001,
+            rng: fastrand::Rng::with_seed(0x5eed_1234_abcd_0001),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         for _ in 0..4 {
@@ -146,7 +147,7 @@ impl FaultProxy {
         let mut s = self.state.lock().unwrap();
         s.faults = faults;
         s.writes = 0;
-        s.rng = seed | 1;
+        s.rng = fastrand::Rng::with_seed(seed);
     }
 
     /// Every call so far, in order.
@@ -165,16 +166,6 @@ impl Drop for FaultProxy {
         self.stop.store(true, Ordering::Relaxed);
         self.server.unblock();
     }
-}
-
-fn next_random(state: &mut State) -> f64 {
-    // xorshift64*: deterministic per seed, good enough to pick faults.
-    let mut x = state.rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    state.rng = x;
-    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn service_of(headers: &[tiny_http::Header]) -> String {
@@ -391,7 +382,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         let mut s = state.lock().unwrap();
         let latency = s.faults.latency;
         let faults = s.faults.clone();
-        let roll = next_random(&mut s);
+        let roll = s.rng.f64();
         let crashed = call.is_write() && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
         drop(s);
         thread::sleep(latency);
