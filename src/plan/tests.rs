@@ -41,6 +41,11 @@ fn run(observed: &Observed, d: &Desired, q: Quotas) -> (Plan, World) {
     (p, world)
 }
 
+/// The world after a first sync of `rules(0..n)` (synctoken 1) from nothing.
+fn synced(n: u16, q: Quotas) -> World {
+    run(&Observed::default(), &desired(rules(0..n), 1), q).1
+}
+
 fn kinds(p: &Plan) -> Vec<&'static str> {
     p.actions
         .iter()
@@ -97,11 +102,7 @@ fn first_run_creates_just_enough_groups() {
 
 #[test]
 fn a_second_run_is_empty_and_a_new_synctoken_is_one_tag() {
-    let (_, world) = run(
-        &Observed::default(),
-        &desired(rules(0..100), 1),
-        Quotas::default(),
-    );
+    let world = synced(100, Quotas::default());
     let same = plan(
         &desired(rules(0..100), 1),
         &world.observe(),
@@ -121,11 +122,7 @@ fn a_second_run_is_empty_and_a_new_synctoken_is_one_tag() {
 
 #[test]
 fn an_added_range_touches_one_group_with_one_call() {
-    let (_, world) = run(
-        &Observed::default(),
-        &desired(rules(0..100), 1),
-        Quotas::default(),
-    );
+    let world = synced(100, Quotas::default());
     let (p, _) = run(
         &world.observe(),
         &desired(rules(0..101), 1),
@@ -136,11 +133,7 @@ fn an_added_range_touches_one_group_with_one_call() {
 
 #[test]
 fn a_replaced_range_in_a_full_group_is_revoked_early_and_only_it() {
-    let (_, world) = run(
-        &Observed::default(),
-        &desired(rules(0..60), 1),
-        Quotas::default(),
-    );
+    let world = synced(60, Quotas::default());
     let world = with_target(world, "eni-1", &["sg-foreign"]);
     let mut next = rules(1..60);
     next.insert(rule(500, 443));
@@ -158,11 +151,7 @@ fn a_replaced_range_in_a_full_group_is_revoked_early_and_only_it() {
 
 #[test]
 fn growth_creates_a_group_and_attaches_it_keeping_foreign_groups_first() {
-    let (_, world) = run(
-        &Observed::default(),
-        &desired(rules(0..60), 1),
-        Quotas::default(),
-    );
+    let world = synced(60, Quotas::default());
     let world = with_target(world, "eni-1", &["sg-foreign"]);
     let (p, world) = run(
         &world.observe(),
@@ -189,11 +178,7 @@ fn growth_creates_a_group_and_attaches_it_keeping_foreign_groups_first() {
 
 #[test]
 fn a_shrink_that_empties_a_group_detaches_revokes_then_deletes_it() {
-    let (_, world) = run(
-        &Observed::default(),
-        &desired(rules(0..70), 1),
-        Quotas::default(),
-    );
+    let world = synced(70, Quotas::default());
     let world = with_target(world, "eni-1", &[]);
     let (p, world) = run(
         &world.observe(),
@@ -246,12 +231,7 @@ fn capacity_overflow_is_an_error_with_the_numbers_and_remedies() {
 
 #[test]
 fn duplicates_keep_the_first_copy_and_revoke_the_second_late() {
-    let mut world = run(
-        &Observed::default(),
-        &desired(rules(0..20), 1),
-        quotas(10, 5),
-    )
-    .1;
+    let mut world = synced(20, quotas(10, 5));
     world
         .groups
         .get_mut("AUTOUPDATE-cloudfront-2")
@@ -314,12 +294,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
 
 #[test]
 fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
-    let mut world = run(
-        &Observed::default(),
-        &desired(rules(0..20), 1),
-        quotas(10, 5),
-    )
-    .1;
+    let mut world = synced(20, quotas(10, 5));
     // Someone opened a managed group (all traffic from anywhere, say) and added a growth rule.
     world
         .groups
@@ -340,12 +315,7 @@ fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
 
 #[test]
 fn too_many_half_empty_groups_are_consolidated_when_a_target_gets_fuller() {
-    let mut world = run(
-        &Observed::default(),
-        &desired(rules(0..40), 1),
-        quotas(10, 5),
-    )
-    .1;
+    let mut world = synced(40, quotas(10, 5));
     for (i, g) in world.groups.values_mut().enumerate() {
         // Leave each of the four groups half full.
         let keep: BTreeSet<Rule> = g.rules.iter().take(5).copied().collect();
