@@ -5,12 +5,6 @@ mod support;
 
 use support::*;
 
-const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
-
-fn latest() -> Vec<u8> {
-    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
-}
-
 fn write(dir: &tempfile::TempDir, name: &str, bytes: impl AsRef<[u8]>) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -47,14 +41,18 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
 
     // A first, good sync so that there is something to protect.
-    let good = write(&dir, "good.json", sns_event(&url, LATEST_MD5, 1787411825));
+    let good = write(
+        &dir,
+        "good.json",
+        sns_event(&url, LATEST_MD5, LATEST_SYNCTOKEN),
+    );
     sgsync.run(&["apply", "--event", &good]).ok();
     let before = aws.all_groups().await;
 
     let mismatch = write(
         &dir,
         "md5.json",
-        sns_event(&url, "0123456789abcdef0123456789abcdef", 1787411825),
+        sns_event(&url, "0123456789abcdef0123456789abcdef", LATEST_SYNCTOKEN),
     );
     refused(
         &aws,
@@ -87,7 +85,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let same_token = write(
         &dir,
         "same.json",
-        sns_event(&url, "0123456789abcdef0123456789abcdef", 1787411825),
+        sns_event(&url, "0123456789abcdef0123456789abcdef", LATEST_SYNCTOKEN),
     );
     refused(
         &aws,
@@ -119,7 +117,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
     let foreign = write(
         &dir,
         "foreign.json",
-        sns_event("http://127.0.0.1:9/evil.json", LATEST_MD5, 1787411825),
+        sns_event("http://127.0.0.1:9/evil.json", LATEST_MD5, LATEST_SYNCTOKEN),
     );
     refused(
         &aws,

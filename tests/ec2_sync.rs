@@ -8,13 +8,6 @@ use std::collections::BTreeSet;
 
 use support::*;
 
-const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
-const LATEST_SYNCTOKEN: u64 = 1787411825;
-
-fn latest() -> Vec<u8> {
-    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
-}
-
 /// Applies a document file through the proxy and checks the run's calls.
 fn apply_file(
     aws: &Aws,
@@ -103,7 +96,7 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
         .ok();
     let summary = first.json();
     assert_eq!(summary["status"], "applied");
-    assert_eq!(summary["synctoken"], "1787411825");
+    assert_eq!(summary["synctoken"], LATEST_SYNCTOKEN.to_string());
     assert_eq!(summary["service"], "CLOUDFRONT");
     assert_eq!(summary["rules"], 180);
     assert_eq!(summary["groups"].as_array().unwrap().len(), 3);
@@ -115,7 +108,7 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
     assert!(
         groups
             .iter()
-            .all(|g| g.tags["sgsync:synctoken"] == "1787411825")
+            .all(|g| g.tags["sgsync:synctoken"] == LATEST_SYNCTOKEN.to_string())
     );
     // Tags at creation: no separate CreateTags call; one authorize per group.
     assert_eq!(

@@ -130,13 +130,13 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
     use aws_sdk_ec2::types::{IpPermission, IpRange};
     let aws = Aws::start().await;
     let files = FileServer::start();
-    let latest = std::fs::read(fixture("ip-ranges/latest.json")).unwrap();
+    let latest = latest();
     files.put("/ip-ranges.json", latest.clone());
     let url = files.url("/ip-ranges.json");
     let scheduled = std::fs::read_to_string(fixture("events/scheduled.json")).unwrap();
     let api = RuntimeApi::start(
         vec![
-            sns_event(&url, "63431d35877fa5386ded1a7df9cfa971", 1787411825),
+            sns_event(&url, LATEST_MD5, LATEST_SYNCTOKEN),
             scheduled,
             r#"{"Records": [{"eventSource": "aws:s3"}]}"#.to_string(),
         ],

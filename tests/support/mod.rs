@@ -27,6 +27,13 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo().join("tests/fixtures").join(rel)
 }
 
+/// The real document (`tests/fixtures/ip-ranges/latest.json`), its published MD5 and its syncToken.
+pub fn latest() -> Vec<u8> {
+    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
+}
+pub const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
+pub const LATEST_SYNCTOKEN: u64 = 1787411825;
+
 /// The 170 replay versions, in order.
 pub fn replay_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("ip-ranges/replay"))
