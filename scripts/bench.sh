@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Runs every benchmark and rewrites BENCHMARKS.md: offline costs (divan), the Python reference,
-# process start and `sgsync ranges` (wall, peak RSS), and API economy against moto.
-# Not part of CI (it builds in release and takes several minutes).
+# process start and `sgsync ranges` (wall, peak RSS), Lambda cold init, and API economy against moto.
+# Not part of CI.
+#
+# One release build of the AWS SDK serves everything. `cargo lambda build --release` builds the
+# deployable bootstrap with `--target <host>` and `-C target-cpu=<its choice>`; the benchmarks are
+# then built into the same target directory with the same flags, and the release profile sets
+# `panic = "unwind"` (bench harnesses need unwinding), so cargo reuses every dependency instead of
+# compiling the SDK a second (and third) time. Build times and peak memory go into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-moto.sh
@@ -13,14 +19,27 @@ LATEST=tests/fixtures/ip-ranges/latest.json
 if [ ! -x .venv/bin/cargo-lambda ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check cargo-lambda
 fi
-echo "building the Lambda bootstrap (cargo lambda build --release, host target)..." >&2
-PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release --compiler cargo --quiet
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+# The CPU cargo-lambda optimises for (cargo-lambda-build/src/target_arch.rs): reusing it keeps the
+# benchmark build's rustflags, and so its dependency fingerprints, identical to the bootstrap's.
+case "$HOST" in
+  x86_64-*) CPU=haswell ;;
+  aarch64-*) CPU=neoverse-n1 ;;
+  *) echo "unsupported host $HOST" >&2; exit 1 ;;
+esac
+FLAGS="build.rustflags=[\"-C\", \"target-cpu=$CPU\"]"
+
+echo "building the Lambda bootstrap (cargo lambda build --release, $HOST)..." >&2
+PATH="$PWD/.venv/bin:$PATH" python3 bench/measure_build.py "$OUT/build-lambda.json" \
+  cargo lambda build --release --compiler cargo --quiet
 BIN=target/lambda/sgsync/bootstrap
-echo "building the benchmarks (release)..." >&2
-cargo bench --no-run --quiet
+echo "building the benchmarks (same profile, target and flags)..." >&2
+python3 bench/measure_build.py "$OUT/build-bench.json" \
+  cargo bench --no-run --quiet --target "$HOST" --config "$FLAGS"
+bench() { cargo bench --quiet --target "$HOST" --config "$FLAGS" "$@"; }
 
 echo "offline micro-benchmarks..." >&2
-cargo bench --quiet --bench offline -- --sample-count 200 | tee "$OUT/offline.txt" >&2
+bench --bench offline -- --sample-count 200 | tee "$OUT/offline.txt" >&2
 
 echo "python reference..." >&2
 .venv/bin/python bench/python_reference.py "$LATEST" 20 > "$OUT/python.json"
@@ -34,7 +53,7 @@ echo "Lambda cold init (the bootstrap)..." >&2
 python3 bench/lambda_init.py "$BIN" 20 > "$OUT/lambda.json"
 
 echo "API economy against moto..." >&2
-cargo bench --quiet --bench api_economy > "$OUT/api.json"
+bench --bench api_economy > "$OUT/api.json"
 
 python3 bench/report.py "$OUT" > BENCHMARKS.md
 echo "BENCHMARKS.md written" >&2
