@@ -4,7 +4,7 @@
 //!
 //! The derived minimum of a run, from the groups before and after it: per group, one authorize if it
 //! gained rules and one revoke if it lost any (a deleted group's rules are revoked too, so that every
-//! removed rule is named in a request: DESIGN invariant 7); one create per new group, one delete per
+//! removed rule is named in a request: invariant 7 of docs/design.md); one create per new group, one delete per
 //! deleted group, one call per target whose groups changed, and one tag write when the recorded
 //! synctoken of a surviving group changes. A no-op run's minimum is 0 writes.
 

@@ -6,21 +6,18 @@ use divan::{Bencher, black_box};
 use ipnet::Ipv4Net;
 use serde::de::IgnoredAny;
 
-use sgsync::plan::{Desired, Observed, Quotas, plan, simulate::World};
 use sgsync::ranges::{IpVersions, Selection, select};
-use sgsync::rule::{PortRange, desired_rules};
+use sgsync::rule::{PortRange, Rule, desired_rules};
+use sgsync::security_groups::{Desired, Observed, TargetId, plan};
 use sgsync::source::{self, Document};
+use sgsync::testkit::{fixtures, groups::check_run};
 
 fn main() {
     divan::main();
 }
 
 fn latest() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ip-ranges/latest.json"
-    ))
-    .unwrap()
+    std::fs::read(fixtures().join("ip-ranges/latest.json")).unwrap()
 }
 
 fn cloudfront() -> Selection {
@@ -84,32 +81,29 @@ fn aggregate(b: Bencher) {
 fn plan_from_empty(b: Bencher) {
     let d = desired(&latest());
     let observed = Observed::default();
-    b.bench(|| plan(black_box(&d), &observed, Quotas::default()).unwrap());
+    b.bench(|| plan(black_box(&d), &observed).unwrap());
 }
 
 /// Planning a one-prefix change against 3 full groups attached to a target.
 #[divan::bench]
 fn plan_incremental(b: Bencher) {
     let d = desired(&latest());
-    let first = plan(&d, &Observed::default(), Quotas::default()).unwrap();
-    let mut world = World::default();
-    for a in &first.actions {
-        world.apply(a, Quotas::default()).unwrap();
-    }
+    let first = plan(&d, &Observed::default()).unwrap();
+    let mut world = check_run(&Observed::default(), &d, &first).unwrap();
     let ids: Vec<String> = world.groups.values().map(|g| g.id.clone()).collect();
     world
         .targets
-        .insert(sgsync::plan::TargetId::Interface("eni-1".into()), ids);
+        .insert(TargetId::Interface("eni-1".into()), ids);
     let observed = world.observe();
     let mut next = d.clone();
     let first_rule = *next.rules.iter().next().unwrap();
     next.rules.remove(&first_rule);
-    next.rules.insert(sgsync::rule::Rule {
+    next.rules.insert(Rule {
         net: "198.51.100.0/24".parse().unwrap(),
         ports: PortRange::single(80),
     });
     next.synctoken += 1;
-    b.bench(|| plan(black_box(&next), &observed, Quotas::default()).unwrap());
+    b.bench(|| plan(black_box(&next), &observed).unwrap());
 }
 
 /// The whole offline pipeline as `sgsync apply --ip-ranges FILE --md5 HEX` runs it before any AWS
@@ -122,7 +116,7 @@ fn pipeline(b: Bencher) {
     // The copy of the input is made outside the timing: a download hands its buffer over.
     b.with_inputs(|| bytes.clone()).bench_local_values(|bytes| {
         let doc = Document::new(black_box(bytes), "bench");
-        let (check, set) = sgsync::sync::verified_selection(&doc, Some(&md5), &selection);
+        let (check, set) = sgsync::verified_selection(&doc, Some(&md5), &selection);
         check.unwrap();
         let set = set.unwrap();
         let d = Desired {
@@ -130,7 +124,7 @@ fn pipeline(b: Bencher) {
             synctoken: set.synctoken,
             group_stem: "AUTOUPDATE-cloudfront".into(),
         };
-        let p = plan(&d, &Observed::default(), Quotas::default()).unwrap();
+        let p = plan(&d, &Observed::default()).unwrap();
         black_box(p.actions.len())
     });
 }

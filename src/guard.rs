@@ -1,8 +1,8 @@
 //! Sanity checks between what is applied and what a new document would apply, made before anything
 //! changes. Each refusal says what was wrong, the numbers, and what to do; none writes anything.
 //!
-//! Pure functions over plain data: the pipeline calls them with the parsed document, the notification
-//! and the observed groups.
+//! Pure functions over plain data: the pipeline calls them with the selected ranges and what the
+//! managed groups hold.
 
 use std::collections::BTreeSet;
 
@@ -45,7 +45,6 @@ pub enum GuardError {
          If Amazon really publishes such a range, raise {variable}; otherwise the document is corrupt: wait for the next one"
     )]
     TooWide {
-        /// The range.
         net: IpNet,
         /// The widest prefix length accepted.
         limit: u8,
@@ -98,10 +97,7 @@ pub enum Freshness {
     /// Newer than, or the same as, what is applied (or nothing is applied yet).
     Current,
     /// Older than what is applied: skip it, it is not an error.
-    Stale {
-        /// The applied synctoken.
-        applied: u64,
-    },
+    Stale { applied: u64 },
 }
 
 /// Compares a document with the applied synctoken (the newest recorded on the managed groups).

@@ -12,21 +12,18 @@ use serde_json::Value;
 
 use crate::aws::Clients;
 use crate::config::Config;
-use crate::notification;
-use crate::sync::{self, Input, Mode};
+use crate::event;
+use crate::report::Summary;
+use crate::sync::{self, Mode};
 
 /// The error type handed to the runtime: the message is what appears in the invocation's error.
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Handles one invocation's payload.
-pub async fn handle(
-    config: &Config,
-    clients: &Clients,
-    payload: Value,
-) -> Result<Value, HandlerError> {
-    let trigger = notification::parse_event(&payload)?;
-    let outcome = sync::run(config, clients, &Input::Trigger(trigger), Mode::Apply).await?;
-    Ok(serde_json::to_value(&outcome.summary)?)
+async fn handle(config: &Config, clients: &Clients, payload: Value) -> Result<Value, HandlerError> {
+    let input = event::parse_event(&payload)?.into();
+    let outcome = sync::run(config, clients, &input, Mode::Apply).await?;
+    Ok(serde_json::to_value(Summary::from(&outcome))?)
 }
 
 /// Serves invocations until the runtime stops the process.

@@ -1,43 +1,51 @@
-//! sgsync keeps VPC security groups holding exactly the IP ranges Amazon publishes for one service
-//! (CloudFront by default), so that a CloudFront origin accepts traffic from CloudFront and nothing else.
+//! sgsync keeps AWS network allow-lists holding exactly the IP ranges Amazon publishes for one service
+//! (CloudFront by default), so that a CloudFront origin accepts traffic from CloudFront and nothing
+//! else. Today the allow-lists are VPC security groups; the design (docs/design.md) says where other
+//! kinds plug in.
 //!
 //! One run is a pipeline; each stage is one module, and only the modules under `aws` perform AWS IO:
 //!
 //! ```text
-//! event ─► notification  SNS / scheduled event → Trigger (url, md5, synctoken)
-//!        ► source        download from the pinned URL (timeout, size cap) or read a file; MD5 check
-//!        ► ranges        parse ip-ranges.json, keep the service / regions / IP versions, aggregate
+//! event ─► event         SNS / scheduled event → Event (url, md5, synctoken)
+//!        ► load          where the document comes from → verified bytes → selected ranges
+//!            ► source    download from the pinned URL (timeout, size cap) or read a file; MD5 check
+//!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
 //!        ► rule          ranges × ports → desired rules (the unit every quota counts)
 //!        ► guard         sanity checks between what is applied and what would be
 //!        ► aws::observe  managed groups, their rules, the targets they are attached to, quotas
-//!        ► plan          PURE: desired rules + observed layout + quotas → ordered actions
-//!        ► apply         run the plan's actions through the AWS adapters, in order
-//!        ► report        the run's summary as JSON and as text
+//!        ► security_groups::plan   PURE: desired rules + observed layout + quotas → ordered actions
+//!        ► security_groups::apply  run the actions through `GroupApi` (implemented by `aws::groups`)
+//!        ► outcome       what the run did, as plain data
+//!        ► report        the outcome as JSON (the summary) and as text
 //! ```
 //!
-//! Module map:
-//! - [`aws`]: the AWS adapters (EC2, ELBv2, Service Quotas): observe and execute, nothing else.
-//! - [`config`]: environment variables and flags (the blog's names) → [`config::Config`].
-//! - [`notification`]: Lambda events → [`notification::Trigger`].
-//! - [`source`]: fetching and verifying the ip-ranges document.
-//! - [`ranges`]: the ip-ranges.json model, selection and lossless aggregation.
-//! - [`rule`]: one inbound rule (CIDR × port range) and the port list syntax.
-//! - [`guard`]: sanity checks (range width, stale documents, large removals) before any change.
-//! - [`plan`]: the pure planner (stable packing, make-before-break ordering, capacity).
-//! - [`apply`]: runs a plan's actions through the adapters, in order, idempotently.
-//! - [`sync`]: one run end to end, shared by the CLI and the Lambda.
-//! - [`lambda`]: the Lambda handler on the real `lambda_runtime`.
-//! - [`report`]: the summary printed by the CLI and returned by the Lambda.
+//! `sync` runs that sequence for the CLI and the Lambda alike; `lambda` serves it on the real
+//! `lambda_runtime`. Vocabulary modules (settings, events, documents, ranges, rules, guards, the
+//! security-group kind, reports) are public namespaces; the machinery (AWS adapters, loading, the
+//! pipeline, the Lambda loop) is private, and what callers need of it is re-exported below.
 
-pub mod apply;
-pub mod aws;
+#![warn(unreachable_pub)]
+
+mod aws;
 pub mod config;
+mod error;
+pub mod event;
 pub mod guard;
-pub mod lambda;
-pub mod notification;
-pub mod plan;
+mod lambda;
+mod load;
+mod outcome;
 pub mod ranges;
 pub mod report;
 pub mod rule;
+pub mod security_groups;
 pub mod source;
-pub mod sync;
+mod sync;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use aws::Clients;
+pub use error::AwsError;
+pub use lambda::serve;
+pub use load::{Input, LoadError, Loaded, load, verified_selection};
+pub use outcome::{Outcome, Status};
+pub use sync::{Mode, RunError, observe, run, sync_vpc};

@@ -2,6 +2,9 @@
 //! (`AWS_LAMBDA_RUNTIME_API` set) or as `sgsync lambda`. One binary for both roles, so what an operator
 //! runs is what the function runs.
 
+// The futures of a run nest the AWS SDK's deeply; computing their layout needs more than the default.
+#![recursion_limit = "256"]
+
 use std::error::Error;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,12 +13,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use sgsync::aws::Clients;
-use sgsync::aws::observe::observe;
+use serde::Serialize;
 use sgsync::config::{Config, ConfigArgs};
-use sgsync::report::{RangesReport, Status, render_plan, render_status};
-use sgsync::sync::{self, Input, Mode};
-use sgsync::{lambda, notification, ranges, source};
+use sgsync::report::{RangesReport, StatusReport, Summary};
+use sgsync::{Clients, Input, Mode, event, ranges, source};
 
 /// Keep VPC security groups in sync with the IP ranges Amazon publishes for CloudFront.
 ///
@@ -143,7 +144,7 @@ fn input(args: DocumentArgs) -> Result<Input, Box<dyn Error>> {
         (Some(path), _) => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| format!("cannot read the event file {}: {e}", path.display()))?;
-            Input::Trigger(notification::parse_event_bytes(&bytes)?)
+            event::parse_event_bytes(&bytes)?.into()
         }
         (None, Some(file_or_url)) => Input::Location {
             file_or_url,
@@ -153,13 +154,23 @@ fn input(args: DocumentArgs) -> Result<Input, Box<dyn Error>> {
     })
 }
 
+/// Prints a report as JSON or as its text.
+fn show<T: Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<(), Box<dyn Error>> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     let config = Config::from_args(&cli.config, std::env::var("AWS_REGION").ok().as_deref())?;
     let json = cli.output == Output::Json;
     match cli.command {
         Command::Lambda => {
             init_logging(&config, true);
-            lambda::serve(config).await.map_err(|e| e.to_string())?;
+            sgsync::serve(config).await.map_err(|e| e.to_string())?;
         }
         Command::Ranges { ip_ranges } => {
             let document = source::read_file(&ip_ranges, source::DEFAULT_MAX_BYTES)?;
@@ -170,22 +181,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                 config.ports.len(),
                 config.default_quotas().rules_per_group,
             );
-            match cli.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Output::Text => print!("{}", report.to_text()),
-            }
+            show(&report, json)?;
         }
         Command::Plan(args) => sync_command(config, args, Mode::Plan, json).await?,
         Command::Apply(args) => sync_command(config, args, Mode::Apply, json).await?,
         Command::Status => {
             init_logging(&config, false);
             let clients = Clients::connect(&config.region).await;
-            let observation = observe(&clients, &config).await?;
-            let status = sgsync::report::StatusReport::new(&config, &observation);
-            match cli.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-                Output::Text => print!("{}", render_status(&status)),
-            }
+            let observed = sgsync::observe(&config, &clients).await?;
+            show(&StatusReport::new(&config.prefix_name, &observed), json)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -201,52 +205,14 @@ async fn sync_command(
     let input = input(args)?;
     init_logging(&config, false);
     let clients = Clients::connect(&config.region).await;
-    let outcome = sync::run(&config, &clients, &input, mode).await?;
+    let outcome = sgsync::run(&config, &clients, &input, mode).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
-        return Ok(());
-    }
-    let s = &outcome.summary;
-    println!(
-        "{} document {} ({}): {} rules in VPC {} (quotas: {} rules per group, {} groups per target)",
-        s.service,
-        s.synctoken,
-        outcome.ranges.create_date,
-        s.rules,
-        s.vpc_id,
-        s.quotas.rules_per_group,
-        s.quotas.groups_per_target
-    );
-    for w in &s.warnings {
-        println!("warning: {w}");
-    }
-    if outcome.plan.is_empty() {
-        println!("No changes: the managed groups already hold exactly the published ranges.");
-        return Ok(());
-    }
-    print!(
-        "{}",
-        render_plan(&outcome.plan, &outcome.observation.observed)
-    );
-    let c = &s.changes;
-    if s.status == Status::Planned {
         println!(
-            "Plan: {} group(s) to create, {} rule(s) to authorize, {} to revoke, {} target(s) to update, {} group(s) to delete. Nothing was changed.",
-            c.groups_created,
-            c.rules_authorized,
-            c.rules_revoked,
-            c.targets_updated,
-            c.groups_deleted
+            "{}",
+            serde_json::to_string_pretty(&Summary::from(&outcome))?
         );
     } else {
-        println!(
-            "Applied: {} group(s) created, {} rule(s) authorized, {} revoked, {} target(s) updated, {} group(s) deleted.",
-            c.groups_created,
-            c.rules_authorized,
-            c.rules_revoked,
-            c.targets_updated,
-            c.groups_deleted
-        );
+        print!("{outcome}");
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! CloudFront updates).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -37,7 +37,7 @@ impl Default for IpVersions {
 
 /// An `IP_VERSIONS` value that names no IP version; the caller adds which setting it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("'{0}' is not an IP version")]
+#[error("'{0}' is not an IP version; expected ipv4, ipv6 or ipv4,ipv6")]
 pub struct IpVersionsError(pub String);
 
 impl FromStr for IpVersions {
@@ -140,9 +140,7 @@ pub enum RangesError {
         "{service} prefix '{prefix}' (region {region}) is {problem}; the document is corrupt, nothing was changed"
     )]
     BadPrefix {
-        /// The service.
         service: String,
-        /// The region.
         region: String,
         /// The prefix as published.
         prefix: String,
@@ -412,30 +410,13 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
     })
 }
 
-/// Counts of every service's prefixes in a document, for diagnostics: shows an operator which
-/// `SERVICE` names exist when a selection comes out empty.
-pub fn services(document: &[u8]) -> Result<BTreeMap<String, usize>, RangesError> {
-    let doc = parse(document)?;
-    let mut counts = BTreeMap::new();
-    for entry in doc.prefixes.iter().flatten().chain(&doc.ipv6_prefixes) {
-        *counts
-            .entry(entry.service.as_deref().unwrap_or("").to_string())
-            .or_insert(0) += 1;
-    }
-    Ok(counts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/ip-ranges/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        std::fs::read(crate::testkit::fixtures().join("ip-ranges").join(name)).unwrap()
     }
 
     fn sel(services: &[&str], versions: &str) -> Selection {
@@ -685,7 +666,10 @@ mod tests {
             assert_eq!(text.parse::<IpVersions>().unwrap().to_string(), text);
         }
         let e = "ipv4,ipv5".parse::<IpVersions>().unwrap_err();
-        assert_eq!(e.to_string(), "'ipv5' is not an IP version");
+        assert_eq!(
+            e.to_string(),
+            "'ipv5' is not an IP version; expected ipv4, ipv6 or ipv4,ipv6"
+        );
         assert!("".parse::<IpVersions>().is_err());
         assert_eq!(
             IpVersions {
@@ -699,19 +683,8 @@ mod tests {
 
     #[test]
     fn every_replayed_version_parses_and_its_service_is_never_empty() {
-        let dir = format!(
-            "{}/tests/fixtures/ip-ranges/replay",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap() != "index.json")
-            .collect();
-        files.sort();
-        assert!(files.len() >= 170, "{}", files.len());
         let mut last = 0;
-        for path in files {
+        for path in crate::testkit::replay_files() {
             let doc = std::fs::read(&path).unwrap();
             let set = select(&doc, &sel(&["CLOUDFRONT"], "ipv4,ipv6"))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

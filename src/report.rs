@@ -1,14 +1,16 @@
-//! What a run tells its user: a JSON summary (for scripts, the Lambda's return value and logs) and the
-//! same facts as text for a person at a terminal.
+//! Everything sgsync tells its user, in one place: the JSON documents (the run's [`Summary`], which is
+//! also the Lambda's answer, [`RangesReport`], [`StatusReport`]) and their text for a person at a
+//! terminal, as `Display` implementations (an [`Outcome`], an [`Action`], the reports). The CLI only
+//! chooses between JSON and text.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::apply::Changes;
-use crate::plan::{Action, Observed, Plan, Quotas, TargetId};
+use crate::outcome::{Outcome, Status};
 use crate::ranges::RangeSet;
+use crate::security_groups::{Action, Changes, Observed, Plan, Quotas, TargetId};
 
 /// Published and aggregated prefix counts of one IP version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -38,6 +40,8 @@ pub struct RangesReport {
     pub groups_needed: usize,
     /// Rules per group the group count assumes.
     pub rules_per_group: usize,
+    /// Entries of other services the document holds that do not parse (skipped, not fatal).
+    pub warnings: Vec<String>,
 }
 
 impl RangesReport {
@@ -59,48 +63,38 @@ impl RangesReport {
             rules,
             groups_needed: rules.div_ceil(rules_per_group.max(1)),
             rules_per_group,
+            warnings: ranges.warnings.clone(),
         }
-    }
-
-    /// The report for a person.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{} ranges in document {} ({})",
-            self.service, self.synctoken, self.create_date
-        );
-        let _ = writeln!(
-            out,
-            "  ipv4: {} published, {} after aggregation",
-            self.ipv4.published, self.ipv4.aggregated
-        );
-        let _ = writeln!(
-            out,
-            "  ipv6: {} published, {} after aggregation",
-            self.ipv6.published, self.ipv6.aggregated
-        );
-        let _ = writeln!(
-            out,
-            "  rules needed: {} ({} groups at {} rules per group)",
-            self.rules, self.groups_needed, self.rules_per_group
-        );
-        out
     }
 }
 
-/// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Changes were made.
-    Applied,
-    /// Nothing needed to change; nothing was written.
-    Unchanged,
-    /// `plan`: changes are needed and were not made.
-    Planned,
-    /// The document is older than what is applied; nothing was changed.
-    Skipped,
+impl fmt::Display for RangesReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} ranges in document {} ({})",
+            self.service, self.synctoken, self.create_date
+        )?;
+        writeln!(
+            f,
+            "  ipv4: {} published, {} after aggregation",
+            self.ipv4.published, self.ipv4.aggregated
+        )?;
+        writeln!(
+            f,
+            "  ipv6: {} published, {} after aggregation",
+            self.ipv6.published, self.ipv6.aggregated
+        )?;
+        writeln!(
+            f,
+            "  rules needed: {} ({} groups at {} rules per group)",
+            self.rules, self.groups_needed, self.rules_per_group
+        )?;
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
 }
 
 /// One managed group after the run (or, for `plan`, after the plan would run).
@@ -108,9 +102,7 @@ pub enum Status {
 pub struct GroupSummary {
     /// Its id; `None` for a group `plan` would create.
     pub id: Option<String>,
-    /// Its name.
     pub name: String,
-    /// Its rule count.
     pub rules: usize,
 }
 
@@ -129,7 +121,6 @@ pub struct Summary {
     pub groups: Vec<GroupSummary>,
     /// What changed (for `plan`: what would change).
     pub changes: Changes,
-    /// The VPC.
     pub vpc_id: String,
     /// The quotas planned with.
     pub quotas: Quotas,
@@ -141,8 +132,34 @@ pub struct Summary {
     pub actions: Vec<Action>,
 }
 
+impl From<&Outcome> for Summary {
+    fn from(o: &Outcome) -> Summary {
+        Summary {
+            status: o.status,
+            synctoken: o.synctoken.to_string(),
+            service: o.service.clone(),
+            rules: o.rules,
+            groups: o
+                .groups_after()
+                .into_iter()
+                .map(|g| GroupSummary {
+                    id: g.id,
+                    name: g.name,
+                    rules: g.rules,
+                })
+                .collect(),
+            changes: o.changes,
+            vpc_id: o.observed.vpc_id.clone(),
+            quotas: o.observed.quotas,
+            targets: o.observed.targets.iter().map(|t| t.id.clone()).collect(),
+            warnings: o.warnings(),
+            actions: o.plan.actions.clone(),
+        }
+    }
+}
+
 impl Summary {
-    /// One line for logs and the end of the text output.
+    /// One line for logs.
     pub fn headline(&self) -> String {
         let c = &self.changes;
         let verb = match self.status {
@@ -168,7 +185,7 @@ impl Summary {
 
 /// The plan as a reviewer reads it, terraform-style: groups to create (+), change (~) and delete (-),
 /// with every rule added or removed, then target updates.
-pub fn render_plan(plan: &Plan, observed: &Observed) -> String {
+fn render_plan(plan: &Plan, observed: &Observed) -> String {
     let mut out = String::new();
     let id_of = |name: &str| {
         observed
@@ -281,9 +298,7 @@ pub fn render_plan(plan: &Plan, observed: &Observed) -> String {
 /// One managed group in `sgsync status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupStatus {
-    /// Its id.
     pub id: String,
-    /// Its name.
     pub name: String,
     /// Rules sgsync manages in it.
     pub rules: usize,
@@ -311,11 +326,9 @@ pub struct TargetStatus {
 /// What `sgsync status` shows: the managed groups against the quota, the targets, the free capacity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
-    /// The VPC.
     pub vpc_id: String,
     /// The ownership prefix.
     pub prefix: String,
-    /// The quotas.
     pub quotas: Quotas,
     /// The newest synctoken recorded on the groups.
     pub applied_synctoken: Option<u64>,
@@ -332,46 +345,29 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    /// Builds the report from one observation.
-    pub fn new(
-        config: &crate::config::Config,
-        o: &crate::aws::observe::Observation,
-    ) -> StatusReport {
-        let q = o.quotas.quotas;
-        let name_of = |id: &str| {
-            o.observed
-                .groups
-                .iter()
-                .find(|g| g.id == id)
-                .map(|g| g.name.clone())
-        };
+    /// The report of one read of a VPC whose groups carry ownership `prefix`.
+    pub fn new(prefix: &str, o: &Observed) -> StatusReport {
+        let q = o.quotas;
         let targets: Vec<TargetStatus> = o
-            .observed
             .targets
             .iter()
-            .map(|t| {
-                let managed: Vec<String> = t.groups.iter().filter_map(|id| name_of(id)).collect();
-                let foreign: Vec<String> = t
+            .map(|t| TargetStatus {
+                target: t.id.clone(),
+                managed: t
                     .groups
                     .iter()
-                    .filter(|id| name_of(id).is_none())
-                    .cloned()
-                    .collect();
-                TargetStatus {
-                    target: t.id.clone(),
-                    free_group_slots: q.groups_per_target.saturating_sub(t.groups.len()),
-                    managed,
-                    foreign,
-                }
+                    .filter_map(|id| o.group_name(id).map(str::to_string))
+                    .collect(),
+                foreign: o.foreign_of(t).cloned().collect(),
+                free_group_slots: q.groups_per_target.saturating_sub(t.groups.len()),
             })
             .collect();
         StatusReport {
             vpc_id: o.vpc_id.clone(),
-            prefix: config.prefix_name.clone(),
+            prefix: prefix.to_string(),
             quotas: q,
             applied_synctoken: o.applied_synctoken(),
             groups: o
-                .observed
                 .groups
                 .iter()
                 .map(|g| GroupStatus {
@@ -386,64 +382,295 @@ impl StatusReport {
                 })
                 .collect(),
             targets,
-            rules: o.observed.groups.iter().map(|g| g.rules.len()).sum(),
-            max_rules: o.observed.capacity(q).max_rules,
-            warnings: o.warnings.iter().chain(&o.quotas.notes).cloned().collect(),
+            rules: o.groups.iter().map(|g| g.rules.len()).sum(),
+            max_rules: o.capacity().max_rules,
+            warnings: o.warnings.clone(),
         }
     }
 }
 
-/// `sgsync status` for a person.
-pub fn render_status(s: &StatusReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "VPC {}: {} managed groups with prefix {} (synctoken {})",
-        s.vpc_id,
-        s.groups.len(),
-        s.prefix,
-        s.applied_synctoken
-            .map_or("none".to_string(), |t| t.to_string())
-    );
-    for g in &s.groups {
-        let _ = writeln!(
-            out,
-            "  {} {}: {}/{} rules{}",
-            g.id,
-            g.name,
-            g.rules + g.unmanaged_entries,
-            s.quotas.rules_per_group,
-            if g.unmanaged_entries > 0 {
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "VPC {}: {} managed groups with prefix {} (synctoken {})",
+            self.vpc_id,
+            self.groups.len(),
+            self.prefix,
+            self.applied_synctoken
+                .map_or("none".to_string(), |t| t.to_string())
+        )?;
+        for g in &self.groups {
+            let unmanaged = if g.unmanaged_entries > 0 {
                 format!(" ({} not managed by sgsync)", g.unmanaged_entries)
             } else {
                 String::new()
+            };
+            writeln!(
+                f,
+                "  {} {}: {}/{} rules{unmanaged}",
+                g.id,
+                g.name,
+                g.rules + g.unmanaged_entries,
+                self.quotas.rules_per_group,
+            )?;
+        }
+        if self.targets.is_empty() {
+            writeln!(
+                f,
+                "No targets: attach the managed groups to your origin's interfaces or load balancer."
+            )?;
+        }
+        for t in &self.targets {
+            writeln!(
+                f,
+                "  {}: {} managed + {} foreign groups, {} of {} slots free",
+                t.target,
+                t.managed.len(),
+                t.foreign.len(),
+                t.free_group_slots,
+                self.quotas.groups_per_target
+            )?;
+        }
+        writeln!(
+            f,
+            "Capacity: {} of {} rules used ({} rules per group × {} groups per target)",
+            self.rules, self.max_rules, self.quotas.rules_per_group, self.quotas.groups_per_target
+        )?;
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The changes in words, for the last line of `plan` and `apply`.
+fn counts(c: &Changes, planned: bool) -> String {
+    if planned {
+        format!(
+            "{} group(s) to create, {} rule(s) to authorize, {} to revoke, {} target(s) to update, {} group(s) to delete",
+            c.groups_created,
+            c.rules_authorized,
+            c.rules_revoked,
+            c.targets_updated,
+            c.groups_deleted
+        )
+    } else {
+        format!(
+            "{} group(s) created, {} rule(s) authorized, {} revoked, {} target(s) updated, {} group(s) deleted",
+            c.groups_created,
+            c.rules_authorized,
+            c.rules_revoked,
+            c.targets_updated,
+            c.groups_deleted
+        )
+    }
+}
+
+/// What `sgsync plan` and `sgsync apply` print: the document and the VPC, the warnings, the diff, and
+/// how the run ended.
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = self.observed.quotas;
+        writeln!(
+            f,
+            "{} document {} ({}): {} rules in VPC {} (quotas: {} rules per group, {} groups per target)",
+            self.service,
+            self.synctoken,
+            self.create_date,
+            self.rules,
+            self.observed.vpc_id,
+            q.rules_per_group,
+            q.groups_per_target
+        )?;
+        for w in self.warnings() {
+            writeln!(f, "warning: {w}")?;
+        }
+        match self.status {
+            Status::Skipped => writeln!(
+                f,
+                "Skipped: the document is older than the one applied ({}); nothing was changed.",
+                self.observed
+                    .applied_synctoken()
+                    .map_or("none".to_string(), |t| t.to_string())
+            ),
+            Status::Unchanged => writeln!(
+                f,
+                "No changes: the managed groups already hold exactly the published ranges."
+            ),
+            Status::Planned => {
+                f.write_str(&render_plan(&self.plan, &self.observed))?;
+                writeln!(
+                    f,
+                    "Plan: {}. Nothing was changed.",
+                    counts(&self.changes, true)
+                )
             }
+            Status::Applied => {
+                f.write_str(&render_plan(&self.plan, &self.observed))?;
+                writeln!(f, "Applied: {}.", counts(&self.changes, false))
+            }
+        }
+    }
+}
+
+/// An action in a few words, for logs and errors.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateGroup { group, .. } => write!(f, "create group {group}"),
+            Action::Authorize { group, rules } => {
+                write!(f, "authorize {} rules in {group}", rules.len())
+            }
+            Action::Revoke { group, rules, .. } => {
+                write!(f, "revoke {} rules from {group}", rules.len())
+            }
+            Action::SetTargetGroups {
+                target,
+                attach,
+                detach,
+                ..
+            } => write!(
+                f,
+                "set groups of {target} (+{} −{})",
+                attach.len(),
+                detach.len()
+            ),
+            Action::RevokeUnmanaged { group, entries } => {
+                write!(
+                    f,
+                    "revoke {entries} entries not managed by sgsync from {group}"
+                )
+            }
+            Action::DeleteGroup { group } => write!(f, "delete group {group}"),
+            Action::RecordSynctoken { groups, synctoken } => {
+                write!(f, "record synctoken {synctoken} on {} groups", groups.len())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::rule::{PortRange, Rule};
+    use crate::security_groups::{Desired, plan};
+
+    fn rules(n: u8) -> BTreeSet<Rule> {
+        (0..n)
+            .map(|i| Rule {
+                net: format!("10.0.{i}.0/24").parse().unwrap(),
+                ports: PortRange::single(80),
+            })
+            .collect()
+    }
+
+    fn outcome(status: Status) -> Outcome {
+        let desired = Desired {
+            rules: rules(70),
+            synctoken: 7,
+            group_stem: "AUTOUPDATE-cloudfront".into(),
+        };
+        let observed = Observed {
+            vpc_id: "vpc-1".into(),
+            warnings: vec!["a VPC warning".into()],
+            ..Observed::default()
+        };
+        let plan = plan(&desired, &observed).unwrap();
+        Outcome {
+            status,
+            service: "CLOUDFRONT".into(),
+            synctoken: 7,
+            create_date: "2026-08-22-15-17-05".into(),
+            rules: 70,
+            changes: Changes::of_plan(&plan),
+            plan,
+            observed,
+            ids: None,
+            document_warnings: vec!["a document warning".into()],
+        }
+    }
+
+    #[test]
+    fn a_plan_reads_as_a_diff_with_what_would_change() {
+        let text = outcome(Status::Planned).to_string();
+        for needle in [
+            "CLOUDFRONT document 7 (2026-08-22-15-17-05): 70 rules in VPC vpc-1 (quotas: 60 rules per group, 5 groups per target)",
+            "warning: a document warning",
+            "warning: a VPC warning",
+            "  + group AUTOUPDATE-cloudfront-1 (new)",
+            "      + 10.0.0.0/24 tcp/80",
+            "Plan: 2 group(s) to create, 70 rule(s) to authorize, 0 to revoke, 0 target(s) to update, 0 group(s) to delete. Nothing was changed.",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        let summary = Summary::from(&outcome(Status::Planned));
+        assert_eq!(summary.groups.len(), 2);
+        assert_eq!(summary.groups[0].id, None);
+        assert_eq!(
+            summary.warnings,
+            ["a document warning", "a VPC warning"].map(String::from)
         );
     }
-    if s.targets.is_empty() {
-        let _ = writeln!(
-            out,
-            "No targets: attach the managed groups to your origin's interfaces or load balancer."
+
+    #[test]
+    fn applied_unchanged_and_skipped_runs_end_with_one_line_each() {
+        let applied = outcome(Status::Applied).to_string();
+        assert!(applied.ends_with(
+            "Applied: 2 group(s) created, 70 rule(s) authorized, 0 revoked, 0 target(s) updated, 0 group(s) deleted.\n"
+        ));
+        let mut unchanged = outcome(Status::Unchanged);
+        unchanged.plan.actions.clear();
+        assert!(unchanged.to_string().ends_with(
+            "No changes: the managed groups already hold exactly the published ranges.\n"
+        ));
+        let skipped = outcome(Status::Skipped).to_string();
+        assert!(
+            skipped.ends_with(
+                "Skipped: the document is older than the one applied (none); nothing was changed.\n"
+            ),
+            "{skipped}"
         );
     }
-    for t in &s.targets {
-        let _ = writeln!(
-            out,
-            "  {}: {} managed + {} foreign groups, {} of {} slots free",
-            t.target,
-            t.managed.len(),
-            t.foreign.len(),
-            t.free_group_slots,
-            s.quotas.groups_per_target
+
+    #[test]
+    fn actions_read_as_a_few_words() {
+        let p = outcome(Status::Planned).plan;
+        let words: Vec<String> = p.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            [
+                "create group AUTOUPDATE-cloudfront-1",
+                "create group AUTOUPDATE-cloudfront-2",
+                "authorize 60 rules in AUTOUPDATE-cloudfront-1",
+                "authorize 10 rules in AUTOUPDATE-cloudfront-2",
+            ]
         );
     }
-    let _ = writeln!(
-        out,
-        "Capacity: {} of {} rules used ({} rules per group × {} groups per target)",
-        s.rules, s.max_rules, s.quotas.rules_per_group, s.quotas.groups_per_target
-    );
-    for w in &s.warnings {
-        let _ = writeln!(out, "warning: {w}");
+
+    #[test]
+    fn the_ranges_report_shows_the_documents_warnings() {
+        let set = RangeSet {
+            synctoken: 7,
+            create_date: "d".into(),
+            ipv4: vec!["13.32.0.0/15".parse().unwrap()],
+            ipv6: Vec::new(),
+            published_v4: 2,
+            published_v6: 0,
+            warnings: vec!["skipped EC2 prefix 'x' (region r): not a valid CIDR prefix".into()],
+        };
+        let report = RangesReport::new("CLOUDFRONT", &set, 2, 60);
+        let text = report.to_string();
+        assert!(
+            text.contains("  ipv4: 2 published, 1 after aggregation"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  rules needed: 2 (1 groups at 60 rules per group)"),
+            "{text}"
+        );
+        assert!(text.contains("warning: skipped EC2 prefix 'x'"), "{text}");
     }
-    out
 }

@@ -2,7 +2,7 @@
 //!
 //! This is the unit every quota counts in ("one rule = one CIDR × one port or port range"), the unit the
 //! planner packs into groups, and the unit every authorize/revoke request names, so that each change can be
-//! audited from the request alone (DESIGN invariant 7). Protocol is always TCP: CloudFront reaches origins
+//! audited from the request alone (invariant 7 of docs/design.md). Protocol is always TCP: CloudFront reaches origins
 //! over HTTP(S) only.
 
 use std::collections::BTreeSet;

@@ -49,7 +49,6 @@ impl Default for Limits {
 pub struct Document {
     /// The raw bytes, exactly as received.
     pub bytes: Vec<u8>,
-    /// The URL or path.
     pub origin: String,
     md5: std::sync::OnceLock<String>,
 }
@@ -104,24 +103,13 @@ pub enum SourceError {
         "{origin} is larger than {max_bytes} bytes; refusing it: check that it is ip-ranges.json \
          (IP_RANGES_URL), nothing was changed"
     )]
-    TooLarge {
-        /// The URL or path.
-        origin: String,
-        /// The cap.
-        max_bytes: u64,
-    },
+    TooLarge { origin: String, max_bytes: u64 },
     /// The server answered with an error status.
     #[error("downloading {url} failed: HTTP {status}; {}", status_hint(*.status))]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status code.
-        status: u16,
-    },
+    Status { url: String, status: u16 },
     /// The download failed (connection, timeout, truncated body).
     #[error("downloading {url} failed: {reason}; check the network path to it and retry")]
     Download {
-        /// The URL.
         url: String,
         /// What happened.
         reason: String,
@@ -129,7 +117,6 @@ pub enum SourceError {
     /// A local file could not be read.
     #[error("cannot read {path}: {reason}; check the path and its permissions")]
     File {
-        /// The path.
         path: String,
         /// What happened.
         reason: String,
@@ -319,11 +306,8 @@ mod tests {
 
     #[test]
     fn md5_of_the_real_document_matches_its_published_sum() {
-        let path = format!(
-            "{}/tests/fixtures/ip-ranges/latest.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let doc = read_file(Path::new(&path), DEFAULT_MAX_BYTES).unwrap();
+        let path = crate::testkit::fixtures().join("ip-ranges/latest.json");
+        let doc = read_file(&path, DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(doc.md5(), "63431d35877fa5386ded1a7df9cfa971");
         assert!(verify_md5(&doc, "63431D35877FA5386DED1A7DF9CFA971").is_ok());
         let e = verify_md5(&doc, "7fd59f5c7f5cf643036cbd4443ad3e4b")
@@ -374,11 +358,9 @@ mod tests {
 
     #[tokio::test]
     async fn load_reads_paths_and_leaves_urls_to_fetch() {
-        let path = format!(
-            "{}/tests/fixtures/ip-ranges/small.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let doc = load(&path, &Limits::default()).await.unwrap();
+        let path = crate::testkit::fixtures().join("ip-ranges/small.json");
+        let path = path.to_str().unwrap();
+        let doc = load(path, &Limits::default()).await.unwrap();
         assert_eq!(doc.origin, path);
         // A URL is fetched, not opened as a file: nothing listens on port 9 of localhost.
         let limits = Limits {

@@ -9,10 +9,6 @@ use std::collections::BTreeSet;
 use support::proxy::Faults;
 use support::*;
 
-fn latest() -> Vec<u8> {
-    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
-}
-
 fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();

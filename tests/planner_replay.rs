@@ -1,19 +1,20 @@
 //! The planner over the real history: random windows of the 170 published versions in
 //! tests/fixtures/ip-ranges/replay (with versions skipped, as when notifications are lost), random
 //! ports, IP versions, quotas and foreign groups. Every run must keep every invariant
-//! (checked step by step by `plan::simulate::check_run`) and refuse only what does not fit.
+//! (checked call by call by `testkit::groups::check_run`, which drives the real `apply`) and refuse
+//! only what does not fit.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
-use sgsync::plan::simulate::{World, check_run};
-use sgsync::plan::{Desired, Observed, PlanError, Quotas, TargetId, plan};
 use sgsync::ranges::{IpVersions, Selection, select};
 use sgsync::rule::{PortRange, Rule, desired_rules};
+use sgsync::security_groups::{Desired, Observed, PlanError, Quotas, TargetId, plan};
+use sgsync::testkit::groups::{World, check_run};
+use sgsync::testkit::replay_files;
 
 struct Version {
     synctoken: u64,
@@ -25,20 +26,12 @@ struct Version {
 fn history() -> &'static [Version] {
     static HISTORY: OnceLock<Vec<Version>> = OnceLock::new();
     HISTORY.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ip-ranges/replay");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .expect("replay fixtures")
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_str().unwrap().as_bytes()[0].is_ascii_digit())
-            .collect();
-        files.sort();
-        assert_eq!(files.len(), 170, "the replay series has 170 versions");
         let selection = Selection {
             services: vec!["CLOUDFRONT".into()],
             regions: None,
             ip_versions: IpVersions { v4: true, v6: true },
         };
-        files
+        replay_files()
             .iter()
             .map(|f| {
                 let bytes = std::fs::read(f).unwrap();
@@ -121,7 +114,7 @@ proptest! {
     #[test]
     fn real_history_windows_keep_every_invariant(s in scenario()) {
         let history = history();
-        let mut observed = Observed::default();
+        let mut observed = Observed { quotas: s.quotas, ..Observed::default() };
         let mut index = s.start;
         let mut attached = false;
         for step in std::iter::once(0).chain(s.steps.iter().copied()) {
@@ -130,10 +123,10 @@ proptest! {
                 break;
             }
             let d = desired_at(&history[index], &s);
-            match plan(&d, &observed, s.quotas) {
+            match plan(&d, &observed) {
                 Ok(p) => {
-                    prop_assert!(d.rules.len() <= observed.capacity(s.quotas).max_rules);
-                    let mut world = check_run(&observed, &d, s.quotas, &p)
+                    prop_assert!(d.rules.len() <= observed.capacity().max_rules);
+                    let mut world = check_run(&observed, &d, &p)
                         .map_err(|e| TestCaseError::fail(format!("version {index}: {e}")))?;
                     if !attached {
                         attach_target(&mut world, &s);
@@ -142,7 +135,7 @@ proptest! {
                     observed = world.observe();
                 }
                 Err(PlanError::OverCapacity { rules, .. }) => {
-                    prop_assert!(rules > observed.capacity(s.quotas).max_rules, "refused {rules} rules that fit");
+                    prop_assert!(rules > observed.capacity().max_rules, "refused {rules} rules that fit");
                 }
                 Err(e) => return Err(TestCaseError::fail(format!("version {index}: {e}"))),
             }
@@ -163,11 +156,14 @@ fn the_whole_series_in_order_with_default_quotas() {
         foreign: 1,
         load_balancer: false,
     };
-    let mut observed = Observed::default();
+    let mut observed = Observed {
+        quotas: s.quotas,
+        ..Observed::default()
+    };
     let mut previous: Option<BTreeSet<Rule>> = None;
     for (i, v) in history().iter().enumerate() {
         let d = desired_at(v, &s);
-        let p = plan(&d, &observed, s.quotas).unwrap_or_else(|e| panic!("version {i}: {e}"));
+        let p = plan(&d, &observed).unwrap_or_else(|e| panic!("version {i}: {e}"));
         if previous.as_ref() == Some(&d.rules) {
             assert!(
                 !p.changes_access(),
@@ -175,8 +171,7 @@ fn the_whole_series_in_order_with_default_quotas() {
                 p.actions
             );
         }
-        let mut world =
-            check_run(&observed, &d, s.quotas, &p).unwrap_or_else(|e| panic!("version {i}: {e}"));
+        let mut world = check_run(&observed, &d, &p).unwrap_or_else(|e| panic!("version {i}: {e}"));
         if i == 0 {
             attach_target(&mut world, &s);
         }

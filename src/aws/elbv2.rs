@@ -3,11 +3,12 @@
 
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::AwsError;
-use crate::plan::{ObservedTarget, TargetId};
+use super::sdk_error;
+use crate::error::AwsError;
+use crate::security_groups::{ObservedTarget, TargetId};
 
 /// Load balancers whose groups include any of `group_ids`, as targets.
-pub async fn load_balancers_with(
+pub(super) async fn load_balancers_with(
     elbv2: &Client,
     group_ids: &[String],
 ) -> Result<Vec<ObservedTarget>, AwsError> {
@@ -18,7 +19,7 @@ pub async fn load_balancers_with(
     let mut pages = elbv2.describe_load_balancers().into_paginator().send();
     let mut targets = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::new(OP, e))?;
+        let page = page.map_err(|e| sdk_error(OP, e))?;
         for lb in page.load_balancers() {
             if !lb.security_groups().iter().any(|g| group_ids.contains(g)) {
                 continue;
@@ -36,13 +37,17 @@ pub async fn load_balancers_with(
 }
 
 /// Sets a load balancer's groups (all of them: foreign first, then managed) in one atomic call.
-pub async fn set_groups(elbv2: &Client, arn: &str, group_ids: &[String]) -> Result<(), AwsError> {
+pub(super) async fn set_groups(
+    elbv2: &Client,
+    arn: &str,
+    group_ids: &[String],
+) -> Result<(), AwsError> {
     elbv2
         .set_security_groups()
         .load_balancer_arn(arn)
         .set_security_groups(Some(group_ids.to_vec()))
         .send()
         .await
-        .map_err(|e| AwsError::new("elasticloadbalancing:SetSecurityGroups", e))?;
+        .map_err(|e| sdk_error("elasticloadbalancing:SetSecurityGroups", e))?;
     Ok(())
 }

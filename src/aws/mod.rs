@@ -1,19 +1,21 @@
-//! Thin adapters between the planner's plain data and AWS: the only modules that talk to AWS.
+//! Thin adapters between the core's plain data and AWS: the only modules that know an SDK type.
 //!
-//! - [`ec2`]: observe the VPC, managed groups, their rules and the interfaces they are attached to;
-//!   create, authorize, revoke, modify interfaces, delete, tag.
-//! - [`elbv2`]: load balancers carrying managed groups; `SetSecurityGroups`.
-//! - [`quotas`]: the two VPC quotas from Service Quotas, with overrides and a logged fallback.
+//! - [`observe()`]: one read of a VPC (groups, targets, quotas) → `security_groups::Observed`.
+//! - [`AwsGroups`]: the security-group kind's [`GroupApi`](crate::security_groups::GroupApi) on EC2
+//!   and ELBv2, the calls `apply` makes.
+//! - `ec2`: reads (`ec2::read`), writes (`ec2::write`) and the rule ↔ `IpPermission` conversion
+//!   (`ec2::permissions`); `elbv2`: load balancers' groups; `quotas`: Service Quotas.
 //!
-//! Every client is built from one SDK config, so the standard `AWS_ENDPOINT_URL` (moto in tests and the
-//! demo), credentials chain and retry settings apply to all of them alike.
+//! Adapters take narrow arguments (a VPC id, the ownership, the overrides), never the whole
+//! configuration. Every client is built from one SDK config, so the standard `AWS_ENDPOINT_URL` (moto
+//! in tests and the demo), credentials chain and retry settings apply to all of them alike.
 
-pub mod ec2;
-pub mod elbv2;
-pub mod observe;
-pub mod quotas;
+mod ec2;
+mod elbv2;
+mod groups;
+mod observe;
+mod quotas;
 
-use std::fmt;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -21,20 +23,22 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-/// Tag carrying ownership: its value is the `PREFIX_NAME` of the deployment that owns the group.
-pub const TAG_PREFIX: &str = "sgsync:prefix";
-/// Tag carrying the synctoken of the document the group's rules come from.
-pub const TAG_SYNCTOKEN: &str = "sgsync:synctoken";
+pub(crate) use groups::AwsGroups;
+pub(crate) use observe::observe;
 
-/// The AWS clients of one run.
+use crate::error::AwsError;
+
+/// Tag carrying ownership: its value is the `PREFIX_NAME` of the deployment that owns the group.
+const TAG_PREFIX: &str = "sgsync:prefix";
+/// Tag carrying the synctoken of the document the group's rules come from.
+const TAG_SYNCTOKEN: &str = "sgsync:synctoken";
+
+/// The AWS clients of one run, for one account and region.
 #[derive(Clone, Debug)]
 pub struct Clients {
-    /// EC2: groups, rules, interfaces.
-    pub ec2: aws_sdk_ec2::Client,
-    /// ELBv2: load balancers' groups.
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    /// Service Quotas: the VPC quotas.
-    pub quotas: aws_sdk_servicequotas::Client,
+    ec2: aws_sdk_ec2::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    quotas: aws_sdk_servicequotas::Client,
 }
 
 impl Clients {
@@ -68,76 +72,18 @@ impl Clients {
     }
 }
 
-/// An AWS call that failed: which call, AWS's error code, and its message.
-#[derive(Debug, Clone)]
-pub struct AwsError {
-    /// The API operation, e.g. `ec2:AuthorizeSecurityGroupIngress`.
-    pub operation: &'static str,
-    /// AWS's error code, e.g. `UnauthorizedOperation`, when the service answered.
-    pub code: Option<String>,
-    /// The full message, with the SDK's context.
-    pub message: String,
-}
-
-impl AwsError {
-    /// Wraps an SDK error with the operation it came from.
-    pub fn new<E>(operation: &'static str, err: E) -> AwsError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        AwsError {
-            operation,
-            code: err.code().map(str::to_string),
-            message: err
-                .message()
-                .map(str::to_string)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-        }
-    }
-
-    /// A failure that is not an SDK error (an answer missing a field the API promises).
-    pub fn malformed(operation: &'static str, what: &str) -> AwsError {
-        AwsError {
-            operation,
-            code: None,
-            message: format!("the response has no {what}"),
-        }
-    }
-
-    /// Whether AWS answered with this error code.
-    pub fn is(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
-
-    fn hint(&self) -> &'static str {
-        match self.code.as_deref() {
-            Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException") => {
-                " (the role lacks this permission: see deploy/template.yaml for the policy sgsync needs)"
-            }
-            Some("AuthFailure" | "InvalidClientTokenId" | "UnrecognizedClientException") => {
-                " (the AWS credentials are missing or invalid)"
-            }
-            Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException") => {
-                " (AWS throttled the calls after all retries; the next run will finish the job)"
-            }
-            _ => "",
-        }
+/// Wraps an SDK error with the operation it came from: AWS's code and message, or the SDK's own
+/// account of what failed (a timeout, a connection error) when AWS did not answer.
+fn sdk_error<E>(operation: &'static str, err: E) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    AwsError {
+        operation,
+        code: err.code().map(str::to_string),
+        message: err
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
     }
 }
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(code) => write!(
-                f,
-                "{} failed: {code}: {}{}",
-                self.operation,
-                self.message,
-                self.hint()
-            ),
-            None => write!(f, "{} failed: {}", self.operation, self.message),
-        }
-    }
-}
-
-impl std::error::Error for AwsError {}

@@ -4,23 +4,14 @@
 use aws_sdk_servicequotas::Client;
 use tracing::warn;
 
-use super::AwsError;
-use crate::config::Config;
-use crate::plan::Quotas;
+use super::sdk_error;
+use crate::error::AwsError;
+use crate::security_groups::{QuotaOverrides, Quotas};
 
 /// Service Quotas code of "Inbound or outbound rules per security group".
-pub const RULES_PER_GROUP: &str = "L-0EA8095F";
+const RULES_PER_GROUP: &str = "L-0EA8095F";
 /// Service Quotas code of "Security groups per network interface".
-pub const GROUPS_PER_INTERFACE: &str = "L-2AFB9258";
-
-/// Where the quotas of a run came from, for the summary and the logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolvedQuotas {
-    /// The quotas to plan with.
-    pub quotas: Quotas,
-    /// Notes for the user, e.g. a fallback to the defaults.
-    pub notes: Vec<String>,
-}
+const GROUPS_PER_INTERFACE: &str = "L-2AFB9258";
 
 async fn quota(client: &Client, code: &'static str) -> Result<usize, AwsError> {
     const OP: &str = "servicequotas:GetServiceQuota";
@@ -30,16 +21,16 @@ async fn quota(client: &Client, code: &'static str) -> Result<usize, AwsError> {
         .quota_code(code)
         .send()
         .await
-        .map_err(|e| AwsError::new(OP, e))?;
+        .map_err(|e| sdk_error(OP, e))?;
     match out.quota().and_then(|q| q.value()) {
         Some(v) if (1.0..=100_000.0).contains(&v) => Ok(v as usize),
         _ => Err(AwsError::malformed(OP, "usable quota value")),
     }
 }
 
-/// The quotas: `RULES_PER_GROUP` / `GROUPS_PER_TARGET` overrides win; otherwise Service Quotas; if it
+/// The quotas to plan with, and notes for the user: overrides win; otherwise Service Quotas; if it
 /// cannot be read (not reachable, not permitted), AWS's defaults 60 and 5 with a logged warning.
-pub async fn resolve(client: &Client, config: &Config) -> ResolvedQuotas {
+pub(super) async fn resolve(client: &Client, overrides: QuotaOverrides) -> (Quotas, Vec<String>) {
     let defaults = Quotas::default();
     let mut notes = Vec::new();
     let mut read =
@@ -54,11 +45,11 @@ pub async fn resolve(client: &Client, config: &Config) -> ResolvedQuotas {
                 fallback
             }
         };
-    let rules_per_group = match config.rules_per_group {
+    let rules_per_group = match overrides.rules_per_group {
         Some(v) => v,
         None => read(RULES_PER_GROUP, "rules per group", defaults.rules_per_group).await,
     };
-    let groups_per_target = match config.groups_per_target {
+    let groups_per_target = match overrides.groups_per_target {
         Some(v) => v,
         None => {
             read(
@@ -69,11 +60,9 @@ pub async fn resolve(client: &Client, config: &Config) -> ResolvedQuotas {
             .await
         }
     };
-    ResolvedQuotas {
-        quotas: Quotas {
-            rules_per_group,
-            groups_per_target,
-        },
-        notes,
-    }
+    let quotas = Quotas {
+        rules_per_group,
+        groups_per_target,
+    };
+    (quotas, notes)
 }

@@ -24,7 +24,7 @@ pub fn repo() -> PathBuf {
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(rel)
+    sgsync::testkit::fixtures().join(rel)
 }
 
 /// The real document (`tests/fixtures/ip-ranges/latest.json`), its published MD5 and its syncToken.
@@ -34,16 +34,8 @@ pub fn latest() -> Vec<u8> {
 pub const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
 pub const LATEST_SYNCTOKEN: u64 = 1787411825;
 
-/// The 170 replay versions, in order.
-pub fn replay_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("ip-ranges/replay"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().as_bytes()[0].is_ascii_digit())
-        .collect();
-    files.sort();
-    files
-}
+#[allow(unused_imports)] // not every test binary replays
+pub use sgsync::testkit::replay_files;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -570,7 +562,7 @@ impl Sgsync {
                 ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
                 ("AWS_REGION".into(), "us-east-1".into()),
                 ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-                ("SGSYNC_DOWNLOAD_RETRY_MS".into(), "50".into()),
+                ("DOWNLOAD_RETRY_MS".into(), "50".into()),
             ],
         }
     }

@@ -10,8 +10,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -192,7 +191,9 @@ fn header(headers: &[tiny_http::Header], name: &'static str) -> Option<String> {
 /// An HTTP answer: status, headers, body.
 pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
-/// Sends a raw request to moto and returns (status, headers, body).
+/// Sends a request to moto (through ureq, a maintained HTTP client) and returns (status, headers,
+/// body); `None` when moto could not be reached. The caller's headers go through unchanged (moto
+/// reads the account from the signature's access key), but for the ones about the connection.
 pub fn forward(
     upstream: &str,
     method: &str,
@@ -200,62 +201,40 @@ pub fn forward(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Option<Answer> {
-    let mut stream = TcpStream::connect(upstream).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .ok()?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {upstream}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    let agent = AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into()
+    });
+    let mut request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{upstream}{path}"));
     for (k, v) in headers {
         let lower = k.to_ascii_lowercase();
         if !["host", "connection", "content-length", "transfer-encoding"].contains(&lower.as_str())
         {
-            head.push_str(&format!("{k}: {v}\r\n"));
+            request = request.header(k, v);
         }
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let mut out_headers = Vec::new();
-    let mut chunked = false;
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            let (k, v) = (k.trim().to_string(), v.trim().to_string());
-            if k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked") {
-                chunked = true;
-                continue;
-            }
-            out_headers.push((k, v));
-        }
-    }
-    if chunked {
-        body = dechunk(&body);
-    }
+    let response = agent.run(request.body(body.to_vec()).ok()?).ok()?;
+    let status = response.status().as_u16();
+    let out_headers = response
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "transfer-encoding")
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let body = response
+        .into_body()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .ok()?;
     Some((status, out_headers, body))
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = end + 2;
-        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
-        raw = &raw[(start + size + 2).min(raw.len())..];
-    }
-    out
 }
 
 fn ec2_error(status: u16, code: &str, message: &str) -> (u16, String) {

@@ -1,4 +1,4 @@
-//! Lambda events → what triggered the run.
+//! Lambda events → [`Event`]: what triggered the run.
 //!
 //! Two events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL, MD5
 //! and synctoken) and the daily EventBridge schedule (repair drift against the current document).
@@ -20,29 +20,23 @@ pub struct Notification {
     pub url: Option<String>,
     /// Its MD5, lower-case hex.
     pub md5: String,
-    /// Its synctoken.
     pub synctoken: u64,
-    /// Its creation time, as published.
-    pub create_time: String,
 }
 
 /// Why the function was invoked: a notification carries an MD5 to check, a schedule does not, so the
 /// pipeline must know which one it is serving.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trigger {
+pub enum Event {
     /// Amazon published a new document.
     Notification(Notification),
     /// The schedule: reconcile with the current document (no MD5 to check).
-    Reconcile {
-        /// The event's time.
-        time: Option<String>,
-    },
+    Schedule,
 }
 
 /// An event sgsync does not handle. Nothing is changed; the message says what came and what is
 /// accepted, so a mis-wired trigger is fixed from the function's error alone.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum NotificationError {
+pub enum EventError {
     /// Not JSON at all.
     #[error(
         "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged or an EventBridge scheduled event"
@@ -63,19 +57,17 @@ pub enum NotificationError {
 
 #[derive(Deserialize)]
 struct Message {
-    #[serde(rename = "create-time", default)]
-    create_time: String,
     synctoken: String,
     md5: String,
     #[serde(default)]
     url: String,
 }
 
-fn bad(reason: impl Into<String>) -> NotificationError {
-    NotificationError::BadSns(reason.into())
+fn bad(reason: impl Into<String>) -> EventError {
+    EventError::BadSns(reason.into())
 }
 
-fn notification(event: &Value) -> Result<Notification, NotificationError> {
+fn notification(event: &Value) -> Result<Notification, EventError> {
     let sns: SnsEvent = serde_json::from_value(event.clone()).map_err(|e| bad(format!("{e}")))?;
     let record = match sns.records.as_slice() {
         [one] => one,
@@ -110,15 +102,14 @@ fn notification(event: &Value) -> Result<Notification, NotificationError> {
         url: (!url.is_empty()).then(|| url.to_string()),
         md5,
         synctoken,
-        create_time: message.create_time,
     })
 }
 
 /// Classifies a Lambda event: the Lambda handler's first step, shared with the CLI's `--event`, so
 /// both accept and refuse exactly the same events.
-pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
+pub fn parse_event(event: &Value) -> Result<Event, EventError> {
     let Some(object) = event.as_object() else {
-        return Err(NotificationError::Unsupported(
+        return Err(EventError::Unsupported(
             format!("not an object but {event}")
                 .chars()
                 .take(80)
@@ -130,7 +121,7 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
             .as_array()
             .is_some_and(|r| r.iter().all(|r| r["EventSource"] == "aws:sns"));
         if from_sns {
-            return notification(event).map(Trigger::Notification);
+            return notification(event).map(Event::Notification);
         }
         let sources: std::collections::BTreeSet<&str> = event["Records"]
             .as_array()
@@ -144,7 +135,7 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
             })
             .collect();
         let sources: Vec<&str> = sources.into_iter().take(5).collect();
-        return Err(NotificationError::Unsupported(format!(
+        return Err(EventError::Unsupported(format!(
             "Records from {}",
             if sources.is_empty() {
                 "nowhere (Records is not an array)".to_string()
@@ -156,15 +147,14 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
     if object.get("source").and_then(Value::as_str) == Some("aws.events")
         && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
     {
-        let scheduled: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
-            .map_err(|e| NotificationError::Unsupported(format!("scheduled event: {e}")))?;
-        return Ok(Trigger::Reconcile {
-            time: scheduled.time.map(|t| t.to_rfc3339()),
-        });
+        // Parsed in full so that a malformed scheduled event is refused, not half-read.
+        serde_json::from_value::<EventBridgeEvent<Value>>(event.clone())
+            .map_err(|e| EventError::Unsupported(format!("scheduled event: {e}")))?;
+        return Ok(Event::Schedule);
     }
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.truncate(8);
-    Err(NotificationError::Unsupported(if keys.is_empty() {
+    Err(EventError::Unsupported(if keys.is_empty() {
         "none: an empty object".into()
     } else {
         keys.join(", ")
@@ -173,9 +163,9 @@ pub fn parse_event(event: &Value) -> Result<Trigger, NotificationError> {
 
 /// Classifies an event given as bytes (the CLI's `--event FILE`), so that an operator can replay a
 /// notification from a file exactly as the Lambda would see it.
-pub fn parse_event_bytes(bytes: &[u8]) -> Result<Trigger, NotificationError> {
+pub fn parse_event_bytes(bytes: &[u8]) -> Result<Event, EventError> {
     let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| NotificationError::NotJson(e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
     parse_event(&value)
 }
 
@@ -185,11 +175,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/events/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        std::fs::read(crate::testkit::fixtures().join("events").join(name)).unwrap()
     }
 
     fn sns_with_message(message: &str) -> Value {
@@ -203,18 +189,17 @@ mod tests {
         let t = parse_event_bytes(&fixture("sns-latest.json")).unwrap();
         assert_eq!(
             t,
-            Trigger::Notification(Notification {
+            Event::Notification(Notification {
                 url: Some("https://ip-ranges.amazonaws.com/ip-ranges.json".into()),
                 md5: "63431d35877fa5386ded1a7df9cfa971".into(),
                 synctoken: 1787411825,
-                create_time: "2026-08-22T15:17:05+00:00".into(),
             })
         );
     }
 
     #[test]
     fn the_blog_test_event_parses_with_no_url() {
-        let Trigger::Notification(n) =
+        let Event::Notification(n) =
             parse_event_bytes(&fixture("sns-blog-test-event.json")).unwrap()
         else {
             panic!("not a notification");
@@ -225,12 +210,9 @@ mod tests {
     }
 
     #[test]
-    fn the_schedule_is_a_reconcile() {
+    fn the_schedule_is_a_schedule() {
         let t = parse_event_bytes(&fixture("scheduled.json")).unwrap();
-        assert!(
-            matches!(t, Trigger::Reconcile { time: Some(ref s) } if s.starts_with("2026-11-23T12:00:00")),
-            "{t:?}"
-        );
+        assert_eq!(t, Event::Schedule);
     }
 
     #[test]
@@ -294,11 +276,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             t,
-            Trigger::Notification(Notification {
+            Event::Notification(Notification {
                 url: None,
                 md5: "63431d35877fa5386ded1a7df9cfa971".into(),
                 synctoken: 42,
-                create_time: "t".into(),
             })
         );
     }
@@ -335,7 +316,7 @@ mod tests {
             let _ = parse_event_bytes(&bytes);
         }
 
-        /// Mutations of the real event (a byte replaced, the tail cut) give a trigger or an error.
+        /// Mutations of the real event (a byte replaced, the tail cut) give an event or an error.
         #[test]
         fn mutated_events_never_panic(at in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000) {
             let mut bytes = fixture("sns-latest.json");
@@ -345,7 +326,7 @@ mod tests {
             let _ = parse_event_bytes(&bytes);
         }
 
-        /// Any message text inside a well-formed SNS envelope gives a trigger or an error.
+        /// Any message text inside a well-formed SNS envelope gives an event or an error.
         #[test]
         fn arbitrary_messages_never_panic(message in ".{0,200}") {
             let _ = parse_event(&sns_with_message(&message));

@@ -1,12 +1,13 @@
-//! Unit and property tests of the planner, run through the simulated world and its invariant checks.
+//! Unit and property tests of the planner, run through the real `apply` against the simulated world
+//! and its referee (`testkit::groups`).
 
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 
-use super::simulate::{World, check_run};
 use super::*;
 use crate::rule::{PortRange, Rule};
+use crate::testkit::groups::{World, check_run};
 
 fn rule(i: u16, port: u16) -> Rule {
     Rule {
@@ -34,10 +35,24 @@ fn quotas(rules_per_group: usize, groups_per_target: usize) -> Quotas {
     }
 }
 
-/// Plans, checks every invariant along the run, and returns the plan and the world after it.
+/// `observed` at other quotas.
+fn at(observed: &Observed, q: Quotas) -> Observed {
+    Observed {
+        quotas: q,
+        ..observed.clone()
+    }
+}
+
+/// Plans at quotas `q`.
+fn plan_at(d: &Desired, observed: &Observed, q: Quotas) -> Result<Plan, PlanError> {
+    plan(d, &at(observed, q))
+}
+
+/// Plans at quotas `q`, checks every invariant along the run, and returns the plan and the world after it.
 fn run(observed: &Observed, d: &Desired, q: Quotas) -> (Plan, World) {
-    let p = plan(d, observed, q).expect("a plan");
-    let world = check_run(observed, d, q, &p).unwrap_or_else(|e| panic!("{e}\nplan: {p:#?}"));
+    let observed = at(observed, q);
+    let p = plan(d, &observed).expect("a plan");
+    let world = check_run(&observed, d, &p).unwrap_or_else(|e| panic!("{e}\nplan: {p:#?}"));
     (p, world)
 }
 
@@ -103,14 +118,14 @@ fn first_run_creates_just_enough_groups() {
 #[test]
 fn a_second_run_is_empty_and_a_new_synctoken_is_one_tag() {
     let world = synced(100, Quotas::default());
-    let same = plan(
+    let same = plan_at(
         &desired(rules(0..100), 1),
         &world.observe(),
         Quotas::default(),
     )
     .unwrap();
     assert!(same.is_empty());
-    let newer = plan(
+    let newer = plan_at(
         &desired(rules(0..100), 2),
         &world.observe(),
         Quotas::default(),
@@ -201,7 +216,7 @@ fn capacity_overflow_is_an_error_with_the_numbers_and_remedies() {
         "eni-1",
         &["sg-a", "sg-b"],
     );
-    let err = plan(
+    let err = plan_at(
         &desired(rules(0..181), 2),
         &world.observe(),
         Quotas::default(),
@@ -220,7 +235,7 @@ fn capacity_overflow_is_an_error_with_the_numbers_and_remedies() {
         assert!(text.contains(needle), "missing {needle:?} in {text}");
     }
     assert_eq!(
-        plan(
+        plan_at(
             &desired(BTreeSet::new(), 2),
             &world.observe(),
             Quotas::default()
@@ -275,6 +290,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
                 "sg-1".into(),
             ],
         }],
+        ..Observed::default()
     };
     let d = desired(
         BTreeSet::from([rule(9, 80), shared, rule(16, 443), rule(20, 80)]),
@@ -309,7 +325,7 @@ fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
         &p.actions[1],
         Action::RevokeUnmanaged { group, entries: 2 } if group == "AUTOUPDATE-cloudfront-1"
     ));
-    let again = plan(&d, &after.observe(), quotas(12, 5)).unwrap();
+    let again = plan_at(&d, &after.observe(), quotas(12, 5)).unwrap();
     assert!(again.is_empty(), "{again:#?}");
 }
 
@@ -336,10 +352,9 @@ fn too_many_half_empty_groups_are_consolidated_when_a_target_gets_fuller() {
 
 // --- Properties -------------------------------------------------------------------------------
 
-/// A random starting world that respects the quotas, plus the quotas.
+/// A random starting world that respects its quotas.
 #[derive(Clone, Debug)]
 struct Start {
-    quotas: Quotas,
     observed: Observed,
     /// False when the layout has duplicate rules or unmanaged entries: only then may the planner
     /// give up before the plain capacity bound.
@@ -416,8 +431,12 @@ fn start() -> impl Strategy<Value = Start> {
                     .collect()
             };
             Start {
-                quotas: quotas(rpg, gpt),
-                observed: Observed { groups, targets },
+                observed: Observed {
+                    groups,
+                    targets,
+                    quotas: quotas(rpg, gpt),
+                    ..Observed::default()
+                },
                 clean,
             }
         })
@@ -438,11 +457,11 @@ proptest! {
         let mut clean = start.clean;
         for (step, rules) in history.into_iter().enumerate() {
             let d = desired(rules, 10 + step as u64);
-            let capacity = observed.capacity(start.quotas).max_rules;
-            match plan(&d, &observed, start.quotas) {
+            let capacity = observed.capacity().max_rules;
+            match plan(&d, &observed) {
                 Ok(p) => {
                     prop_assert!(d.rules.len() <= capacity);
-                    let world = check_run(&observed, &d, start.quotas, &p)
+                    let world = check_run(&observed, &d, &p)
                         .map_err(|e| TestCaseError::fail(format!("step {step}: {e}\n{p:#?}")))?;
                     observed = world.observe();
                     clean = true; // the planner's own layouts never hold duplicates
@@ -467,6 +486,6 @@ proptest! {
     #[test]
     fn plans_are_deterministic(start in start(), rules in rule_set(48)) {
         let d = desired(rules, 7);
-        prop_assert_eq!(plan(&d, &start.observed, start.quotas), plan(&d, &start.observed, start.quotas));
+        prop_assert_eq!(plan(&d, &start.observed), plan(&d, &start.observed));
     }
 }

@@ -33,13 +33,13 @@ pub(super) struct GroupPacking<'a> {
 
 impl GroupPacking<'_> {
     /// The rules the group holds once the plan has run.
-    pub fn final_rules(&self) -> BTreeSet<Rule> {
+    pub(super) fn final_rules(&self) -> BTreeSet<Rule> {
         self.kept.union(&self.added).copied().collect()
     }
 
     /// Whether the group must give up its stale rules before it can take its new ones: the only case
     /// in which a revoke precedes an authorization, and it only ever removes unpublished ranges.
-    pub fn needs_early_revoke(&self, rules_per_group: usize) -> bool {
+    pub(super) fn needs_early_revoke(&self, rules_per_group: usize) -> bool {
         !self.added.is_empty()
             && !self.stale.is_empty()
             && self.observed.rules.len() + self.observed.unmanaged_entries + self.added.len()

@@ -1,9 +1,9 @@
-//! The pure planner: desired rules + observed groups and targets + quotas → an ordered [`Plan`].
+//! The pure planner: desired rules + observed groups, targets and quotas → an ordered [`Plan`].
 //!
 //! It performs no IO and knows no AWS type (sans-IO), so it is unit- and property-tested on its own,
 //! and `sgsync plan` shows exactly the actions `sgsync apply` then runs.
 //!
-//! The order of a plan is the safety argument (DESIGN invariants 1 and 2):
+//! The order of a plan is the safety argument (invariants 1 and 2 of docs/design.md):
 //!
 //! 1. create new groups;
 //! 2. early revokes: only where a group needs slots for new rules, and only of ranges the new document
@@ -18,19 +18,12 @@
 //! Before step 5, every target already allows every desired rule, so nothing a target allowed that is
 //! still published is ever missing, at any moment of the run.
 
-mod model;
-mod packing;
-pub mod simulate;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-pub use model::{
-    Action, Capacity, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, TargetId,
-};
-use packing::natural_key;
-
+use super::model::{Action, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
+use super::packing::{self, natural_key};
 use crate::rule::Rule;
 
 /// Why no plan could be made. Nothing has been changed when the planner says no.
@@ -82,9 +75,10 @@ fn capacity_message(
 
 /// Plans the actions that take the observed managed groups and targets to exactly `desired`.
 ///
-/// Returns a plan whose actions, run in order, keep every invariant of DESIGN.md at every step; or,
-/// when the desired state cannot fit the quotas, an error and no partial plan.
-pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Plan, PlanError> {
+/// Returns a plan whose actions, run in order, keep every invariant of docs/design.md at every step;
+/// or, when the desired state cannot fit the quotas, an error and no partial plan.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    let quotas = observed.quotas;
     if desired.rules.is_empty() {
         return Err(PlanError::NoDesiredRules);
     }
@@ -95,7 +89,7 @@ pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Pl
         .collect();
 
     // The target with the most foreign groups bounds how many managed groups every target can take.
-    let capacity = observed.capacity(quotas);
+    let capacity = observed.capacity();
     let max_groups = capacity.max_groups;
     let over = |fits: usize| PlanError::OverCapacity {
         rules: desired.rules.len(),
@@ -247,6 +241,3 @@ pub fn plan(desired: &Desired, observed: &Observed, quotas: Quotas) -> Result<Pl
 
     Ok(Plan { actions, layout })
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,6 +1,7 @@
-//! The planner's plain-data vocabulary: what it is given (observed groups, targets, quotas) and what it
-//! returns (actions and the resulting layout). No AWS type appears here, so the planner can be driven
-//! by property tests over thousands of random histories without any network.
+//! The plain data of the security-group kind: what one read of a VPC finds (groups, targets, quotas),
+//! what the planner is asked to reach, the actions it returns and what running them changed. No AWS
+//! type appears here, so the planner can be driven by property tests over thousands of random
+//! histories without any network, and `report` can render all of it without knowing AWS.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -24,6 +25,43 @@ impl Default for Quotas {
             rules_per_group: 60,
             groups_per_target: 5,
         }
+    }
+}
+
+/// Quotas given in the settings (`RULES_PER_GROUP`, `GROUPS_PER_TARGET`): they win over Service Quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaOverrides {
+    /// Rules per group, when set.
+    pub rules_per_group: Option<usize>,
+    /// Groups per target, when set.
+    pub groups_per_target: Option<usize>,
+}
+
+impl QuotaOverrides {
+    /// `quotas` with the overrides applied.
+    pub fn over(self, quotas: Quotas) -> Quotas {
+        Quotas {
+            rules_per_group: self.rules_per_group.unwrap_or(quotas.rules_per_group),
+            groups_per_target: self.groups_per_target.unwrap_or(quotas.groups_per_target),
+        }
+    }
+}
+
+/// Which groups a deployment owns: those tagged `sgsync:prefix` = `prefix` whose name starts with
+/// `prefix`; new ones are named `{stem}-{n}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    /// `PREFIX_NAME`: the value of the ownership tag, and the start of every managed group's name.
+    pub prefix: String,
+    /// `{PREFIX_NAME}-{service}`: managed groups are `{stem}-{n}`.
+    pub stem: String,
+}
+
+impl Ownership {
+    /// Whether a group carrying the ownership tag has a name this deployment may manage; a tagged
+    /// group with another name is reported and left alone.
+    pub fn owns_name(&self, name: &str) -> bool {
+        name.starts_with(&self.prefix)
     }
 }
 
@@ -79,13 +117,19 @@ pub struct ObservedTarget {
     pub groups: Vec<String>,
 }
 
-/// Everything the planner needs to know about the world.
-#[derive(Clone, Debug, Default)]
+/// One read of a VPC: everything the planner needs to know, and what the user should hear about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
+    /// The VPC whose groups are managed.
+    pub vpc_id: String,
     /// The managed groups (owned by this sgsync deployment).
     pub groups: Vec<ObservedGroup>,
     /// The targets that have at least one managed group attached.
     pub targets: Vec<ObservedTarget>,
+    /// The quotas to plan with (read from Service Quotas, overridden, or AWS's defaults).
+    pub quotas: Quotas,
+    /// Things the user should know (unmanageable interfaces, unmodelled entries, a quota fallback …).
+    pub warnings: Vec<String>,
 }
 
 /// How much room every target leaves for managed groups: the bound of every plan.
@@ -100,6 +144,27 @@ pub struct Capacity {
 }
 
 impl Observed {
+    /// The newest synctoken recorded on the managed groups: the document that is applied.
+    pub fn applied_synctoken(&self) -> Option<u64> {
+        self.groups.iter().filter_map(|g| g.synctoken).max()
+    }
+
+    /// The id of a managed group, by name.
+    pub fn group_id(&self, name: &str) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.id.as_str())
+    }
+
+    /// The name of a managed group, by id; `None` for a foreign group.
+    pub fn group_name(&self, id: &str) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.name.as_str())
+    }
+
     /// Whether a group id belongs to a managed group.
     pub fn is_managed(&self, group_id: &str) -> bool {
         self.groups.iter().any(|g| g.id == group_id)
@@ -113,8 +178,9 @@ impl Observed {
         target.groups.iter().filter(|id| !self.is_managed(id))
     }
 
-    /// The room the targets leave, at these quotas.
-    pub fn capacity(&self, quotas: Quotas) -> Capacity {
+    /// The room the targets leave, at the observed quotas.
+    pub fn capacity(&self) -> Capacity {
+        let quotas = self.quotas;
         let fullest = self
             .targets
             .iter()
@@ -143,7 +209,8 @@ pub struct Desired {
     pub group_stem: String,
 }
 
-/// One step of a plan. The apply step makes exactly one API call per action.
+/// One step of a plan. The apply step makes exactly one API call per action. Groups are named by
+/// name, not id: a group the plan creates has no id until it exists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -156,7 +223,6 @@ pub enum Action {
     },
     /// Authorize rules in one group (one call, IPv4 and IPv6 together).
     Authorize {
-        /// The group, by name.
         group: String,
         /// The rules to add.
         rules: Vec<Rule>,
@@ -164,7 +230,6 @@ pub enum Action {
     /// Set the groups of one target to `foreign` followed by `managed`: attach and detach in one
     /// atomic call, so a target never holds more groups than the quota, even mid-run.
     SetTargetGroups {
-        /// The target.
         target: TargetId,
         /// Foreign group ids, kept in their order.
         foreign: Vec<String>,
@@ -177,7 +242,6 @@ pub enum Action {
     },
     /// Revoke rules from one group (one call), named by CIDR and port so the request is its own audit.
     Revoke {
-        /// The group, by name.
         group: String,
         /// The rules to remove.
         rules: Vec<Rule>,
@@ -189,23 +253,14 @@ pub enum Action {
     /// protocols, group or prefix-list sources): a managed group allows the published ranges and
     /// nothing else, so anything added by hand is drift. Late, like every other removal.
     RevokeUnmanaged {
-        /// The group, by name.
         group: String,
         /// How many entries were observed (the apply step re-reads the group and revokes what is there).
         entries: usize,
     },
     /// Delete a managed group that is empty and attached nowhere.
-    DeleteGroup {
-        /// The group, by name.
-        group: String,
-    },
+    DeleteGroup { group: String },
     /// Record the applied synctoken on groups that hold the desired rules already.
-    RecordSynctoken {
-        /// The groups, by name.
-        groups: Vec<String>,
-        /// The synctoken.
-        synctoken: u64,
-    },
+    RecordSynctoken { groups: Vec<String>, synctoken: u64 },
 }
 
 impl Action {
@@ -246,10 +301,45 @@ impl Plan {
         self.actions.is_empty()
     }
 
-    /// True when the only actions are bookkeeping (recording the synctoken): access does not change.
+    /// Whether any action changes what the groups allow or where they are attached, i.e. the plan is
+    /// more than bookkeeping (recording the synctoken).
     pub fn changes_access(&self) -> bool {
         self.actions
             .iter()
             .any(|a| !matches!(a, Action::RecordSynctoken { .. }))
+    }
+}
+
+/// What a run changed (or, for a plan, would change), counted in the units a reviewer thinks in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Groups created.
+    pub groups_created: usize,
+    /// Rules authorized.
+    pub rules_authorized: usize,
+    /// Rules revoked (entries not managed by sgsync included).
+    pub rules_revoked: usize,
+    /// Interfaces and load balancers whose groups were set.
+    pub targets_updated: usize,
+    /// Groups deleted.
+    pub groups_deleted: usize,
+}
+
+impl Changes {
+    /// What a plan would change if every action did its full work.
+    pub fn of_plan(plan: &Plan) -> Changes {
+        let mut c = Changes::default();
+        for action in &plan.actions {
+            match action {
+                Action::CreateGroup { .. } => c.groups_created += 1,
+                Action::Authorize { rules, .. } => c.rules_authorized += rules.len(),
+                Action::Revoke { rules, .. } => c.rules_revoked += rules.len(),
+                Action::RevokeUnmanaged { entries, .. } => c.rules_revoked += entries,
+                Action::SetTargetGroups { .. } => c.targets_updated += 1,
+                Action::DeleteGroup { .. } => c.groups_deleted += 1,
+                Action::RecordSynctoken { .. } => {}
+            }
+        }
+        c
     }
 }

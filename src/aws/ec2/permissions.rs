@@ -1,0 +1,215 @@
+//! [`Rule`]s ↔ EC2's `IpPermission`s: what a group's inbound entries mean to sgsync, and the
+//! permissions that name exactly a set of rules (so every request is its own audit record).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
+use ipnet::IpNet;
+
+use crate::rule::{PortRange, Rule};
+
+/// A group's inbound entries as sgsync sees them.
+#[derive(Debug, Default)]
+pub(super) struct Split {
+    /// The TCP/CIDR rules sgsync models.
+    pub(super) rules: BTreeSet<Rule>,
+    /// Everything else (other protocols, all traffic, group or prefix-list sources), as permissions
+    /// that revoke exactly it.
+    pub(super) unmanaged: Vec<IpPermission>,
+}
+
+impl Split {
+    /// How many entries (sources) the unmanaged permissions hold: EC2 counts each against the quota.
+    pub(super) fn unmanaged_entries(&self) -> usize {
+        self.unmanaged.iter().map(entries).sum()
+    }
+}
+
+/// The TCP port range a permission covers, if it is one sgsync models.
+fn tcp_ports(p: &IpPermission) -> Option<PortRange> {
+    match (p.ip_protocol(), p.from_port(), p.to_port()) {
+        (Some("tcp" | "6"), Some(from), Some(to)) => match (u16::try_from(from), u16::try_from(to))
+        {
+            (Ok(from), Ok(to)) if from > 0 && from <= to => Some(PortRange { from, to }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The sources of one family (`IpRange`s or `Ipv6Range`s) that are not modelled rules, with the
+/// modelled ones added to `rules`: one loop for both families, whose SDK types differ.
+fn split_family<R>(
+    sources: &[R],
+    ports: Option<PortRange>,
+    cidr: impl Fn(&R) -> Option<&str>,
+    bare: impl Fn(Option<String>) -> R,
+    rules: &mut BTreeSet<Rule>,
+) -> Vec<R> {
+    let mut rest = Vec::new();
+    for source in sources {
+        match (ports, cidr(source).map(str::parse::<IpNet>)) {
+            (Some(ports), Some(Ok(net))) => {
+                rules.insert(Rule { net, ports });
+            }
+            _ => rest.push(bare(cidr(source).map(str::to_string))),
+        }
+    }
+    rest
+}
+
+/// Splits inbound permissions into the rules sgsync models and the rest.
+pub(super) fn split(permissions: &[IpPermission]) -> Split {
+    let mut out = Split::default();
+    for p in permissions {
+        let ports = tcp_ports(p);
+        let v4 = split_family(
+            p.ip_ranges(),
+            ports,
+            IpRange::cidr_ip,
+            |cidr| IpRange::builder().set_cidr_ip(cidr).build(),
+            &mut out.rules,
+        );
+        let v6 = split_family(
+            p.ipv6_ranges(),
+            ports,
+            Ipv6Range::cidr_ipv6,
+            |cidr| Ipv6Range::builder().set_cidr_ipv6(cidr).build(),
+            &mut out.rules,
+        );
+        let pairs: Vec<UserIdGroupPair> = p
+            .user_id_group_pairs()
+            .iter()
+            .map(|g| {
+                UserIdGroupPair::builder()
+                    .set_group_id(g.group_id().map(Into::into))
+                    .set_user_id(g.user_id().map(Into::into))
+                    .build()
+            })
+            .collect();
+        let lists: Vec<PrefixListId> = p
+            .prefix_list_ids()
+            .iter()
+            .map(|l| {
+                PrefixListId::builder()
+                    .set_prefix_list_id(l.prefix_list_id().map(Into::into))
+                    .build()
+            })
+            .collect();
+        if v4.is_empty() && v6.is_empty() && pairs.is_empty() && lists.is_empty() {
+            continue;
+        }
+        out.unmanaged.push(
+            IpPermission::builder()
+                .set_ip_protocol(p.ip_protocol().map(Into::into))
+                .set_from_port(p.from_port())
+                .set_to_port(p.to_port())
+                .set_ip_ranges(Some(v4))
+                .set_ipv6_ranges(Some(v6))
+                .set_user_id_group_pairs(Some(pairs))
+                .set_prefix_list_ids(Some(lists))
+                .build(),
+        );
+    }
+    out
+}
+
+/// How many entries (sources) a permission holds.
+fn entries(p: &IpPermission) -> usize {
+    p.ip_ranges().len()
+        + p.ipv6_ranges().len()
+        + p.user_id_group_pairs().len()
+        + p.prefix_list_ids().len()
+}
+
+/// The permissions naming `rules`: one per port range, IPv4 and IPv6 CIDRs together, so one call
+/// carries all of a group's changes and the request alone says exactly what changed.
+pub(super) fn permissions(rules: &[Rule], description: Option<&str>) -> Vec<IpPermission> {
+    let mut by_ports: BTreeMap<PortRange, (Vec<IpRange>, Vec<Ipv6Range>)> = BTreeMap::new();
+    for rule in rules {
+        let entry = by_ports.entry(rule.ports).or_default();
+        let description = description.map(str::to_string);
+        match rule.net {
+            IpNet::V4(net) => entry.0.push(
+                IpRange::builder()
+                    .cidr_ip(net.to_string())
+                    .set_description(description)
+                    .build(),
+            ),
+            IpNet::V6(net) => entry.1.push(
+                Ipv6Range::builder()
+                    .cidr_ipv6(net.to_string())
+                    .set_description(description)
+                    .build(),
+            ),
+        }
+    }
+    by_ports
+        .into_iter()
+        .map(|(ports, (v4, v6))| {
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(i32::from(ports.from))
+                .to_port(i32::from(ports.to))
+                .set_ip_ranges((!v4.is_empty()).then_some(v4))
+                .set_ipv6_ranges((!v6.is_empty()).then_some(v6))
+                .build()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str, port: u16) -> Rule {
+        Rule {
+            net: s.parse().unwrap(),
+            ports: PortRange::single(port),
+        }
+    }
+
+    #[test]
+    fn permissions_group_by_port_and_round_trip() {
+        let rules = vec![
+            rule("13.32.0.0/15", 80),
+            rule("2600:9000::/28", 80),
+            rule("13.32.0.0/15", 443),
+        ];
+        let perms = permissions(&rules, Some("sgsync"));
+        assert_eq!(perms.len(), 2);
+        assert_eq!(perms[0].ip_ranges().len(), 1);
+        assert_eq!(perms[0].ipv6_ranges().len(), 1);
+        let back = split(&perms);
+        assert_eq!(back.unmanaged_entries(), 0);
+        assert_eq!(back.rules, rules.into_iter().collect());
+    }
+
+    #[test]
+    fn other_protocols_and_sources_are_counted_not_modelled() {
+        let all = IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .build();
+        let udp = IpPermission::builder()
+            .ip_protocol("udp")
+            .from_port(53)
+            .to_port(53)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build();
+        let mixed = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(80)
+            .to_port(80)
+            .ip_ranges(IpRange::builder().cidr_ip("13.32.0.0/15").build())
+            .prefix_list_ids(PrefixListId::builder().prefix_list_id("pl-1").build())
+            .build();
+        let s = split(&[all, udp, mixed]);
+        assert_eq!(s.rules, BTreeSet::from([rule("13.32.0.0/15", 80)]));
+        assert_eq!(s.unmanaged_entries(), 4);
+        // The leftover permissions name exactly the unmodelled sources, so revoking them leaves the rule.
+        assert_eq!(s.unmanaged[2].ip_ranges().len(), 0);
+        assert_eq!(s.unmanaged[2].prefix_list_ids().len(), 1);
+    }
+}

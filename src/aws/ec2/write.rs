@@ -1,0 +1,258 @@
+//! EC2 writes: one API call each (plus, when EC2 says part of the work was already done by a crashed or
+//! concurrent run, one re-read and one call for the rest), so call counts stay predictable.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use tracing::{info, warn};
+
+use super::permissions::permissions;
+use super::read;
+use super::{TAG_PREFIX, TAG_SYNCTOKEN};
+use crate::aws::sdk_error;
+use crate::error::AwsError;
+use crate::rule::Rule;
+use crate::security_groups::Ownership;
+
+/// Tags of a new managed group: ownership, its name and the synctoken its rules come from.
+fn tags(name: &str, owner: &Ownership, synctoken: u64) -> TagSpecification {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    TagSpecification::builder()
+        .resource_type(ResourceType::SecurityGroup)
+        .tags(tag("Name", name))
+        .tags(tag(TAG_PREFIX, &owner.prefix))
+        .tags(tag(TAG_SYNCTOKEN, &synctoken.to_string()))
+        .build()
+}
+
+/// Creates a managed group, tagged at creation (no separate CreateTags call, and never an untagged
+/// moment). If the name exists already (a crashed or concurrent run created it), the existing group is
+/// adopted when it carries this deployment's ownership tag, and refused otherwise.
+pub(crate) async fn create_group(
+    ec2: &Client,
+    vpc_id: &str,
+    name: &str,
+    description: &str,
+    owner: &Ownership,
+    synctoken: u64,
+) -> Result<String, AwsError> {
+    const OP: &str = "ec2:CreateSecurityGroup";
+    let created = ec2
+        .create_security_group()
+        .vpc_id(vpc_id)
+        .group_name(name)
+        .description(description)
+        .tag_specifications(tags(name, owner, synctoken))
+        .send()
+        .await;
+    let err = match created {
+        Ok(out) => {
+            return out
+                .group_id()
+                .map(str::to_string)
+                .ok_or_else(|| AwsError::malformed(OP, "group id"));
+        }
+        Err(e) => sdk_error(OP, e),
+    };
+    if !err.is("InvalidGroup.Duplicate") {
+        return Err(err);
+    }
+    match read::group_named(ec2, vpc_id, name, owner).await? {
+        Some((id, true)) => {
+            info!(
+                group = name,
+                id, "group already exists (an earlier or concurrent run created it): adopting it"
+            );
+            Ok(id)
+        }
+        _ => Err(AwsError {
+            operation: OP,
+            code: err.code,
+            message: format!(
+                "a group named {name} already exists in {vpc_id} but is not owned by sgsync (no tag {TAG_PREFIX}={}); rename that group or choose another PREFIX_NAME",
+                owner.prefix
+            ),
+        }),
+    }
+}
+
+/// Sends `rules` with `send`; when EC2 answers one of `redo_on` (some of the work was done already),
+/// re-reads the group, keeps the rules `to_do` still says need the call, and sends those. Returns how
+/// many rules this call changed.
+async fn send_rest<Fut>(
+    ec2: &Client,
+    group_id: &str,
+    rules: &[Rule],
+    redo_on: &[&str],
+    to_do: fn(&BTreeSet<Rule>, &Rule) -> bool,
+    send: impl Fn(&[Rule]) -> Fut,
+) -> Result<usize, AwsError>
+where
+    Fut: Future<Output = Result<usize, AwsError>>,
+{
+    let err = match send(rules).await {
+        Ok(n) => return Ok(n),
+        Err(err) if redo_on.iter().any(|code| err.is(code)) => err,
+        Err(err) => return Err(err),
+    };
+    let present = read::entries(ec2, group_id).await?.rules;
+    let rest: Vec<Rule> = rules
+        .iter()
+        .filter(|r| to_do(&present, r))
+        .copied()
+        .collect();
+    warn!(
+        group = group_id,
+        done_already = rules.len() - rest.len(),
+        code = err.code.as_deref().unwrap_or_default(),
+        "part of the call was done already (an earlier or concurrent run); sending the rest"
+    );
+    if rest.is_empty() {
+        return Ok(0);
+    }
+    send(&rest).await
+}
+
+/// Authorizes `rules` in one call. When EC2 says some already exist, or that the group is full (EC2
+/// may count the duplicates before it notices them), the group is re-read and only the missing rules
+/// are authorized. Returns how many were added.
+pub(crate) async fn authorize(
+    ec2: &Client,
+    group_id: &str,
+    rules: &[Rule],
+    description: &str,
+) -> Result<usize, AwsError> {
+    const OP: &str = "ec2:AuthorizeSecurityGroupIngress";
+    let send = |rules: &[Rule]| {
+        let call = ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions(rules, Some(description))));
+        let n = rules.len();
+        async move { call.send().await.map(|_| n).map_err(|e| sdk_error(OP, e)) }
+    };
+    let redo_on = [
+        "InvalidPermission.Duplicate",
+        "RulesPerSecurityGroupLimitExceeded",
+    ];
+    send_rest(
+        ec2,
+        group_id,
+        rules,
+        &redo_on,
+        |present, r| !present.contains(r),
+        send,
+    )
+    .await
+}
+
+/// Revokes `rules` in one call, named by CIDR and port. Rules already gone are not an error: the
+/// group is re-read and only the present rules are revoked. Returns how many were removed.
+pub(crate) async fn revoke(
+    ec2: &Client,
+    group_id: &str,
+    rules: &[Rule],
+) -> Result<usize, AwsError> {
+    const OP: &str = "ec2:RevokeSecurityGroupIngress";
+    let send = |rules: &[Rule]| {
+        let call = ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions(rules, None)));
+        let n = rules.len();
+        async move {
+            let out = call.send().await.map_err(|e| sdk_error(OP, e))?;
+            // EC2 answers a revoke of some absent rules with success and lists them as unknown.
+            let unknown = out.unknown_ip_permissions().len();
+            if unknown > 0 {
+                warn!(group = group_id, unknown, "some rules were already gone");
+            }
+            Ok(n.saturating_sub(unknown))
+        }
+    };
+    let redo_on = ["InvalidPermission.NotFound"];
+    send_rest(
+        ec2,
+        group_id,
+        rules,
+        &redo_on,
+        |present, r| present.contains(r),
+        send,
+    )
+    .await
+}
+
+/// Revokes every inbound entry of a managed group that sgsync does not model (all traffic, other
+/// protocols, group or prefix-list sources): a managed group allows the published ranges and nothing
+/// else, so anything added by hand is drift. The group is re-read first, so only what is there now is
+/// revoked; returns how many entries were removed.
+pub(crate) async fn revoke_unmanaged(ec2: &Client, group_id: &str) -> Result<usize, AwsError> {
+    const OP: &str = "ec2:RevokeSecurityGroupIngress";
+    let entries = read::entries(ec2, group_id).await?;
+    let count = entries.unmanaged_entries();
+    if count == 0 {
+        return Ok(0);
+    }
+    let revoked = ec2
+        .revoke_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(entries.unmanaged))
+        .send()
+        .await;
+    match revoked.map_err(|e| sdk_error(OP, e)) {
+        Ok(_) => Ok(count),
+        // Removed meanwhile (a concurrent run, or by hand): what we wanted.
+        Err(err) if err.is("InvalidPermission.NotFound") => Ok(0),
+        Err(err) => Err(err),
+    }
+}
+
+/// Sets an interface's groups (all of them: foreign first, then managed) in one atomic call.
+pub(crate) async fn set_interface_groups(
+    ec2: &Client,
+    interface_id: &str,
+    group_ids: &[String],
+) -> Result<(), AwsError> {
+    ec2.modify_network_interface_attribute()
+        .network_interface_id(interface_id)
+        .set_groups(Some(group_ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ec2:ModifyNetworkInterfaceAttribute", e))?;
+    Ok(())
+}
+
+/// Deletes a managed group; one already gone is not an error.
+pub(crate) async fn delete_group(ec2: &Client, group_id: &str) -> Result<(), AwsError> {
+    let deleted = ec2.delete_security_group().group_id(group_id).send().await;
+    match deleted.map_err(|e| sdk_error("ec2:DeleteSecurityGroup", e)) {
+        Ok(_) => Ok(()),
+        Err(err) if err.is("InvalidGroup.NotFound") => {
+            warn!(group = group_id, "group already deleted");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Records the applied synctoken on groups, in one call.
+pub(crate) async fn record_synctoken(
+    ec2: &Client,
+    group_ids: &[String],
+    synctoken: u64,
+) -> Result<(), AwsError> {
+    ec2.create_tags()
+        .set_resources(Some(group_ids.to_vec()))
+        .tags(
+            Tag::builder()
+                .key(TAG_SYNCTOKEN)
+                .value(synctoken.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("ec2:CreateTags", e))?;
+    Ok(())
+}

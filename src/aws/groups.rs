@@ -1,0 +1,82 @@
+//! The security-group kind's [`GroupApi`] on AWS: EC2 for groups and interfaces, ELBv2 for load
+//! balancers. This is what `apply` drives in production.
+
+use super::{Clients, ec2, elbv2};
+use crate::error::AwsError;
+use crate::rule::Rule;
+use crate::security_groups::{GroupApi, Ownership, TargetId};
+
+/// The AWS side of one VPC's plan: the clients and what new groups and rules are made with.
+pub(crate) struct AwsGroups<'a> {
+    clients: &'a Clients,
+    vpc_id: &'a str,
+    owner: &'a Ownership,
+    group_description: &'a str,
+    rule_description: &'a str,
+}
+
+impl<'a> AwsGroups<'a> {
+    /// Applies to `vpc_id`; new groups are owned by `owner` and described as given.
+    pub(crate) fn new(
+        clients: &'a Clients,
+        vpc_id: &'a str,
+        owner: &'a Ownership,
+        group_description: &'a str,
+        rule_description: &'a str,
+    ) -> Self {
+        AwsGroups {
+            clients,
+            vpc_id,
+            owner,
+            group_description,
+            rule_description,
+        }
+    }
+}
+
+impl GroupApi for AwsGroups<'_> {
+    async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
+        let c = &self.clients.ec2;
+        let description = self.group_description;
+        ec2::write::create_group(c, self.vpc_id, name, description, self.owner, synctoken).await
+    }
+
+    async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        ec2::write::authorize(&self.clients.ec2, group_id, rules, self.rule_description).await
+    }
+
+    async fn revoke(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        ec2::write::revoke(&self.clients.ec2, group_id, rules).await
+    }
+
+    async fn revoke_unmanaged(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        ec2::write::revoke_unmanaged(&self.clients.ec2, group_id).await
+    }
+
+    async fn set_target_groups(
+        &mut self,
+        target: &TargetId,
+        group_ids: &[String],
+    ) -> Result<(), AwsError> {
+        match target {
+            TargetId::Interface(eni) => {
+                ec2::write::set_interface_groups(&self.clients.ec2, eni, group_ids).await
+            }
+            TargetId::LoadBalancer(arn) => {
+                elbv2::set_groups(&self.clients.elbv2, arn, group_ids).await
+            }
+        }
+    }
+
+    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
+        ec2::write::delete_group(&self.clients.ec2, group_id).await
+    }
+
+    async fn record_synctoken(
+        &mut self,
+        group_ids: &[String],
+        synctoken: u64,
+    ) -> Result<(), AwsError> {
+        ec2::write::record_synctoken(&self.clients.ec2, group_ids, synctoken).await
+    }
+}

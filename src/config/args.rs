@@ -1,0 +1,57 @@
+//! The raw settings, as clap reads them from flags and the environment: strings, unchecked.
+//! [`super::Config::from_args`] turns them into a checked [`super::Config`] (ripgrep's low/high split).
+
+use clap::Args;
+
+/// The raw settings as clap reads them from flags and the environment; [`Config::from_args`] checks them.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ConfigArgs {
+    /// VPC whose security groups are managed [env: VPC_ID; default: the region's default VPC]
+    #[arg(long, env = "VPC_ID", global = true, hide_env = true)]
+    pub vpc_id: Option<String>,
+    /// Ports or ranges to allow, comma-separated, e.g. 80,443 or 8000-8080 [env: PORTS; default: 80]
+    #[arg(long, env = "PORTS", global = true, hide_env = true)]
+    pub ports: Option<String>,
+    /// Name prefix (and ownership tag) of the managed groups [env: PREFIX_NAME; default: AUTOUPDATE]
+    #[arg(long, env = "PREFIX_NAME", global = true, hide_env = true)]
+    pub prefix_name: Option<String>,
+    /// Log at debug level: true or false [env: DEBUG; default: false]
+    #[arg(long, env = "DEBUG", global = true, hide_env = true, num_args = 0..=1, default_missing_value = "true")]
+    pub debug: Option<String>,
+    /// Service(s) whose ranges are allowed, comma-separated [env: SERVICE; default: CLOUDFRONT]
+    #[arg(long, env = "SERVICE", global = true, hide_env = true)]
+    pub service: Option<String>,
+    /// AWS region of the VPC [env: REGION, else AWS_REGION; default: us-east-1]
+    #[arg(long, env = "REGION", global = true, hide_env = true)]
+    pub region: Option<String>,
+    /// IP versions to allow: ipv4, ipv6 or ipv4,ipv6 [env: IP_VERSIONS; default: ipv4]
+    #[arg(long, env = "IP_VERSIONS", global = true, hide_env = true)]
+    pub ip_versions: Option<String>,
+    /// Keep only ranges of these document regions, comma-separated (GLOBAL is one) [env: SERVICE_REGIONS; default: all]
+    #[arg(long, env = "SERVICE_REGIONS", global = true, hide_env = true)]
+    pub service_regions: Option<String>,
+    /// The only URL a notification may point to [env: IP_RANGES_URL; default: https://ip-ranges.amazonaws.com/ip-ranges.json]
+    #[arg(long, env = "IP_RANGES_URL", global = true, hide_env = true)]
+    pub ip_ranges_url: Option<String>,
+    /// Inbound rules per group, overriding Service Quotas L-0EA8095F [env: RULES_PER_GROUP]
+    #[arg(long, env = "RULES_PER_GROUP", global = true, hide_env = true)]
+    pub rules_per_group: Option<String>,
+    /// Groups per interface or load balancer, overriding Service Quotas L-2AFB9258 [env: GROUPS_PER_TARGET]
+    #[arg(long, env = "GROUPS_PER_TARGET", global = true, hide_env = true)]
+    pub groups_per_target: Option<String>,
+    /// Largest fraction of the applied ranges one document may remove [env: MAX_REMOVE_FRACTION; default: 0.5]
+    #[arg(long, env = "MAX_REMOVE_FRACTION", global = true, hide_env = true)]
+    pub max_remove_fraction: Option<String>,
+    /// Allow a document to remove more than MAX_REMOVE_FRACTION: true or false [env: ALLOW_LARGE_REMOVAL; default: false]
+    #[arg(long, env = "ALLOW_LARGE_REMOVAL", global = true, hide_env = true)]
+    pub allow_large_removal: Option<String>,
+    /// Widest IPv4 prefix length accepted from the document [env: WIDEST_IPV4_PREFIX; default: 8]
+    #[arg(long, env = "WIDEST_IPV4_PREFIX", global = true, hide_env = true)]
+    pub widest_ipv4_prefix: Option<String>,
+    /// Widest IPv6 prefix length accepted from the document [env: WIDEST_IPV6_PREFIX; default: 16]
+    #[arg(long, env = "WIDEST_IPV6_PREFIX", global = true, hide_env = true)]
+    pub widest_ipv6_prefix: Option<String>,
+    /// Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries [env: DOWNLOAD_RETRY_MS; default: 2000]
+    #[arg(long, env = "DOWNLOAD_RETRY_MS", global = true, hide_env = true)]
+    pub download_retry_ms: Option<String>,
+}

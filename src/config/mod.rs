@@ -1,0 +1,366 @@
+//! Configuration from environment variables and flags.
+//!
+//! The names and defaults are the blog's Python function's (`VPC_ID`, `PORTS`, `PREFIX_NAME`, `DEBUG`,
+//! `SERVICE`, `REGION`), so its users can switch without rewriting their deployment; the new settings
+//! follow the same style. Every variable is also a flag, and a flag wins over its variable. An empty
+//! variable counts as unset (CloudFormation parameters default to empty strings). A bad value is refused
+//! with the variable, the value and what is accepted, before anything is read from AWS.
+
+mod args;
+mod values;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use args::ConfigArgs;
+use values::{
+    Count, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Region, Regions, Services, Url,
+    VpcId,
+};
+
+use crate::guard::GuardLimits;
+use crate::ranges::{IpVersions, Selection};
+use crate::rule::PortRange;
+use crate::security_groups::{Ownership, QuotaOverrides, Quotas};
+use crate::source;
+
+/// Every environment variable sgsync reads its settings from: the deploy template must offer each
+/// (except `REGION`, which Lambda sets as `AWS_REGION`) and tests keep the caller's values out.
+pub const VARIABLES: &[&str] = &[
+    "VPC_ID",
+    "PORTS",
+    "PREFIX_NAME",
+    "DEBUG",
+    "SERVICE",
+    "REGION",
+    "IP_VERSIONS",
+    "SERVICE_REGIONS",
+    "IP_RANGES_URL",
+    "RULES_PER_GROUP",
+    "GROUPS_PER_TARGET",
+    "MAX_REMOVE_FRACTION",
+    "ALLOW_LARGE_REMOVAL",
+    "WIDEST_IPV4_PREFIX",
+    "WIDEST_IPV6_PREFIX",
+    "DOWNLOAD_RETRY_MS",
+];
+
+/// A setting that was refused: which one, the value, and what would have been accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What was wrong and what is accepted.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flag = self.variable.to_lowercase().replace('_', "-");
+        write!(
+            f,
+            "invalid {} (--{flag}) value '{}': {}",
+            self.variable, self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The description texts of managed groups and of their rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptions {
+    /// A group's description (EC2 fixes it at creation).
+    pub group: String,
+    /// Each rule's description.
+    pub rule: String,
+}
+
+/// The checked configuration of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `None`: the region's default VPC.
+    pub vpc_id: Option<String>,
+    /// Ports or port ranges; one rule per range and CIDR.
+    pub ports: Vec<PortRange>,
+    /// Managed groups' name prefix and ownership tag value.
+    pub prefix_name: String,
+    /// Debug logging.
+    pub debug: bool,
+    /// Services whose ranges are allowed.
+    pub services: Vec<String>,
+    /// AWS region.
+    pub region: String,
+    /// IP versions to allow.
+    pub ip_versions: IpVersions,
+    /// Document regions to keep; `None` keeps all.
+    pub service_regions: Option<Vec<String>>,
+    /// The pinned document URL.
+    pub ip_ranges_url: String,
+    /// `RULES_PER_GROUP` / `GROUPS_PER_TARGET`: quotas that win over Service Quotas.
+    pub quota_overrides: QuotaOverrides,
+    /// The guards' limits.
+    pub guard: GuardLimits,
+    /// First wait before downloading again when a cache serves a document older than its
+    /// notification; it doubles, three tries.
+    pub download_retry: Duration,
+}
+
+/// The value of a setting, checked: `None` when unset or empty (CloudFormation passes empty strings
+/// for parameters left at their empty default), else the parsed value or an error that names the
+/// variable, the value and what its type accepts.
+fn read<T>(variable: &'static str, raw: &Option<String>) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let Some(text) = raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|reason: T::Err| ConfigError {
+            variable,
+            value: text.to_string(),
+            reason: reason.to_string(),
+        })
+}
+
+impl Config {
+    /// Checks the raw settings; `aws_region` is the SDK's `AWS_REGION`, used when `REGION` is unset
+    /// (inside Lambda it is the function's own region, which is what a deployment there expects).
+    pub fn from_args(args: &ConfigArgs, aws_region: Option<&str>) -> Result<Config, ConfigError> {
+        let aws_region = aws_region.map(|r| Some(r.to_string())).unwrap_or_default();
+        let region = match read::<Region>("REGION", &args.region)? {
+            Some(r) => r,
+            None => {
+                read::<Region>("REGION", &aws_region)?.unwrap_or_else(|| Region("us-east-1".into()))
+            }
+        };
+        Ok(Config {
+            vpc_id: read::<VpcId>("VPC_ID", &args.vpc_id)?.map(|v| v.0),
+            ports: read::<Ports>("PORTS", &args.ports)?
+                .map_or_else(|| vec![PortRange::single(80)], |p| p.0),
+            prefix_name: read::<PrefixName>("PREFIX_NAME", &args.prefix_name)?
+                .map_or_else(|| "AUTOUPDATE".to_string(), |p| p.0),
+            debug: read::<Flag>("DEBUG", &args.debug)?.is_some_and(|f| f.0),
+            services: read::<Services>("SERVICE", &args.service)?
+                .map_or_else(|| vec!["CLOUDFRONT".to_string()], |s| s.0),
+            region: region.0,
+            ip_versions: read::<IpVersions>("IP_VERSIONS", &args.ip_versions)?.unwrap_or_default(),
+            service_regions: read::<Regions>("SERVICE_REGIONS", &args.service_regions)?
+                .map(|r| r.0),
+            ip_ranges_url: read::<Url>("IP_RANGES_URL", &args.ip_ranges_url)?
+                .map_or_else(|| source::DEFAULT_URL.to_string(), |u| u.0),
+            quota_overrides: QuotaOverrides {
+                rules_per_group: read::<Count<1000>>("RULES_PER_GROUP", &args.rules_per_group)?
+                    .map(|c| c.0),
+                groups_per_target: read::<Count<16>>("GROUPS_PER_TARGET", &args.groups_per_target)?
+                    .map(|c| c.0),
+            },
+            guard: GuardLimits {
+                widest_v4: read::<PrefixLen<32>>("WIDEST_IPV4_PREFIX", &args.widest_ipv4_prefix)?
+                    .map_or(8, |p| p.0),
+                widest_v6: read::<PrefixLen<128>>("WIDEST_IPV6_PREFIX", &args.widest_ipv6_prefix)?
+                    .map_or(16, |p| p.0),
+                max_remove_fraction: read::<Fraction>(
+                    "MAX_REMOVE_FRACTION",
+                    &args.max_remove_fraction,
+                )?
+                .map_or(0.5, |f| f.0),
+                allow_large_removal: read::<Flag>(
+                    "ALLOW_LARGE_REMOVAL",
+                    &args.allow_large_removal,
+                )?
+                .is_some_and(|f| f.0),
+            },
+            download_retry: read::<Millis>("DOWNLOAD_RETRY_MS", &args.download_retry_ms)?
+                .map_or(Duration::from_secs(2), |m| m.0),
+        })
+    }
+
+    /// The document selection these settings describe.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            services: self.services.clone(),
+            regions: self.service_regions.clone(),
+            ip_versions: self.ip_versions,
+        }
+    }
+
+    /// The quotas to plan with when Service Quotas is not consulted: overrides, else AWS's defaults.
+    pub fn default_quotas(&self) -> Quotas {
+        self.quota_overrides.over(Quotas::default())
+    }
+
+    /// Which groups this deployment owns, and what new ones are called: `{PREFIX_NAME}-{service}-{n}`,
+    /// e.g. `AUTOUPDATE-cloudfront-1`, so a group says what it holds and a re-created one is
+    /// recognisable.
+    pub fn ownership(&self) -> Ownership {
+        Ownership {
+            prefix: self.prefix_name.clone(),
+            stem: format!(
+                "{}-{}",
+                self.prefix_name,
+                self.services.join("+").to_ascii_lowercase()
+            ),
+        }
+    }
+
+    /// What the managed groups and their rules say about themselves (their descriptions): the
+    /// service and the ports, so a person who finds one in the console knows what it is.
+    pub fn descriptions(&self) -> Descriptions {
+        let service = self.service_label();
+        let ports: Vec<String> = self.ports.iter().map(ToString::to_string).collect();
+        Descriptions {
+            group: format!(
+                "{service} ranges on tcp/{}, kept in sync by sgsync; do not edit",
+                ports.join(",")
+            ),
+            rule: format!("{service} (sgsync)"),
+        }
+    }
+
+    /// The service label used in summaries and rule descriptions.
+    pub fn service_label(&self) -> String {
+        self.services.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, &str)]) -> ConfigArgs {
+        let mut a = ConfigArgs::default();
+        for (k, v) in pairs {
+            let v = Some(v.to_string());
+            match *k {
+                "VPC_ID" => a.vpc_id = v,
+                "PORTS" => a.ports = v,
+                "PREFIX_NAME" => a.prefix_name = v,
+                "DEBUG" => a.debug = v,
+                "SERVICE" => a.service = v,
+                "REGION" => a.region = v,
+                "IP_VERSIONS" => a.ip_versions = v,
+                "SERVICE_REGIONS" => a.service_regions = v,
+                "IP_RANGES_URL" => a.ip_ranges_url = v,
+                "RULES_PER_GROUP" => a.rules_per_group = v,
+                "GROUPS_PER_TARGET" => a.groups_per_target = v,
+                "MAX_REMOVE_FRACTION" => a.max_remove_fraction = v,
+                "ALLOW_LARGE_REMOVAL" => a.allow_large_removal = v,
+                "WIDEST_IPV4_PREFIX" => a.widest_ipv4_prefix = v,
+                "WIDEST_IPV6_PREFIX" => a.widest_ipv6_prefix = v,
+                "DOWNLOAD_RETRY_MS" => a.download_retry_ms = v,
+                _ => panic!("unknown {k}"),
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn variables_lists_exactly_the_variables_clap_reads() {
+        use clap::Args as _;
+        let command = ConfigArgs::augment_args(clap::Command::new("sgsync"));
+        let read: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(read, VARIABLES);
+    }
+
+    #[test]
+    fn defaults_are_the_blogs() {
+        let c = Config::from_args(&ConfigArgs::default(), None).unwrap();
+        assert_eq!(c.ports, vec![PortRange::single(80)]);
+        assert_eq!(c.prefix_name, "AUTOUPDATE");
+        assert_eq!(c.services, ["CLOUDFRONT"]);
+        assert_eq!(c.region, "us-east-1");
+        assert!(!c.debug);
+        assert_eq!(c.vpc_id, None);
+        assert_eq!(c.ip_versions, IpVersions::default());
+        assert_eq!(c.ip_ranges_url, source::DEFAULT_URL);
+        assert_eq!(c.default_quotas(), Quotas::default());
+        assert_eq!(c.ownership().stem, "AUTOUPDATE-cloudfront");
+        assert_eq!(c.download_retry, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_aws_region_is_the_fallback() {
+        let c = Config::from_args(
+            &args(&[("VPC_ID", ""), ("PORTS", " "), ("REGION", "")]),
+            Some("eu-west-1"),
+        )
+        .unwrap();
+        assert_eq!(c.vpc_id, None);
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.ports.len(), 1);
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let c = Config::from_args(
+            &args(&[
+                ("PORTS", "80,443,8000-8080"),
+                ("SERVICE", "cloudfront_origin_facing"),
+                ("IP_VERSIONS", "ipv4,ipv6"),
+                ("SERVICE_REGIONS", "GLOBAL,us-east-1"),
+                ("DEBUG", "TRUE"),
+                ("RULES_PER_GROUP", "100"),
+                ("GROUPS_PER_TARGET", "10"),
+                ("VPC_ID", "vpc-0abc"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.ports.len(), 3);
+        assert_eq!(c.services, ["CLOUDFRONT_ORIGIN_FACING"]);
+        assert!(c.ip_versions.v4 && c.ip_versions.v6);
+        assert_eq!(
+            c.service_regions.as_deref(),
+            Some(&["GLOBAL".to_string(), "us-east-1".to_string()][..])
+        );
+        assert!(c.debug);
+        assert_eq!(
+            c.default_quotas(),
+            Quotas {
+                rules_per_group: 100,
+                groups_per_target: 10
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
+        for (var, value, needle) in [
+            ("PORTS", "http", "80,443"),
+            ("PORTS", "80,80", "overlap"),
+            ("DEBUG", "maybe", "true or false"),
+            ("IP_VERSIONS", "ipv5", "ipv4, ipv6"),
+            ("RULES_PER_GROUP", "0", "1 to 1000"),
+            ("GROUPS_PER_TARGET", "many", "1 to 16"),
+            ("VPC_ID", "my-vpc", "vpc-0123456789abcdef0"),
+            ("PREFIX_NAME", "sg-mine", "sg-"),
+            ("SERVICE", "CLOUD FRONT", "CLOUDFRONT_ORIGIN_FACING"),
+            ("REGION", "Europe", "us-east-1"),
+            ("IP_RANGES_URL", "ftp://x", "http"),
+            ("MAX_REMOVE_FRACTION", "50%", "fraction from 0 to 1"),
+            ("ALLOW_LARGE_REMOVAL", "sure", "true or false"),
+            ("WIDEST_IPV4_PREFIX", "0", "1 to 32"),
+            ("WIDEST_IPV6_PREFIX", "/129", "1 to 128"),
+            ("DOWNLOAD_RETRY_MS", "2s", "milliseconds"),
+        ] {
+            let e = Config::from_args(&args(&[(var, value)]), None).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.variable, var);
+            assert!(
+                text.contains(var) && text.contains(value) && text.contains(needle),
+                "{text}"
+            );
+        }
+    }
+}

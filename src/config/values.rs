@@ -1,0 +1,217 @@
+//! The value types of the settings. Each parses from the text of its variable (`FromStr`), and its
+//! error says what is wrong and what is accepted, so [`super::Config::from_args`] only has to say
+//! which variable the text came from.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::rule::{PortRange, parse_port_list};
+
+/// `PORTS`: ports and port ranges, one rule each per CIDR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Ports(pub(super) Vec<PortRange>);
+
+impl FromStr for Ports {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_port_list(s).map(Ports).map_err(|reason| {
+            format!(
+                "{reason}; expected a comma list of ports (1-65535) or ranges, e.g. 80,443 or 8000-8080"
+            )
+        })
+    }
+}
+
+/// `PREFIX_NAME`: the managed groups' name prefix and ownership tag value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PrefixName(pub(super) String);
+
+impl FromStr for PrefixName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // EC2's group-name alphabet; `sg-` is reserved for ids.
+        let ok = s.len() <= 200
+            && !s.to_ascii_lowercase().starts_with("sg-")
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-:/()#,@[]+=&;{}!$*".contains(c));
+        if ok {
+            Ok(PrefixName(s.to_string()))
+        } else {
+            Err("group names allow letters, digits and ._-:/()#,@[]+=&;{}!$*, at most 200 characters here, and may not start with sg-".into())
+        }
+    }
+}
+
+/// `DEBUG`, `ALLOW_LARGE_REMOVAL`: the spellings people put in environment variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Flag(pub(super) bool);
+
+impl FromStr for Flag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "false" | "0" | "no" | "off" => Ok(Flag(false)),
+            "true" | "1" | "yes" | "on" => Ok(Flag(true)),
+            _ => Err("expected true or false".into()),
+        }
+    }
+}
+
+/// A comma list of names as the document spells them (letters, digits, `_`, `-`).
+fn names(s: &str, what: &str, example: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = s.split(',').map(|i| i.trim().to_string()).collect();
+    for item in &items {
+        let ok = !item.is_empty()
+            && item
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(format!(
+                "'{item}' is not {what}; expected a comma list such as {example}"
+            ));
+        }
+    }
+    Ok(items)
+}
+
+/// `SERVICE`: service names, upper-cased (the document writes `CLOUDFRONT`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Services(pub(super) Vec<String>);
+
+impl FromStr for Services {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let list = names(
+            s,
+            "a service name",
+            "CLOUDFRONT or CLOUDFRONT_ORIGIN_FACING",
+        )?;
+        Ok(Services(
+            list.into_iter().map(|n| n.to_ascii_uppercase()).collect(),
+        ))
+    }
+}
+
+/// `SERVICE_REGIONS`: document regions, as written (`GLOBAL`, `us-east-1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Regions(pub(super) Vec<String>);
+
+impl FromStr for Regions {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        names(s, "a region name", "GLOBAL,us-east-1").map(Regions)
+    }
+}
+
+/// `REGION`: an AWS region code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Region(pub(super) String);
+
+impl FromStr for Region {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = s.len() <= 32
+            && s.split('-').count() >= 3
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok {
+            Ok(Region(s.to_string()))
+        } else {
+            Err("expected an AWS region code such as us-east-1".into())
+        }
+    }
+}
+
+/// `IP_RANGES_URL`: where the document is downloaded from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Url(pub(super) String);
+
+impl FromStr for Url {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("https://") || s.starts_with("http://") {
+            Ok(Url(s.to_string()))
+        } else {
+            Err(format!(
+                "expected an http(s) URL, normally {}",
+                crate::source::DEFAULT_URL
+            ))
+        }
+    }
+}
+
+/// `VPC_ID`: a VPC id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct VpcId(pub(super) String);
+
+impl FromStr for VpcId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = s
+            .strip_prefix("vpc-")
+            .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()));
+        if ok {
+            Ok(VpcId(s.to_string()))
+        } else {
+            Err("expected a VPC id such as vpc-0123456789abcdef0, or leave it unset for the default VPC".into())
+        }
+    }
+}
+
+/// `RULES_PER_GROUP`, `GROUPS_PER_TARGET`: a count from 1 to `MAX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Count<const MAX: usize>(pub(super) usize);
+
+impl<const MAX: usize> FromStr for Count<MAX> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<usize>() {
+            Ok(n) if (1..=MAX).contains(&n) => Ok(Count(n)),
+            _ => Err(format!("expected a whole number from 1 to {MAX}")),
+        }
+    }
+}
+
+/// `MAX_REMOVE_FRACTION`: a fraction from 0 to 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Fraction(pub(super) f64);
+
+impl FromStr for Fraction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<f64>() {
+            Ok(f) if (0.0..=1.0).contains(&f) => Ok(Fraction(f)),
+            _ => Err("expected a fraction from 0 to 1, e.g. 0.5".into()),
+        }
+    }
+}
+
+/// `WIDEST_IPV4_PREFIX`, `WIDEST_IPV6_PREFIX`: a prefix length from 1 to `MAX` (`/8` is accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PrefixLen<const MAX: u8>(pub(super) u8);
+
+impl<const MAX: u8> FromStr for PrefixLen<MAX> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim_start_matches('/').parse::<u8>() {
+            Ok(n) if (1..=MAX).contains(&n) => Ok(PrefixLen(n)),
+            _ => Err(format!(
+                "expected a prefix length from 1 to {MAX} (0 would accept the whole internet)"
+            )),
+        }
+    }
+}
+
+/// `DOWNLOAD_RETRY_MS`: a delay in milliseconds, from 1 ms to a minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Millis(pub(super) Duration);
+
+impl FromStr for Millis {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u64>() {
+            Ok(n) if (1..=60_000).contains(&n) => Ok(Millis(Duration::from_millis(n))),
+            _ => Err("expected milliseconds from 1 to 60000".into()),
+        }
+    }
+}

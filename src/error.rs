@@ -1,0 +1,102 @@
+//! The failure of one AWS call, as plain data.
+//!
+//! It is shared by the adapters that make the calls (`aws`), the core that runs plans through them
+//! (`security_groups::apply`) and the simulated world that stands in for AWS in tests, so none of them
+//! needs the others' types; the conversion from SDK errors lives in `aws`.
+
+use std::fmt;
+
+/// An AWS call that failed: which call, AWS's error code, and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    /// The API operation, e.g. `ec2:AuthorizeSecurityGroupIngress`.
+    pub operation: &'static str,
+    /// AWS's error code, e.g. `UnauthorizedOperation`, when the service answered.
+    pub code: Option<String>,
+    /// The full message, with the SDK's context.
+    pub message: String,
+}
+
+impl AwsError {
+    /// An error AWS answered with.
+    pub fn coded(operation: &'static str, code: &str, message: impl Into<String>) -> AwsError {
+        AwsError {
+            operation,
+            code: Some(code.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// A failure that is not AWS's answer (an answer missing a field the API promises, or a state
+    /// sgsync cannot work from); the message says which.
+    pub fn other(operation: &'static str, message: impl Into<String>) -> AwsError {
+        AwsError {
+            operation,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// An answer missing a field the API promises.
+    pub fn malformed(operation: &'static str, what: &str) -> AwsError {
+        AwsError::other(operation, format!("the response has no {what}"))
+    }
+
+    /// Whether AWS answered with this error code.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    fn hint(&self) -> &'static str {
+        match self.code.as_deref() {
+            Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException") => {
+                " (the role lacks this permission: see deploy/template.yaml for the policy sgsync needs)"
+            }
+            Some("AuthFailure" | "InvalidClientTokenId" | "UnrecognizedClientException") => {
+                " (the AWS credentials are missing or invalid)"
+            }
+            Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException") => {
+                " (AWS throttled the calls after all retries; the next run will finish the job)"
+            }
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(
+                f,
+                "{} failed: {code}: {}{}",
+                self.operation,
+                self.message,
+                self.hint()
+            ),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_the_call_the_code_and_what_to_do() {
+        let denied = AwsError::coded("ec2:CreateSecurityGroup", "UnauthorizedOperation", "no");
+        assert_eq!(
+            denied.to_string(),
+            "ec2:CreateSecurityGroup failed: UnauthorizedOperation: no (the role lacks this permission: \
+             see deploy/template.yaml for the policy sgsync needs)"
+        );
+        assert!(denied.is("UnauthorizedOperation"));
+        let odd = AwsError::malformed("ec2:DescribeVpcs", "VPC id");
+        assert_eq!(
+            odd.to_string(),
+            "ec2:DescribeVpcs failed: the response has no VPC id"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Loading the document: where it comes from ([`Input`]) → verified bytes → the selected ranges
+//! ([`Loaded`]), or a [`LoadError`] that says what was wrong. Nothing is read from or written to AWS
+//! here, so a fleet of VPCs shares one load.
+
+use std::time::Duration;
+
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::event::{Event, Notification};
+use crate::ranges::{self, RangeSet, RangesError, Selection};
+use crate::source::{self, Document, Limits, SourceError};
+
+/// Where the document comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// An `AmazonIpSpaceChanged` notification: download from its URL (which must be the configured
+    /// one) and check the document against its MD5 and synctoken.
+    Notification(Notification),
+    /// The configured `IP_RANGES_URL`, with nothing to check it against: the daily schedule, or an
+    /// operator's "sync now".
+    Configured,
+    /// A file or URL given by an operator, with an optional MD5 to check.
+    Location {
+        /// Path or http(s) URL.
+        file_or_url: String,
+        /// Expected MD5, lower-case hex.
+        md5: Option<String>,
+    },
+}
+
+impl From<Event> for Input {
+    fn from(event: Event) -> Input {
+        match event {
+            Event::Notification(n) => Input::Notification(n),
+            Event::Schedule => Input::Configured,
+        }
+    }
+}
+
+/// A verified document and the ranges selected from it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The bytes, as received.
+    pub document: Document,
+    /// The selected, aggregated ranges.
+    pub ranges: RangeSet,
+}
+
+/// Why no document could be loaded. Nothing was changed.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// It could not be fetched or verified.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// It is malformed, or the selection is empty.
+    #[error(transparent)]
+    Ranges(#[from] RangesError),
+}
+
+/// Checks the MD5 (when one is expected) and selects the ranges at the same time, on two threads:
+/// on the real document MD5 (~4 ms) takes as long as the parse and selection together, so running
+/// them side by side halves the offline pipeline. Nothing is applied unless both succeed.
+pub fn verified_selection(
+    doc: &Document,
+    md5: Option<&str>,
+    selection: &Selection,
+) -> (Result<(), SourceError>, Result<RangeSet, RangesError>) {
+    match md5 {
+        None => (Ok(()), ranges::select(&doc.bytes, selection)),
+        Some(md5) => std::thread::scope(|s| {
+            let check = s.spawn(|| source::verify_md5(doc, md5));
+            let selected = ranges::select(&doc.bytes, selection);
+            (
+                check.join().expect("the MD5 thread does not panic"),
+                selected,
+            )
+        }),
+    }
+}
+
+/// Fetches and verifies the document `input` names, and selects its ranges.
+pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
+    let limits = Limits::default();
+    let selection = config.selection();
+    let (document, selected) = match input {
+        Input::Notification(n) => notified(config, n, &limits, &selection).await?,
+        Input::Configured => {
+            let doc = source::fetch(&config.ip_ranges_url, &limits).await?;
+            let (_, selected) = verified_selection(&doc, None, &selection);
+            (doc, selected)
+        }
+        Input::Location { file_or_url, md5 } => {
+            let doc = source::load(file_or_url, &limits).await?;
+            let (check, selected) = verified_selection(&doc, md5.as_deref(), &selection);
+            check?;
+            (doc, selected)
+        }
+    };
+    info!(origin = %document.origin, bytes = document.bytes.len(), md5 = %document.md5(), "document loaded");
+    Ok(Loaded {
+        document,
+        ranges: selected?,
+    })
+}
+
+/// Downloads the document a notification announces and checks it against the notification.
+///
+/// A document *newer* than the notification (Amazon published again in between) is applied: it is what
+/// the notification would lead to anyway. An *older* one means a stale cache answered: download again
+/// with backoff (`DOWNLOAD_RETRY_MS`, doubling, three times), then fail so Lambda retries the event.
+/// The same synctoken with another MD5 is a corrupt or tampered document: fail.
+async fn notified(
+    config: &Config,
+    n: &Notification,
+    limits: &Limits,
+    selection: &Selection,
+) -> Result<(Document, Result<RangeSet, RangesError>), LoadError> {
+    let url = n.url.as_deref().unwrap_or(&config.ip_ranges_url);
+    source::check_url(url, &config.ip_ranges_url)?;
+    let delays: Vec<Duration> = (0..3).map(|i| config.download_retry * (1 << i)).collect();
+    let mut attempt = 0;
+    loop {
+        let doc = source::fetch(url, limits).await?;
+        let (check, selected) = verified_selection(&doc, Some(&n.md5), selection);
+        let Err(mismatch) = check else {
+            return Ok((doc, selected));
+        };
+        let synctoken = match &selected {
+            Ok(set) => set.synctoken,
+            Err(_) => match ranges::synctoken(&doc.bytes) {
+                Ok(t) => t,
+                Err(_) => return Err(mismatch.into()),
+            },
+        };
+        if synctoken > n.synctoken {
+            warn!(
+                notified = n.synctoken,
+                downloaded = synctoken,
+                "the downloaded document supersedes the notification: applying the newer one"
+            );
+            return Ok((doc, selected));
+        }
+        if synctoken == n.synctoken || attempt >= delays.len() {
+            return Err(mismatch.into());
+        }
+        warn!(
+            notified = n.synctoken,
+            downloaded = synctoken,
+            retry_in_ms = delays[attempt].as_millis() as u64,
+            "the downloaded document is older than the notification; downloading again"
+        );
+        tokio::time::sleep(delays[attempt]).await;
+        attempt += 1;
+    }
+}

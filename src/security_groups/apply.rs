@@ -1,0 +1,186 @@
+//! Runs a [`Plan`] through [`GroupApi`], one call per action, in the plan's order.
+//!
+//! [`GroupApi`] is the seam between the core and the world: the AWS adapters implement it in
+//! production (`aws::groups`), and the simulated world implements it in the property tests
+//! (`testkit::groups`), so the tests drive this very code: the id bookkeeping, the change counting and
+//! the order, not a second interpreter of the actions.
+//!
+//! The plan names groups; new groups get their ids here as they are created. Every call is
+//! idempotent against the state a crashed or concurrent run may have left ("already exists", "already
+//! gone" are treated as done after a re-read, inside the adapter), so a run that stops anywhere
+//! converges on the next.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use thiserror::Error;
+use tracing::info;
+
+use super::model::{Action, Changes, Observed, Plan, TargetId};
+use crate::error::AwsError;
+use crate::rule::Rule;
+
+/// The calls a plan is made of. Each method is one API call (plus the re-read an adapter makes when
+/// AWS says the work was already done), so call counts stay predictable; each returns what it really
+/// changed, which is what [`Changes`] reports.
+pub trait GroupApi {
+    /// Creates a managed group tagged as owned and with `synctoken`; returns its id. A group of that
+    /// name that this deployment already owns (a crashed or concurrent run made it) is adopted.
+    fn create_group(
+        &mut self,
+        name: &str,
+        synctoken: u64,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// Authorizes rules in one group; returns how many were added (some may exist already).
+    fn authorize(
+        &mut self,
+        group_id: &str,
+        rules: &[Rule],
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+    /// Revokes rules from one group, by CIDR and port; returns how many were removed.
+    fn revoke(
+        &mut self,
+        group_id: &str,
+        rules: &[Rule],
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+    /// Revokes every entry of the group that is not a managed rule, as it is at the time of the call;
+    /// returns how many were removed.
+    fn revoke_unmanaged(
+        &mut self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+    /// Sets all of a target's groups, in order, in one atomic call.
+    fn set_target_groups(
+        &mut self,
+        target: &TargetId,
+        group_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Deletes a group; one already gone is not an error.
+    fn delete_group(&mut self, group_id: &str)
+    -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Records the applied synctoken on groups, in one call.
+    fn record_synctoken(
+        &mut self,
+        group_ids: &[String],
+        synctoken: u64,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// What a completed run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// What changed.
+    pub changes: Changes,
+    /// Group name → id after the run (new groups included, deleted ones gone).
+    pub ids: BTreeMap<String, String>,
+}
+
+/// An action that failed. The actions before it were applied; the plan's order guarantees that the
+/// state in between loses no access, and the next run converges from it.
+#[derive(Debug, Error)]
+#[error(
+    "step {step} of {total} ({what}) failed; the {done} steps before it were applied and the next run continues from there: {source}"
+)]
+pub struct ApplyError {
+    /// 1-based index of the failed action.
+    pub step: usize,
+    /// Number of actions in the plan.
+    pub total: usize,
+    /// Steps completed.
+    pub done: usize,
+    /// The failed action, in words.
+    pub what: String,
+    /// What changed before the failure.
+    pub changes: Changes,
+    /// The AWS error.
+    #[source]
+    pub source: AwsError,
+}
+
+/// A name the plan uses but no group has: only a planner bug can cause it.
+fn id_of(ids: &BTreeMap<String, String>, name: &str) -> Result<String, AwsError> {
+    ids.get(name).cloned().ok_or_else(|| {
+        AwsError::other(
+            "sgsync:apply",
+            format!("no id known for group {name}; this is a bug, please report it"),
+        )
+    })
+}
+
+/// Runs `plan`, made from `observed`, through `api`; returns what changed and the groups' ids.
+pub async fn apply<A: GroupApi>(
+    api: &mut A,
+    observed: &Observed,
+    plan: &Plan,
+) -> Result<Applied, ApplyError> {
+    let mut ids: BTreeMap<String, String> = observed
+        .groups
+        .iter()
+        .map(|g| (g.name.clone(), g.id.clone()))
+        .collect();
+    let mut changes = Changes::default();
+    let total = plan.actions.len();
+    for (i, action) in plan.actions.iter().enumerate() {
+        info!(step = i + 1, total, %action, "applying");
+        let step = run_action(api, action, &mut ids, &mut changes).await;
+        step.map_err(|source| ApplyError {
+            step: i + 1,
+            total,
+            done: i,
+            what: action.to_string(),
+            changes,
+            source,
+        })?;
+    }
+    Ok(Applied { changes, ids })
+}
+
+async fn run_action<A: GroupApi>(
+    api: &mut A,
+    action: &Action,
+    ids: &mut BTreeMap<String, String>,
+    changes: &mut Changes,
+) -> Result<(), AwsError> {
+    match action {
+        Action::CreateGroup { group, synctoken } => {
+            let id = api.create_group(group, *synctoken).await?;
+            ids.insert(group.clone(), id);
+            changes.groups_created += 1;
+        }
+        Action::Authorize { group, rules } => {
+            changes.rules_authorized += api.authorize(&id_of(ids, group)?, rules).await?;
+        }
+        Action::Revoke { group, rules, .. } => {
+            changes.rules_revoked += api.revoke(&id_of(ids, group)?, rules).await?;
+        }
+        Action::SetTargetGroups {
+            target,
+            foreign,
+            managed,
+            ..
+        } => {
+            let mut all = foreign.clone();
+            for name in managed {
+                all.push(id_of(ids, name)?);
+            }
+            api.set_target_groups(target, &all).await?;
+            changes.targets_updated += 1;
+        }
+        Action::RevokeUnmanaged { group, .. } => {
+            changes.rules_revoked += api.revoke_unmanaged(&id_of(ids, group)?).await?;
+        }
+        Action::DeleteGroup { group } => {
+            api.delete_group(&id_of(ids, group)?).await?;
+            ids.remove(group);
+            changes.groups_deleted += 1;
+        }
+        Action::RecordSynctoken { groups, synctoken } => {
+            let group_ids = groups
+                .iter()
+                .map(|g| id_of(ids, g))
+                .collect::<Result<Vec<_>, _>>()?;
+            api.record_synctoken(&group_ids, *synctoken).await?;
+        }
+    }
+    Ok(())
+}

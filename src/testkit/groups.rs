@@ -1,0 +1,498 @@
+//! A simulated VPC for the security-group kind, and a referee that checks every invariant after every
+//! call.
+//!
+//! [`World`] implements [`GroupApi`] the way EC2 behaves where it matters (ids never reused, duplicate
+//! names, `InvalidPermission.Duplicate` / `.NotFound`, `DependencyViolation` on deleting an attached
+//! group) and strictly: anything a correct plan never asks for is an error. [`check_run`] runs a plan
+//! through the real [`apply`] against a [`World`] wrapped in a checker, so the property tests exercise
+//! production's apply, and checks after each call: no lost access, quotas, foreign groups untouched;
+//! and over the whole run: make before break, one call per group per direction, the exact final
+//! layout, the change counts, and that planning again changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::FutureExt;
+
+use crate::error::AwsError;
+use crate::rule::Rule;
+use crate::security_groups::{
+    Action, Changes, Desired, GroupApi, Observed, ObservedGroup, ObservedTarget, Plan, Quotas,
+    TargetId, apply, plan,
+};
+
+/// One group in the simulated VPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimGroup {
+    pub id: String,
+    /// Its TCP/CIDR rules.
+    pub rules: BTreeSet<Rule>,
+    /// Entries sgsync does not model (all traffic, other sources …).
+    pub unmanaged_entries: usize,
+    /// The synctoken tag.
+    pub synctoken: Option<u64>,
+}
+
+/// The managed groups by name, and every target's attached group ids (managed and foreign, in order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct World {
+    /// Managed groups, by name.
+    pub groups: BTreeMap<String, SimGroup>,
+    /// Each target's attached group ids, managed and foreign, in order.
+    pub targets: BTreeMap<TargetId, Vec<String>>,
+    /// The quotas an observe step reports.
+    pub quotas: Quotas,
+    created: usize,
+}
+
+fn refused(operation: &'static str, code: &str, message: String) -> AwsError {
+    AwsError::coded(operation, code, message)
+}
+
+impl World {
+    /// The world as observed.
+    pub fn from_observed(observed: &Observed) -> World {
+        World {
+            groups: observed
+                .groups
+                .iter()
+                .map(|g| {
+                    let sim = SimGroup {
+                        id: g.id.clone(),
+                        rules: g.rules.clone(),
+                        unmanaged_entries: g.unmanaged_entries,
+                        synctoken: g.synctoken,
+                    };
+                    (g.name.clone(), sim)
+                })
+                .collect(),
+            targets: observed
+                .targets
+                .iter()
+                .map(|t| (t.id.clone(), t.groups.clone()))
+                .collect(),
+            quotas: observed.quotas,
+            created: 0,
+        }
+    }
+
+    /// What an observe step would report now. Targets left with no managed group drop out of sight,
+    /// as they do for the real observe step.
+    pub fn observe(&self) -> Observed {
+        let managed: BTreeSet<&str> = self.groups.values().map(|g| g.id.as_str()).collect();
+        Observed {
+            vpc_id: "vpc-sim".into(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(name, g)| ObservedGroup {
+                    id: g.id.clone(),
+                    name: name.clone(),
+                    rules: g.rules.clone(),
+                    unmanaged_entries: g.unmanaged_entries,
+                    synctoken: g.synctoken,
+                })
+                .collect(),
+            targets: self
+                .targets
+                .iter()
+                .filter(|(_, ids)| ids.iter().any(|id| managed.contains(id.as_str())))
+                .map(|(id, ids)| ObservedTarget {
+                    id: id.clone(),
+                    groups: ids.clone(),
+                })
+                .collect(),
+            quotas: self.quotas,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn by_id(&mut self, operation: &'static str, id: &str) -> Result<&mut SimGroup, AwsError> {
+        self.groups
+            .values_mut()
+            .find(|g| g.id == id)
+            .ok_or_else(|| refused(operation, "InvalidGroup.NotFound", id.to_string()))
+    }
+
+    /// The rules each target allows through managed groups; with no target, the managed groups' union
+    /// under the key `None` (invariant 1 covers that case too).
+    fn access(&self) -> BTreeMap<Option<TargetId>, BTreeSet<Rule>> {
+        let by_id: BTreeMap<&str, &SimGroup> =
+            self.groups.values().map(|g| (g.id.as_str(), g)).collect();
+        let mut access = BTreeMap::new();
+        access.insert(
+            None,
+            self.groups
+                .values()
+                .flat_map(|g| g.rules.iter().copied())
+                .collect(),
+        );
+        for (target, ids) in &self.targets {
+            let rules = ids
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()))
+                .flat_map(|g| g.rules.iter().copied())
+                .collect();
+            access.insert(Some(target.clone()), rules);
+        }
+        access
+    }
+
+    fn foreign_of(&self, ids: &[String]) -> Vec<String> {
+        let managed: BTreeSet<&str> = self.groups.values().map(|g| g.id.as_str()).collect();
+        ids.iter()
+            .filter(|id| !managed.contains(id.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// EC2's behaviour, strictly; quotas are the referee's business (a test may lower them below what a
+/// group already holds, which real EC2, at its real quota, would not refuse).
+impl GroupApi for World {
+    async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
+        const OP: &str = "ec2:CreateSecurityGroup";
+        if self.groups.contains_key(name) {
+            return Err(refused(OP, "InvalidGroup.Duplicate", name.to_string()));
+        }
+        // Ids are never reused, as in EC2: a fresh one that no group or target holds.
+        let id = loop {
+            self.created += 1;
+            let id = format!("sg-new{:04}", self.created);
+            let taken = self.groups.values().any(|g| g.id == id)
+                || self.targets.values().any(|ids| ids.contains(&id));
+            if !taken {
+                break id;
+            }
+        };
+        let sim = SimGroup {
+            id: id.clone(),
+            rules: BTreeSet::new(),
+            unmanaged_entries: 0,
+            synctoken: Some(synctoken),
+        };
+        self.groups.insert(name.to_string(), sim);
+        Ok(id)
+    }
+
+    async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        const OP: &str = "ec2:AuthorizeSecurityGroupIngress";
+        let g = self.by_id(OP, group_id)?;
+        for r in rules {
+            if !g.rules.insert(*r) {
+                let message = format!("{r} in {group_id}");
+                return Err(refused(OP, "InvalidPermission.Duplicate", message));
+            }
+        }
+        Ok(rules.len())
+    }
+
+    async fn revoke(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        const OP: &str = "ec2:RevokeSecurityGroupIngress";
+        let g = self.by_id(OP, group_id)?;
+        for r in rules {
+            if !g.rules.remove(r) {
+                let message = format!("{r} in {group_id}");
+                return Err(refused(OP, "InvalidPermission.NotFound", message));
+            }
+        }
+        Ok(rules.len())
+    }
+
+    async fn revoke_unmanaged(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        let g = self.by_id("ec2:RevokeSecurityGroupIngress", group_id)?;
+        Ok(std::mem::take(&mut g.unmanaged_entries))
+    }
+
+    async fn set_target_groups(
+        &mut self,
+        target: &TargetId,
+        group_ids: &[String],
+    ) -> Result<(), AwsError> {
+        const OP: &str = "ec2:ModifyNetworkInterfaceAttribute";
+        let slot = self
+            .targets
+            .get_mut(target)
+            .ok_or_else(|| refused(OP, "InvalidNetworkInterfaceID.NotFound", target.to_string()))?;
+        *slot = group_ids.to_vec();
+        Ok(())
+    }
+
+    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteSecurityGroup";
+        if self
+            .targets
+            .values()
+            .any(|ids| ids.iter().any(|i| i == group_id))
+        {
+            let message = format!("{group_id} is still attached");
+            return Err(refused(OP, "DependencyViolation", message));
+        }
+        let name = self
+            .groups
+            .iter()
+            .find(|(_, g)| g.id == group_id)
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| refused(OP, "InvalidGroup.NotFound", group_id.to_string()))?;
+        self.groups.remove(&name);
+        Ok(())
+    }
+
+    async fn record_synctoken(
+        &mut self,
+        group_ids: &[String],
+        synctoken: u64,
+    ) -> Result<(), AwsError> {
+        for id in group_ids {
+            self.by_id("ec2:CreateTags", id)?.synctoken = Some(synctoken);
+        }
+        Ok(())
+    }
+}
+
+/// The referee: a [`World`] that checks the invariants after every call and stops the run at the
+/// first violation (reported as the error of the call that caused it).
+struct Refereed<'a> {
+    world: World,
+    desired: &'a Desired,
+    observed: &'a Observed,
+    before_access: BTreeMap<Option<TargetId>, BTreeSet<Rule>>,
+    foreign_before: BTreeMap<TargetId, Vec<String>>,
+    calls: usize,
+}
+
+const VIOLATION: &str = "sgsync:invariant";
+
+impl Refereed<'_> {
+    fn check(&mut self) -> Result<(), AwsError> {
+        let step = self.calls;
+        self.calls += 1;
+        let quotas = self.observed.quotas;
+        let fail = |message: String| {
+            Err(AwsError::other(
+                VIOLATION,
+                format!("call {step}: {message}"),
+            ))
+        };
+        // A group or target already over a (lowered) quota may stay as full as it was, never fuller.
+        for (name, g) in &self.world.groups {
+            let held_before = self
+                .observed
+                .groups
+                .iter()
+                .find(|o| &o.name == name)
+                .map_or(0, |o| o.rules.len() + o.unmanaged_entries);
+            let cap = held_before
+                .max(quotas.rules_per_group)
+                .max(g.unmanaged_entries);
+            if g.rules.len() + g.unmanaged_entries > cap {
+                return fail(format!("group {name} exceeds the rules quota"));
+            }
+        }
+        for (t, ids) in &self.world.targets {
+            let before = self
+                .observed
+                .targets
+                .iter()
+                .find(|o| &o.id == t)
+                .map_or(0, |o| o.groups.len());
+            if ids.len() > before.max(quotas.groups_per_target) {
+                return fail(format!("{t} exceeds the groups quota"));
+            }
+            if self.world.foreign_of(ids) != self.foreign_before[t] {
+                return fail(format!("foreign groups of {t} changed"));
+            }
+        }
+        let now = self.world.access();
+        for (who, rules) in &self.before_access {
+            let empty = BTreeSet::new();
+            let have = now.get(who).unwrap_or(&empty);
+            if let Some(r) = rules
+                .iter()
+                .find(|r| self.desired.rules.contains(r) && !have.contains(r))
+            {
+                return fail(format!("{who:?} lost still-published {r}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn then<T>(&mut self, result: Result<T, AwsError>) -> Result<T, AwsError> {
+        let value = result?;
+        self.check()?;
+        Ok(value)
+    }
+}
+
+impl GroupApi for Refereed<'_> {
+    async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
+        let r = self.world.create_group(name, synctoken).await;
+        self.then(r)
+    }
+    async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        let r = self.world.authorize(group_id, rules).await;
+        self.then(r)
+    }
+    async fn revoke(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
+        let r = self.world.revoke(group_id, rules).await;
+        self.then(r)
+    }
+    async fn revoke_unmanaged(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        let r = self.world.revoke_unmanaged(group_id).await;
+        self.then(r)
+    }
+    async fn set_target_groups(
+        &mut self,
+        target: &TargetId,
+        group_ids: &[String],
+    ) -> Result<(), AwsError> {
+        let r = self.world.set_target_groups(target, group_ids).await;
+        self.then(r)
+    }
+    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
+        let r = self.world.delete_group(group_id).await;
+        self.then(r)
+    }
+    async fn record_synctoken(
+        &mut self,
+        group_ids: &[String],
+        synctoken: u64,
+    ) -> Result<(), AwsError> {
+        let r = self.world.record_synctoken(group_ids, synctoken).await;
+        self.then(r)
+    }
+}
+
+/// Checks what can be read off the plan alone: make before break (early revokes only ever drop
+/// unpublished ranges), and one authorize, one early and one late revoke per group at most.
+fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
+    let last_make = plan.actions.iter().rposition(Action::is_make);
+    let mut calls: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for (i, action) in plan.actions.iter().enumerate() {
+        match action {
+            Action::Revoke {
+                rules, early: true, ..
+            } => {
+                if let Some(r) = rules.iter().find(|r| desired.rules.contains(r)) {
+                    return Err(format!("step {i}: early revoke of still-published {r}"));
+                }
+            }
+            a if a.is_break() && last_make.is_some_and(|m| m > i) => {
+                return Err(format!("step {i}: {a:?} comes before a make action"));
+            }
+            _ => {}
+        }
+        let key = match action {
+            Action::Authorize { group, .. } => Some((group.clone(), "authorize")),
+            Action::Revoke {
+                group, early: true, ..
+            } => Some((group.clone(), "early revoke")),
+            Action::Revoke { group, .. } => Some((group.clone(), "revoke")),
+            _ => None,
+        };
+        if let Some(key) = key {
+            let n = calls.entry(key.clone()).or_default();
+            *n += 1;
+            if *n > 1 {
+                return Err(format!("step {i}: a second {} call for {}", key.1, key.0));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the end of a run: exactly the desired rules, each once, on every target, within the
+/// quotas, as the plan's layout says.
+fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), String> {
+    let quotas = world.quotas;
+    let held: usize = world.groups.values().map(|g| g.rules.len()).sum();
+    let union: BTreeSet<Rule> = world
+        .groups
+        .values()
+        .flat_map(|g| g.rules.iter().copied())
+        .collect();
+    if union != desired.rules || held != desired.rules.len() {
+        return Err(format!(
+            "final layout holds {held} rules ({} distinct), desired {}",
+            union.len(),
+            desired.rules.len()
+        ));
+    }
+    for (name, g) in &world.groups {
+        if g.rules.is_empty() {
+            return Err(format!("group {name} is left empty"));
+        }
+        if g.rules.len() + g.unmanaged_entries > quotas.rules_per_group {
+            return Err(format!("group {name} ends over the rules quota"));
+        }
+        if plan.layout.get(name) != Some(&g.rules) {
+            return Err(format!("plan layout disagrees with the world for {name}"));
+        }
+    }
+    if plan.layout.len() != world.groups.len() {
+        return Err("plan layout names groups the world does not have".into());
+    }
+    let all: BTreeSet<&str> = world.groups.values().map(|g| g.id.as_str()).collect();
+    for (t, ids) in &world.targets {
+        let attached: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        if !all.is_subset(&attached) {
+            return Err(format!("{t} does not have every managed group"));
+        }
+        if ids.len() > quotas.groups_per_target {
+            return Err(format!("{t} ends over the groups quota"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `plan` (made from `observed`) through the real [`apply`] against a simulated world, checking
+/// every invariant of docs/design.md after every call and at the end. Returns the world after the run,
+/// or the first violation.
+pub fn check_run(observed: &Observed, desired: &Desired, plan: &Plan) -> Result<World, String> {
+    check_order(desired, plan)?;
+    let world = World::from_observed(observed);
+    let mut referee = Refereed {
+        before_access: world.access(),
+        foreign_before: world
+            .targets
+            .iter()
+            .map(|(t, ids)| (t.clone(), world.foreign_of(ids)))
+            .collect(),
+        world,
+        desired,
+        observed,
+        calls: 0,
+    };
+    let applied = apply(&mut referee, observed, plan)
+        .now_or_never()
+        .expect("the simulated world never waits")
+        .map_err(|e| e.to_string())?;
+    let world = referee.world;
+    if applied.changes != Changes::of_plan(plan) {
+        return Err(format!(
+            "apply counted {:?}, the plan says {:?}",
+            applied.changes,
+            Changes::of_plan(plan)
+        ));
+    }
+    let ids: BTreeMap<String, String> = world
+        .groups
+        .iter()
+        .map(|(n, g)| (n.clone(), g.id.clone()))
+        .collect();
+    if applied.ids != ids {
+        return Err(format!(
+            "apply's ids {:?} are not the world's {ids:?}",
+            applied.ids
+        ));
+    }
+    check_final(&world, desired, plan)?;
+    let again = plan_again(desired, &world)?;
+    if !again.is_empty() {
+        return Err(format!("planning again is not empty: {:?}", again.actions));
+    }
+    Ok(world)
+}
+
+fn plan_again(desired: &Desired, world: &World) -> Result<Plan, String> {
+    plan(desired, &world.observe()).map_err(|e| format!("planning again fails: {e}"))
+}
