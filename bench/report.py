@@ -57,7 +57,22 @@ p = print
 p("# Benchmarks")
 p()
 p(f"Measured {datetime.date.fromtimestamp(os.path.getmtime(os.path.join(out, 'offline.txt'))).isoformat()} on {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {rustc}; Python {py['python']}.")
-p("Rerun with `make bench` (release build, several minutes); this file is rewritten by `bench/report.py`.")
+p("Rerun with `make bench`; this file is rewritten by `bench/report.py` from the raw results in `bench/results/`.")
+p()
+runs = [json.loads(line) for line in open(os.path.join(out, "make-bench-runs.jsonl")) if line.strip()]
+p("`make bench` itself (one release build of the AWS SDK serves the bootstrap and every benchmark; peak memory is")
+p("the largest sum of the resident sets of cargo and all its rustc processes, sampled every 200 ms):")
+p()
+p("| run | date | whole `make bench` | `cargo lambda build --release` | `cargo bench --no-run` (same target dir) |")
+p("|---|---|---|---|---|")
+for label, clean in [("from a clean clone", True), ("again, no source change", False)]:
+    r = next((r for r in reversed(runs) if r["clean"] == clean), None)
+    if r is None:
+        p(f"| {label} | not measured | | | |")
+        continue
+    b = r["builds"]
+    p(f"| {label} | {r['date']} | {r['total_s'] / 60:.1f} min | {b['lambda']['wall_s'] / 60:.1f} min, peak {b['lambda']['peak_tree_rss_mb'] / 1024:.1f} GB "
+      f"| {b['bench']['wall_s'] / 60:.1f} min, peak {b['bench']['peak_tree_rss_mb'] / 1024:.1f} GB |")
 p()
 p("## Offline pipeline on the real document (2.6 MB, CLOUDFRONT, IPv4, port 80)")
 p()
@@ -105,7 +120,7 @@ p()
 lam = load("lambda.json")
 p("## Lambda bootstrap (`cargo lambda build --release --compiler cargo`, x86_64)")
 p()
-p(f"Size: {lam['binary_bytes'] / 1e6:.1f} MB (`target/lambda/sgsync/bootstrap`; release profile: thin LTO, 1 codegen unit, stripped, panic=abort).")
+p(f"Size: {lam['binary_bytes'] / 1e6:.1f} MB (`target/lambda/sgsync/bootstrap`; release profile: thin LTO, 1 codegen unit, stripped, panic=unwind).")
 p(f"Cold init, exec to the first `GET /invocation/next` on a local Runtime API ({lam['runs']} runs): median {ms(lam['init_ms']['median'])} ms")
 p(f"(min {ms(lam['init_ms']['min'])}, max {ms(lam['init_ms']['max'])}); this includes building the AWS clients.")
 p()

@@ -10,6 +10,10 @@
 # compiling the SDK a second (and third) time. Build times and peak memory go into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+START=$(date +%s)
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+# A run that starts without release artifacts is a "clean" one (what a fresh clone pays).
+if [ -d "target/$HOST/release/deps" ]; then CLEAN=false; else CLEAN=true; fi
 scripts/setup-moto.sh
 # The raw results are kept beside the report, so `python3 bench/report.py bench/results` rebuilds it.
 OUT=bench/results
@@ -19,7 +23,6 @@ LATEST=tests/fixtures/ip-ranges/latest.json
 if [ ! -x .venv/bin/cargo-lambda ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check cargo-lambda
 fi
-HOST=$(rustc -vV | sed -n 's/^host: //p')
 # The CPU cargo-lambda optimises for (cargo-lambda-build/src/target_arch.rs): reusing it keeps the
 # benchmark build's rustflags, and so its dependency fingerprints, identical to the bootstrap's.
 case "$HOST" in
@@ -55,5 +58,14 @@ python3 bench/lambda_init.py "$BIN" 20 > "$OUT/lambda.json"
 echo "API economy against moto..." >&2
 bench --bench api_economy > "$OUT/api.json"
 
+# Every run of make bench is kept (one JSON line each), so the report shows a clean and a repeated run.
+python3 - "$OUT" "$START" "$CLEAN" <<'PY'
+import json, sys, time, datetime
+out, start, clean = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "true"
+builds = {k: json.load(open(f"{out}/build-{k}.json")) for k in ("lambda", "bench")}
+run = {"date": datetime.date.today().isoformat(), "clean": clean, "total_s": time.time() - start,
+       "builds": {k: {"wall_s": b["wall_s"], "peak_tree_rss_mb": b["peak_tree_rss_mb"]} for k, b in builds.items()}}
+open(f"{out}/make-bench-runs.jsonl", "a").write(json.dumps(run) + "\n")
+PY
 python3 bench/report.py "$OUT" > BENCHMARKS.md
 echo "BENCHMARKS.md written" >&2
