@@ -37,6 +37,7 @@ fn desired(bytes: &[u8]) -> Desired {
         rules: desired_rules(&set.ipv4, &set.ipv6, &[PortRange::single(80)]),
         synctoken: set.synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
+        repack: false,
     }
 }
 
@@ -123,6 +124,7 @@ fn pipeline(b: Bencher) {
             rules: desired_rules(&set.ipv4, &set.ipv6, &[PortRange::single(80)]),
             synctoken: set.synctoken,
             group_stem: "AUTOUPDATE-cloudfront".into(),
+            repack: false,
         };
         let p = plan(&d, &Observed::default()).unwrap();
         black_box(p.actions.len())

@@ -19,7 +19,7 @@ DEMO=$(mktemp -d "${TMPDIR:-/tmp}/sgsync-demo.XXXXXX")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOTO_PORT=$(free_port)
 HTTP_PORT=$(free_port)
-(cd "$DEMO" && exec "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$DEMO/moto.log" 2>&1) &
+(cd "$DEMO" && exec "$ROOT/.venv/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$DEMO/moto.log" 2>&1) &
 MOTO_PID=$!
 mkdir -p "$DEMO/www"
 python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$DEMO/www" >"$DEMO/http.log" 2>&1 &

@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$WORK" && exec "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1) & PIDS+=($!)
+(cd "$WORK" && exec "$ROOT/.venv/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1) & PIDS+=($!)
 mkdir -p "$WORK/www" && cp tests/fixtures/ip-ranges/latest.json "$WORK/www/ip-ranges.json"
 python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 & PIDS+=($!)
 URL="http://127.0.0.1:$HTTP_PORT/ip-ranges.json"

@@ -56,6 +56,9 @@ struct DocumentArgs {
     /// Allow removing more than MAX_REMOVE_FRACTION of the applied ranges (same as ALLOW_LARGE_REMOVAL=true)
     #[arg(long)]
     force: bool,
+    /// Pack the rules into as few groups as the quotas allow, moving rules (make before break) if needed
+    #[arg(long)]
+    repack: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +205,7 @@ async fn sync_command(
     json: bool,
 ) -> Result<(), Box<dyn Error>> {
     config.guard.allow_large_removal |= args.force;
+    config.repack = args.repack;
     let input = input(args)?;
     init_logging(&config, false);
     let clients = Clients::connect(&config.region).await;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::outcome::{Outcome, Status};
 use crate::ranges::RangeSet;
+use crate::rule::PerFamily;
 use crate::security_groups::{Action, Changes, Observed, Plan, Quotas, TargetId};
 
 /// Published and aggregated prefix counts of one IP version.
@@ -36,9 +37,11 @@ pub struct RangesReport {
     pub ipv6: Counts,
     /// Rules needed: aggregated prefixes × port ranges.
     pub rules: usize,
-    /// Groups needed at the given rules per group.
+    /// The same, per family (each family has its own rules-per-group quota).
+    pub rules_by_family: PerFamily,
+    /// Groups needed at the given rules per group: the larger family decides.
     pub groups_needed: usize,
-    /// Rules per group the group count assumes.
+    /// Rules per group and family the group count assumes.
     pub rules_per_group: usize,
     /// Entries of other services the document holds that do not parse (skipped, not fatal).
     pub warnings: Vec<String>,
@@ -47,7 +50,14 @@ pub struct RangesReport {
 impl RangesReport {
     /// Summarises `ranges` for `ports` port ranges and `rules_per_group`.
     pub fn new(service: &str, ranges: &RangeSet, ports: usize, rules_per_group: usize) -> Self {
-        let rules = (ranges.ipv4.len() + ranges.ipv6.len()) * ports;
+        let by_family = PerFamily {
+            v4: ranges.ipv4.len() * ports,
+            v6: ranges.ipv6.len() * ports,
+        };
+        let quotas = Quotas {
+            rules_per_group,
+            ..Quotas::default()
+        };
         RangesReport {
             synctoken: ranges.synctoken.to_string(),
             create_date: ranges.create_date.clone(),
@@ -60,8 +70,9 @@ impl RangesReport {
                 published: ranges.published_v6,
                 aggregated: ranges.ipv6.len(),
             },
-            rules,
-            groups_needed: rules.div_ceil(rules_per_group.max(1)),
+            rules: by_family.total(),
+            rules_by_family: by_family,
+            groups_needed: quotas.groups_for(by_family),
             rules_per_group,
             warnings: ranges.warnings.clone(),
         }
@@ -87,8 +98,10 @@ impl fmt::Display for RangesReport {
         )?;
         writeln!(
             f,
-            "  rules needed: {} ({} groups at {} rules per group)",
-            self.rules, self.groups_needed, self.rules_per_group
+            "  rules needed: {} ({} groups at {rpg} IPv4 and {rpg} IPv6 rules per group)",
+            self.rules_by_family,
+            self.groups_needed,
+            rpg = self.rules_per_group
         )?;
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
@@ -300,12 +313,14 @@ fn render_plan(plan: &Plan, observed: &Observed) -> String {
 pub struct GroupStatus {
     pub id: String,
     pub name: String,
-    /// Rules sgsync manages in it.
-    pub rules: usize,
+    /// Rules sgsync manages in it, per family.
+    pub rules: PerFamily,
     /// Entries sgsync does not manage (they use slots too).
     pub unmanaged_entries: usize,
-    /// Free rule slots.
-    pub free: usize,
+    /// Slots used per family: its rules and the entries sgsync does not manage.
+    pub used: PerFamily,
+    /// Free rule slots, per family.
+    pub free: PerFamily,
     /// The synctoken its rules come from.
     pub synctoken: Option<u64>,
 }
@@ -336,9 +351,10 @@ pub struct StatusReport {
     pub groups: Vec<GroupStatus>,
     /// Targets carrying them.
     pub targets: Vec<TargetStatus>,
-    /// Rules the managed groups hold.
-    pub rules: usize,
-    /// Most rules that fit on every target: rules per group × (groups per target − most foreign).
+    /// Rules the managed groups hold, per family.
+    pub rules: PerFamily,
+    /// Most rules of each family that fit on every target: rules per group × (groups per target −
+    /// most foreign).
     pub max_rules: usize,
     /// Things to know.
     pub warnings: Vec<String>,
@@ -373,16 +389,15 @@ impl StatusReport {
                 .map(|g| GroupStatus {
                     id: g.id.clone(),
                     name: g.name.clone(),
-                    rules: g.rules.len(),
+                    rules: PerFamily::of(&g.rules),
                     unmanaged_entries: g.unmanaged_entries,
-                    free: q
-                        .rules_per_group
-                        .saturating_sub(g.rules.len() + g.unmanaged_entries),
+                    used: g.used(),
+                    free: g.used().free_under(q.rules_per_group),
                     synctoken: g.synctoken,
                 })
                 .collect(),
             targets,
-            rules: o.groups.iter().map(|g| g.rules.len()).sum(),
+            rules: PerFamily::of(o.groups.iter().flat_map(|g| &g.rules)),
             max_rules: o.capacity().max_rules,
             warnings: o.warnings.clone(),
         }
@@ -406,13 +421,11 @@ impl fmt::Display for StatusReport {
             } else {
                 String::new()
             };
+            let rpg = self.quotas.rules_per_group;
             writeln!(
                 f,
-                "  {} {}: {}/{} rules{unmanaged}",
-                g.id,
-                g.name,
-                g.rules + g.unmanaged_entries,
-                self.quotas.rules_per_group,
+                "  {} {}: IPv4 {}/{rpg}, IPv6 {}/{rpg} rules{unmanaged}",
+                g.id, g.name, g.used.v4, g.used.v6,
             )?;
         }
         if self.targets.is_empty() {
@@ -434,8 +447,12 @@ impl fmt::Display for StatusReport {
         }
         writeln!(
             f,
-            "Capacity: {} of {} rules used ({} rules per group × {} groups per target)",
-            self.rules, self.max_rules, self.quotas.rules_per_group, self.quotas.groups_per_target
+            "Capacity: IPv4 {} of {max}, IPv6 {} of {max} rules used ({} rules per group and family × {} groups per target)",
+            self.rules.v4,
+            self.rules.v6,
+            self.quotas.rules_per_group,
+            self.quotas.groups_per_target,
+            max = self.max_rules,
         )?;
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
@@ -572,6 +589,7 @@ mod tests {
             rules: rules(70),
             synctoken: 7,
             group_stem: "AUTOUPDATE-cloudfront".into(),
+            repack: false,
         };
         let observed = Observed {
             vpc_id: "vpc-1".into(),
@@ -668,7 +686,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  rules needed: 2 (1 groups at 60 rules per group)"),
+            text.contains(
+                "  rules needed: 2 IPv4 (1 groups at 60 IPv4 and 60 IPv6 rules per group)"
+            ),
             "{text}"
         );
         assert!(text.contains("warning: skipped EC2 prefix 'x'"), "{text}");

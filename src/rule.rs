@@ -118,6 +118,126 @@ impl fmt::Display for Rule {
     }
 }
 
+/// An IP family. AWS counts the rules-per-group quota separately for each: a group holds 60 IPv4
+/// **and** 60 IPv6 inbound rules by default (Amazon VPC quotas, "Inbound or outbound rules per
+/// security group").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// Both families, IPv4 first.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+impl Rule {
+    /// The family of the rule's source, which decides which quota it counts against.
+    pub fn family(&self) -> Family {
+        match self.net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// A count per family: rules, free slots, quota use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PerFamily {
+    /// The IPv4 count.
+    #[serde(rename = "ipv4")]
+    pub v4: usize,
+    /// The IPv6 count.
+    #[serde(rename = "ipv6")]
+    pub v6: usize,
+}
+
+impl PerFamily {
+    /// The same count for both families.
+    pub fn both(n: usize) -> PerFamily {
+        PerFamily { v4: n, v6: n }
+    }
+
+    /// How many of `rules` are of each family.
+    pub fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> PerFamily {
+        let mut counts = PerFamily::default();
+        for r in rules {
+            *counts.get_mut(r.family()) += 1;
+        }
+        counts
+    }
+
+    /// The count of one family.
+    pub fn get(&self, family: Family) -> usize {
+        match family {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    /// The count of one family, to change.
+    pub fn get_mut(&mut self, family: Family) -> &mut usize {
+        match family {
+            Family::V4 => &mut self.v4,
+            Family::V6 => &mut self.v6,
+        }
+    }
+
+    /// Both counts added together.
+    pub fn total(&self) -> usize {
+        self.v4 + self.v6
+    }
+
+    /// The larger count: what decides how many groups a set of rules needs.
+    pub fn max(&self) -> usize {
+        self.v4.max(self.v6)
+    }
+
+    /// Family-wise sum.
+    pub fn plus(self, other: PerFamily) -> PerFamily {
+        PerFamily {
+            v4: self.v4 + other.v4,
+            v6: self.v6 + other.v6,
+        }
+    }
+
+    /// Family-wise `quota − self`, never below zero: the free slots under a per-family quota.
+    pub fn free_under(self, quota: usize) -> PerFamily {
+        PerFamily {
+            v4: quota.saturating_sub(self.v4),
+            v6: quota.saturating_sub(self.v6),
+        }
+    }
+
+    /// Whether any family exceeds `quota`.
+    pub fn exceeds(&self, quota: usize) -> bool {
+        self.v4 > quota || self.v6 > quota
+    }
+}
+
+impl fmt::Display for PerFamily {
+    /// `180 IPv4 + 31 IPv6`, or just the family that has any.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.v4, self.v6) {
+            (v4, 0) => write!(f, "{v4} IPv4"),
+            (0, v6) => write!(f, "{v6} IPv6"),
+            (v4, v6) => write!(f, "{v4} IPv4 + {v6} IPv6"),
+        }
+    }
+}
+
 /// The rules that allow `nets` on every one of `ports`: the desired state the planner works towards.
 pub fn desired_rules(ipv4: &[Ipv4Net], ipv6: &[Ipv6Net], ports: &[PortRange]) -> BTreeSet<Rule> {
     let nets = ipv4
@@ -165,6 +285,23 @@ mod tests {
             let err = parse_port_list(input).unwrap_err();
             assert!(err.contains(needle), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn families_are_counted_apart() {
+        let v4: Vec<Ipv4Net> = vec!["10.0.0.0/8".parse().unwrap()];
+        let v6: Vec<Ipv6Net> = vec![
+            "2600:9000::/28".parse().unwrap(),
+            "2a00::/16".parse().unwrap(),
+        ];
+        let rules = desired_rules(&v4, &v6, &parse_port_list("80,443").unwrap());
+        let counts = PerFamily::of(&rules);
+        assert_eq!(counts, PerFamily { v4: 2, v6: 4 });
+        assert_eq!((counts.total(), counts.max()), (6, 4));
+        assert_eq!(counts.to_string(), "2 IPv4 + 4 IPv6");
+        assert_eq!(PerFamily { v4: 3, v6: 0 }.to_string(), "3 IPv4");
+        assert_eq!(counts.free_under(3), PerFamily { v4: 1, v6: 0 });
+        assert!(counts.exceeds(3) && !counts.exceeds(4));
     }
 
     #[test]

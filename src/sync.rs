@@ -96,6 +96,7 @@ pub async fn sync_vpc(
         rules: desired_rules(&ranges.ipv4, &ranges.ipv6, &config.ports),
         synctoken: ranges.synctoken,
         group_stem: owner.stem.clone(),
+        repack: config.repack,
     };
     let observed = observe(config, clients).await?;
     let mut outcome = Outcome {

@@ -181,7 +181,7 @@ async fn bad_documents_events_and_settings_change_nothing() {
         &["CLOUDFRONTT", "CLOUDFRONT_ORIGIN_FACING"],
     );
 
-    // Capacity: dual stack on two ports needs 422 rules; 300 fit.
+    // Capacity: dual stack on two ports needs 360 IPv4 + 62 IPv6 rules, 6 groups; 5 × 60 per family fit.
     refused(
         &aws,
         &sgsync
@@ -189,7 +189,11 @@ async fn bad_documents_events_and_settings_change_nothing() {
             .env("IP_VERSIONS", "ipv4,ipv6")
             .env("PORTS", "80,443"),
         &["apply", "--event", &good],
-        &["422 rules", "at most 300", "CLOUDFRONT_ORIGIN_FACING"],
+        &[
+            "360 IPv4 + 62 IPv6 rules need 6 groups",
+            "at most 300 rules of each family",
+            "CLOUDFRONT_ORIGIN_FACING",
+        ],
     );
 
     // A large shrink needs --force.

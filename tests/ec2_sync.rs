@@ -42,11 +42,11 @@ async fn assert_holds_exactly(aws: &Aws, expected: &BTreeSet<String>) -> Vec<Gro
     );
     assert_eq!(count, expected.len(), "a rule is held twice");
     for g in &groups {
+        let (v4, v6) = per_family(&g.rules);
         assert!(
-            g.rules.len() <= 60,
-            "{} holds {} rules",
-            g.name,
-            g.rules.len()
+            v4 <= 60 && v6 <= 60,
+            "{} holds {v4} IPv4 and {v6} IPv6 rules",
+            g.name
         );
         assert!(!g.rules.is_empty(), "{} is empty", g.name);
         assert_eq!(g.tags.get("Name"), Some(&g.name));
@@ -273,6 +273,78 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     assert_eq!(aws.all_groups().await[&foreign], foreign_before);
     assert_eq!(aws.interface_groups(&eni).await[0], foreign);
     assert_eq!(aws.lb_groups(&alb).await[0], lb_foreign);
+}
+
+/// Dual stack on port 80: 180 IPv4 + 31 IPv6 rules fit in 3 groups as AWS counts them (60 IPv4 and,
+/// apart, 60 IPv6 per group; the emulator counts the same way through scripts/moto_server.py, and this
+/// test shows it does). `sgsync ranges` says 3, `apply` makes 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn dual_stack_needs_three_groups_as_aws_counts_them() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync().env("IP_VERSIONS", "ipv4,ipv6");
+    let path = fixture("ip-ranges/latest.json");
+    let ranges = sgsync
+        .run(&[
+            "ranges",
+            "--ip-ranges",
+            path.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(ranges["groups_needed"], 3);
+    assert_eq!(ranges["rules_by_family"]["ipv4"], 180);
+    assert_eq!(ranges["rules_by_family"]["ipv6"], 31);
+
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("ip-ranges.json");
+    std::fs::write(&doc, latest()).unwrap();
+    aws.proxy.clear();
+    let out = sgsync
+        .run(&[
+            "apply",
+            "--ip-ranges",
+            doc.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok();
+    assert_eq!(out.json()["changes"]["groups_created"], 3);
+    let expected = expected_rules(&latest(), "80", true);
+    assert_make_before_break(&aws.proxy.calls(), &expected);
+    let groups = assert_holds_exactly(&aws, &expected).await;
+    assert_eq!(groups.len(), 3);
+    assert_eq!(per_family(&groups[0].rules), (60, 31));
+
+    // The emulator enforces the quota per family: the first group has room for IPv6, none for IPv4.
+    let permission = |v6: bool| {
+        let p = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(8443)
+            .to_port(8443);
+        if v6 {
+            p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("2001:db8::/32").build())
+        } else {
+            p.ip_ranges(IpRange::builder().cidr_ip("192.0.2.0/24").build())
+        }
+        .build()
+    };
+    let authorize = |v6: bool| {
+        aws.ec2
+            .authorize_security_group_ingress()
+            .group_id(&groups[0].id)
+            .ip_permissions(permission(v6))
+            .send()
+    };
+    let full = authorize(false).await.unwrap_err();
+    assert_eq!(
+        aws_sdk_ec2::error::ProvideErrorMetadata::code(&full),
+        Some("RulesPerSecurityGroupLimitExceeded")
+    );
+    authorize(true).await.expect("IPv6 has room of its own");
 }
 
 #[tokio::test(flavor = "multi_thread")]

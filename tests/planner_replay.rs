@@ -11,7 +11,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
 use sgsync::ranges::{IpVersions, Selection, select};
-use sgsync::rule::{PortRange, Rule, desired_rules};
+use sgsync::rule::{PerFamily, PortRange, Rule, desired_rules};
 use sgsync::security_groups::{Desired, Observed, PlanError, Quotas, TargetId, plan};
 use sgsync::testkit::groups::{World, check_run};
 use sgsync::testkit::replay_files;
@@ -56,6 +56,8 @@ struct Scenario {
     quotas: Quotas,
     foreign: usize,
     load_balancer: bool,
+    /// Every run with `--repack` (pack into as few groups as the quotas allow).
+    repack: bool,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -67,9 +69,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         (20usize..=60, 1usize..=5),
         0usize..3,
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(start, steps, ports, v6, (rpg, gpt), foreign, load_balancer)| Scenario {
+            |(start, steps, ports, v6, (rpg, gpt), foreign, load_balancer, repack)| Scenario {
                 start,
                 steps,
                 ports: ports.into_iter().map(PortRange::single).collect(),
@@ -80,6 +83,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 },
                 foreign,
                 load_balancer,
+                repack,
             },
         )
 }
@@ -90,6 +94,7 @@ fn desired_at(v: &Version, s: &Scenario) -> Desired {
         rules: desired_rules(&v.v4, v6, &s.ports),
         synctoken: v.synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
+        repack: s.repack,
     }
 }
 
@@ -125,7 +130,7 @@ proptest! {
             let d = desired_at(&history[index], &s);
             match plan(&d, &observed) {
                 Ok(p) => {
-                    prop_assert!(d.rules.len() <= observed.capacity().max_rules);
+                    prop_assert!(!PerFamily::of(&d.rules).exceeds(observed.capacity().max_rules));
                     let mut world = check_run(&observed, &d, &p)
                         .map_err(|e| TestCaseError::fail(format!("version {index}: {e}")))?;
                     if !attached {
@@ -135,7 +140,7 @@ proptest! {
                     observed = world.observe();
                 }
                 Err(PlanError::OverCapacity { rules, .. }) => {
-                    prop_assert!(rules > observed.capacity().max_rules, "refused {rules} rules that fit");
+                    prop_assert!(rules.exceeds(observed.capacity().max_rules), "refused {rules} rules that fit");
                 }
                 Err(e) => return Err(TestCaseError::fail(format!("version {index}: {e}"))),
             }
@@ -143,26 +148,16 @@ proptest! {
     }
 }
 
-/// The whole series in order, at the default quotas, IPv4 on port 80 (the blog's setting): each
+/// The whole series in order at the default quotas, from nothing, one version after another: each
 /// version lands exactly and a version whose ranges did not change costs at most the bookkeeping tag.
-#[test]
-fn the_whole_series_in_order_with_default_quotas() {
-    let s = Scenario {
-        start: 0,
-        steps: vec![1; 169],
-        ports: vec![PortRange::single(80)],
-        v6: false,
-        quotas: Quotas::default(),
-        foreign: 1,
-        load_balancer: false,
-    };
+fn whole_series(s: &Scenario) {
     let mut observed = Observed {
         quotas: s.quotas,
         ..Observed::default()
     };
     let mut previous: Option<BTreeSet<Rule>> = None;
     for (i, v) in history().iter().enumerate() {
-        let d = desired_at(v, &s);
+        let d = desired_at(v, s);
         let p = plan(&d, &observed).unwrap_or_else(|e| panic!("version {i}: {e}"));
         if previous.as_ref() == Some(&d.rules) {
             assert!(
@@ -173,9 +168,40 @@ fn the_whole_series_in_order_with_default_quotas() {
         }
         let mut world = check_run(&observed, &d, &p).unwrap_or_else(|e| panic!("version {i}: {e}"));
         if i == 0 {
-            attach_target(&mut world, &s);
+            attach_target(&mut world, s);
         }
+        let groups = world.groups.len();
+        let needed = s.quotas.groups_for(PerFamily::of(&d.rules));
+        assert!(
+            groups >= needed,
+            "version {i}: {groups} groups for {needed}"
+        );
         observed = world.observe();
         previous = Some(d.rules);
     }
+}
+
+fn series(v6: bool) -> Scenario {
+    Scenario {
+        start: 0,
+        steps: vec![1; 169],
+        ports: vec![PortRange::single(80)],
+        v6,
+        quotas: Quotas::default(),
+        foreign: 1,
+        load_balancer: false,
+        repack: false,
+    }
+}
+
+/// IPv4 on port 80, the blog's setting.
+#[test]
+fn the_whole_series_in_order_with_default_quotas() {
+    whole_series(&series(false));
+}
+
+/// Dual stack on port 80, each family against its own quota of 60 per group.
+#[test]
+fn the_whole_series_dual_stack_with_per_family_quotas() {
+    whole_series(&series(true));
 }

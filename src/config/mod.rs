@@ -107,6 +107,9 @@ pub struct Config {
     /// First wait before downloading again when a cache serves a document older than its
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
+    /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
+    /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
+    pub repack: bool,
 }
 
 /// The value of a setting, checked: `None` when unset or empty (CloudFormation passes empty strings
@@ -140,7 +143,30 @@ impl Config {
                 read::<Region>("REGION", &aws_region)?.unwrap_or_else(|| Region("us-east-1".into()))
             }
         };
+        let quota_overrides = QuotaOverrides {
+            rules_per_group: read::<Count<1000>>("RULES_PER_GROUP", &args.rules_per_group)?
+                .map(|c| c.0),
+            groups_per_target: read::<Count<16>>("GROUPS_PER_TARGET", &args.groups_per_target)?
+                .map(|c| c.0),
+        };
+        if let QuotaOverrides {
+            rules_per_group: Some(rules),
+            groups_per_target: Some(groups),
+        } = quota_overrides
+            && rules * groups > Quotas::PRODUCT_LIMIT
+        {
+            return Err(ConfigError {
+                variable: "RULES_PER_GROUP",
+                value: rules.to_string(),
+                reason: format!(
+                    "{rules} rules per group × {groups} groups per target (GROUPS_PER_TARGET) = {} exceeds AWS's limit of {} for the product; lower one of them",
+                    rules * groups,
+                    Quotas::PRODUCT_LIMIT
+                ),
+            });
+        }
         Ok(Config {
+            quota_overrides,
             vpc_id: read::<VpcId>("VPC_ID", &args.vpc_id)?.map(|v| v.0),
             ports: read::<Ports>("PORTS", &args.ports)?
                 .map_or_else(|| vec![PortRange::single(80)], |p| p.0),
@@ -155,12 +181,6 @@ impl Config {
                 .map(|r| r.0),
             ip_ranges_url: read::<Url>("IP_RANGES_URL", &args.ip_ranges_url)?
                 .map_or_else(|| source::DEFAULT_URL.to_string(), |u| u.0),
-            quota_overrides: QuotaOverrides {
-                rules_per_group: read::<Count<1000>>("RULES_PER_GROUP", &args.rules_per_group)?
-                    .map(|c| c.0),
-                groups_per_target: read::<Count<16>>("GROUPS_PER_TARGET", &args.groups_per_target)?
-                    .map(|c| c.0),
-            },
             guard: GuardLimits {
                 widest_v4: read::<PrefixLen<32>>("WIDEST_IPV4_PREFIX", &args.widest_ipv4_prefix)?
                     .map_or(8, |p| p.0),
@@ -179,6 +199,7 @@ impl Config {
             },
             download_retry: read::<Millis>("DOWNLOAD_RETRY_MS", &args.download_retry_ms)?
                 .map_or(Duration::from_secs(2), |m| m.0),
+            repack: false,
         })
     }
 
@@ -331,6 +352,25 @@ mod tests {
                 rules_per_group: 100,
                 groups_per_target: 10
             }
+        );
+    }
+
+    #[test]
+    fn quota_overrides_must_respect_awss_product_rule() {
+        let ok = Config::from_args(
+            &args(&[("RULES_PER_GROUP", "200"), ("GROUPS_PER_TARGET", "5")]),
+            None,
+        );
+        assert!(ok.is_ok());
+        let e = Config::from_args(
+            &args(&[("RULES_PER_GROUP", "100"), ("GROUPS_PER_TARGET", "16")]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "RULES_PER_GROUP");
+        assert!(
+            e.to_string().contains("= 1600 exceeds AWS's limit of 1000"),
+            "{e}"
         );
     }
 

@@ -8,12 +8,13 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::rule::Rule;
+use crate::rule::{PerFamily, Rule};
 
 /// The quotas that bound a layout. Defaults are AWS's defaults; both are adjustable per account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Quotas {
-    /// Inbound rules per security group (IPv4 and IPv6 together), Service Quotas `L-0EA8095F`.
+    /// Inbound rules per security group **per IP family** (a group holds this many IPv4 rules and,
+    /// separately, this many IPv6 rules), Service Quotas `L-0EA8095F`.
     pub rules_per_group: usize,
     /// Security groups per network interface (and per load balancer), Service Quotas `L-2AFB9258`.
     pub groups_per_target: usize,
@@ -25,6 +26,16 @@ impl Default for Quotas {
             rules_per_group: 60,
             groups_per_target: 5,
         }
+    }
+}
+
+impl Quotas {
+    /// AWS's product rule: rules per group × groups per interface may not exceed 1,000.
+    pub const PRODUCT_LIMIT: usize = 1000;
+
+    /// How many groups `rules` need at these quotas: the larger family decides.
+    pub fn groups_for(&self, rules: PerFamily) -> usize {
+        rules.max().div_ceil(self.rules_per_group.max(1))
     }
 }
 
@@ -104,6 +115,9 @@ pub struct ObservedGroup {
     /// Inbound entries sgsync does not model (all traffic, other protocols, group or prefix-list
     /// sources). They occupy rule slots until a late `RevokeUnmanaged` removes them.
     pub unmanaged_entries: usize,
+    /// The slots those entries take in each family's quota: a CIDR entry in its own family, a group
+    /// or prefix-list source in both (conservatively: AWS counts a group reference in both).
+    pub unmanaged_slots: PerFamily,
     /// The synctoken recorded on the group by the last run that completed (a tag).
     pub synctoken: Option<u64>,
 }
@@ -139,7 +153,7 @@ pub struct Capacity {
     pub fullest: Option<(TargetId, usize)>,
     /// Managed groups every target can take: groups per target − foreign groups on the fullest.
     pub max_groups: usize,
-    /// Rules that fit: rules per group × `max_groups`.
+    /// Rules of each family that fit: rules per group × `max_groups`.
     pub max_rules: usize,
 }
 
@@ -197,6 +211,13 @@ impl Observed {
     }
 }
 
+impl ObservedGroup {
+    /// The slots of each family the group uses now: its rules and its unmanaged entries.
+    pub fn used(&self) -> PerFamily {
+        PerFamily::of(&self.rules).plus(self.unmanaged_slots)
+    }
+}
+
 /// What the planner is asked to reach.
 #[derive(Clone, Debug)]
 pub struct Desired {
@@ -207,6 +228,9 @@ pub struct Desired {
     /// Name stem for new groups: they are called `{stem}-{n}` with the smallest free `n`, so a group
     /// re-created after a crash gets a recognisable, predictable name.
     pub group_stem: String,
+    /// Pack into as few groups as the quotas allow, moving rules if needed (`--repack`); otherwise
+    /// rules only move when they must.
+    pub repack: bool,
 }
 
 /// One step of a plan. The apply step makes exactly one API call per action. Groups are named by

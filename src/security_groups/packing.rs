@@ -1,17 +1,21 @@
 //! Stable bin packing: which group each desired rule ends up in.
 //!
+//! A group has two budgets, one per IP family (AWS counts IPv4 and IPv6 rules separately against the
+//! rules-per-group quota), so a dual-stack selection fills the IPv4 and the IPv6 slots of the same
+//! groups.
+//!
 //! Stability is the point. A rule already in a managed group stays there, so a one-prefix change touches
 //! one group and costs one or two API calls; new rules fill free slots of existing groups first; a new
 //! group is created only when every existing group is full; a group left empty is deleted. Rules move
-//! only when they must: a rule held twice (after a crash or a concurrent run) keeps its first copy (its second when the first must move), a
-//! group over the rules quota sheds its excess, and when more groups hold rules than a target can take,
-//! the emptiest groups are evacuated.
+//! only when they must: a rule held twice (after a crash or a concurrent run) keeps its first copy (its
+//! second when the first must move), a group over the rules quota sheds its excess, and when more groups
+//! hold rules than a target can take (or than a repack wants), the emptiest groups are evacuated.
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use super::model::ObservedGroup;
-use crate::rule::Rule;
+use crate::rule::{Family, PerFamily, Rule};
 
 /// The fate of one existing group.
 #[derive(Clone, Debug)]
@@ -37,13 +41,21 @@ impl GroupPacking<'_> {
         self.kept.union(&self.added).copied().collect()
     }
 
+    /// The slots of each family the group holds until the end of the run: what it keeps, second
+    /// copies (revoked only at the end) and entries sgsync does not manage.
+    fn held_until_end(&self) -> PerFamily {
+        PerFamily::of(self.kept.iter().chain(&self.duplicate)).plus(self.observed.unmanaged_slots)
+    }
+
     /// Whether the group must give up its stale rules before it can take its new ones: the only case
     /// in which a revoke precedes an authorization, and it only ever removes unpublished ranges.
     pub(super) fn needs_early_revoke(&self, rules_per_group: usize) -> bool {
-        !self.added.is_empty()
-            && !self.stale.is_empty()
-            && self.observed.rules.len() + self.observed.unmanaged_entries + self.added.len()
-                > rules_per_group
+        let peak = self.observed.used().plus(PerFamily::of(&self.added));
+        let added = PerFamily::of(&self.added);
+        !self.stale.is_empty()
+            && Family::ALL
+                .iter()
+                .any(|&f| added.get(f) > 0 && peak.get(f) > rules_per_group)
     }
 }
 
@@ -59,8 +71,8 @@ pub(super) struct Packing<'a> {
 /// How many rules could not be placed, when the groups a target can hold are not enough.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Shortfall {
-    /// Rules that would fit with the unmanaged entries taken into account.
-    pub fits: usize,
+    /// Rules of each family that would fit with the unmanaged entries taken into account.
+    pub fits: PerFamily,
 }
 
 /// Sort key that orders `AUTOUPDATE-cloudfront-2` before `AUTOUPDATE-cloudfront-10`.
@@ -70,7 +82,48 @@ pub(super) fn natural_key(name: &str) -> (&str, u64, &str) {
     (stem, number, name)
 }
 
-/// Packs `desired` into at most `max_groups` groups of `rules_per_group`, starting from `groups`.
+/// The rules still to place, per family, each handed out in ascending order.
+struct Missing {
+    v4: Vec<Rule>,
+    v6: Vec<Rule>,
+}
+
+impl Missing {
+    fn new(rules: impl Iterator<Item = Rule>) -> Missing {
+        let (mut v4, mut v6): (Vec<Rule>, Vec<Rule>) =
+            rules.partition(|r| r.family() == Family::V4);
+        // pop() hands rules out in ascending order.
+        v4.reverse();
+        v6.reverse();
+        Missing { v4, v6 }
+    }
+
+    fn of(&mut self, family: Family) -> &mut Vec<Rule> {
+        match family {
+            Family::V4 => &mut self.v4,
+            Family::V6 => &mut self.v6,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn counts(&self) -> PerFamily {
+        PerFamily {
+            v4: self.v4.len(),
+            v6: self.v6.len(),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Rule) -> bool) {
+        self.v4.retain(&mut keep);
+        self.v6.retain(&mut keep);
+    }
+}
+
+/// Packs `desired` into at most `max_groups` groups of `rules_per_group` rules per family, starting
+/// from `groups`.
 pub(super) fn pack<'a>(
     desired: &BTreeSet<Rule>,
     groups: &'a [ObservedGroup],
@@ -103,17 +156,29 @@ pub(super) fn pack<'a>(
                     p.duplicate.insert(*rule);
                 }
             }
-            // A group over the quota (the quota was lowered) sheds its last rules.
-            let room = rules_per_group.saturating_sub(g.unmanaged_entries);
-            while p.kept.len() > room {
-                let rule = p.kept.pop_last().expect("kept is longer than room");
-                p.moved_out.insert(rule);
+            // A group over the quota (the quota was lowered) sheds its last rules of that family.
+            let room = g.unmanaged_slots.free_under(rules_per_group);
+            for family in Family::ALL {
+                let mut over = PerFamily::of(&p.kept)
+                    .get(family)
+                    .saturating_sub(room.get(family));
+                while over > 0 {
+                    let rule = *p
+                        .kept
+                        .iter()
+                        .rev()
+                        .find(|r| r.family() == family)
+                        .expect("the family is over its room");
+                    p.kept.remove(&rule);
+                    p.moved_out.insert(rule);
+                    over -= 1;
+                }
             }
             p
         })
         .collect();
 
-    // More groups hold rules than a target can take: evacuate the emptiest.
+    // More groups hold rules than a target can take (or a repack wants): evacuate the emptiest.
     let mut holders: Vec<usize> = (0..existing.len())
         .filter(|&i| !existing[i].kept.is_empty())
         .collect();
@@ -125,12 +190,12 @@ pub(super) fn pack<'a>(
         }
     }
 
-    let mut missing: Vec<Rule> = desired
-        .iter()
-        .filter(|r| !existing.iter().any(|g| g.kept.contains(r)))
-        .copied()
-        .collect();
-    missing.reverse(); // pop() hands rules out in ascending order
+    let mut missing = Missing::new(
+        desired
+            .iter()
+            .filter(|r| !existing.iter().any(|g| g.kept.contains(r)))
+            .copied(),
+    );
 
     // A rule that left its first copy (evacuated or shed) may still have a second copy elsewhere: that
     // copy is kept rather than authorized again, and a group that holds it is never asked to take it.
@@ -159,14 +224,12 @@ pub(super) fn pack<'a>(
             used += 1;
             keep_copies(g, &mut missing, rules_per_group);
         }
-        // Duplicates are revoked only at the end, so their slots are not free for this run.
-        let held_until_end = g.kept.len() + g.duplicate.len() + g.observed.unmanaged_entries;
-        let free = rules_per_group.saturating_sub(held_until_end);
-        for _ in 0..free {
-            match missing.pop() {
-                Some(rule) => g.added.insert(rule),
-                None => break,
-            };
+        // Second copies are revoked only at the end, so their slots are not free for this run.
+        let free = g.held_until_end().free_under(rules_per_group);
+        for family in Family::ALL {
+            let queue = missing.of(family);
+            let take = free.get(family).min(queue.len());
+            g.added.extend(queue.split_off(queue.len() - take));
         }
         if g.kept.is_empty() && g.added.is_empty() {
             used -= 1; // no slot after all: the group stays unused
@@ -181,30 +244,39 @@ pub(super) fn pack<'a>(
             .by_ref()
             .find(|n| !taken.contains(n.as_str()))
             .expect("an unbounded range of names has a free one");
-        let take = rules_per_group.min(missing.len());
-        let rules: BTreeSet<Rule> = missing
-            .split_off(missing.len() - take)
-            .into_iter()
-            .collect();
+        let mut rules = BTreeSet::new();
+        for family in Family::ALL {
+            let queue = missing.of(family);
+            let take = rules_per_group.min(queue.len());
+            rules.extend(queue.split_off(queue.len() - take));
+        }
         created.push((name, rules));
         used += 1;
     }
 
     if !missing.is_empty() {
+        let desired = PerFamily::of(desired);
+        let short = missing.counts();
         return Err(Shortfall {
-            fits: desired.len() - missing.len(),
+            fits: PerFamily {
+                v4: desired.v4 - short.v4,
+                v6: desired.v6 - short.v6,
+            },
         });
     }
     Ok(Packing { existing, created })
 }
 
-/// Keeps, in `g`, the second copies of rules no other group keeps, as far as the group's room allows;
-/// they leave `missing` and cost no write.
-fn keep_copies(g: &mut GroupPacking<'_>, missing: &mut Vec<Rule>, rules_per_group: usize) {
-    let room = rules_per_group.saturating_sub(g.observed.unmanaged_entries);
+/// Keeps, in `g`, the second copies of rules no other group keeps, as far as the group's room in each
+/// family allows; they leave `missing` and cost no write.
+fn keep_copies(g: &mut GroupPacking<'_>, missing: &mut Missing, rules_per_group: usize) {
+    let room = g.observed.unmanaged_slots.free_under(rules_per_group);
+    let mut kept = PerFamily::of(&g.kept);
     missing.retain(|rule| {
-        if g.kept.len() < room && g.duplicate.remove(rule) {
+        let f = rule.family();
+        if kept.get(f) < room.get(f) && g.duplicate.remove(rule) {
             g.kept.insert(*rule);
+            *kept.get_mut(f) += 1;
             false
         } else {
             true

@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use super::model::{Action, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
 use super::packing::{self, natural_key};
-use crate::rule::Rule;
+use crate::rule::{PerFamily, Rule};
 
 /// Why no plan could be made. Nothing has been changed when the planner says no.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -34,13 +34,21 @@ pub enum PlanError {
         "the desired state has no rules; refusing to empty the managed groups (check SERVICE, SERVICE_REGIONS and IP_VERSIONS)"
     )]
     NoDesiredRules,
+    /// The quotas break AWS's product rule, so AWS would refuse what a plan at them asks for.
+    #[error(
+        "the quotas {} rules per group × {} groups per target = {} exceed AWS's limit of {} for their \
+         product; AWS would refuse such a layout: set RULES_PER_GROUP and GROUPS_PER_TARGET to the values \
+         Service Quotas shows for L-0EA8095F and L-2AFB9258 (or unset them); nothing was changed",
+        .0.rules_per_group, .0.groups_per_target, .0.rules_per_group * .0.groups_per_target, Quotas::PRODUCT_LIMIT
+    )]
+    ImpossibleQuotas(Quotas),
     /// The desired rules do not fit in the groups every target can take.
     #[error("{}", capacity_message(.rules, .fits, .quotas, .foreign, .fullest))]
     OverCapacity {
-        /// Rules needed.
-        rules: usize,
-        /// Rules that fit.
-        fits: usize,
+        /// Rules needed, per family.
+        rules: PerFamily,
+        /// Rules that fit, per family.
+        fits: PerFamily,
         /// The quotas used.
         quotas: Quotas,
         /// Foreign groups on the fullest target.
@@ -51,8 +59,8 @@ pub enum PlanError {
 }
 
 fn capacity_message(
-    rules: &usize,
-    fits: &usize,
+    rules: &PerFamily,
+    fits: &PerFamily,
     quotas: &Quotas,
     foreign: &usize,
     fullest: &Option<TargetId>,
@@ -62,14 +70,21 @@ fn capacity_message(
         Some(t) if *foreign > 0 => format!(" − {foreign} foreign on {t}"),
         _ => String::new(),
     };
+    let rpg = quotas.rules_per_group;
+    let fits = if fits.v4 == fits.v6 {
+        format!("{} rules of each family", fits.v4)
+    } else {
+        format!("{fits} rules")
+    };
     format!(
-        "the desired state does not fit: {rules} rules are needed but at most {fits} fit \
-         ({} rules per group × {groups} groups = {} groups per target{on}); nothing was changed. \
+        "the desired state does not fit: {rules} rules need {} groups of {rpg} IPv4 and {rpg} IPv6 rules, \
+         but at most {fits} fit ({groups} groups = {} groups per target{on}); nothing was changed. \
          To fix: select fewer ranges (SERVICE=CLOUDFRONT_ORIGIN_FACING, SERVICE_REGIONS, IP_VERSIONS=ipv4), \
          use fewer PORTS (each port or range doubles the rules), free group slots on the targets, or raise \
          the quotas in Service Quotas (L-0EA8095F rules per group, L-2AFB9258 groups per interface) and set \
          RULES_PER_GROUP / GROUPS_PER_TARGET if Service Quotas is not readable",
-        quotas.rules_per_group, quotas.groups_per_target
+        quotas.groups_for(*rules),
+        quotas.groups_per_target
     )
 }
 
@@ -82,6 +97,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if desired.rules.is_empty() {
         return Err(PlanError::NoDesiredRules);
     }
+    if quotas.rules_per_group * quotas.groups_per_target > Quotas::PRODUCT_LIMIT {
+        return Err(PlanError::ImpossibleQuotas(quotas));
+    }
     let name_of: BTreeMap<&str, &str> = observed
         .groups
         .iter()
@@ -90,24 +108,33 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
 
     // The target with the most foreign groups bounds how many managed groups every target can take.
     let capacity = observed.capacity();
-    let max_groups = capacity.max_groups;
-    let over = |fits: usize| PlanError::OverCapacity {
-        rules: desired.rules.len(),
+    let rules = PerFamily::of(&desired.rules);
+    let over = |fits: PerFamily| PlanError::OverCapacity {
+        rules,
         fits,
         quotas,
         foreign: capacity.fullest.as_ref().map_or(0, |(_, n)| *n),
         fullest: capacity.fullest.as_ref().map(|(t, _)| t.clone()),
     };
-    if desired.rules.len() > capacity.max_rules {
-        return Err(over(capacity.max_rules));
+    if rules.exceeds(capacity.max_rules) {
+        return Err(over(PerFamily::both(capacity.max_rules)));
     }
-    let packing = packing::pack(
-        &desired.rules,
-        &observed.groups,
-        quotas.rules_per_group,
-        max_groups,
-        &desired.group_stem,
-    )
+    let pack = |max_groups| {
+        packing::pack(
+            &desired.rules,
+            &observed.groups,
+            quotas.rules_per_group,
+            max_groups,
+            &desired.group_stem,
+        )
+    };
+    // A repack asks for the fewest groups the rules need; when entries sgsync does not manage (or
+    // second copies) take the slots that would need, it settles for what the targets allow.
+    let fewest = quotas.groups_for(rules).min(capacity.max_groups);
+    let packing = match desired.repack {
+        true => pack(fewest).or_else(|_| pack(capacity.max_groups)),
+        false => pack(capacity.max_groups),
+    }
     .map_err(|s| over(s.fits))?;
 
     let mut actions = Vec::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::rule::{PortRange, Rule};
+use crate::rule::{Family, PerFamily, PortRange, Rule};
 use crate::testkit::groups::{World, check_run};
 
 fn rule(i: u16, port: u16) -> Rule {
@@ -20,11 +20,20 @@ fn rules(range: std::ops::Range<u16>) -> BTreeSet<Rule> {
     range.map(|i| rule(i, 443)).collect()
 }
 
+/// An IPv6 rule, distinct for each `i`.
+fn rule6(i: u16, port: u16) -> Rule {
+    Rule {
+        net: format!("2600:9000:{i:x}::/48").parse().unwrap(),
+        ports: PortRange::single(port),
+    }
+}
+
 fn desired(rules: BTreeSet<Rule>, synctoken: u64) -> Desired {
     Desired {
         rules,
         synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
+        repack: false,
     }
 }
 
@@ -224,10 +233,9 @@ fn capacity_overflow_is_an_error_with_the_numbers_and_remedies() {
     .unwrap_err();
     let text = err.to_string();
     for needle in [
-        "181 rules",
-        "at most 180",
-        "60 rules per group × 3 groups",
-        "2 foreign on interface eni-1",
+        "181 IPv4 rules need 4 groups of 60 IPv4 and 60 IPv6 rules",
+        "at most 180 rules of each family fit",
+        "(3 groups = 5 groups per target − 2 foreign on interface eni-1)",
         "CLOUDFRONT_ORIGIN_FACING",
         "L-0EA8095F",
         "nothing was changed",
@@ -269,6 +277,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
         name: format!("AUTOUPDATE-cloudfront-{n}"),
         rules,
         unmanaged_entries: 0,
+        unmanaged_slots: PerFamily::default(),
         synctoken: None,
     };
     let observed = Observed {
@@ -312,11 +321,9 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
 fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
     let mut world = synced(20, quotas(10, 5));
     // Someone opened a managed group (all traffic from anywhere, say) and added a growth rule.
-    world
-        .groups
-        .get_mut("AUTOUPDATE-cloudfront-1")
-        .unwrap()
-        .unmanaged_entries = 2;
+    let opened = world.groups.get_mut("AUTOUPDATE-cloudfront-1").unwrap();
+    opened.unmanaged_entries = 2;
+    opened.unmanaged_slots = PerFamily { v4: 2, v6: 0 };
     let world = with_target(world, "eni-1", &["sg-admin"]);
     let d = desired(rules(0..21), 2);
     let (p, after) = run(&world.observe(), &d, quotas(12, 5));
@@ -350,6 +357,113 @@ fn too_many_half_empty_groups_are_consolidated_when_a_target_gets_fuller() {
     assert!(kinds(&p).contains(&"delete"));
 }
 
+/// 180 IPv4 + 31 IPv6 rules: three groups, the IPv6 rules in the first group's IPv6 slots (AWS counts
+/// the families apart); the old one-budget packing needed four.
+#[test]
+fn dual_stack_fills_both_families_of_the_same_groups() {
+    let mut rules = rules(0..180);
+    rules.extend((0..31).map(|i| rule6(i, 443)));
+    let (p, world) = run(&Observed::default(), &desired(rules, 1), Quotas::default());
+    assert_eq!(kinds(&p).iter().filter(|k| **k == "create").count(), 3);
+    let used: Vec<PerFamily> = world
+        .groups
+        .values()
+        .map(|g| PerFamily::of(&g.rules))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            PerFamily { v4: 60, v6: 31 },
+            PerFamily { v4: 60, v6: 0 },
+            PerFamily { v4: 60, v6: 0 }
+        ]
+    );
+}
+
+/// A layout packed the old way (one budget for both families: four groups) is left as it is: no rule
+/// moves just to save a group. `--repack` consolidates it, make before break, and says so in its plan.
+#[test]
+fn an_old_layout_moves_only_when_asked_to_repack() {
+    let v4: Vec<Rule> = rules(0..180).into_iter().collect();
+    let v6: Vec<Rule> = (0..31).map(|i| rule6(i, 80)).collect();
+    let group = |n: usize, rules: &[Rule]| ObservedGroup {
+        id: format!("sg-old{n}"),
+        name: format!("AUTOUPDATE-cloudfront-{n}"),
+        rules: rules.iter().copied().collect(),
+        unmanaged_entries: 0,
+        unmanaged_slots: PerFamily::default(),
+        synctoken: Some(1),
+    };
+    let groups = vec![
+        group(1, &v4[0..60]),
+        group(2, &v4[60..120]),
+        group(3, &v4[120..180]),
+        group(4, &v6),
+    ];
+    let targets = vec![ObservedTarget {
+        id: TargetId::Interface("eni-1".into()),
+        groups: std::iter::once("sg-admin".to_string())
+            .chain(groups.iter().map(|g| g.id.clone()))
+            .collect(),
+    }];
+    let observed = Observed {
+        groups,
+        targets,
+        ..Observed::default()
+    };
+    let all: BTreeSet<Rule> = v4.iter().chain(&v6).copied().collect();
+    let same = desired(all.clone(), 1);
+    let (p, _) = run(&observed, &same, Quotas::default());
+    assert!(p.is_empty(), "{:?}", p.actions);
+
+    // A new range is added where there is room, and still nothing moves.
+    let mut grown = desired(all.clone(), 2);
+    grown.rules.insert(rule6(99, 80));
+    let (p, _) = run(&observed, &grown, Quotas::default());
+    assert_eq!(kinds(&p), ["authorize", "tag"]);
+
+    let repack = Desired {
+        repack: true,
+        ..desired(all, 1)
+    };
+    let (p, world) = run(&observed, &repack, Quotas::default());
+    assert_eq!(kinds(&p), ["authorize", "target", "revoke", "delete"]);
+    assert_eq!(world.groups.len(), 3);
+    let first = &world.groups["AUTOUPDATE-cloudfront-1"];
+    assert_eq!(PerFamily::of(&first.rules), PerFamily { v4: 60, v6: 31 });
+}
+
+/// The real arithmetic of CloudFront on ports 80 and 443, dual stack: 360 IPv4 + 62 IPv6 rules need 6
+/// groups, one more than a target takes; the error says so with AWS's per-family numbers.
+#[test]
+fn the_refusal_counts_families_as_aws_does() {
+    let mut rules: BTreeSet<Rule> = (0..180).flat_map(|i| [rule(i, 80), rule(i, 443)]).collect();
+    rules.extend((0..31).flat_map(|i| [rule6(i, 80), rule6(i, 443)]));
+    let err = plan(&desired(rules, 1), &Observed::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("360 IPv4 + 62 IPv6 rules need 6 groups of 60 IPv4 and 60 IPv6 rules, but at most 300 rules of each family fit (5 groups = 5 groups per target)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn quotas_that_break_the_product_rule_are_refused() {
+    let e = plan_at(
+        &desired(rules(0..10), 1),
+        &Observed::default(),
+        quotas(250, 5),
+    )
+    .unwrap_err();
+    assert_eq!(e, PlanError::ImpossibleQuotas(quotas(250, 5)));
+    assert!(
+        e.to_string().contains(
+            "250 rules per group × 5 groups per target = 1250 exceed AWS's limit of 1000"
+        ),
+        "{e}"
+    );
+}
+
 // --- Properties -------------------------------------------------------------------------------
 
 /// A random starting world that respects its quotas.
@@ -361,11 +475,17 @@ struct Start {
     clean: bool,
 }
 
+/// Rules of both families on two ports: a quarter each of IPv4/IPv6 × 80/443.
 fn universe_rule(i: u16) -> Rule {
-    rule(i / 2, if i.is_multiple_of(2) { 80 } else { 443 })
+    let port = if i.is_multiple_of(2) { 80 } else { 443 };
+    if (i / 2).is_multiple_of(2) {
+        rule(i / 4, port)
+    } else {
+        rule6(i / 4, port)
+    }
 }
 
-const UNIVERSE: u16 = 64;
+const UNIVERSE: u16 = 96;
 
 fn rule_set(max: usize) -> impl Strategy<Value = BTreeSet<Rule>> {
     prop::collection::btree_set(0..UNIVERSE, 0..=max)
@@ -375,7 +495,9 @@ fn rule_set(max: usize) -> impl Strategy<Value = BTreeSet<Rule>> {
 fn start() -> impl Strategy<Value = Start> {
     (1usize..=12, 1usize..=5)
         .prop_flat_map(|(rpg, gpt)| {
-            let group = (rule_set(rpg), 0..=rpg.min(2), prop::option::of(0u64..3));
+            // Entries sgsync does not manage: IPv4 CIDRs, IPv6 CIDRs, group references (both families).
+            let unmanaged = (0..=rpg.min(2), 0..=rpg.min(2), 0..=1usize);
+            let group = (rule_set(2 * rpg), unmanaged, prop::option::of(0u64..3));
             (
                 Just(rpg),
                 Just(gpt),
@@ -390,16 +512,26 @@ fn start() -> impl Strategy<Value = Start> {
             let groups: Vec<ObservedGroup> = groups
                 .into_iter()
                 .enumerate()
-                .map(|(i, (mut rules, unmanaged, synctoken))| {
-                    while rules.len() + unmanaged > rpg {
-                        rules.pop_last();
+                .map(|(i, (mut rules, (v4, v6, both), synctoken))| {
+                    let slots = PerFamily {
+                        v4: (v4 + both).min(rpg),
+                        v6: (v6 + both).min(rpg),
+                    };
+                    for family in Family::ALL {
+                        let room = rpg - slots.get(family);
+                        while PerFamily::of(&rules).get(family) > room {
+                            let last = *rules.iter().rev().find(|r| r.family() == family).unwrap();
+                            rules.remove(&last);
+                        }
                     }
-                    clean &= unmanaged == 0 && rules.iter().all(|r| seen.insert(*r));
+                    let entries = v4 + v6 + both;
+                    clean &= entries == 0 && rules.iter().all(|r| seen.insert(*r));
                     ObservedGroup {
                         id: format!("sg-{i}"),
                         name: format!("AUTOUPDATE-cloudfront-{}", numbers[i]),
                         rules,
-                        unmanaged_entries: unmanaged,
+                        unmanaged_entries: entries,
+                        unmanaged_slots: slots,
                         synctoken,
                     }
                 })
@@ -460,7 +592,7 @@ proptest! {
             let capacity = observed.capacity().max_rules;
             match plan(&d, &observed) {
                 Ok(p) => {
-                    prop_assert!(d.rules.len() <= capacity);
+                    prop_assert!(!PerFamily::of(&d.rules).exceeds(capacity));
                     let world = check_run(&observed, &d, &p)
                         .map_err(|e| TestCaseError::fail(format!("step {step}: {e}\n{p:#?}")))?;
                     observed = world.observe();
@@ -473,11 +605,12 @@ proptest! {
                 }
                 Err(PlanError::NoDesiredRules) => prop_assert!(d.rules.is_empty()),
                 Err(PlanError::OverCapacity { rules, fits, .. }) => {
-                    prop_assert!(fits < rules);
+                    prop_assert!(fits.v4 < rules.v4 || fits.v6 < rules.v6);
                     if clean {
-                        prop_assert!(rules > capacity, "refused {rules} rules with capacity {capacity}");
+                        prop_assert!(rules.exceeds(capacity), "refused {rules} rules with capacity {capacity}");
                     }
                 }
+                Err(e @ PlanError::ImpossibleQuotas(_)) => return Err(TestCaseError::fail(e.to_string())),
             }
         }
     }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::FutureExt;
 
 use crate::error::AwsError;
-use crate::rule::Rule;
+use crate::rule::{Family, PerFamily, Rule};
 use crate::security_groups::{
     Action, Changes, Desired, GroupApi, Observed, ObservedGroup, ObservedTarget, Plan, Quotas,
     TargetId, apply, plan,
@@ -28,6 +28,8 @@ pub struct SimGroup {
     pub rules: BTreeSet<Rule>,
     /// Entries sgsync does not model (all traffic, other sources …).
     pub unmanaged_entries: usize,
+    /// The slots they take in each family's quota.
+    pub unmanaged_slots: PerFamily,
     /// The synctoken tag.
     pub synctoken: Option<u64>,
 }
@@ -48,6 +50,13 @@ fn refused(operation: &'static str, code: &str, message: String) -> AwsError {
     AwsError::coded(operation, code, message)
 }
 
+impl SimGroup {
+    /// The slots of each family the group uses.
+    fn used(&self) -> PerFamily {
+        PerFamily::of(&self.rules).plus(self.unmanaged_slots)
+    }
+}
+
 impl World {
     /// The world as observed.
     pub fn from_observed(observed: &Observed) -> World {
@@ -60,6 +69,7 @@ impl World {
                         id: g.id.clone(),
                         rules: g.rules.clone(),
                         unmanaged_entries: g.unmanaged_entries,
+                        unmanaged_slots: g.unmanaged_slots,
                         synctoken: g.synctoken,
                     };
                     (g.name.clone(), sim)
@@ -89,6 +99,7 @@ impl World {
                     name: name.clone(),
                     rules: g.rules.clone(),
                     unmanaged_entries: g.unmanaged_entries,
+                    unmanaged_slots: g.unmanaged_slots,
                     synctoken: g.synctoken,
                 })
                 .collect(),
@@ -168,6 +179,7 @@ impl GroupApi for World {
             id: id.clone(),
             rules: BTreeSet::new(),
             unmanaged_entries: 0,
+            unmanaged_slots: PerFamily::default(),
             synctoken: Some(synctoken),
         };
         self.groups.insert(name.to_string(), sim);
@@ -200,6 +212,7 @@ impl GroupApi for World {
 
     async fn revoke_unmanaged(&mut self, group_id: &str) -> Result<usize, AwsError> {
         let g = self.by_id("ec2:RevokeSecurityGroupIngress", group_id)?;
+        g.unmanaged_slots = PerFamily::default();
         Ok(std::mem::take(&mut g.unmanaged_entries))
     }
 
@@ -273,19 +286,21 @@ impl Refereed<'_> {
                 format!("call {step}: {message}"),
             ))
         };
-        // A group or target already over a (lowered) quota may stay as full as it was, never fuller.
+        // A group or target already over a (lowered) quota may stay as full as it was, never fuller;
+        // each family against its own quota, as AWS counts them.
         for (name, g) in &self.world.groups {
-            let held_before = self
+            let before = self
                 .observed
                 .groups
                 .iter()
                 .find(|o| &o.name == name)
-                .map_or(0, |o| o.rules.len() + o.unmanaged_entries);
-            let cap = held_before
-                .max(quotas.rules_per_group)
-                .max(g.unmanaged_entries);
-            if g.rules.len() + g.unmanaged_entries > cap {
-                return fail(format!("group {name} exceeds the rules quota"));
+                .map_or(PerFamily::default(), ObservedGroup::used);
+            let now = g.used();
+            for family in Family::ALL {
+                let cap = before.get(family).max(quotas.rules_per_group);
+                if now.get(family) > cap {
+                    return fail(format!("group {name} exceeds the {family} rules quota"));
+                }
             }
         }
         for (t, ids) in &self.world.targets {
@@ -421,7 +436,7 @@ fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), Stri
         if g.rules.is_empty() {
             return Err(format!("group {name} is left empty"));
         }
-        if g.rules.len() + g.unmanaged_entries > quotas.rules_per_group {
+        if g.used().exceeds(quotas.rules_per_group) {
             return Err(format!("group {name} ends over the rules quota"));
         }
         if plan.layout.get(name) != Some(&g.rules) {

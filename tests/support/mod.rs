@@ -53,19 +53,20 @@ pub struct Moto {
 
 impl Moto {
     /// Starts moto from the repository's venv (`scripts/setup-moto.sh` installs it; `make test` runs
-    /// that first). A missing moto is a failure, never a skip.
+    /// that first), through `scripts/moto_server.py`, which counts rules per IP family as AWS does.
+    /// A missing moto is a failure, never a skip.
     pub fn start() -> Moto {
-        let server = std::env::var("SGSYNC_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo().join(".venv/bin/moto_server"));
+        let python = repo().join(".venv/bin/python");
         assert!(
-            server.exists(),
-            "moto is not installed at {}: run scripts/setup-moto.sh (make test does it)",
-            server.display()
+            repo().join(".venv/bin/moto_server").exists(),
+            "moto is not installed in {}: run scripts/setup-moto.sh (make test does it)",
+            repo().join(".venv").display()
         );
+        let wrapper = repo().join("scripts/moto_server.py");
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&server)
+            let child = Command::new(&python)
+                .arg(&wrapper)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .current_dir(std::env::temp_dir())
                 .stdout(Stdio::null())
@@ -509,6 +510,12 @@ fn rule_strings(permissions: &[IpPermission]) -> BTreeSet<String> {
         }
     }
     rules
+}
+
+/// How many of `rules` (`cidr tcp/port`) are IPv4 and IPv6: AWS's quota counts each apart.
+pub fn per_family(rules: &BTreeSet<String>) -> (usize, usize) {
+    let v6 = rules.iter().filter(|r| r.contains(':')).count();
+    (rules.len() - v6, v6)
 }
 
 /// The union of the managed groups' rules, and the total count (to see duplicates).

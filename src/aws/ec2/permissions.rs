@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use ipnet::IpNet;
 
-use crate::rule::{PortRange, Rule};
+use crate::rule::{PerFamily, PortRange, Rule};
 
 /// A group's inbound entries as sgsync sees them.
 #[derive(Debug, Default)]
@@ -22,6 +22,19 @@ impl Split {
     /// How many entries (sources) the unmanaged permissions hold: EC2 counts each against the quota.
     pub(super) fn unmanaged_entries(&self) -> usize {
         self.unmanaged.iter().map(entries).sum()
+    }
+
+    /// The slots the unmanaged entries take in each family's quota: a CIDR in its own family, a group
+    /// or prefix-list source in both (AWS counts a group reference once per family; a prefix list's
+    /// weight is its max entries, which would need another read: these entries are revoked anyway).
+    pub(super) fn unmanaged_slots(&self) -> PerFamily {
+        let mut slots = PerFamily::default();
+        for p in &self.unmanaged {
+            let both = p.user_id_group_pairs().len() + p.prefix_list_ids().len();
+            slots.v4 += p.ip_ranges().len() + both;
+            slots.v6 += p.ipv6_ranges().len() + both;
+        }
+        slots
     }
 }
 
@@ -208,6 +221,7 @@ mod tests {
         let s = split(&[all, udp, mixed]);
         assert_eq!(s.rules, BTreeSet::from([rule("13.32.0.0/15", 80)]));
         assert_eq!(s.unmanaged_entries(), 4);
+        assert_eq!(s.unmanaged_slots(), PerFamily { v4: 3, v6: 2 });
         // The leftover permissions name exactly the unmodelled sources, so revoking them leaves the rule.
         assert_eq!(s.unmanaged[2].ip_ranges().len(), 0);
         assert_eq!(s.unmanaged[2].prefix_list_ids().len(), 1);

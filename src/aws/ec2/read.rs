@@ -87,6 +87,7 @@ fn observed_group(
     ObservedGroup {
         id: id.to_string(),
         name: name.to_string(),
+        unmanaged_slots: entries.unmanaged_slots(),
         rules: entries.rules,
         unmanaged_entries: unmanaged,
         synctoken,

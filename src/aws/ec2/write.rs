@@ -107,7 +107,7 @@ where
         group = group_id,
         done_already = rules.len() - rest.len(),
         code = err.code.as_deref().unwrap_or_default(),
-        "part of the call was done already (an earlier or concurrent run); sending the rest"
+        "EC2 refused the call; re-read the group and sending what is still to do"
     );
     if rest.is_empty() {
         return Ok(0);
