@@ -108,7 +108,7 @@ async fn main() {
     let base = write("base.json", &latest);
     let incremental = write(
         "incremental.json",
-        &edited_document(&latest, 1787411826, &["13.32.0.0/15"], &["198.51.100.0/24"]),
+        &edited_document(&latest, 1787411826, &["13.32.0.0/15"], &["15.230.8.0/24"]),
     );
     let grown = write(
         "grown.json",
@@ -116,7 +116,7 @@ async fn main() {
             &latest,
             1787411827,
             &["13.32.0.0/15"],
-            &["198.51.100.0/24", "203.0.113.0/24", "198.51.102.0/24"],
+            &["15.230.8.0/24", "15.230.11.0/24", "44.192.9.0/24"],
         ),
     );
 
@@ -138,6 +138,8 @@ async fn main() {
     let alb = aws
         .create_alb("origin", &[vec![foreign.clone()], ids].concat())
         .await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    aws.tag_target(&alb, "AUTOUPDATE").await;
     let targets = [eni.as_str(), alb.as_str()];
     rows.push(row("no-op", &run(&aws, &sgsync, &base, &targets).await));
     rows.push(row(
@@ -149,7 +151,7 @@ async fn main() {
         &run(&aws, &sgsync, &grown, &targets).await,
     ));
 
-    // The real series, from scratch, one interface attached after the first version.
+    // The real series, from scratch, one interface (carrying the groups, opted in) from the second version.
     aws.reset();
     let sgsync = aws.sgsync().env("VPC_ID", &aws.default_vpc().await);
     let foreign = aws.create_foreign_group("admin").await;
@@ -178,6 +180,7 @@ async fn main() {
             eni = aws
                 .create_interface(&[vec![foreign.clone()], ids].concat())
                 .await;
+            aws.tag_target(&eni, "AUTOUPDATE").await;
         }
     }
     walls.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -100,7 +100,7 @@ fn plan_incremental(b: Bencher) {
     let first_rule = *next.rules.iter().next().unwrap();
     next.rules.remove(&first_rule);
     next.rules.insert(Rule {
-        net: "198.51.100.0/24".parse().unwrap(),
+        net: "15.230.8.0/24".parse().unwrap(),
         ports: PortRange::single(80),
     });
     next.synctoken += 1;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, against a local AWS (moto) and a local copy of the real ip-ranges.json:
-#   1. an SNS notification arrives: `sgsync plan`, then `sgsync apply` creates the managed groups;
-#   2. the operator attaches them to the origin's network interface, next to its own group;
+#   0. the origin's network interface opts in with the tag sgsync:target=AUTOUPDATE;
+#   1. an SNS notification arrives: `sgsync plan`, then `sgsync apply` creates the managed groups and
+#      attaches them to the interface, next to its own group;
+#   2. `sgsync status` shows the groups and the target;
 #   3. Amazon publishes a changed document: `sgsync plan` shows the diff, `sgsync apply` makes it;
 #   4. `sgsync status` shows the result. Everything started here is stopped at the end.
 set -euo pipefail
@@ -44,7 +46,7 @@ echo "moto on $AWS_ENDPOINT_URL, documents on http://127.0.0.1:$HTTP_PORT/"
 # The demo's own helper: AWS set-up and edits done with boto3 from moto's venv.
 py() { "$ROOT/.venv/bin/python" - "$@"; }
 
-section "0. the origin: a network interface in the default VPC with the team's own security group"
+section "0. the origin: a network interface in the default VPC with the team's own security group, tagged sgsync:target=AUTOUPDATE"
 ENI=$(py <<'EOF'
 import boto3
 ec2 = boto3.client("ec2")
@@ -53,10 +55,11 @@ subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Su
 sg = ec2.create_security_group(GroupName="web-admin", Description="the team's own group", VpcId=vpc)["GroupId"]
 ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}])
 eni = ec2.create_network_interface(SubnetId=subnet, Groups=[sg], Description="origin")["NetworkInterface"]["NetworkInterfaceId"]
+ec2.create_tags(Resources=[eni], Tags=[{"Key": "sgsync:target", "Value": "AUTOUPDATE"}])
 print(eni)
 EOF
 )
-echo "interface $ENI carries the foreign group web-admin"
+echo "interface $ENI carries the foreign group web-admin and opts in with the tag sgsync:target=AUTOUPDATE"
 
 # Publishes a document and writes the SNS event announcing it.
 publish() { # publish SOURCE_FILE EVENT_FILE
@@ -81,16 +84,7 @@ echo "  ..."
 echo; echo "\$ sgsync apply --event event-1.json"
 "$SGSYNC" apply --event "$DEMO/event-1.json" 2>/dev/null | tail -n 1
 
-section "2. the operator attaches the managed groups to the origin, next to web-admin (once)"
-py "$ENI" <<'EOF'
-import boto3, sys
-ec2 = boto3.client("ec2")
-eni = sys.argv[1]
-current = [g["GroupId"] for g in ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]]
-managed = [g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "tag:sgsync:prefix", "Values": ["AUTOUPDATE"]}])["SecurityGroups"]]
-ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=current + managed)
-print(f"{eni}: {len(current)} foreign + {len(managed)} managed groups")
-EOF
+section "2. the managed groups are on the origin, after its own group"
 "$SGSYNC" status
 
 section "3. Amazon publishes a change: two CloudFront prefixes withdrawn, three new ones (a fourth group is needed)"
@@ -101,7 +95,7 @@ doc["syncToken"] = str(int(doc["syncToken"]) + 3600)
 doc["createDate"] = "2026-08-22-16-17-05"
 gone = {"13.32.0.0/15", "52.84.0.0/15"}
 doc["prefixes"] = [p for p in doc["prefixes"] if not (p["service"] == "CLOUDFRONT" and p["ip_prefix"] in gone)]
-for new in ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.128/25"]:
+for new in ["15.230.8.0/24", "15.230.11.0/24", "44.192.17.128/25"]:
     doc["prefixes"].append({"ip_prefix": new, "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"})
 json.dump(doc, open(sys.argv[2], "w"), indent=2)
 EOF

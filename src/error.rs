@@ -1,6 +1,6 @@
-//! The failure of one AWS call, as plain data.
+//! The failure of one AWS call, as plain data; and how any error quotes what it was given.
 //!
-//! It is shared by the adapters that make the calls (`aws`), the core that runs plans through them
+//! [`AwsError`] is shared by the adapters that make the calls (`aws`), the core that runs plans through them
 //! (`security_groups::apply`) and the simulated world that stands in for AWS in tests, so none of them
 //! needs the others' types; the conversion from SDK errors lives in `aws`.
 
@@ -80,9 +80,35 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// A value as an error message quotes it: whole when short, else its start and its length, so a
+/// hostile or broken input (a 200 KB "md5") cannot flood a log line or an invocation's error.
+pub(crate) fn echo(value: &str) -> String {
+    const KEEP: usize = 64;
+    match value.char_indices().nth(KEEP) {
+        None => value.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_by_their_start_and_length() {
+        assert_eq!(
+            echo("63431d35877fa5386ded1a7df9cfa971"),
+            "63431d35877fa5386ded1a7df9cfa971"
+        );
+        let long = "a".repeat(200_000);
+        let quoted = echo(&long);
+        assert!(
+            quoted.ends_with("… (200000 bytes)") && quoted.len() < 100,
+            "{quoted}"
+        );
+        // Multi-byte characters are cut on a boundary.
+        assert!(echo(&"é".repeat(100)).starts_with(&"é".repeat(64)));
+    }
 
     #[test]
     fn the_text_names_the_call_the_code_and_what_to_do() {

@@ -89,14 +89,13 @@ fn notification(event: &Value) -> Result<Notification, EventError> {
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad(format!(
             "md5 '{}' is not 32 hexadecimal digits",
-            message.md5
+            crate::error::echo(&message.md5)
         )));
     }
-    let synctoken = message
-        .synctoken
-        .trim()
-        .parse()
-        .map_err(|_| bad(format!("synctoken '{}' is not a number", message.synctoken)))?;
+    let synctoken = message.synctoken.trim().parse().map_err(|_| {
+        let synctoken = crate::error::echo(&message.synctoken);
+        bad(format!("synctoken '{synctoken}' is not a number"))
+    })?;
     let url = message.url.trim();
     Ok(Notification {
         url: (!url.is_empty()).then(|| url.to_string()),

@@ -46,6 +46,9 @@ pub struct Loaded {
     pub document: Document,
     /// The selected, aggregated ranges.
     pub ranges: RangeSet,
+    /// Downloaded from `IP_RANGES_URL` without a notification (the schedule, a "sync now"): the live
+    /// document, so if it is older than what is applied, something recorded is wrong.
+    pub live: bool,
 }
 
 /// Why no document could be loaded. Nothing was changed.
@@ -102,6 +105,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     Ok(Loaded {
         document,
         ranges: selected?,
+        live: *input == Input::Configured,
     })
 }
 

@@ -53,7 +53,7 @@ struct DocumentArgs {
     /// The MD5 the document must have (hex)
     #[arg(long, value_name = "HEX", requires = "ip_ranges")]
     md5: Option<String>,
-    /// Allow removing more than MAX_REMOVE_FRACTION of the applied ranges (same as ALLOW_LARGE_REMOVAL=true)
+    /// Apply what a guard would refuse for being large or old: removing more than MAX_REMOVE_FRACTION of the applied rules, adding more address space than the bound, or a document older than the one applied
     #[arg(long)]
     force: bool,
     /// Pack the rules into as few groups as the quotas allow, moving rules (make before break) if needed
@@ -168,7 +168,12 @@ fn show<T: Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<(), 
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
-    let config = Config::from_args(&cli.config, std::env::var("AWS_REGION").ok().as_deref())?;
+    let env = |name| std::env::var(name).ok();
+    let config = Config::from_env(
+        &cli.config,
+        env("AWS_REGION").as_deref(),
+        env("AWS_LAMBDA_FUNCTION_NAME").as_deref(),
+    )?;
     let json = cli.output == Output::Json;
     match cli.command {
         Command::Lambda => {
@@ -204,7 +209,7 @@ async fn sync_command(
     mode: Mode,
     json: bool,
 ) -> Result<(), Box<dyn Error>> {
-    config.guard.allow_large_removal |= args.force;
+    config.guard.force = args.force;
     config.repack = args.repack;
     let input = input(args)?;
     init_logging(&config, false);

@@ -147,6 +147,30 @@ pub enum RangesError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A SERVICE item names no service of the document.
+    #[error(
+        "SERVICE '{service}' is not a service of document {synctoken} (a typo?); nothing was changed. \
+         Services in this document, nearest first: {known}"
+    )]
+    UnknownService {
+        service: String,
+        synctoken: u64,
+        /// The document's services, nearest first.
+        known: String,
+    },
+    /// A SERVICE_REGIONS item names no region the selected services publish ranges in.
+    #[error(
+        "SERVICE_REGIONS '{region}' is not a region of {services} in document {synctoken} (a typo?); \
+         nothing was changed. Regions of {services}, nearest first: {known}"
+    )]
+    UnknownRegion {
+        region: String,
+        /// The selected services, comma-separated.
+        services: String,
+        synctoken: u64,
+        /// The regions they publish ranges in, nearest first.
+        known: String,
+    },
     /// The selection matches nothing.
     #[error(
         "no {versions} prefixes for service {services}{regions} in document {synctoken}; check SERVICE, SERVICE_REGIONS \
@@ -164,6 +188,37 @@ pub enum RangesError {
         /// The services the document has.
         known: String,
     },
+}
+
+/// The distinct non-empty values `field` takes over both arrays: only on an error path.
+fn known_values<'a>(
+    v4: &'a [Entry<'a>],
+    v6: &'a [Entry<'a>],
+    field: impl Fn(&'a Entry<'a>) -> Option<&'a str>,
+) -> BTreeSet<&'a str> {
+    v4.iter()
+        .chain(v6)
+        .filter_map(field)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Up to ten of `known`, the closest to `wanted` first (edit distance, ignoring case), and how many
+/// more there are: what an error message shows an operator who made a typo.
+fn nearest_first(wanted: &str, known: BTreeSet<&str>) -> String {
+    let wanted = wanted.to_ascii_lowercase();
+    let mut known: Vec<&str> = known.into_iter().collect();
+    known.sort_by_key(|k| strsim::levenshtein(&wanted, &k.to_ascii_lowercase()));
+    let more = known.len().saturating_sub(10);
+    known.truncate(10);
+    let mut text = known.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    if text.is_empty() {
+        text.push_str("none");
+    }
+    text
 }
 
 #[derive(Deserialize)]
@@ -299,12 +354,25 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
             "there is no 'prefixes' array".into(),
         ));
     };
-    let wanted = |service: &str, region: &str| {
-        selection.services.iter().any(|s| s == service)
-            && selection
-                .regions
-                .as_ref()
-                .is_none_or(|rs| rs.iter().any(|r| r == region))
+    // Which SERVICE and SERVICE_REGIONS items the document has: every one must exist (a typo would
+    // silently drop ranges). A region counts when a selected service publishes ranges in it.
+    let mut seen_services = vec![false; selection.services.len()];
+    let mut seen_regions = vec![false; selection.regions.as_ref().map_or(0, Vec::len)];
+    let mut wanted = |service: &str, region: &str| {
+        let Some(s) = selection.services.iter().position(|s| s == service) else {
+            return false;
+        };
+        seen_services[s] = true;
+        match &selection.regions {
+            None => true,
+            Some(rs) => match rs.iter().position(|r| r == region) {
+                Some(r) => {
+                    seen_regions[r] = true;
+                    true
+                }
+                None => false,
+            },
+        }
     };
     let mut warnings = Vec::new();
     let mut v4: BTreeSet<Ipv4Net> = BTreeSet::new();
@@ -348,7 +416,7 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
                     return Err(RangesError::BadPrefix {
                         service: service.to_string(),
                         region: region.to_string(),
-                        prefix: text.to_string(),
+                        prefix: crate::error::echo(text),
                         problem,
                     });
                 }
@@ -367,6 +435,29 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
         }
     }
 
+    if let Some(i) = seen_services.iter().position(|seen| !seen) {
+        let known = known_values(prefixes, &doc.ipv6_prefixes, |e| e.service.as_deref());
+        return Err(RangesError::UnknownService {
+            service: selection.services[i].clone(),
+            synctoken,
+            known: nearest_first(&selection.services[i], known),
+        });
+    }
+    if let Some(i) = seen_regions.iter().position(|seen| !seen) {
+        let regions = selection.regions.as_deref().unwrap_or_default();
+        let known = known_values(prefixes, &doc.ipv6_prefixes, |e| {
+            e.service
+                .as_deref()
+                .filter(|s| selection.services.iter().any(|w| w == s))
+                .and(e.region.as_deref())
+        });
+        return Err(RangesError::UnknownRegion {
+            region: regions[i].clone(),
+            services: selection.services.join(","),
+            synctoken,
+            known: nearest_first(&regions[i], known),
+        });
+    }
     if v4.is_empty() && v6.is_empty() {
         // Only on this error path: which services the document has, to help fix the selection.
         let mut known: BTreeSet<&str> = prefixes
@@ -607,42 +698,47 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_selection_is_refused_naming_what_exists() {
-        let doc = fixture("small.json");
-        let e = select(&doc, &sel(&["CLOUDFRONTS"], "ipv4")).unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.contains("CLOUDFRONTS")
-                && text.contains("CLOUDFRONT_ORIGIN_FACING")
-                && text.contains("SERVICE"),
-            "{text}"
-        );
-        // The real document has dozens of services: the message names the first ten, sorted.
-        let e = select(&fixture("latest.json"), &sel(&["CLOUDFRONTS"], "ipv4"))
+    fn unknown_services_and_regions_are_refused_nearest_first() {
+        let latest = fixture("latest.json");
+        let e = select(&latest, &sel(&["CLOUDFRONT", "CLOUDFRNT"], "ipv4"))
             .unwrap_err()
             .to_string();
-        let known = e.split("services in this document: ").nth(1).unwrap();
+        assert!(
+            e.starts_with("SERVICE 'CLOUDFRNT' is not a service of document 1787411825"),
+            "{e}"
+        );
+        let known = e.split("nearest first: ").nth(1).unwrap();
         let (names, more) = known.split_once(" and ").unwrap();
         let names: Vec<&str> = names.split(", ").collect();
         assert_eq!(names.len(), 10, "{e}");
-        assert!(names.windows(2).all(|w| w[0] < w[1]), "{e}");
-        assert!(more.ends_with(" more)"), "{e}");
+        assert_eq!(names[0], "CLOUDFRONT", "{e}");
+        assert!(more.ends_with(" more"), "{e}");
+
+        let mut typo = sel(&["CLOUDFRONT"], "ipv4");
+        typo.regions = Some(vec!["GLOBAL".into(), "us-east1".into()]);
+        let e = select(&latest, &typo).unwrap_err().to_string();
+        assert!(
+            e.starts_with("SERVICE_REGIONS 'us-east1' is not a region of CLOUDFRONT"),
+            "{e}"
+        );
+        assert!(
+            e.contains("nearest first: us-east-1, "),
+            "the closest region comes first: {e}"
+        );
+
         let none = select(
             br#"{"syncToken": "1", "prefixes": []}"#,
             &sel(&["CLOUDFRONT"], "ipv4"),
         )
         .unwrap_err();
+        assert!(none.to_string().ends_with("nearest first: none"), "{none}");
+        // Every item exists, but not in the IP version asked for: still refused, saying so.
+        let v4_only = br#"{"syncToken": "1", "prefixes": [{"ip_prefix": "13.32.0.0/15", "region": "GLOBAL", "service": "CLOUDFRONT"}]}"#;
+        let e = select(v4_only, &sel(&["CLOUDFRONT"], "ipv6")).unwrap_err();
         assert!(
-            none.to_string().contains("services in this document: none"),
-            "{none}"
-        );
-        let mut nowhere = sel(&["CLOUDFRONT"], "ipv4");
-        nowhere.regions = Some(vec!["mars-north-1".into()]);
-        assert!(
-            select(&doc, &nowhere)
-                .unwrap_err()
-                .to_string()
-                .contains("mars-north-1")
+            e.to_string()
+                .starts_with("no ipv6 prefixes for service CLOUDFRONT"),
+            "{e}"
         );
     }
 

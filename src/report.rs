@@ -137,8 +137,11 @@ pub struct Summary {
     pub vpc_id: String,
     /// The quotas planned with.
     pub quotas: Quotas,
-    /// Interfaces and load balancers carrying the managed groups.
+    /// The targets: interfaces and load balancers tagged `sgsync:target` = `PREFIX_NAME`.
     pub targets: Vec<TargetId>,
+    /// Interfaces and load balancers that carry a managed group without the tag: never modified;
+    /// tag them to make them targets.
+    pub untagged_targets: Vec<TargetId>,
     /// Things the user should know.
     pub warnings: Vec<String>,
     /// The plan's actions, in order (empty when nothing changes).
@@ -165,6 +168,7 @@ impl From<&Outcome> for Summary {
             vpc_id: o.observed.vpc_id.clone(),
             quotas: o.observed.quotas,
             targets: o.observed.targets.iter().map(|t| t.id.clone()).collect(),
+            untagged_targets: o.observed.untagged.iter().map(|t| t.id.clone()).collect(),
             warnings: o.warnings(),
             actions: o.plan.actions.clone(),
         }
@@ -211,6 +215,7 @@ fn render_plan(plan: &Plan, observed: &Observed) -> String {
     let mut created = Vec::new();
     let mut deleted = Vec::new();
     let mut targets = Vec::new();
+    let mut adopted: Vec<String> = Vec::new();
     for action in &plan.actions {
         match action {
             Action::CreateGroup { group, .. } => created.push(group.as_str()),
@@ -256,12 +261,20 @@ fn render_plan(plan: &Plan, observed: &Observed) -> String {
                 }
                 targets.push(line);
             }
-            Action::RevokeUnmanaged { group, entries } => {
-                per_group.entry(group).or_default().1.push(format!(
-                    "- {entries} entries not managed by sgsync (all traffic, other protocols, \
-                     group or prefix-list sources)"
-                ))
-            }
+            Action::RevokeUnmanaged {
+                group,
+                entries,
+                early,
+            } => per_group.entry(group).or_default().1.push(format!(
+                "- {entries} entries not managed by sgsync (all traffic, other protocols, \
+                 group or prefix-list sources){}",
+                if *early {
+                    "  (early: before the group is attached anywhere new)"
+                } else {
+                    ""
+                }
+            )),
+            Action::Adopt { groups } => adopted.extend(groups.iter().cloned()),
             Action::DeleteGroup { group } => deleted.push(group.as_str()),
             Action::RecordSynctoken { .. } => {}
         }
@@ -293,6 +306,13 @@ fn render_plan(plan: &Plan, observed: &Observed) -> String {
     }
     for line in targets {
         let _ = writeln!(out, "{line}");
+    }
+    if !adopted.is_empty() {
+        let _ = writeln!(
+            out,
+            "  ~ adopt {} (made by an sgsync that did not record deployments)",
+            adopted.join(", ")
+        );
     }
     if let Some(Action::RecordSynctoken { groups, synctoken }) = plan
         .actions
@@ -553,12 +573,17 @@ impl fmt::Display for Action {
                 attach.len(),
                 detach.len()
             ),
-            Action::RevokeUnmanaged { group, entries } => {
+            Action::RevokeUnmanaged { group, entries, .. } => {
                 write!(
                     f,
                     "revoke {entries} entries not managed by sgsync from {group}"
                 )
             }
+            Action::Adopt { groups } => write!(
+                f,
+                "record this deployment on {} groups made by an older sgsync",
+                groups.len()
+            ),
             Action::DeleteGroup { group } => write!(f, "delete group {group}"),
             Action::RecordSynctoken { groups, synctoken } => {
                 write!(f, "record synctoken {synctoken} on {} groups", groups.len())

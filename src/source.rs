@@ -145,7 +145,7 @@ pub fn check_url(notified: &str, configured: &str) -> Result<(), SourceError> {
         Ok(())
     } else {
         Err(SourceError::ForeignUrl {
-            notified: notified.to_string(),
+            notified: crate::error::echo(notified),
             configured: configured.to_string(),
         })
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::aws::{self, AwsGroups, Clients};
 use crate::config::Config;
@@ -20,8 +20,10 @@ use crate::guard::{self, Freshness, GuardError};
 use crate::load::{Input, LoadError, Loaded, load};
 use crate::outcome::{Outcome, Status};
 use crate::report::Summary;
-use crate::rule::desired_rules;
-use crate::security_groups::{self, ApplyError, Changes, Desired, Observed, Plan, PlanError};
+use crate::rule::{Rule, desired_rules};
+use crate::security_groups::{
+    self, Action, ApplyError, Changes, Desired, Observed, Ownership, Plan, PlanError,
+};
 
 /// Whether the run may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +84,8 @@ pub async fn observe(config: &Config, clients: &Clients) -> Result<Observed, Aws
 }
 
 /// Syncs the configured VPC with a loaded document: guards, observe, plan, and in [`Mode::Apply`]
-/// apply. A document older than the one applied changes nothing and ends [`Status::Skipped`].
+/// apply. A document older than the one applied changes nothing and ends [`Status::Skipped`]
+/// (unless forced).
 pub async fn sync_vpc(
     config: &Config,
     clients: &Clients,
@@ -90,7 +93,9 @@ pub async fn sync_vpc(
     mode: Mode,
 ) -> Result<Outcome, RunError> {
     let ranges = &loaded.ranges;
-    guard::check_width(ranges, &config.guard)?;
+    let now = unix_now();
+    guard::check_ranges(ranges, &config.guard)?;
+    guard::check_synctoken(ranges.synctoken, now)?;
     let owner = config.ownership();
     let desired = Desired {
         rules: desired_rules(&ranges.ipv4, &ranges.ipv6, &config.ports),
@@ -98,7 +103,17 @@ pub async fn sync_vpc(
         group_stem: owner.stem.clone(),
         repack: config.repack,
     };
-    let observed = observe(config, clients).await?;
+    let mut observed = observe(config, clients).await?;
+    let recorded = observed.groups.iter().filter_map(|g| g.synctoken);
+    let (applied, future) = guard::applied_synctoken(recorded, now);
+    if let Some(future) = future {
+        let note = format!(
+            "a managed group records synctoken {future}, more than a day ahead of the clock; it is ignored \
+             (a tag like that would make every document look stale) and this run overwrites it"
+        );
+        warn!("{note}");
+        observed.warnings.push(note);
+    }
     let mut outcome = Outcome {
         status: Status::Unchanged,
         service: config.service_label(),
@@ -111,24 +126,45 @@ pub async fn sync_vpc(
         ids: None,
         document_warnings: ranges.warnings.clone(),
     };
-    let applied = outcome.observed.applied_synctoken();
     if let Freshness::Stale { applied } = guard::freshness(ranges.synctoken, applied) {
-        warn!(
-            document = ranges.synctoken,
-            applied, "the document is older than the one applied: skipped, nothing changed"
-        );
-        outcome.status = Status::Skipped;
-        return Ok(logged(outcome));
+        let document = ranges.synctoken;
+        if config.guard.force {
+            warn!(
+                document,
+                applied, "the document is older than the one applied: applying it anyway (--force)"
+            );
+        } else if loaded.live {
+            // The live document is Amazon's current one: a newer recorded token means a tag is wrong,
+            // and nothing will ever be applied until someone looks.
+            error!(
+                document,
+                applied,
+                "the live document at IP_RANGES_URL is older than the synctoken recorded on the managed groups: \
+                 nothing changed, and no document will be applied until that is fixed; check the groups' \
+                 sgsync:synctoken tags, then run `sgsync apply --force`"
+            );
+            outcome.status = Status::Skipped;
+            return Ok(logged(outcome));
+        } else {
+            warn!(
+                document,
+                applied, "the document is older than the one applied: skipped, nothing changed"
+            );
+            outcome.status = Status::Skipped;
+            return Ok(logged(outcome));
+        }
     }
-    let applied_nets: BTreeSet<IpNet> = outcome
+    let applied_rules: BTreeSet<Rule> = outcome
         .observed
         .groups
         .iter()
-        .flat_map(|g| g.rules.iter().map(|r| r.net))
+        .flat_map(|g| g.rules.iter().copied())
         .collect();
-    let desired_nets: BTreeSet<IpNet> = desired.rules.iter().map(|r| r.net).collect();
-    guard::check_shrink(&applied_nets, &desired_nets, &config.guard)?;
-    outcome.plan = security_groups::plan(&desired, &outcome.observed)?;
+    guard::check_removal(&applied_rules, &desired.rules, &config.guard)?;
+    let nets =
+        |rules: &BTreeSet<Rule>| -> BTreeSet<IpNet> { rules.iter().map(|r| r.net).collect() };
+    guard::check_growth(&nets(&applied_rules), &nets(&desired.rules), &config.guard)?;
+    outcome.plan = plan_with_free_names(clients, &desired, &mut outcome.observed, &owner).await?;
     if outcome.plan.is_empty() {
         return Ok(logged(outcome));
     }
@@ -146,10 +182,61 @@ pub async fn sync_vpc(
         &descriptions.rule,
     );
     let applied = security_groups::apply(&mut api, &outcome.observed, &outcome.plan).await?;
+    for target in &applied.vanished {
+        outcome.observed.warnings.push(format!(
+            "{target} was deleted during the run: nothing to attach to"
+        ));
+    }
     outcome.status = Status::Applied;
     outcome.changes = applied.changes;
     outcome.ids = Some(applied.ids);
     Ok(logged(outcome))
+}
+
+/// Plans, and when the plan creates groups, makes sure no group this deployment does not own holds
+/// their names (an untagged group squatting `AUTOUPDATE-cloudfront-4` would fail every create): such
+/// names are skipped and the plan made again. Only runs that create groups pay the extra read.
+async fn plan_with_free_names(
+    clients: &Clients,
+    desired: &Desired,
+    observed: &mut Observed,
+    owner: &Ownership,
+) -> Result<Plan, RunError> {
+    for _ in 0..3 {
+        let plan = security_groups::plan(desired, observed)?;
+        let created: Vec<String> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateGroup { group, .. } => Some(group.clone()),
+                _ => None,
+            })
+            .collect();
+        if created.is_empty() {
+            return Ok(plan);
+        }
+        let squatted = aws::names_taken(clients, &observed.vpc_id, &created, owner).await?;
+        if squatted.is_empty() {
+            return Ok(plan);
+        }
+        for name in &squatted {
+            let note = format!(
+                "a group this deployment does not own is named {name}, a name sgsync gives its groups: \
+                 that name is skipped (rename or delete that group to free it)"
+            );
+            warn!("{note}");
+            observed.warnings.push(note);
+        }
+        observed.taken_names.extend(squatted);
+    }
+    Ok(security_groups::plan(desired, observed)?)
+}
+
+/// Seconds since 1970, the unit of synctokens.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Logs the outcome's one-line summary (CloudWatch keeps it whole).

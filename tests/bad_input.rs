@@ -176,9 +176,22 @@ async fn bad_documents_events_and_settings_change_nothing() {
     );
     refused(
         &aws,
-        &sgsync.clone().env("SERVICE", "CLOUDFRONTT"),
+        &sgsync.clone().env("SERVICE", "CLOUDFRONT,CLOUDFRNT"),
         &["apply", "--event", &good],
-        &["CLOUDFRONTT", "CLOUDFRONT_ORIGIN_FACING"],
+        &[
+            "SERVICE 'CLOUDFRNT' is not a service",
+            "nearest first: CLOUDFRONT, ",
+        ],
+    );
+    // A region typo would silently drop most ranges.
+    refused(
+        &aws,
+        &sgsync.clone().env("SERVICE_REGIONS", "GLOBAL,us-east1"),
+        &["apply", "--event", &good],
+        &[
+            "SERVICE_REGIONS 'us-east1' is not a region of CLOUDFRONT",
+            "nearest first: us-east-1, ",
+        ],
     );
 
     // Capacity: dual stack on two ports needs 360 IPv4 + 62 IPv6 rules, 6 groups; 5 × 60 per family fit.

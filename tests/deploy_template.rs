@@ -210,8 +210,10 @@ fn the_function_is_wired_as_the_issue_asks() {
     // Every setting sgsync reads, except REGION: Lambda sets AWS_REGION, which sgsync falls back to.
     for v in sgsync::config::VARIABLES.iter().filter(|v| **v != "REGION") {
         let value = &vars[*v];
+        // A parameter, or a parameter with a fallback (`Fn::If: [Has…, Ref: P, …]`).
         let param = value["Ref"]
             .as_str()
+            .or_else(|| value["Fn::If"][1]["Ref"].as_str())
             .unwrap_or_else(|| panic!("{v} is not a parameter"));
         assert!(
             !t["Parameters"][param].is_null(),

@@ -1,5 +1,5 @@
 //! The real history against EC2 (moto): all 170 published versions in order, applied by the binary to
-//! groups attached to an interface (with a foreign group) and a load balancer. After every version the
+//! an interface (with a foreign group) and a load balancer that opted in by tag. After every version the
 //! groups hold exactly the published rules, no group exceeds 60 rules, every group is on every target,
 //! and the run's calls keep make-before-break; writes stay within the derived minimum.
 
@@ -18,6 +18,8 @@ async fn all_170_real_versions_converge_exactly_with_minimal_writes() {
     let alb = aws
         .create_alb("replay", std::slice::from_ref(&foreign))
         .await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    aws.tag_target(&alb, "AUTOUPDATE").await;
     let files = replay_files();
     assert_eq!(files.len(), 170);
 
@@ -72,13 +74,8 @@ async fn all_170_real_versions_converge_exactly_with_minimal_writes() {
         }
         previous = Some(expected);
 
+        // The tagged targets get every managed group from the first run on.
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        if i == 0 {
-            aws.set_interface_groups(&eni, &[vec![foreign.clone()], ids.clone()].concat())
-                .await;
-            aws.set_lb_groups(&alb, &[vec![foreign.clone()], ids.clone()].concat())
-                .await;
-        }
         let want: BTreeSet<String> = std::iter::once(foreign.clone()).chain(ids).collect();
         let on_eni = aws.interface_groups(&eni).await;
         assert_eq!(on_eni[0], foreign, "version {i}");

@@ -140,11 +140,19 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
         "a no-op run wrote: {:?}",
         writes(&calls)
     );
-    let reads = ec2_elb_reads(&calls);
-    assert!(
-        reads.len() <= 4,
-        "a no-op run made {} EC2/ELBv2 reads: {reads:?}",
-        reads.len()
+    // One read each: the default VPC, the groups, the interfaces, the load balancers (no DescribeTags:
+    // the VPC has no load balancer).
+    let mut reads = ec2_elb_reads(&calls);
+    reads.sort();
+    assert_eq!(
+        reads,
+        [
+            "DescribeLoadBalancers",
+            "DescribeNetworkInterfaces",
+            "DescribeSecurityGroups",
+            "DescribeVpcs"
+        ],
+        "a no-op run's EC2/ELBv2 reads"
     );
     assert_eq!(files.hits("/ip-ranges.json"), 3);
 }
@@ -158,18 +166,38 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let lb_foreign = aws.create_foreign_group("lb-base").await;
     let foreign_before = aws.all_groups().await[&foreign].clone();
 
-    apply_file(&aws, &sgsync, &latest(), "80").0.ok();
-    let groups = aws.managed_groups("AUTOUPDATE").await;
-    let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    // The operator attaches the groups once, next to the foreign ones.
+    // The origin: an interface and an ALB with groups of their own, opted in by tag.
     let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;
-    aws.set_interface_groups(&eni, &[vec![foreign.clone()], ids.clone()].concat())
-        .await;
     let alb = aws
         .create_alb("origin", std::slice::from_ref(&lb_foreign))
         .await;
-    aws.set_lb_groups(&alb, &[vec![lb_foreign.clone()], ids.clone()].concat())
-        .await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    aws.tag_target(&alb, "AUTOUPDATE").await;
+
+    // The first run creates the groups and attaches them to both, after the foreign ones.
+    let (out, calls) = apply_file(&aws, &sgsync, &latest(), "80");
+    assert_eq!(out.ok().json()["changes"]["targets_updated"], 2);
+    let w = writes(&calls);
+    assert!(
+        w.ends_with(&[
+            "ModifyNetworkInterfaceAttribute".to_string(),
+            "SetSecurityGroups".to_string()
+        ]) || w.ends_with(&[
+            "SetSecurityGroups".to_string(),
+            "ModifyNetworkInterfaceAttribute".to_string()
+        ]),
+        "{w:?}"
+    );
+    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    assert_eq!(
+        aws.interface_groups(&eni).await,
+        [vec![foreign.clone()], ids.clone()].concat()
+    );
+    assert_eq!(
+        aws.lb_groups(&alb).await,
+        [vec![lb_foreign.clone()], ids.clone()].concat()
+    );
 
     // Incremental change: one prefix replaced. 3 groups are full, so the free slot comes from the
     // removed range: one early revoke + one authorize in one group, plus the bookkeeping tag.
@@ -177,7 +205,7 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
         &latest(),
         LATEST_SYNCTOKEN + 1,
         &["13.32.0.0/15"],
-        &["198.51.100.0/24"],
+        &["15.230.8.0/24"],
     );
     let (out, calls) = apply_file(&aws, &sgsync, &replaced, "80");
     out.ok();
@@ -204,7 +232,7 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
         &replaced,
         LATEST_SYNCTOKEN + 3,
         &[],
-        &["203.0.113.0/24", "198.51.102.0/24"],
+        &["15.230.11.0/24", "44.192.9.0/24"],
     );
     let (out, calls) = apply_file(&aws, &sgsync, &grown, "80");
     let summary = out.ok().json();
@@ -237,7 +265,7 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
         &latest(),
         LATEST_SYNCTOKEN + 4,
         &["13.32.0.0/15"],
-        &["198.51.100.0/24"],
+        &["15.230.8.0/24"],
     );
     let (out, calls) = apply_file(&aws, &sgsync, &shrunk, "80");
     let summary = out.ok().json();

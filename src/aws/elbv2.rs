@@ -1,53 +1,142 @@
-//! ELBv2: application and network load balancers that carry managed groups. Their network interfaces
-//! belong to AWS, so their groups change through `SetSecurityGroups`, never through EC2.
+//! ELBv2: application and network load balancers. Their network interfaces belong to AWS, so their
+//! groups change through `SetSecurityGroups`, never through EC2. A load balancer is a target when it
+//! carries the tag `sgsync:target` = `PREFIX_NAME`.
 
 use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::types::{
+    EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum, LoadBalancer, LoadBalancerTypeEnum,
+};
 
-use super::sdk_error;
+use super::{TAG_TARGET, sdk_error};
 use crate::error::AwsError;
 use crate::security_groups::{ObservedTarget, TargetId};
 
-/// Load balancers whose groups include any of `group_ids`, as targets.
-pub(super) async fn load_balancers_with(
+/// The load balancers of one VPC, as sgsync sees them.
+#[derive(Default)]
+pub(super) struct LoadBalancers {
+    /// Tagged `sgsync:target` = the prefix: targets.
+    pub(super) targets: Vec<ObservedTarget>,
+    /// Carrying a managed group without the tag: never modified.
+    pub(super) untagged: Vec<ObservedTarget>,
+}
+
+/// `DescribeTags` takes at most 20 ARNs.
+const TAGS_PER_CALL: usize = 20;
+
+/// The ALBs and NLBs of `vpc_id`: tagged ones are targets; untagged ones carrying any of `managed` are
+/// reported. One `DescribeLoadBalancers` (paginated), and one `DescribeTags` per 20 load balancers of
+/// the VPC (none when it has none).
+pub(super) async fn load_balancers(
     elbv2: &Client,
-    group_ids: &[String],
-) -> Result<Vec<ObservedTarget>, AwsError> {
+    vpc_id: &str,
+    prefix: &str,
+    managed: &[String],
+) -> Result<LoadBalancers, AwsError> {
     const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
-    if group_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let mut pages = elbv2.describe_load_balancers().into_paginator().send();
-    let mut targets = Vec::new();
+    let mut in_vpc: Vec<(String, Vec<String>)> = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error(OP, e))?;
         for lb in page.load_balancers() {
-            if !lb.security_groups().iter().any(|g| group_ids.contains(g)) {
+            // Gateway load balancers take no security groups.
+            let takes_groups = matches!(
+                lb.r#type(),
+                Some(LoadBalancerTypeEnum::Application | LoadBalancerTypeEnum::Network) | None
+            );
+            if lb.vpc_id() != Some(vpc_id) || !takes_groups {
                 continue;
             }
             let arn = lb
                 .load_balancer_arn()
                 .ok_or_else(|| AwsError::malformed(OP, "load balancer ARN"))?;
-            targets.push(ObservedTarget {
-                id: TargetId::LoadBalancer(arn.to_string()),
-                groups: lb.security_groups().to_vec(),
-            });
+            in_vpc.push((arn.to_string(), lb.security_groups().to_vec()));
         }
     }
-    Ok(targets)
+    let mut found = LoadBalancers::default();
+    for chunk in in_vpc.chunks(TAGS_PER_CALL) {
+        let out = elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.iter().map(|(arn, _)| arn.clone()).collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("elasticloadbalancing:DescribeTags", e))?;
+        for (arn, groups) in chunk {
+            let opted_in = out.tag_descriptions().iter().any(|d| {
+                d.resource_arn() == Some(arn.as_str())
+                    && d.tags()
+                        .iter()
+                        .any(|t| t.key() == Some(TAG_TARGET) && t.value() == Some(prefix))
+            });
+            let target = ObservedTarget {
+                id: TargetId::LoadBalancer(arn.clone()),
+                groups: groups.clone(),
+            };
+            if opted_in {
+                found.targets.push(target);
+            } else if groups.iter().any(|g| managed.contains(g)) {
+                found.untagged.push(target);
+            }
+        }
+    }
+    Ok(found)
 }
 
-/// Sets a load balancer's groups (all of them: foreign first, then managed) in one atomic call.
+/// A load balancer as it is right before its groups are set.
+pub(super) struct Now {
+    /// Its groups, in order.
+    pub(super) groups: Vec<String>,
+    /// An NLB's PrivateLink inbound-rules enforcement (`on` / `off`): `SetSecurityGroups` must send it
+    /// back, or it may reset to its default.
+    pub(super) enforcement: Option<String>,
+}
+
+fn now_of(lb: &LoadBalancer) -> Now {
+    let network = lb.r#type() == Some(&LoadBalancerTypeEnum::Network);
+    Now {
+        groups: lb.security_groups().to_vec(),
+        enforcement: lb
+            .enforce_security_group_inbound_rules_on_private_link_traffic()
+            .filter(|_| network)
+            .map(str::to_string),
+    }
+}
+
+/// A load balancer's groups now; `None` when it no longer exists.
+pub(super) async fn current(elbv2: &Client, arn: &str) -> Result<Option<Now>, AwsError> {
+    const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
+    let out = elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error(OP, e));
+    match out {
+        Ok(out) => Ok(out.load_balancers().first().map(now_of)),
+        Err(e) if e.is("LoadBalancerNotFound") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets a load balancer's groups (all of them: foreign first, then managed) in one atomic call,
+/// keeping an NLB's PrivateLink enforcement as it was.
 pub(super) async fn set_groups(
     elbv2: &Client,
     arn: &str,
     group_ids: &[String],
+    enforcement: Option<&str>,
 ) -> Result<(), AwsError> {
-    elbv2
-        .set_security_groups()
-        .load_balancer_arn(arn)
-        .set_security_groups(Some(group_ids.to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("elasticloadbalancing:SetSecurityGroups", e))?;
+    super::ec2::write::eventually(|| async {
+        elbv2
+            .set_security_groups()
+            .load_balancer_arn(arn)
+            .set_security_groups(Some(group_ids.to_vec()))
+            .set_enforce_security_group_inbound_rules_on_private_link_traffic(
+                enforcement.map(EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum::from),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("elasticloadbalancing:SetSecurityGroups", e))
+    })
+    .await?;
     Ok(())
 }

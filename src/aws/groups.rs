@@ -1,6 +1,8 @@
 //! The security-group kind's [`GroupApi`] on AWS: EC2 for groups and interfaces, ELBv2 for load
 //! balancers. This is what `apply` drives in production.
 
+use std::collections::BTreeMap;
+
 use super::{Clients, ec2, elbv2};
 use crate::error::AwsError;
 use crate::rule::Rule;
@@ -13,6 +15,8 @@ pub(crate) struct AwsGroups<'a> {
     owner: &'a Ownership,
     group_description: &'a str,
     rule_description: &'a str,
+    /// NLBs' PrivateLink enforcement as re-read before their groups are set, to send back unchanged.
+    enforcement: BTreeMap<String, String>,
 }
 
 impl<'a> AwsGroups<'a> {
@@ -30,11 +34,31 @@ impl<'a> AwsGroups<'a> {
             owner,
             group_description,
             rule_description,
+            enforcement: BTreeMap::new(),
         }
     }
 }
 
 impl GroupApi for AwsGroups<'_> {
+    async fn adopt(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
+        ec2::write::adopt(&self.clients.ec2, group_ids, self.owner).await
+    }
+
+    async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
+        match target {
+            TargetId::Interface(eni) => ec2::read::interface_groups(&self.clients.ec2, eni).await,
+            TargetId::LoadBalancer(arn) => {
+                let now = elbv2::current(&self.clients.elbv2, arn).await?;
+                Ok(now.map(|now| {
+                    if let Some(e) = now.enforcement {
+                        self.enforcement.insert(arn.clone(), e);
+                    }
+                    now.groups
+                }))
+            }
+        }
+    }
+
     async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
         let c = &self.clients.ec2;
         let description = self.group_description;
@@ -63,7 +87,8 @@ impl GroupApi for AwsGroups<'_> {
                 ec2::write::set_interface_groups(&self.clients.ec2, eni, group_ids).await
             }
             TargetId::LoadBalancer(arn) => {
-                elbv2::set_groups(&self.clients.elbv2, arn, group_ids).await
+                let enforcement = self.enforcement.get(arn).map(String::as_str);
+                elbv2::set_groups(&self.clients.elbv2, arn, group_ids, enforcement).await
             }
         }
     }

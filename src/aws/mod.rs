@@ -24,7 +24,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub(crate) use groups::AwsGroups;
-pub(crate) use observe::observe;
+pub(crate) use observe::{names_taken, observe};
 
 use crate::error::AwsError;
 
@@ -32,6 +32,10 @@ use crate::error::AwsError;
 const TAG_PREFIX: &str = "sgsync:prefix";
 /// Tag carrying the synctoken of the document the group's rules come from.
 const TAG_SYNCTOKEN: &str = "sgsync:synctoken";
+/// Tag carrying the deployment that owns the group (`DEPLOYMENT_ID`).
+const TAG_DEPLOYMENT: &str = "sgsync:deployment";
+/// Tag by which an interface or load balancer opts in as a target: its value is `PREFIX_NAME`.
+const TAG_TARGET: &str = "sgsync:target";
 
 /// The AWS clients of one run, for one account and region.
 #[derive(Clone, Debug)]

@@ -28,18 +28,20 @@ async fn quota(client: &Client, code: &'static str) -> Result<usize, AwsError> {
     }
 }
 
-/// The quotas to plan with, and notes for the user: overrides win; otherwise Service Quotas; if it
-/// cannot be read (not reachable, not permitted), AWS's defaults 60 and 5 with a logged warning.
-pub(super) async fn resolve(client: &Client, overrides: QuotaOverrides) -> (Quotas, Vec<String>) {
+/// The quotas to plan with: overrides win; otherwise Service Quotas. `None`, with the reasons, when a
+/// quota that is not overridden cannot be read (not reachable, not permitted): the caller then plans
+/// with what it can prove.
+pub(super) async fn resolve(
+    client: &Client,
+    overrides: QuotaOverrides,
+) -> (Option<Quotas>, Vec<String>) {
     let defaults = Quotas::default();
     let mut notes = Vec::new();
     let mut read =
         async |code: &'static str, name: &str, fallback: usize| match quota(client, code).await {
             Ok(v) => v,
             Err(e) => {
-                let note = format!(
-                    "could not read the {name} quota ({code}), using the default {fallback}: {e}"
-                );
+                let note = format!("could not read the {name} quota ({code}): {e}");
                 warn!("{note}");
                 notes.push(note);
                 fallback
@@ -64,5 +66,5 @@ pub(super) async fn resolve(client: &Client, overrides: QuotaOverrides) -> (Quot
         rules_per_group,
         groups_per_target,
     };
-    (quotas, notes)
+    (notes.is_empty().then_some(quotas), notes)
 }

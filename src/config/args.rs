@@ -12,9 +12,12 @@ pub struct ConfigArgs {
     /// Ports or ranges to allow, comma-separated, e.g. 80,443 or 8000-8080 [env: PORTS; default: 80]
     #[arg(long, env = "PORTS", global = true, hide_env = true)]
     pub ports: Option<String>,
-    /// Name prefix (and ownership tag) of the managed groups [env: PREFIX_NAME; default: AUTOUPDATE]
+    /// Name prefix (and ownership tag) of the managed groups; targets opt in with the tag sgsync:target=PREFIX_NAME [env: PREFIX_NAME; default: AUTOUPDATE]
     #[arg(long, env = "PREFIX_NAME", global = true, hide_env = true)]
     pub prefix_name: Option<String>,
+    /// Which deployment this is, recorded on its groups so two deployments never take each other's [env: DEPLOYMENT_ID; default: the Lambda function's name, else "default"]
+    #[arg(long, env = "DEPLOYMENT_ID", global = true, hide_env = true)]
+    pub deployment_id: Option<String>,
     /// Log at debug level: true or false [env: DEBUG; default: false]
     #[arg(long, env = "DEBUG", global = true, hide_env = true, num_args = 0..=1, default_missing_value = "true")]
     pub debug: Option<String>,

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 pub use args::ConfigArgs;
 use values::{
-    Count, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Region, Regions, Services, Url,
-    VpcId,
+    Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Region, Regions,
+    Services, Url, VpcId,
 };
 
 use crate::guard::GuardLimits;
@@ -31,6 +31,7 @@ pub const VARIABLES: &[&str] = &[
     "VPC_ID",
     "PORTS",
     "PREFIX_NAME",
+    "DEPLOYMENT_ID",
     "DEBUG",
     "SERVICE",
     "REGION",
@@ -86,8 +87,10 @@ pub struct Config {
     pub vpc_id: Option<String>,
     /// Ports or port ranges; one rule per range and CIDR.
     pub ports: Vec<PortRange>,
-    /// Managed groups' name prefix and ownership tag value.
+    /// Managed groups' name prefix, ownership tag value, and the value of the target tag.
     pub prefix_name: String,
+    /// This deployment's identity, recorded on its groups (`sgsync:deployment`).
+    pub deployment_id: String,
     /// Debug logging.
     pub debug: bool,
     /// Services whose ranges are allowed.
@@ -127,7 +130,7 @@ where
         .map(Some)
         .map_err(|reason: T::Err| ConfigError {
             variable,
-            value: text.to_string(),
+            value: crate::error::echo(text),
             reason: reason.to_string(),
         })
 }
@@ -136,6 +139,22 @@ impl Config {
     /// Checks the raw settings; `aws_region` is the SDK's `AWS_REGION`, used when `REGION` is unset
     /// (inside Lambda it is the function's own region, which is what a deployment there expects).
     pub fn from_args(args: &ConfigArgs, aws_region: Option<&str>) -> Result<Config, ConfigError> {
+        Config::from_env(args, aws_region, None)
+    }
+
+    /// [`Config::from_args`], where `function` is the Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`):
+    /// a function deployed without `DEPLOYMENT_ID` is its own deployment.
+    pub fn from_env(
+        args: &ConfigArgs,
+        aws_region: Option<&str>,
+        function: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let function = function.map(|f| Some(f.to_string())).unwrap_or_default();
+        let deployment_id = match read::<DeploymentId>("DEPLOYMENT_ID", &args.deployment_id)? {
+            Some(d) => d.0,
+            None => read::<DeploymentId>("DEPLOYMENT_ID", &function)?
+                .map_or_else(|| "default".to_string(), |d| d.0),
+        };
         let aws_region = aws_region.map(|r| Some(r.to_string())).unwrap_or_default();
         let region = match read::<Region>("REGION", &args.region)? {
             Some(r) => r,
@@ -172,6 +191,7 @@ impl Config {
                 .map_or_else(|| vec![PortRange::single(80)], |p| p.0),
             prefix_name: read::<PrefixName>("PREFIX_NAME", &args.prefix_name)?
                 .map_or_else(|| "AUTOUPDATE".to_string(), |p| p.0),
+            deployment_id,
             debug: read::<Flag>("DEBUG", &args.debug)?.is_some_and(|f| f.0),
             services: read::<Services>("SERVICE", &args.service)?
                 .map_or_else(|| vec!["CLOUDFRONT".to_string()], |s| s.0),
@@ -196,6 +216,7 @@ impl Config {
                     &args.allow_large_removal,
                 )?
                 .is_some_and(|f| f.0),
+                force: false,
             },
             download_retry: read::<Millis>("DOWNLOAD_RETRY_MS", &args.download_retry_ms)?
                 .map_or(Duration::from_secs(2), |m| m.0),
@@ -228,6 +249,7 @@ impl Config {
                 self.prefix_name,
                 self.services.join("+").to_ascii_lowercase()
             ),
+            deployment: self.deployment_id.clone(),
         }
     }
 
@@ -263,6 +285,7 @@ mod tests {
                 "VPC_ID" => a.vpc_id = v,
                 "PORTS" => a.ports = v,
                 "PREFIX_NAME" => a.prefix_name = v,
+                "DEPLOYMENT_ID" => a.deployment_id = v,
                 "DEBUG" => a.debug = v,
                 "SERVICE" => a.service = v,
                 "REGION" => a.region = v,
@@ -307,6 +330,23 @@ mod tests {
         assert_eq!(c.ip_ranges_url, source::DEFAULT_URL);
         assert_eq!(c.default_quotas(), Quotas::default());
         assert_eq!(c.ownership().stem, "AUTOUPDATE-cloudfront");
+        assert_eq!(c.deployment_id, "default");
+        let in_lambda =
+            Config::from_env(&ConfigArgs::default(), None, Some("sgsync-prod")).unwrap();
+        assert_eq!(in_lambda.deployment_id, "sgsync-prod");
+        let set =
+            Config::from_env(&args(&[("DEPLOYMENT_ID", "stack-1")]), None, Some("fn")).unwrap();
+        assert_eq!(set.deployment_id, "stack-1");
+        for url in [
+            "http://127.0.0.1:8080/ip-ranges.json",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+        ] {
+            assert!(
+                Config::from_args(&args(&[("IP_RANGES_URL", url)]), None).is_ok(),
+                "{url}"
+            );
+        }
         assert_eq!(c.download_retry, Duration::from_secs(2));
     }
 
@@ -387,7 +427,15 @@ mod tests {
             ("PREFIX_NAME", "sg-mine", "sg-"),
             ("SERVICE", "CLOUD FRONT", "CLOUDFRONT_ORIGIN_FACING"),
             ("REGION", "Europe", "us-east-1"),
-            ("IP_RANGES_URL", "ftp://x", "http"),
+            ("IP_RANGES_URL", "ftp://x", "https"),
+            (
+                "IP_RANGES_URL",
+                "http://ip-ranges.amazonaws.com/ip-ranges.json",
+                "plain http only on 127.0.0.1",
+            ),
+            ("IP_RANGES_URL", "http://127.0.0.1.evil.example/x", "https"),
+            ("IP_RANGES_URL", "https://user@evil.example/x", "https"),
+            ("DEPLOYMENT_ID", "my stack", "128 letters"),
             ("MAX_REMOVE_FRACTION", "50%", "fraction from 0 to 1"),
             ("ALLOW_LARGE_REMOVAL", "sure", "true or false"),
             ("WIDEST_IPV4_PREFIX", "0", "1 to 32"),

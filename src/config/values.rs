@@ -122,20 +122,63 @@ impl FromStr for Region {
     }
 }
 
-/// `IP_RANGES_URL`: where the document is downloaded from.
+/// `IP_RANGES_URL`: where the document is downloaded from. HTTPS, so that what is downloaded is
+/// what the server sent; plain HTTP only from this machine (tests, the demo).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Url(pub(super) String);
 
 impl FromStr for Url {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s.starts_with("https://") || s.starts_with("http://") {
+        let authority = |rest: &str| {
+            rest.split(['/', '?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let ok = match (s.strip_prefix("https://"), s.strip_prefix("http://")) {
+            (Some(rest), _) => {
+                let host = authority(rest);
+                !host.is_empty() && !host.contains('@')
+            }
+            (None, Some(rest)) => {
+                let host = authority(rest);
+                // The host without a port; an IPv6 literal keeps its brackets.
+                let name = match host.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or_default(),
+                    None => host.split(':').next().unwrap_or_default(),
+                };
+                matches!(name, "127.0.0.1" | "localhost" | "::1")
+            }
+            (None, None) => false,
+        };
+        if ok {
             Ok(Url(s.to_string()))
         } else {
             Err(format!(
-                "expected an http(s) URL, normally {}",
+                "expected an https URL (plain http only on 127.0.0.1, localhost or [::1], for tests), normally {}",
                 crate::source::DEFAULT_URL
             ))
+        }
+    }
+}
+
+/// `DEPLOYMENT_ID`: which deployment this is (the deploy template passes its stack name). It is
+/// recorded on every group the deployment creates, so two deployments never take each other's groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct DeploymentId(pub(super) String);
+
+impl FromStr for DeploymentId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // What a tag value and an IAM condition take without escaping.
+        let ok = s.len() <= 128
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-:/+=@".contains(c));
+        if ok {
+            Ok(DeploymentId(s.to_string()))
+        } else {
+            Err("expected at most 128 letters, digits or ._-:/+=@ (the deploy template uses its stack name)".into())
         }
     }
 }

@@ -10,13 +10,13 @@
 //! gone" are treated as done after a re-read, inside the adapter), so a run that stops anywhere
 //! converges on the next.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
-use super::model::{Action, Changes, Observed, Plan, TargetId};
+use super::model::{Action, Changes, Observed, Plan, Quotas, TargetId};
 use crate::error::AwsError;
 use crate::rule::Rule;
 
@@ -24,6 +24,8 @@ use crate::rule::Rule;
 /// AWS says the work was already done), so call counts stay predictable; each returns what it really
 /// changed, which is what [`Changes`] reports.
 pub trait GroupApi {
+    /// Records this deployment on groups an older sgsync made (tag `sgsync:deployment`), in one call.
+    fn adopt(&mut self, group_ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Creates a managed group tagged as owned and with `synctoken`; returns its id. A group of that
     /// name that this deployment already owns (a crashed or concurrent run made it) is adopted.
     fn create_group(
@@ -49,6 +51,11 @@ pub trait GroupApi {
         &mut self,
         group_id: &str,
     ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+    /// A target's groups as they are now, in order; `None` when the target no longer exists.
+    fn target_groups(
+        &mut self,
+        target: &TargetId,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, AwsError>> + Send;
     /// Sets all of a target's groups, in order, in one atomic call.
     fn set_target_groups(
         &mut self,
@@ -73,6 +80,8 @@ pub struct Applied {
     pub changes: Changes,
     /// Group name → id after the run (new groups included, deleted ones gone).
     pub ids: BTreeMap<String, String>,
+    /// Targets that no longer existed when their groups were to be set (deleted meanwhile): done.
+    pub vanished: Vec<TargetId>,
 }
 
 /// An action that failed. The actions before it were applied; the plan's order guarantees that the
@@ -118,69 +127,129 @@ pub async fn apply<A: GroupApi>(
         .iter()
         .map(|g| (g.name.clone(), g.id.clone()))
         .collect();
-    let mut changes = Changes::default();
+    let mut run = Run {
+        ids: &mut ids,
+        managed: observed.groups.iter().map(|g| g.id.clone()).collect(),
+        quotas: observed.quotas,
+        changes: Changes::default(),
+        vanished: Vec::new(),
+    };
     let total = plan.actions.len();
     for (i, action) in plan.actions.iter().enumerate() {
         info!(step = i + 1, total, %action, "applying");
-        let step = run_action(api, action, &mut ids, &mut changes).await;
+        let step = run.action(api, action).await;
         step.map_err(|source| ApplyError {
             step: i + 1,
             total,
             done: i,
             what: action.to_string(),
-            changes,
+            changes: run.changes,
             source,
         })?;
     }
-    Ok(Applied { changes, ids })
+    let (changes, vanished) = (run.changes, run.vanished);
+    Ok(Applied {
+        changes,
+        ids,
+        vanished,
+    })
 }
 
-async fn run_action<A: GroupApi>(
-    api: &mut A,
-    action: &Action,
-    ids: &mut BTreeMap<String, String>,
-    changes: &mut Changes,
-) -> Result<(), AwsError> {
-    match action {
-        Action::CreateGroup { group, synctoken } => {
-            let id = api.create_group(group, *synctoken).await?;
-            ids.insert(group.clone(), id);
-            changes.groups_created += 1;
-        }
-        Action::Authorize { group, rules } => {
-            changes.rules_authorized += api.authorize(&id_of(ids, group)?, rules).await?;
-        }
-        Action::Revoke { group, rules, .. } => {
-            changes.rules_revoked += api.revoke(&id_of(ids, group)?, rules).await?;
-        }
-        Action::SetTargetGroups {
-            target,
-            foreign,
-            managed,
-            ..
-        } => {
-            let mut all = foreign.clone();
-            for name in managed {
-                all.push(id_of(ids, name)?);
+/// The state of one run of a plan.
+struct Run<'a> {
+    ids: &'a mut BTreeMap<String, String>,
+    /// Every managed group id, created ones included: what is not one of them on a target is foreign.
+    managed: BTreeSet<String>,
+    quotas: Quotas,
+    changes: Changes,
+    vanished: Vec<TargetId>,
+}
+
+impl Run<'_> {
+    async fn action<A: GroupApi>(&mut self, api: &mut A, action: &Action) -> Result<(), AwsError> {
+        let ids = &mut *self.ids;
+        match action {
+            Action::Adopt { groups } => {
+                let group_ids = groups
+                    .iter()
+                    .map(|g| id_of(ids, g))
+                    .collect::<Result<Vec<_>, _>>()?;
+                api.adopt(&group_ids).await?;
             }
-            api.set_target_groups(target, &all).await?;
-            changes.targets_updated += 1;
+            Action::CreateGroup { group, synctoken } => {
+                let id = api.create_group(group, *synctoken).await?;
+                self.managed.insert(id.clone());
+                ids.insert(group.clone(), id);
+                self.changes.groups_created += 1;
+            }
+            Action::Authorize { group, rules } => {
+                self.changes.rules_authorized += api.authorize(&id_of(ids, group)?, rules).await?;
+            }
+            Action::Revoke { group, rules, .. } => {
+                self.changes.rules_revoked += api.revoke(&id_of(ids, group)?, rules).await?;
+            }
+            Action::SetTargetGroups {
+                target, managed, ..
+            } => {
+                let managed: Vec<String> = managed
+                    .iter()
+                    .map(|name| id_of(ids, name))
+                    .collect::<Result<_, _>>()?;
+                self.set_target(api, target, managed).await?;
+            }
+            Action::RevokeUnmanaged { group, .. } => {
+                self.changes.rules_revoked += api.revoke_unmanaged(&id_of(ids, group)?).await?;
+            }
+            Action::DeleteGroup { group } => {
+                api.delete_group(&id_of(ids, group)?).await?;
+                ids.remove(group);
+                self.changes.groups_deleted += 1;
+            }
+            Action::RecordSynctoken { groups, synctoken } => {
+                let group_ids = groups
+                    .iter()
+                    .map(|g| id_of(ids, g))
+                    .collect::<Result<Vec<_>, _>>()?;
+                api.record_synctoken(&group_ids, *synctoken).await?;
+            }
         }
-        Action::RevokeUnmanaged { group, .. } => {
-            changes.rules_revoked += api.revoke_unmanaged(&id_of(ids, group)?).await?;
-        }
-        Action::DeleteGroup { group } => {
-            api.delete_group(&id_of(ids, group)?).await?;
-            ids.remove(group);
-            changes.groups_deleted += 1;
-        }
-        Action::RecordSynctoken { groups, synctoken } => {
-            let group_ids = groups
-                .iter()
-                .map(|g| id_of(ids, g))
-                .collect::<Result<Vec<_>, _>>()?;
-            api.record_synctoken(&group_ids, *synctoken).await?;
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// Sets a target's groups to its foreign groups *as they are now* (re-read right before the
+    /// write, so a group someone attached since the run looked is kept, in its place) followed by
+    /// `managed`. A target deleted meanwhile is done.
+    async fn set_target<A: GroupApi>(
+        &mut self,
+        api: &mut A,
+        target: &TargetId,
+        managed: Vec<String>,
+    ) -> Result<(), AwsError> {
+        let Some(now) = api.target_groups(target).await? else {
+            warn!(%target, "the target no longer exists: nothing to attach to");
+            self.vanished.push(target.clone());
+            return Ok(());
+        };
+        let mut all: Vec<String> = now
+            .into_iter()
+            .filter(|id| !self.managed.contains(id))
+            .collect();
+        let foreign = all.len();
+        all.extend(managed);
+        if all.len() > self.quotas.groups_per_target {
+            return Err(AwsError::other(
+                "sgsync:capacity",
+                format!(
+                    "{target} now carries {foreign} groups sgsync does not manage, so the {} managed groups \
+                     do not fit under its quota of {} groups; nothing was changed on it: free a group slot \
+                     on it, then run again",
+                    all.len() - foreign,
+                    self.quotas.groups_per_target
+                ),
+            ));
+        }
+        api.set_target_groups(target, &all).await?;
+        self.changes.targets_updated += 1;
+        Ok(())
+    }
 }

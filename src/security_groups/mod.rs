@@ -21,7 +21,7 @@ mod tests;
 
 pub use apply::{Applied, ApplyError, GroupApi, apply};
 pub use model::{
-    Action, Capacity, Changes, Desired, Observed, ObservedGroup, ObservedTarget, Ownership, Plan,
-    QuotaOverrides, Quotas, TargetId,
+    Action, Capacity, Changes, Claim, Conflict, Desired, Observed, ObservedGroup, ObservedTarget,
+    Ownership, Plan, QuotaOverrides, Quotas, TargetId,
 };
 pub use plan::{PlanError, plan};

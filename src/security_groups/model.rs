@@ -58,22 +58,97 @@ impl QuotaOverrides {
     }
 }
 
-/// Which groups a deployment owns: those tagged `sgsync:prefix` = `prefix` whose name starts with
-/// `prefix`; new ones are named `{stem}-{n}`.
+/// Which groups a deployment owns, and what it calls new ones.
+///
+/// A group is this deployment's when it carries the tag `sgsync:prefix` = `prefix`, its name is
+/// exactly `{stem}-{n}` (`n` ≥ 1, no leading zero), and its tag `sgsync:deployment` names this
+/// deployment. See [`Ownership::claim`] for every other case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ownership {
     /// `PREFIX_NAME`: the value of the ownership tag, and the start of every managed group's name.
     pub prefix: String,
     /// `{PREFIX_NAME}-{service}`: managed groups are `{stem}-{n}`.
     pub stem: String,
+    /// `DEPLOYMENT_ID`: the value of the tag `sgsync:deployment` on this deployment's groups.
+    pub deployment: String,
+}
+
+/// What a group carrying this deployment's `sgsync:prefix` tag is to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Its own group.
+    Own,
+    /// A group made by an sgsync that did not record deployments: adopted (the run tags it first).
+    Legacy,
+    /// A group of the same name pattern that another deployment owns: the two would fight over it.
+    Conflict {
+        /// The other deployment.
+        deployment: String,
+    },
+    /// A group of another service's deployment under the same prefix (`{prefix}-{other}-{n}`): they
+    /// coexist, and it is not looked at.
+    OtherService,
+    /// A tagged group whose name sgsync never gives: reported, never changed.
+    Stray,
+}
+
+/// A group number as sgsync writes it: digits, no leading zero, not zero.
+fn is_index(n: &str) -> bool {
+    !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `{stem}-{n}`.
+fn numbered(name: &str, stem: &str) -> bool {
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(is_index)
 }
 
 impl Ownership {
-    /// Whether a group carrying the ownership tag has a name this deployment may manage; a tagged
-    /// group with another name is reported and left alone.
-    pub fn owns_name(&self, name: &str) -> bool {
-        name.starts_with(&self.prefix)
+    /// What a group named `name`, carrying this deployment's prefix tag and `deployment` (its
+    /// `sgsync:deployment` tag, if any), is to this deployment.
+    pub fn claim(&self, name: &str, deployment: Option<&str>) -> Claim {
+        if numbered(name, &self.stem) {
+            return match deployment {
+                Some(d) if d == self.deployment => Claim::Own,
+                Some(d) => Claim::Conflict {
+                    deployment: d.to_string(),
+                },
+                None => Claim::Legacy,
+            };
+        }
+        // `{prefix}-{service}-{n}` for some other service stem.
+        let other = name
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .is_some_and(|(service, n)| {
+                let service_like =
+                    |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b);
+                !service.is_empty() && service.bytes().all(service_like) && is_index(n)
+            });
+        if other {
+            Claim::OtherService
+        } else {
+            Claim::Stray
+        }
     }
+
+    /// Whether `name` is one this deployment would give a group (`{stem}-{n}`).
+    pub fn names(&self, name: &str) -> bool {
+        numbered(name, &self.stem)
+    }
+}
+
+/// A group of this deployment's name pattern that another deployment owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The group id.
+    pub id: String,
+    /// The group name.
+    pub name: String,
+    /// The deployment whose tag it carries.
+    pub deployment: String,
 }
 
 /// Something security groups are attached to. Interfaces and load balancers are changed through
@@ -120,6 +195,9 @@ pub struct ObservedGroup {
     pub unmanaged_slots: PerFamily,
     /// The synctoken recorded on the group by the last run that completed (a tag).
     pub synctoken: Option<u64>,
+    /// Made by an sgsync that did not record deployments: the run first tags it as this
+    /// deployment's.
+    pub legacy: bool,
 }
 
 /// A target as observed: every group attached to it, managed or not, in the order the API gave.
@@ -138,8 +216,18 @@ pub struct Observed {
     pub vpc_id: String,
     /// The managed groups (owned by this sgsync deployment).
     pub groups: Vec<ObservedGroup>,
-    /// The targets that have at least one managed group attached.
+    /// The targets: interfaces and load balancers tagged `sgsync:target` = `PREFIX_NAME`. Every
+    /// managed group is attached to every one of them.
     pub targets: Vec<ObservedTarget>,
+    /// Interfaces and load balancers that carry a managed group but not the target tag. They are
+    /// never modified, so no rule may leave a group attached to one of them (it would lose access).
+    pub untagged: Vec<ObservedTarget>,
+    /// Groups of this deployment's name pattern that another deployment owns: nothing is planned
+    /// while there is one.
+    pub conflicts: Vec<Conflict>,
+    /// Names of this deployment's pattern held by groups it does not own (untagged groups, other
+    /// deployments'): new groups skip them.
+    pub taken_names: BTreeSet<String>,
     /// The quotas to plan with (read from Service Quotas, overridden, or AWS's defaults).
     pub quotas: Quotas,
     /// Things the user should know (unmanageable interfaces, unmodelled entries, a quota fallback …).
@@ -238,6 +326,10 @@ pub struct Desired {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
+    /// Record this deployment on groups an sgsync that did not record deployments made (the tag
+    /// `sgsync:deployment`): first, so that every later call is on a group the deployment's role
+    /// may change.
+    Adopt { groups: Vec<String> },
     /// Create a managed group, tagged with ownership and the synctoken at creation.
     CreateGroup {
         /// The new group's name.
@@ -280,6 +372,9 @@ pub enum Action {
         group: String,
         /// How many entries were observed (the apply step re-reads the group and revokes what is there).
         entries: usize,
+        /// True when it runs before the group is attached to a target that does not have it yet: the
+        /// group must allow nothing but published ranges by then (a target never widens).
+        early: bool,
     },
     /// Delete a managed group that is empty and attached nowhere.
     DeleteGroup { group: String },
@@ -304,6 +399,7 @@ impl Action {
             Action::Revoke { .. } | Action::RevokeUnmanaged { .. } | Action::DeleteGroup { .. } => {
                 true
             }
+            Action::Adopt { .. } => false,
             Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
             _ => false,
         }
@@ -361,7 +457,7 @@ impl Changes {
                 Action::RevokeUnmanaged { entries, .. } => c.rules_revoked += entries,
                 Action::SetTargetGroups { .. } => c.targets_updated += 1,
                 Action::DeleteGroup { .. } => c.groups_deleted += 1,
-                Action::RecordSynctoken { .. } => {}
+                Action::RecordSynctoken { .. } | Action::Adopt { .. } => {}
             }
         }
         c

@@ -123,13 +123,14 @@ impl Missing {
 }
 
 /// Packs `desired` into at most `max_groups` groups of `rules_per_group` rules per family, starting
-/// from `groups`.
+/// from `groups`; new groups take the first free names `{group_stem}-{n}` that are not `taken_names`.
 pub(super) fn pack<'a>(
     desired: &BTreeSet<Rule>,
     groups: &'a [ObservedGroup],
     rules_per_group: usize,
     max_groups: usize,
     group_stem: &str,
+    taken_names: &BTreeSet<String>,
 ) -> Result<Packing<'a>, Shortfall> {
     let mut ordered: Vec<&ObservedGroup> = groups.iter().collect();
     ordered.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
@@ -236,7 +237,12 @@ pub(super) fn pack<'a>(
         }
     }
 
-    let taken: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    // Names held by managed groups, or by groups this deployment does not own (never reused).
+    let taken: BTreeSet<&str> = groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .chain(taken_names.iter().map(String::as_str))
+        .collect();
     let mut names = (1..).map(|n| format!("{group_stem}-{n}"));
     let mut created = Vec::new();
     while !missing.is_empty() && used < max_groups && rules_per_group > 0 {

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-use super::model::{Action, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
+use super::model::{Action, Conflict, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
 use super::packing::{self, natural_key};
 use crate::rule::{PerFamily, Rule};
 
@@ -42,6 +42,27 @@ pub enum PlanError {
         .0.rules_per_group, .0.groups_per_target, .0.rules_per_group * .0.groups_per_target, Quotas::PRODUCT_LIMIT
     )]
     ImpossibleQuotas(Quotas),
+    /// Another deployment owns groups of this deployment's name pattern: the two would fight.
+    #[error(
+        "{} owned by deployment '{}' (tag sgsync:deployment), not by this one; two deployments with the \
+         same PREFIX_NAME and SERVICE would take each other's groups, so nothing was changed. Give one of \
+         them another PREFIX_NAME, or run as that deployment (DEPLOYMENT_ID={})",
+        conflict_groups(.0), .0[0].deployment, .0[0].deployment
+    )]
+    Conflict(Vec<Conflict>),
+    /// The plan would take access away from a target sgsync may not modify.
+    #[error(
+        "{target} carries managed group {group} but not the target tag (sgsync:target = PREFIX_NAME), so \
+         sgsync may not change it, and this run would {what}; nothing was changed. Tag it (it then gets \
+         every managed group and keeps every published range) or detach {group} from it"
+    )]
+    UntaggedTarget {
+        target: TargetId,
+        /// The managed group it carries.
+        group: String,
+        /// What the run would do to it.
+        what: String,
+    },
     /// The desired rules do not fit in the groups every target can take.
     #[error("{}", capacity_message(.rules, .fits, .quotas, .foreign, .fullest))]
     OverCapacity {
@@ -56,6 +77,17 @@ pub enum PlanError {
         /// The target with the most foreign groups, if any.
         fullest: Option<TargetId>,
     },
+}
+
+fn conflict_groups(conflicts: &[Conflict]) -> String {
+    let names: Vec<String> = conflicts
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.id))
+        .collect();
+    match names.as_slice() {
+        [one] => format!("group {one} is"),
+        many => format!("groups {} are", many.join(", ")),
+    }
 }
 
 fn capacity_message(
@@ -100,6 +132,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if quotas.rules_per_group * quotas.groups_per_target > Quotas::PRODUCT_LIMIT {
         return Err(PlanError::ImpossibleQuotas(quotas));
     }
+    if !observed.conflicts.is_empty() {
+        return Err(PlanError::Conflict(observed.conflicts.clone()));
+    }
     let name_of: BTreeMap<&str, &str> = observed
         .groups
         .iter()
@@ -126,6 +161,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             quotas.rules_per_group,
             max_groups,
             &desired.group_stem,
+            &observed.taken_names,
         )
     };
     // A repack asks for the fewest groups the rules need; when entries sgsync does not manage (or
@@ -136,41 +172,6 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         false => pack(capacity.max_groups),
     }
     .map_err(|s| over(s.fits))?;
-
-    let mut actions = Vec::new();
-
-    // 1. Create.
-    for (name, _) in &packing.created {
-        actions.push(Action::CreateGroup {
-            group: name.clone(),
-            synctoken: desired.synctoken,
-        });
-    }
-    // 2. Early revokes, only of unpublished ranges, only where slots are needed.
-    let early: Vec<bool> = packing
-        .existing
-        .iter()
-        .map(|g| g.needs_early_revoke(quotas.rules_per_group))
-        .collect();
-    for (g, _) in packing.existing.iter().zip(&early).filter(|(_, e)| **e) {
-        actions.push(Action::Revoke {
-            group: g.observed.name.clone(),
-            rules: g.stale.iter().copied().collect(),
-            early: true,
-        });
-    }
-    // 3. Authorize.
-    let additions = packing
-        .existing
-        .iter()
-        .map(|g| (&g.observed.name, &g.added))
-        .chain(packing.created.iter().map(|(n, r)| (n, r)));
-    for (name, rules) in additions.filter(|(_, r)| !r.is_empty()) {
-        actions.push(Action::Authorize {
-            group: name.clone(),
-            rules: rules.iter().copied().collect(),
-        });
-    }
 
     // The layout after the plan: every group that holds a rule, in stable order.
     let mut layout: BTreeMap<String, BTreeSet<Rule>> = BTreeMap::new();
@@ -185,6 +186,79 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     for (name, rules) in &packing.created {
         final_groups.push(name);
         layout.insert(name.clone(), rules.clone());
+    }
+    check_untagged(observed, desired, &name_of, &layout)?;
+    // Groups some target gets for the first time: by then they must allow published ranges only,
+    // so their stale rules and entries sgsync does not manage go early (a target never widens).
+    let newly_attached = |name: &str| {
+        observed.targets.iter().any(|t| {
+            !t.groups
+                .iter()
+                .any(|id| name_of.get(id.as_str()) == Some(&name))
+        })
+    };
+
+    let mut actions = Vec::new();
+
+    // 0. Adopt the groups an older sgsync made, so that every later call is on this deployment's.
+    let legacy: Vec<String> = packing
+        .existing
+        .iter()
+        .filter(|g| g.observed.legacy)
+        .map(|g| g.observed.name.clone())
+        .collect();
+    if !legacy.is_empty() {
+        actions.push(Action::Adopt { groups: legacy });
+    }
+    // 1. Create.
+    for (name, _) in &packing.created {
+        actions.push(Action::CreateGroup {
+            group: name.clone(),
+            synctoken: desired.synctoken,
+        });
+    }
+    // 2. Early revokes, only of unpublished ranges and entries sgsync does not manage: where slots are
+    //    needed, and in groups about to be attached somewhere new.
+    let fresh: Vec<bool> = packing
+        .existing
+        .iter()
+        .map(|g| layout.contains_key(&g.observed.name) && newly_attached(&g.observed.name))
+        .collect();
+    let early: Vec<bool> = packing
+        .existing
+        .iter()
+        .zip(&fresh)
+        .map(|(g, fresh)| {
+            !g.stale.is_empty() && (*fresh || g.needs_early_revoke(quotas.rules_per_group))
+        })
+        .collect();
+    for (g, _) in packing.existing.iter().zip(&early).filter(|(_, e)| **e) {
+        actions.push(Action::Revoke {
+            group: g.observed.name.clone(),
+            rules: g.stale.iter().copied().collect(),
+            early: true,
+        });
+    }
+    for (g, _) in packing.existing.iter().zip(&fresh).filter(|(_, f)| **f) {
+        if g.observed.unmanaged_entries > 0 {
+            actions.push(Action::RevokeUnmanaged {
+                group: g.observed.name.clone(),
+                entries: g.observed.unmanaged_entries,
+                early: true,
+            });
+        }
+    }
+    // 3. Authorize.
+    let additions = packing
+        .existing
+        .iter()
+        .map(|g| (&g.observed.name, &g.added))
+        .chain(packing.created.iter().map(|(n, r)| (n, r)));
+    for (name, rules) in additions.filter(|(_, r)| !r.is_empty()) {
+        actions.push(Action::Authorize {
+            group: name.clone(),
+            rules: rules.iter().copied().collect(),
+        });
     }
 
     // 4. Targets: one atomic update each; attach-only first, detach-only last.
@@ -234,12 +308,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             });
         }
     }
-    // Entries sgsync does not model, in groups that stay (a deleted group takes them with it).
-    for g in &packing.existing {
-        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) {
+    // Entries sgsync does not model, in groups that stay (a deleted group takes them with it) and
+    // were not cleaned early.
+    for (g, fresh) in packing.existing.iter().zip(&fresh) {
+        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) && !fresh {
             actions.push(Action::RevokeUnmanaged {
                 group: g.observed.name.clone(),
                 entries: g.observed.unmanaged_entries,
+                early: false,
             });
         }
     }
@@ -267,4 +343,47 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     }
 
     Ok(Plan { actions, layout })
+}
+
+/// Refuses a layout that would take a published rule away from, or delete a group attached to, an
+/// interface or load balancer that carries a managed group but not the target tag: sgsync may not
+/// change such a target, so its groups must keep what it is allowed now.
+fn check_untagged(
+    observed: &Observed,
+    desired: &Desired,
+    name_of: &BTreeMap<&str, &str>,
+    layout: &BTreeMap<String, BTreeSet<Rule>>,
+) -> Result<(), PlanError> {
+    for t in &observed.untagged {
+        let managed: Vec<&str> = t
+            .groups
+            .iter()
+            .filter_map(|id| name_of.get(id.as_str()).copied())
+            .collect();
+        if let Some(gone) = managed.iter().find(|name| !layout.contains_key(**name)) {
+            return Err(PlanError::UntaggedTarget {
+                target: t.id.clone(),
+                group: gone.to_string(),
+                what: format!("delete {gone}, which it carries"),
+            });
+        }
+        let after: BTreeSet<&Rule> = managed.iter().flat_map(|n| &layout[*n]).collect();
+        for name in &managed {
+            let group = observed.groups.iter().find(|g| g.name == **name);
+            let lost = group
+                .into_iter()
+                .flat_map(|g| &g.rules)
+                .find(|r| desired.rules.contains(r) && !after.contains(r));
+            if let Some(rule) = lost {
+                return Err(PlanError::UntaggedTarget {
+                    target: t.id.clone(),
+                    group: name.to_string(),
+                    what: format!(
+                        "take {rule} away from it (the rule moves to a group it does not carry)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::rule::{Family, PerFamily, PortRange, Rule};
-use crate::testkit::groups::{World, check_run};
+use crate::testkit::groups::{Meddle, World, check_run, check_run_meddled};
 
 fn rule(i: u16, port: u16) -> Rule {
     Rule {
@@ -79,7 +79,9 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::SetTargetGroups { .. } => "target",
             Action::Revoke { early: true, .. } => "early-revoke",
             Action::Revoke { .. } => "revoke",
+            Action::RevokeUnmanaged { early: true, .. } => "early-revoke-unmanaged",
             Action::RevokeUnmanaged { .. } => "revoke-unmanaged",
+            Action::Adopt { .. } => "adopt",
             Action::DeleteGroup { .. } => "delete",
             Action::RecordSynctoken { .. } => "tag",
         })
@@ -279,6 +281,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
         synctoken: None,
+        legacy: false,
     };
     let observed = Observed {
         groups: vec![
@@ -330,7 +333,7 @@ fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
     assert_eq!(kinds(&p), ["authorize", "revoke-unmanaged", "tag"]);
     assert!(matches!(
         &p.actions[1],
-        Action::RevokeUnmanaged { group, entries: 2 } if group == "AUTOUPDATE-cloudfront-1"
+        Action::RevokeUnmanaged { group, entries: 2, early: false } if group == "AUTOUPDATE-cloudfront-1"
     ));
     let again = plan_at(&d, &after.observe(), quotas(12, 5)).unwrap();
     assert!(again.is_empty(), "{again:#?}");
@@ -393,6 +396,7 @@ fn an_old_layout_moves_only_when_asked_to_repack() {
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
         synctoken: Some(1),
+        legacy: false,
     };
     let groups = vec![
         group(1, &v4[0..60]),
@@ -464,6 +468,208 @@ fn quotas_that_break_the_product_rule_are_refused() {
     );
 }
 
+/// A group attached to a target for the first time allows published ranges only by then: its stale
+/// rules and the entries added to it by hand go before the attach, not after (a target never widens).
+#[test]
+fn a_group_is_cleaned_before_it_reaches_a_new_target() {
+    let mut world = synced(10, quotas(10, 5));
+    let g = world.groups.get_mut("AUTOUPDATE-cloudfront-1").unwrap();
+    g.unmanaged_entries = 1; // all traffic from 0.0.0.0/0, say
+    g.unmanaged_slots = PerFamily { v4: 1, v6: 0 };
+    let world = with_target(world, "eni-old", &[]);
+    let mut world = world;
+    world.targets.insert(
+        TargetId::Interface("eni-new".into()),
+        vec!["sg-admin".into()],
+    );
+    // One range withdrawn: it is stale in the group the new target is about to get.
+    let (p, after) = run(&world.observe(), &desired(rules(1..10), 2), quotas(10, 5));
+    assert_eq!(
+        kinds(&p),
+        ["early-revoke", "early-revoke-unmanaged", "target", "tag"]
+    );
+    assert_eq!(
+        after.targets[&TargetId::Interface("eni-new".into())],
+        [
+            "sg-admin".to_string(),
+            after.groups["AUTOUPDATE-cloudfront-1"].id.clone()
+        ]
+    );
+}
+
+/// An interface that carries a managed group without the target tag is never modified; the plan may
+/// not take a published rule away from it, nor delete a group it carries.
+#[test]
+fn an_untagged_carrier_is_never_modified_and_never_loses_access() {
+    let world = synced(70, quotas(60, 5));
+    let ids: Vec<String> = world.groups.values().map(|g| g.id.clone()).collect();
+    let mut world = with_target(world, "eni-tagged", &[]);
+    world
+        .untagged
+        .insert(TargetId::Interface("eni-untagged".into()), ids.clone());
+    // Growth: a third group for the tagged target; the untagged one keeps what it has.
+    let (p, after) = run(&world.observe(), &desired(rules(0..130), 2), quotas(60, 5));
+    assert_eq!(
+        kinds(&p),
+        ["create", "authorize", "authorize", "target", "tag"]
+    );
+    assert_eq!(
+        after.untagged[&TargetId::Interface("eni-untagged".into())],
+        ids
+    );
+    // A shrink that empties the second group would delete a group the untagged interface carries.
+    let err = plan(&desired(rules(0..60), 3), &after.observe()).unwrap_err();
+    assert!(matches!(err, PlanError::UntaggedTarget { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("interface eni-untagged carries managed group AUTOUPDATE-cloudfront-2")
+            && text.contains("delete AUTOUPDATE-cloudfront-2")
+            && text.contains("Tag it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_group_another_deployment_owns_stops_everything() {
+    let observed = Observed {
+        conflicts: vec![Conflict {
+            id: "sg-1".into(),
+            name: "AUTOUPDATE-cloudfront-1".into(),
+            deployment: "cloudfront-443".into(),
+        }],
+        ..Observed::default()
+    };
+    let err = plan(&desired(rules(0..10), 1), &observed).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "group AUTOUPDATE-cloudfront-1 (sg-1) is owned by deployment 'cloudfront-443'"
+        ) && text.contains("another PREFIX_NAME")
+            && text.contains("DEPLOYMENT_ID=cloudfront-443"),
+        "{text}"
+    );
+}
+
+#[test]
+fn groups_an_older_sgsync_made_are_adopted_first() {
+    let mut world = synced(70, quotas(60, 5));
+    for g in world.groups.values_mut() {
+        g.legacy = true;
+    }
+    let (p, after) = run(&world.observe(), &desired(rules(0..71), 2), quotas(60, 5));
+    assert_eq!(kinds(&p), ["adopt", "authorize", "tag"]);
+    assert!(after.groups.values().all(|g| !g.legacy));
+}
+
+#[test]
+fn names_held_by_groups_of_others_are_skipped() {
+    let observed = Observed {
+        taken_names: ["AUTOUPDATE-cloudfront-1".to_string()].into(),
+        ..Observed::default()
+    };
+    let (_, world) = run(&observed, &desired(rules(0..70), 1), quotas(60, 5));
+    let names: Vec<&String> = world.groups.keys().collect();
+    assert_eq!(
+        names,
+        ["AUTOUPDATE-cloudfront-2", "AUTOUPDATE-cloudfront-3"]
+    );
+}
+
+/// The target is read again right before its groups are written: a group someone attached in between
+/// stays (after the ones that were there), and a target deleted in between is done, not an error.
+#[test]
+fn targets_are_read_again_before_their_groups_are_written() {
+    let world = synced(60, quotas(60, 5));
+    let world = with_target(world, "eni-1", &["sg-admin"]);
+    let mut world = with_target(world, "eni-2", &[]);
+    let gone = TargetId::Interface("eni-2".into());
+    world.targets.get_mut(&gone).unwrap().clear();
+    let observed = world.observe();
+    let d = desired(rules(0..70), 2);
+    let p = plan(&d, &observed).unwrap();
+    let eni1 = TargetId::Interface("eni-1".into());
+    let meddling = vec![
+        (
+            0,
+            Meddle::Attach {
+                target: eni1.clone(),
+                group: "sg-late".into(),
+            },
+        ),
+        (
+            0,
+            Meddle::Delete {
+                target: gone.clone(),
+            },
+        ),
+    ];
+    let after = check_run_meddled(&observed, &d, &p, meddling).unwrap();
+    let on_eni1 = &after.targets[&eni1];
+    assert_eq!(
+        on_eni1[..2],
+        ["sg-admin".to_string(), "sg-late".to_string()]
+    );
+    assert_eq!(on_eni1.len(), 4);
+    assert!(!after.targets.contains_key(&gone));
+
+    // Someone took the last free slot: the managed groups no longer fit; refused, saying so.
+    let full = (0..3)
+        .map(|i| {
+            let group = format!("sg-x{i}");
+            let target = eni1.clone();
+            (0, Meddle::Attach { target, group })
+        })
+        .collect();
+    let err = check_run_meddled(&observed, &d, &p, full).unwrap_err();
+    assert!(
+        err.contains("sgsync:capacity")
+            && err.contains("interface eni-1 now carries 4 groups sgsync does not manage"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ownership_is_the_exact_name_and_the_deployment() {
+    let owner = Ownership {
+        prefix: "AUTOUPDATE".into(),
+        stem: "AUTOUPDATE-cloudfront".into(),
+        deployment: "prod".into(),
+    };
+    assert_eq!(
+        owner.claim("AUTOUPDATE-cloudfront-1", Some("prod")),
+        Claim::Own
+    );
+    assert_eq!(owner.claim("AUTOUPDATE-cloudfront-12", None), Claim::Legacy);
+    assert_eq!(
+        owner.claim("AUTOUPDATE-cloudfront-3", Some("port-443")),
+        Claim::Conflict {
+            deployment: "port-443".into()
+        }
+    );
+    // Another service under the same prefix coexists; even one whose name starts like this one's.
+    for other in [
+        "AUTOUPDATE-route53_healthchecks-1",
+        "AUTOUPDATE-cloudfront_origin_facing-2",
+        "AUTOUPDATE-cloudfront+route53_healthchecks-1",
+    ] {
+        assert_eq!(
+            owner.claim(other, Some("x")),
+            Claim::OtherService,
+            "{other}"
+        );
+    }
+    for stray in [
+        "AUTOUPDATE-cloudfront-01",
+        "AUTOUPDATE-cloudfront-0",
+        "AUTOUPDATE-cloudfront-1a",
+        "AUTOUPDATE-manual",
+        "AUTOUPDATEcloudfront-1",
+        "web-admin",
+    ] {
+        assert_eq!(owner.claim(stray, Some("prod")), Claim::Stray, "{stray}");
+    }
+}
+
 // --- Properties -------------------------------------------------------------------------------
 
 /// A random starting world that respects its quotas.
@@ -497,13 +703,19 @@ fn start() -> impl Strategy<Value = Start> {
         .prop_flat_map(|(rpg, gpt)| {
             // Entries sgsync does not manage: IPv4 CIDRs, IPv6 CIDRs, group references (both families).
             let unmanaged = (0..=rpg.min(2), 0..=rpg.min(2), 0..=1usize);
-            let group = (rule_set(2 * rpg), unmanaged, prop::option::of(0u64..3));
+            let group = (
+                rule_set(2 * rpg),
+                unmanaged,
+                prop::option::of(0u64..3),
+                prop::bool::weighted(0.2),
+            );
             (
                 Just(rpg),
                 Just(gpt),
                 prop::collection::vec(group, 0..=gpt.min(4)),
                 prop::sample::subsequence((1u32..9).collect::<Vec<_>>(), 4),
-                prop::collection::vec((0..gpt, any::<u8>()), 0..=3),
+                // Targets: foreign groups, which managed groups they carry, and whether they are tagged.
+                prop::collection::vec((0..gpt, any::<u8>(), prop::bool::weighted(0.8)), 0..=3),
             )
         })
         .prop_map(|(rpg, gpt, groups, numbers, targets)| {
@@ -512,7 +724,7 @@ fn start() -> impl Strategy<Value = Start> {
             let groups: Vec<ObservedGroup> = groups
                 .into_iter()
                 .enumerate()
-                .map(|(i, (mut rules, (v4, v6, both), synctoken))| {
+                .map(|(i, (mut rules, (v4, v6, both), synctoken, legacy))| {
                     let slots = PerFamily {
                         v4: (v4 + both).min(rpg),
                         v6: (v6 + both).min(rpg),
@@ -533,45 +745,47 @@ fn start() -> impl Strategy<Value = Start> {
                         unmanaged_entries: entries,
                         unmanaged_slots: slots,
                         synctoken,
+                        legacy,
                     }
                 })
                 .collect();
-            let targets = if groups.is_empty() {
-                Vec::new()
-            } else {
-                targets
-                    .into_iter()
-                    .enumerate()
-                    .map(|(t, (foreign, mask))| {
-                        let mut ids: Vec<String> =
-                            (0..foreign).map(|f| format!("sg-f{t}{f}")).collect();
-                        for (i, g) in groups.iter().enumerate() {
-                            if ids.len() < gpt && (mask >> i) & 1 == 1 {
-                                ids.push(g.id.clone());
-                            }
-                        }
-                        if ids.len() == foreign {
-                            // A target is found through a managed group: it has at least one.
-                            ids.truncate(gpt - 1);
-                            ids.push(groups[mask as usize % groups.len()].id.clone());
-                        }
-                        ObservedTarget {
-                            id: TargetId::Interface(format!("eni-{t}")),
-                            groups: ids,
-                        }
-                    })
-                    .collect()
-            };
+            let mut tagged = Vec::new();
+            let mut untagged = Vec::new();
+            for (t, (foreign, mask, opted_in)) in targets.into_iter().enumerate() {
+                let mut ids: Vec<String> = (0..foreign).map(|f| format!("sg-f{t}{f}")).collect();
+                for (i, g) in groups.iter().enumerate() {
+                    if ids.len() < gpt && (mask >> i) & 1 == 1 {
+                        ids.push(g.id.clone());
+                    }
+                }
+                let carries = ids.len() > foreign;
+                let target = ObservedTarget {
+                    id: TargetId::Interface(format!("eni-{t}")),
+                    groups: ids,
+                };
+                if opted_in {
+                    tagged.push(target);
+                } else if carries {
+                    // An untagged interface is seen only through a managed group it carries.
+                    untagged.push(target);
+                }
+            }
             Start {
                 observed: Observed {
                     groups,
-                    targets,
+                    targets: tagged,
+                    untagged,
                     quotas: quotas(rpg, gpt),
                     ..Observed::default()
                 },
                 clean,
             }
         })
+}
+
+/// Someone attaching a foreign group to a target while a run goes on, before call `at`.
+fn meddle() -> impl Strategy<Value = Option<(usize, usize)>> {
+    prop::option::weighted(0.3, (0usize..12, 0usize..3))
 }
 
 proptest! {
@@ -583,18 +797,30 @@ proptest! {
     #[test]
     fn random_histories_keep_every_invariant(
         start in start(),
-        history in prop::collection::vec(rule_set(48), 1..6),
+        history in prop::collection::vec((rule_set(48), meddle()), 1..6),
     ) {
         let mut observed = start.observed.clone();
         let mut clean = start.clean;
-        for (step, rules) in history.into_iter().enumerate() {
+        for (step, (rules, meddle)) in history.into_iter().enumerate() {
             let d = desired(rules, 10 + step as u64);
             let capacity = observed.capacity().max_rules;
             match plan(&d, &observed) {
                 Ok(p) => {
                     prop_assert!(!PerFamily::of(&d.rules).exceeds(capacity));
-                    let world = check_run(&observed, &d, &p)
-                        .map_err(|e| TestCaseError::fail(format!("step {step}: {e}\n{p:#?}")))?;
+                    let meddling: Vec<(usize, Meddle)> = meddle
+                        .filter(|(_, t)| *t < observed.targets.len())
+                        .map(|(at, t)| {
+                            let target = observed.targets[t].id.clone();
+                            (at, Meddle::Attach { target, group: format!("sg-other{step}") })
+                        })
+                        .into_iter()
+                        .collect();
+                    let world = match check_run_meddled(&observed, &d, &p, meddling) {
+                        Ok(world) => world,
+                        // Someone took the slot a managed group needed: refused, with a clear error.
+                        Err(e) if e.contains("sgsync:capacity") => return Ok(()),
+                        Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e}\n{p:#?}"))),
+                    };
                     observed = world.observe();
                     clean = true; // the planner's own layouts never hold duplicates
                     // ... nor entries it does not model: those are revoked by every run.
@@ -610,7 +836,18 @@ proptest! {
                         prop_assert!(rules.exceeds(capacity), "refused {rules} rules with capacity {capacity}");
                     }
                 }
-                Err(e @ PlanError::ImpossibleQuotas(_)) => return Err(TestCaseError::fail(e.to_string())),
+                Err(PlanError::UntaggedTarget { .. }) => {
+                    // Refused only if the plan made without regard to the untagged targets would break one.
+                    let blind = Observed { untagged: Vec::new(), ..observed.clone() };
+                    if let Ok(p) = plan(&d, &blind) {
+                        prop_assert!(
+                            check_run(&observed, &d, &p).is_err(),
+                            "refused a plan that keeps every untagged target whole"
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(TestCaseError::fail(e.to_string())),
             }
         }
     }

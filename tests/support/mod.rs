@@ -375,6 +375,38 @@ impl Aws {
             .to_string()
     }
 
+    /// Opts a target in: tags an interface (`eni-…`) or a load balancer (its ARN) with
+    /// `sgsync:target` = `prefix`, as an operator does.
+    pub async fn tag_target(&self, target: &str, prefix: &str) {
+        if target.starts_with("eni-") {
+            self.ec2
+                .create_tags()
+                .resources(target)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("sgsync:target")
+                        .value(prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        } else {
+            self.elbv2
+                .add_tags()
+                .resource_arns(target)
+                .tags(
+                    aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                        .key("sgsync:target")
+                        .value(prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     pub async fn interface_groups(&self, eni: &str) -> Vec<String> {
         let out = self
             .ec2
@@ -545,6 +577,16 @@ impl Output {
         self
     }
 }
+
+/// Public prefixes CloudFront does not publish (and that do not merge with each other or with
+/// CloudFront's when aggregated), for documents that add ranges: documentation ranges such as
+/// 198.51.100.0/24 are special-purpose space, which the guards refuse.
+pub const NEW_PREFIXES: [&str; 4] = [
+    "15.230.8.0/24",
+    "15.230.11.0/24",
+    "44.192.9.0/24",
+    "44.192.17.128/25",
+];
 
 /// The `sgsync` binary with a test's environment.
 #[derive(Clone)]

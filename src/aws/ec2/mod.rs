@@ -7,7 +7,7 @@ pub(super) mod write;
 
 use aws_sdk_ec2::types::Filter;
 
-use super::{TAG_PREFIX, TAG_SYNCTOKEN};
+use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET};
 
 /// One Describe filter. A name repeated in one call is a trap (moto keeps only the last), so each
 /// call uses distinct names.

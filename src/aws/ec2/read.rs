@@ -1,14 +1,22 @@
-//! EC2 reads: the VPC, the managed groups and their rules, the interfaces they are attached to, and
-//! the re-read of one group that the writes make when EC2 says the work was already done.
+//! EC2 reads: the VPC, the managed groups and their rules, the interfaces (targets and the ones that
+//! carry a managed group without opting in), and the re-reads the writes make.
+
+use std::collections::BTreeSet;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::SecurityGroup;
+use aws_sdk_ec2::types::{NetworkInterface, SecurityGroup, Tag};
 
 use super::permissions::{Split, split};
-use super::{TAG_PREFIX, TAG_SYNCTOKEN, filter};
+use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::security_groups::{ObservedGroup, ObservedTarget, Ownership, TargetId};
+use crate::security_groups::{Claim, Conflict, ObservedGroup, ObservedTarget, Ownership, TargetId};
+
+fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
 
 /// The region's default VPC, used when `VPC_ID` is not set (the blog's behaviour).
 pub(crate) async fn default_vpc(ec2: &Client) -> Result<String, AwsError> {
@@ -28,14 +36,23 @@ pub(crate) async fn default_vpc(ec2: &Client) -> Result<String, AwsError> {
     }
 }
 
-/// The managed groups of this deployment in `vpc_id`: tagged `sgsync:prefix` = the owner's prefix and
-/// named as it names them. A group with the tag but another name is reported and left alone.
+/// The groups in `vpc_id` tagged `sgsync:prefix` = the owner's prefix, as the owner sees them.
+pub(crate) struct Tagged {
+    /// Its own groups, and those an older sgsync made (adopted).
+    pub(crate) groups: Vec<ObservedGroup>,
+    /// Groups of its name pattern another deployment owns.
+    pub(crate) conflicts: Vec<Conflict>,
+}
+
+/// The groups carrying `owner`'s prefix tag in `vpc_id`, classified by [`Ownership::claim`]: own and
+/// legacy groups are managed; another deployment's groups of the same pattern are conflicts; other
+/// services' deployments are left alone silently; anything else tagged is reported and left alone.
 pub(crate) async fn managed_groups(
     ec2: &Client,
     vpc_id: &str,
     owner: &Ownership,
     warnings: &mut Vec<String>,
-) -> Result<Vec<ObservedGroup>, AwsError> {
+) -> Result<Tagged, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let prefix = &owner.prefix;
     let mut pages = ec2
@@ -44,29 +61,47 @@ pub(crate) async fn managed_groups(
         .filters(filter(&format!("tag:{TAG_PREFIX}"), [prefix]))
         .into_paginator()
         .send();
-    let mut groups = Vec::new();
+    let mut tagged = Tagged {
+        groups: Vec::new(),
+        conflicts: Vec::new(),
+    };
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error(OP, e))?;
         for g in page.security_groups() {
             let (Some(id), Some(name)) = (g.group_id(), g.group_name()) else {
                 return Err(AwsError::malformed(OP, "group id or name"));
             };
-            if !owner.owns_name(name) {
-                warnings.push(format!(
-                    "group {id} ({name}) carries {TAG_PREFIX}={prefix} but its name does not start with {prefix}: not managed, left alone"
-                ));
-                continue;
+            match owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)) {
+                Claim::Own => tagged.groups.push(observed_group(id, name, g, false, warnings)),
+                Claim::Legacy => {
+                    warnings.push(format!(
+                        "group {id} ({name}) was made by an sgsync that did not record deployments: this \
+                         deployment ({}) adopts it",
+                        owner.deployment
+                    ));
+                    tagged.groups.push(observed_group(id, name, g, true, warnings));
+                }
+                Claim::Conflict { deployment } => tagged.conflicts.push(Conflict {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    deployment,
+                }),
+                Claim::OtherService => {}
+                Claim::Stray => warnings.push(format!(
+                    "group {id} ({name}) carries {TAG_PREFIX}={prefix} but is not named {}-<n>: not managed, left alone",
+                    owner.stem
+                )),
             }
-            groups.push(observed_group(id, name, g, warnings));
         }
     }
-    Ok(groups)
+    Ok(tagged)
 }
 
 fn observed_group(
     id: &str,
     name: &str,
     g: &SecurityGroup,
+    legacy: bool,
     warnings: &mut Vec<String>,
 ) -> ObservedGroup {
     let entries = split(g.ip_permissions());
@@ -78,20 +113,45 @@ fn observed_group(
              put such rules in a group of your own"
         ));
     }
-    let synctoken = g
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(TAG_SYNCTOKEN))
-        .and_then(|t| t.value())
-        .and_then(|v| v.parse().ok());
     ObservedGroup {
         id: id.to_string(),
         name: name.to_string(),
         unmanaged_slots: entries.unmanaged_slots(),
         rules: entries.rules,
         unmanaged_entries: unmanaged,
-        synctoken,
+        synctoken: tag(g.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
+        legacy,
     }
+}
+
+/// Which of `names` groups in `vpc_id` that `owner` does not own already hold.
+pub(crate) async fn names_taken(
+    ec2: &Client,
+    vpc_id: &str,
+    names: &[String],
+    owner: &Ownership,
+) -> Result<BTreeSet<String>, AwsError> {
+    const OP: &str = "ec2:DescribeSecurityGroups";
+    let out = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", [vpc_id]))
+        .filters(filter("group-name", names))
+        .send()
+        .await
+        .map_err(|e| sdk_error(OP, e))?;
+    let mut taken = BTreeSet::new();
+    for g in out.security_groups() {
+        let Some(name) = g.group_name() else { continue };
+        let ours = tag(g.tags(), TAG_PREFIX) == Some(owner.prefix.as_str())
+            && matches!(
+                owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)),
+                Claim::Own | Claim::Legacy
+            );
+        if names.iter().any(|n| n == name) && !ours {
+            taken.insert(name.to_string());
+        }
+    }
+    Ok(taken)
 }
 
 /// One group's inbound entries as they are now: the re-read after EC2 says a rule already exists or
@@ -111,67 +171,123 @@ pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsEr
     Ok(split(g.ip_permissions()))
 }
 
-/// Network interfaces of `vpc_id` carrying any of `group_ids`, as targets. Interfaces AWS manages for
-/// a service (requester-managed, e.g. a load balancer's) cannot be modified: load balancers are reached
-/// through ELBv2 instead, anything else is reported.
+/// The interfaces of one VPC, as sgsync sees them.
+#[derive(Default)]
+pub(crate) struct Interfaces {
+    /// Interfaces tagged `sgsync:target` = the prefix: targets.
+    pub(crate) targets: Vec<ObservedTarget>,
+    /// Interfaces carrying a managed group without the tag: never modified.
+    pub(crate) untagged: Vec<ObservedTarget>,
+}
+
+fn groups_of(eni: &NetworkInterface) -> Vec<String> {
+    eni.groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect()
+}
+
+/// The interfaces of `vpc_id`: the tagged ones are targets; an untagged one that carries any of
+/// `managed` is reported (and protected: its groups may not lose what it allows). Interfaces AWS
+/// manages for a service (requester-managed) cannot be modified: ALB/NLB interfaces are reached through
+/// ELBv2; a Classic Load Balancer's or another service's are reported, saying what to do.
 ///
 /// The interfaces are listed by VPC and matched here rather than with a multi-valued `group-id`
 /// filter: moto (5.2.5) applies such a filter as "all of these groups", which would hide an interface
-/// that lacks a group created since (exactly the interface that needs it attached).
-pub(crate) async fn interfaces_with(
+/// that lacks a group created since.
+pub(crate) async fn interfaces(
     ec2: &Client,
     vpc_id: &str,
-    group_ids: &[String],
+    owner: &Ownership,
+    managed: &[String],
     warnings: &mut Vec<String>,
-) -> Result<Vec<ObservedTarget>, AwsError> {
+) -> Result<Interfaces, AwsError> {
     const OP: &str = "ec2:DescribeNetworkInterfaces";
-    if group_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let mut pages = ec2
         .describe_network_interfaces()
         .filters(filter("vpc-id", [vpc_id]))
         .max_results(1000)
         .into_paginator()
         .send();
-    let mut targets = Vec::new();
+    let mut found = Interfaces::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error(OP, e))?;
         for eni in page.network_interfaces() {
             let id = eni
                 .network_interface_id()
                 .ok_or_else(|| AwsError::malformed(OP, "network interface id"))?;
-            let carries_managed = eni.groups().iter().any(|g| {
-                g.group_id()
-                    .is_some_and(|id| group_ids.iter().any(|m| m == id))
-            });
-            if !carries_managed {
+            let opted_in = tag(eni.tag_set(), TAG_TARGET) == Some(owner.prefix.as_str());
+            let groups = groups_of(eni);
+            let carries = groups.iter().any(|g| managed.contains(g));
+            if !opted_in && !carries {
                 continue;
             }
             if eni.requester_managed() == Some(true) {
-                if !eni.description().unwrap_or_default().starts_with("ELB ") {
-                    warnings.push(format!(
-                        "interface {id} is managed by AWS ({}): sgsync cannot change its groups; attach the managed groups through the owning service",
-                        eni.description().unwrap_or("no description")
-                    ));
+                let description = eni.description().unwrap_or_default();
+                let load_balancer =
+                    description.starts_with("ELB app/") || description.starts_with("ELB net/");
+                if !load_balancer {
+                    warnings.push(aws_managed(id, description, &owner.prefix));
                 }
                 continue;
             }
-            targets.push(ObservedTarget {
+            let target = ObservedTarget {
                 id: TargetId::Interface(id.to_string()),
-                groups: eni
-                    .groups()
-                    .iter()
-                    .filter_map(|g| g.group_id().map(str::to_string))
-                    .collect(),
-            });
+                groups,
+            };
+            if opted_in {
+                found.targets.push(target);
+            } else {
+                found.untagged.push(target);
+            }
         }
     }
-    Ok(targets)
+    Ok(found)
 }
 
-/// The id of the group named `name` in `vpc_id` and whether it carries `owner`'s tag: what a create
-/// that found the name taken must know before adopting the group.
+/// What to do about an interface AWS manages for a service that carries a managed group or the tag.
+fn aws_managed(id: &str, description: &str, prefix: &str) -> String {
+    match description.strip_prefix("ELB ") {
+        Some(classic) => format!(
+            "interface {id} belongs to the Classic Load Balancer {classic}: sgsync cannot change a Classic \
+             Load Balancer's groups (only ALBs and NLBs, through ELBv2); migrate it to an ALB, or keep its \
+             groups by hand"
+        ),
+        None => format!(
+            "interface {id} is managed by AWS ({}): sgsync cannot change its groups; tag the resource that \
+             owns it ({TAG_TARGET}={prefix}) if it is a load balancer, or attach the managed groups through \
+             the owning service",
+            if description.is_empty() {
+                "no description"
+            } else {
+                description
+            }
+        ),
+    }
+}
+
+/// An interface's groups now; `None` when it no longer exists.
+pub(crate) async fn interface_groups(
+    ec2: &Client,
+    interface_id: &str,
+) -> Result<Option<Vec<String>>, AwsError> {
+    const OP: &str = "ec2:DescribeNetworkInterfaces";
+    let out = ec2
+        .describe_network_interfaces()
+        .network_interface_ids(interface_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(OP, e));
+    match out {
+        Ok(out) => Ok(out.network_interfaces().first().map(groups_of)),
+        Err(e) if e.is("InvalidNetworkInterfaceID.NotFound") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The id of the group named `name` in `vpc_id`, and whether `owner` owns it: what a create that
+/// found the name taken must know before adopting the group (a crashed or concurrent run of the same
+/// deployment made it).
 pub(super) async fn group_named(
     ec2: &Client,
     vpc_id: &str,
@@ -189,9 +305,7 @@ pub(super) async fn group_named(
     let Some(g) = out.security_groups().first() else {
         return Ok(None);
     };
-    let owned = g
-        .tags()
-        .iter()
-        .any(|t| t.key() == Some(TAG_PREFIX) && t.value() == Some(owner.prefix.as_str()));
+    let owned = tag(g.tags(), TAG_PREFIX) == Some(owner.prefix.as_str())
+        && owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)) == Claim::Own;
     Ok(g.group_id().map(|id| (id.to_string(), owned)))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::time::Duration;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
@@ -10,21 +11,48 @@ use tracing::{info, warn};
 
 use super::permissions::permissions;
 use super::read;
-use super::{TAG_PREFIX, TAG_SYNCTOKEN};
+use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
 use crate::rule::Rule;
 use crate::security_groups::Ownership;
 
-/// Tags of a new managed group: ownership, its name and the synctoken its rules come from.
+/// Tags of a new managed group: its name, ownership (prefix and deployment) and the synctoken its
+/// rules come from.
 fn tags(name: &str, owner: &Ownership, synctoken: u64) -> TagSpecification {
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     TagSpecification::builder()
         .resource_type(ResourceType::SecurityGroup)
         .tags(tag("Name", name))
         .tags(tag(TAG_PREFIX, &owner.prefix))
+        .tags(tag(TAG_DEPLOYMENT, &owner.deployment))
         .tags(tag(TAG_SYNCTOKEN, &synctoken.to_string()))
         .build()
+}
+
+/// Retries a call that names a group while EC2 says the group does not exist: right after
+/// `CreateSecurityGroup`, EC2 is eventually consistent, and a new group may be unknown to the next
+/// call for a moment. A missing group is never taken for done work.
+pub(crate) async fn eventually<T, Fut>(call: impl Fn() -> Fut) -> Result<T, AwsError>
+where
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..5 {
+        match call().await {
+            Err(e) if e.is("InvalidGroup.NotFound") || e.is("InvalidSecurityGroup") => {
+                warn!(
+                    operation = e.operation,
+                    wait_ms = wait.as_millis() as u64,
+                    "the group is not known yet (EC2 is eventually consistent): retrying"
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
 }
 
 /// Creates a managed group, tagged at creation (no separate CreateTags call, and never an untagged
@@ -71,8 +99,9 @@ pub(crate) async fn create_group(
             operation: OP,
             code: err.code,
             message: format!(
-                "a group named {name} already exists in {vpc_id} but is not owned by sgsync (no tag {TAG_PREFIX}={}); rename that group or choose another PREFIX_NAME",
-                owner.prefix
+                "a group named {name} already exists in {vpc_id} but this deployment does not own it (tags \
+                 {TAG_PREFIX}={} and {TAG_DEPLOYMENT}={}); rename that group or choose another PREFIX_NAME",
+                owner.prefix, owner.deployment
             ),
         }),
     }
@@ -215,12 +244,15 @@ pub(crate) async fn set_interface_groups(
     interface_id: &str,
     group_ids: &[String],
 ) -> Result<(), AwsError> {
-    ec2.modify_network_interface_attribute()
-        .network_interface_id(interface_id)
-        .set_groups(Some(group_ids.to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("ec2:ModifyNetworkInterfaceAttribute", e))?;
+    eventually(|| async {
+        ec2.modify_network_interface_attribute()
+            .network_interface_id(interface_id)
+            .set_groups(Some(group_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:ModifyNetworkInterfaceAttribute", e))
+    })
+    .await?;
     Ok(())
 }
 
@@ -237,22 +269,39 @@ pub(crate) async fn delete_group(ec2: &Client, group_id: &str) -> Result<(), Aws
     }
 }
 
+/// Writes one tag on groups, in one call.
+async fn tag_groups(
+    ec2: &Client,
+    group_ids: &[String],
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    eventually(|| async {
+        ec2.create_tags()
+            .set_resources(Some(group_ids.to_vec()))
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:CreateTags", e))
+    })
+    .await?;
+    Ok(())
+}
+
 /// Records the applied synctoken on groups, in one call.
 pub(crate) async fn record_synctoken(
     ec2: &Client,
     group_ids: &[String],
     synctoken: u64,
 ) -> Result<(), AwsError> {
-    ec2.create_tags()
-        .set_resources(Some(group_ids.to_vec()))
-        .tags(
-            Tag::builder()
-                .key(TAG_SYNCTOKEN)
-                .value(synctoken.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("ec2:CreateTags", e))?;
-    Ok(())
+    tag_groups(ec2, group_ids, TAG_SYNCTOKEN, &synctoken.to_string()).await
+}
+
+/// Records the deployment on groups an older sgsync made, in one call.
+pub(crate) async fn adopt(
+    ec2: &Client,
+    group_ids: &[String],
+    owner: &Ownership,
+) -> Result<(), AwsError> {
+    tag_groups(ec2, group_ids, TAG_DEPLOYMENT, &owner.deployment).await
 }
