@@ -37,8 +37,10 @@ PATH="$PWD/.venv/bin:$PATH" python3 bench/measure_build.py "$OUT/build-lambda.js
   cargo lambda build --release --compiler cargo --quiet
 BIN=target/lambda/sgsync/bootstrap
 echo "building the benchmarks (same profile, target and flags)..." >&2
+# Only the benchmark targets: `cargo bench` alone would also build the library's and the binary's unit
+# tests in release, two more LTO links of the whole SDK for nothing.
 python3 bench/measure_build.py "$OUT/build-bench.json" \
-  cargo bench --no-run --quiet --target "$HOST" --config "$FLAGS"
+  cargo bench --no-run --quiet --target "$HOST" --config "$FLAGS" --bench offline --bench api_economy
 bench() { cargo bench --quiet --target "$HOST" --config "$FLAGS" "$@"; }
 
 echo "offline micro-benchmarks..." >&2

@@ -17,6 +17,7 @@
 //!        ► security_groups::apply  run the actions through `GroupApi` (implemented by `aws::groups`)
 //!        ► outcome       what the run did, as plain data
 //!        ► report        the outcome as JSON (the summary) and as text
+//!        ► metrics       the outcome as CloudWatch metrics (Embedded Metric Format log lines)
 //! ```
 //!
 //! `sync` runs that sequence for the CLI and the Lambda alike; `lambda` serves it on the real
@@ -33,6 +34,7 @@ pub mod event;
 pub mod guard;
 mod lambda;
 mod load;
+mod metrics;
 mod outcome;
 pub mod ranges;
 pub mod report;
@@ -45,7 +47,7 @@ pub mod testkit;
 
 pub use aws::Clients;
 pub use error::AwsError;
-pub use lambda::serve;
+pub use lambda::{chain as error_chain, serve};
 pub use load::{Input, LoadError, Loaded, load, verified_selection};
-pub use outcome::{Outcome, Status};
+pub use outcome::{Headroom, Outcome, Status};
 pub use sync::{Mode, RunError, observe, run, sync_vpc};

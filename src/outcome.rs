@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::security_groups::{Changes, Observed, Plan};
+use crate::rule::PerFamily;
+use crate::security_groups::{Changes, Observed, Plan, TargetId};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,7 +57,43 @@ pub struct GroupAfter {
     pub rules: usize,
 }
 
+/// How much more a target can take under the quotas, after the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Headroom {
+    /// Rules of each family that still fit: free slots in the managed groups, plus a full group's worth
+    /// per free group slot on the target.
+    pub rules: PerFamily,
+    /// Group slots still free on the target.
+    pub groups: usize,
+}
+
 impl Outcome {
+    /// The headroom of every target after the run (as observed, when nothing was applied).
+    pub fn headroom(&self) -> Vec<(TargetId, Headroom)> {
+        let quotas = self.observed.quotas;
+        let used: Vec<PerFamily> = if self.status == Status::Skipped || self.plan.layout.is_empty()
+        {
+            self.observed.groups.iter().map(|g| g.used()).collect()
+        } else {
+            self.plan.layout.values().map(PerFamily::of).collect()
+        };
+        let free_in_groups = used.iter().fold(PerFamily::default(), |acc, u| {
+            acc.plus(u.free_under(quotas.rules_per_group))
+        });
+        self.observed
+            .targets
+            .iter()
+            .map(|t| {
+                let foreign = self.observed.foreign_of(t).count();
+                let groups = quotas
+                    .groups_per_target
+                    .saturating_sub(foreign + used.len());
+                let rules = free_in_groups.plus(PerFamily::both(groups * quotas.rules_per_group));
+                (t.id.clone(), Headroom { rules, groups })
+            })
+            .collect()
+    }
+
     /// The managed groups as the run leaves them.
     pub fn groups_after(&self) -> Vec<GroupAfter> {
         if self.status == Status::Skipped {

@@ -261,19 +261,12 @@ fn render_plan(plan: &Plan, observed: &Observed) -> String {
                 }
                 targets.push(line);
             }
-            Action::RevokeUnmanaged {
-                group,
-                entries,
-                early,
-            } => per_group.entry(group).or_default().1.push(format!(
-                "- {entries} entries not managed by sgsync (all traffic, other protocols, \
-                 group or prefix-list sources){}",
-                if *early {
-                    "  (early: before the group is attached anywhere new)"
-                } else {
-                    ""
-                }
-            )),
+            Action::RevokeUnmanaged { group, entries } => {
+                per_group.entry(group).or_default().1.push(format!(
+                    "- {entries} entries not managed by sgsync (all traffic, other protocols, \
+                     group or prefix-list sources)"
+                ))
+            }
             Action::Adopt { groups } => adopted.extend(groups.iter().cloned()),
             Action::DeleteGroup { group } => deleted.push(group.as_str()),
             Action::RecordSynctoken { .. } => {}
@@ -573,7 +566,7 @@ impl fmt::Display for Action {
                 attach.len(),
                 detach.len()
             ),
-            Action::RevokeUnmanaged { group, entries, .. } => {
+            Action::RevokeUnmanaged { group, entries } => {
                 write!(
                     f,
                     "revoke {entries} entries not managed by sgsync from {group}"

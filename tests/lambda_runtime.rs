@@ -139,6 +139,8 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
             sns_event(&url, LATEST_MD5, LATEST_SYNCTOKEN),
             scheduled,
             r#"{"Records": [{"eventSource": "aws:s3"}]}"#.to_string(),
+            // A notification whose document is not the one announced.
+            sns_event(&url, "0123456789abcdef0123456789abcdef", LATEST_SYNCTOKEN),
         ],
         1,
     );
@@ -156,7 +158,7 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("IP_RANGES_URL", &url)
         .env_remove("AWS_PROFILE")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -208,10 +210,14 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
     api.release();
 
     // The schedule repairs it.
-    let results = api.wait_for(3);
+    let results = api.wait_for(4);
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stderr);
+    let metrics: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not EMF ({e}): {l}")))
+        .collect();
     let (path, body) = &results[1];
     assert!(
         path.ends_with("/invocation/request-1/response"),
@@ -231,6 +237,51 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
         body.contains("aws:s3") && body.contains("AmazonIpSpaceChanged"),
         "{body}"
     );
+
+    // A failed run says why in the logs, at error level, before the invocation fails.
+    let (path, body) = &results[3];
+    assert!(path.ends_with("/invocation/request-3/error"), "{results:?}");
+    assert!(body.contains("MD5 mismatch"), "{body}");
+    let errors: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert!(
+        errors.iter().any(|l| l["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("MD5 mismatch"))),
+        "{logs}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l["error"].as_str().is_some_and(|e| e.contains("aws:s3"))),
+        "{logs}"
+    );
+
+    // Every invocation leaves its metrics (Embedded Metric Format) on stdout: two successful runs
+    // (with the run's numbers and each target's headroom), two failed ones.
+    let runs: Vec<&serde_json::Value> = metrics
+        .iter()
+        .filter(|m| {
+            m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == serde_json::json!([["Deployment"]])
+        })
+        .collect();
+    assert_eq!(runs.len(), 4, "{metrics:?}");
+    let succeeded: Vec<f64> = runs
+        .iter()
+        .map(|m| m["RunSucceeded"].as_f64().unwrap())
+        .collect();
+    assert_eq!(succeeded, [1.0, 1.0, 0.0, 0.0]);
+    assert!(runs.iter().all(|m| m["Deployment"] == "sgsync"));
+    assert_eq!(runs[0]["RulesApplied"], 180.0);
+    assert_eq!(runs[0]["GroupsApplied"], 3.0);
+    // The repair: one rule back, the entry added by hand gone, in the same three groups.
+    assert_eq!(runs[1]["ChangesMade"], 2.0, "{}", runs[1]);
+    assert_eq!(runs[1]["GroupsApplied"], 3.0, "{}", runs[1]);
+    assert!(runs[1]["AppliedSynctokenAgeSeconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(runs[3]["RunFailed"], 1.0);
 
     // Logs are JSON lines.
     let first = logs

@@ -188,7 +188,7 @@ pub struct ObservedGroup {
     /// Its TCP/CIDR inbound rules.
     pub rules: BTreeSet<Rule>,
     /// Inbound entries sgsync does not model (all traffic, other protocols, group or prefix-list
-    /// sources). They occupy rule slots until a late `RevokeUnmanaged` removes them.
+    /// sources). A run revokes them before it authorizes anything: they are not published access.
     pub unmanaged_entries: usize,
     /// The slots those entries take in each family's quota: a CIDR entry in its own family, a group
     /// or prefix-list source in both (conservatively: AWS counts a group reference in both).
@@ -372,9 +372,6 @@ pub enum Action {
         group: String,
         /// How many entries were observed (the apply step re-reads the group and revokes what is there).
         entries: usize,
-        /// True when it runs before the group is attached to a target that does not have it yet: the
-        /// group must allow nothing but published ranges by then (a target never widens).
-        early: bool,
     },
     /// Delete a managed group that is empty and attached nowhere.
     DeleteGroup { group: String },

@@ -41,16 +41,17 @@ impl GroupPacking<'_> {
         self.kept.union(&self.added).copied().collect()
     }
 
-    /// The slots of each family the group holds until the end of the run: what it keeps, second
-    /// copies (revoked only at the end) and entries sgsync does not manage.
+    /// The slots of each family the group holds until the end of the run: what it keeps and second
+    /// copies (revoked only at the end). Entries sgsync does not manage take none: they are revoked
+    /// before any authorization.
     fn held_until_end(&self) -> PerFamily {
-        PerFamily::of(self.kept.iter().chain(&self.duplicate)).plus(self.observed.unmanaged_slots)
+        PerFamily::of(self.kept.iter().chain(&self.duplicate))
     }
 
     /// Whether the group must give up its stale rules before it can take its new ones: the only case
     /// in which a revoke precedes an authorization, and it only ever removes unpublished ranges.
     pub(super) fn needs_early_revoke(&self, rules_per_group: usize) -> bool {
-        let peak = self.observed.used().plus(PerFamily::of(&self.added));
+        let peak = PerFamily::of(&self.observed.rules).plus(PerFamily::of(&self.added));
         let added = PerFamily::of(&self.added);
         !self.stale.is_empty()
             && Family::ALL
@@ -158,7 +159,7 @@ pub(super) fn pack<'a>(
                 }
             }
             // A group over the quota (the quota was lowered) sheds its last rules of that family.
-            let room = g.unmanaged_slots.free_under(rules_per_group);
+            let room = PerFamily::both(rules_per_group);
             for family in Family::ALL {
                 let mut over = PerFamily::of(&p.kept)
                     .get(family)
@@ -276,7 +277,7 @@ pub(super) fn pack<'a>(
 /// Keeps, in `g`, the second copies of rules no other group keeps, as far as the group's room in each
 /// family allows; they leave `missing` and cost no write.
 fn keep_copies(g: &mut GroupPacking<'_>, missing: &mut Missing, rules_per_group: usize) {
-    let room = g.observed.unmanaged_slots.free_under(rules_per_group);
+    let room = PerFamily::both(rules_per_group);
     let mut kept = PerFamily::of(&g.kept);
     missing.retain(|rule| {
         let f = rule.family();

@@ -5,18 +5,21 @@
 //!
 //! The order of a plan is the safety argument (invariants 1 and 2 of docs/design.md):
 //!
+//! 0. adopt groups an older sgsync made (record this deployment on them);
 //! 1. create new groups;
-//! 2. early revokes: only where a group needs slots for new rules, and only of ranges the new document
-//!    no longer publishes (so no access that must remain is lost);
+//! 2. early revokes, of nothing still published: ranges the new document no longer publishes, where a
+//!    group needs their slots or is about to reach a target that does not have it yet; and entries
+//!    sgsync does not manage (added by hand);
 //! 3. authorize every group's new rules (one call per group);
 //! 4. set every target's groups to its foreign groups + every managed group that holds rules (one atomic
-//!    call per target: attach-only updates first, then swaps, then detach-only updates);
+//!    call per target, re-read just before: attach-only updates first, then swaps, then detach-only);
 //! 5. late revokes: stale ranges, second copies and moved rules (one call per group);
 //! 6. delete groups left empty (already detached in step 4);
 //! 7. record the applied synctoken on the groups whose tag differs.
 //!
 //! Before step 5, every target already allows every desired rule, so nothing a target allowed that is
-//! still published is ever missing, at any moment of the run.
+//! still published is ever missing, at any moment of the run (no lost access). A group reaches a target
+//! only once it holds published ranges alone (never widen).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,7 +192,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     }
     check_untagged(observed, desired, &name_of, &layout)?;
     // Groups some target gets for the first time: by then they must allow published ranges only,
-    // so their stale rules and entries sgsync does not manage go early (a target never widens).
+    // so their stale rules go early (a target never widens).
     let newly_attached = |name: &str| {
         observed.targets.iter().any(|t| {
             !t.groups
@@ -217,8 +220,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             synctoken: desired.synctoken,
         });
     }
-    // 2. Early revokes, only of unpublished ranges and entries sgsync does not manage: where slots are
-    //    needed, and in groups about to be attached somewhere new.
+    // 2. Early revokes, only of unpublished ranges (where slots are needed, and in groups about to be
+    //    attached somewhere new) and of entries sgsync does not manage.
     let fresh: Vec<bool> = packing
         .existing
         .iter()
@@ -239,12 +242,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             early: true,
         });
     }
-    for (g, _) in packing.existing.iter().zip(&fresh).filter(|(_, f)| **f) {
-        if g.observed.unmanaged_entries > 0 {
+    // Entries sgsync does not model, in groups that stay (a deleted group takes them with it): not
+    // published access, so they go before anything is added, freeing their slots and reaching no
+    // target that did not have them.
+    for g in &packing.existing {
+        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) {
             actions.push(Action::RevokeUnmanaged {
                 group: g.observed.name.clone(),
                 entries: g.observed.unmanaged_entries,
-                early: true,
             });
         }
     }
@@ -308,17 +313,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             });
         }
     }
-    // Entries sgsync does not model, in groups that stay (a deleted group takes them with it) and
-    // were not cleaned early.
-    for (g, fresh) in packing.existing.iter().zip(&fresh) {
-        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) && !fresh {
-            actions.push(Action::RevokeUnmanaged {
-                group: g.observed.name.clone(),
-                entries: g.observed.unmanaged_entries,
-                early: false,
-            });
-        }
-    }
+
     // 6. Delete what is left empty.
     for g in &packing.existing {
         if !layout.contains_key(&g.observed.name) {

@@ -79,7 +79,6 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::SetTargetGroups { .. } => "target",
             Action::Revoke { early: true, .. } => "early-revoke",
             Action::Revoke { .. } => "revoke",
-            Action::RevokeUnmanaged { early: true, .. } => "early-revoke-unmanaged",
             Action::RevokeUnmanaged { .. } => "revoke-unmanaged",
             Action::Adopt { .. } => "adopt",
             Action::DeleteGroup { .. } => "delete",
@@ -321,21 +320,24 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
 }
 
 #[test]
-fn entries_added_by_hand_are_revoked_late_and_a_run_later_nothing_is_left() {
+/// Entries added by hand are not published access: they go first, and their slots take the new
+/// rules (no group is created for a rule that fits once they are gone).
+fn entries_added_by_hand_are_revoked_first_and_a_run_later_nothing_is_left() {
     let mut world = synced(20, quotas(10, 5));
-    // Someone opened a managed group (all traffic from anywhere, say) and added a growth rule.
+    // Someone opened a full managed group (all traffic from anywhere, say) and a range was added.
     let opened = world.groups.get_mut("AUTOUPDATE-cloudfront-1").unwrap();
     opened.unmanaged_entries = 2;
     opened.unmanaged_slots = PerFamily { v4: 2, v6: 0 };
     let world = with_target(world, "eni-1", &["sg-admin"]);
     let d = desired(rules(0..21), 2);
-    let (p, after) = run(&world.observe(), &d, quotas(12, 5));
-    assert_eq!(kinds(&p), ["authorize", "revoke-unmanaged", "tag"]);
+    let (p, after) = run(&world.observe(), &d, quotas(11, 5));
+    assert_eq!(kinds(&p), ["revoke-unmanaged", "authorize", "tag"]);
     assert!(matches!(
-        &p.actions[1],
-        Action::RevokeUnmanaged { group, entries: 2, early: false } if group == "AUTOUPDATE-cloudfront-1"
+        &p.actions[0],
+        Action::RevokeUnmanaged { group, entries: 2 } if group == "AUTOUPDATE-cloudfront-1"
     ));
-    let again = plan_at(&d, &after.observe(), quotas(12, 5)).unwrap();
+    assert_eq!(after.groups.len(), 2);
+    let again = plan_at(&d, &after.observe(), quotas(11, 5)).unwrap();
     assert!(again.is_empty(), "{again:#?}");
 }
 
@@ -486,7 +488,7 @@ fn a_group_is_cleaned_before_it_reaches_a_new_target() {
     let (p, after) = run(&world.observe(), &desired(rules(1..10), 2), quotas(10, 5));
     assert_eq!(
         kinds(&p),
-        ["early-revoke", "early-revoke-unmanaged", "target", "tag"]
+        ["early-revoke", "revoke-unmanaged", "target", "tag"]
     );
     assert_eq!(
         after.targets[&TargetId::Interface("eni-new".into())],

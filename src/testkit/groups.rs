@@ -509,7 +509,7 @@ impl GroupApi for Refereed<'_> {
 }
 
 /// Checks what can be read off the plan alone: make before break (the only removals before the last
-/// "make" are early ones, which drop unpublished ranges and entries sgsync does not manage), one
+/// "make" are early revokes of unpublished ranges and revokes of entries sgsync does not manage), one
 /// authorize, one early and one late revoke per group at most, and adoption first.
 fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
     let last_make = plan.actions.iter().rposition(Action::is_make);
@@ -526,7 +526,8 @@ fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
                     return Err(format!("step {i}: early revoke of still-published {r}"));
                 }
             }
-            Action::RevokeUnmanaged { early: true, .. } => {}
+            // Not published access: allowed before anything is added.
+            Action::RevokeUnmanaged { .. } => {}
             a if a.is_break() && last_make.is_some_and(|m| m > i) => {
                 return Err(format!("step {i}: {a:?} comes before a make action"));
             }

@@ -1,0 +1,121 @@
+//! The function's CloudWatch metrics, as Embedded Metric Format log lines: CloudWatch Logs turns each
+//! line into metric data, so emitting them costs no API call and no permission beyond the logs the
+//! function writes anyway. Namespace `sgsync`, dimension `Deployment` (plus `Target` for the headroom
+//! of each target). The deploy template's alarms read `RunSucceeded` and `RunFailed`.
+//!
+//! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
+//! (at most 100 metrics per directive and 30 dimensions per set; these lines stay far below).
+
+use serde_json::{Value, json};
+
+use crate::outcome::{Outcome, Status};
+use crate::rule::Family;
+
+/// CloudWatch namespace of every metric.
+pub(crate) const NAMESPACE: &str = "sgsync";
+
+/// One EMF line: `values` (name → number) as metrics in `unit`s, with the given dimensions.
+fn line(timestamp_ms: u64, dimensions: &[(&str, &str)], values: &[(&str, &str, f64)]) -> Value {
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": values
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        },
+    });
+    let map = doc.as_object_mut().expect("an object");
+    for (k, v) in dimensions {
+        map.insert((*k).to_string(), json!(v));
+    }
+    for (name, _, value) in values {
+        map.insert((*name).to_string(), json!(value));
+    }
+    doc
+}
+
+/// The metrics of a run that ended with an outcome: one line for the run, one per target with its
+/// headroom (rules of each family and groups it can still take under the quotas).
+pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Vec<Value> {
+    let changes = &outcome.changes;
+    let made = changes.groups_created
+        + changes.rules_authorized
+        + changes.rules_revoked
+        + changes.targets_updated
+        + changes.groups_deleted;
+    let groups = outcome.groups_after();
+    let age = outcome
+        .observed
+        .applied_synctoken()
+        .map(|t| (now_ms / 1000).saturating_sub(t) as f64);
+    let succeeded = matches!(
+        outcome.status,
+        Status::Applied | Status::Unchanged | Status::Planned
+    );
+    let mut values = vec![
+        ("RunSucceeded", "Count", f64::from(u8::from(succeeded))),
+        ("RunFailed", "Count", 0.0),
+        (
+            "RunSkipped",
+            "Count",
+            f64::from(u8::from(outcome.status == Status::Skipped)),
+        ),
+        ("RulesApplied", "Count", outcome.rules as f64),
+        ("GroupsApplied", "Count", groups.len() as f64),
+        ("ChangesMade", "Count", made as f64),
+    ];
+    if let Some(age) = age {
+        values.push(("AppliedSynctokenAgeSeconds", "Seconds", age));
+    }
+    let mut lines = vec![line(now_ms, &[("Deployment", deployment)], &values)];
+    let headroom = outcome.headroom();
+    for (target, h) in &headroom {
+        let target = target.to_string();
+        lines.push(line(
+            now_ms,
+            &[("Deployment", deployment), ("Target", &target)],
+            &[
+                ("RuleHeadroomIPv4", "Count", h.rules.get(Family::V4) as f64),
+                ("RuleHeadroomIPv6", "Count", h.rules.get(Family::V6) as f64),
+                ("GroupHeadroom", "Count", h.groups as f64),
+            ],
+        ));
+    }
+    lines
+}
+
+/// The metrics of a run that failed.
+pub(crate) fn of_failure(deployment: &str, now_ms: u64) -> Vec<Value> {
+    vec![line(
+        now_ms,
+        &[("Deployment", deployment)],
+        &[("RunSucceeded", "Count", 0.0), ("RunFailed", "Count", 1.0)],
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_one_line_cloudwatch_can_read() {
+        let lines = of_failure("prod", 1_700_000_000_000);
+        assert_eq!(lines.len(), 1);
+        let l = &lines[0];
+        assert_eq!(l["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        let directive = &l["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "sgsync");
+        assert_eq!(directive["Dimensions"], json!([["Deployment"]]));
+        assert_eq!(
+            directive["Metrics"][1],
+            json!({"Name": "RunFailed", "Unit": "Count"})
+        );
+        assert_eq!(l["Deployment"], "prod");
+        assert_eq!(l["RunFailed"], 1.0);
+    }
+}
