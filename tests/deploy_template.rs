@@ -1,6 +1,7 @@
 //! The deploy template's guarantees, checked so that a later edit cannot widen them silently:
-//! least-privilege IAM (issue "deployment" item 2), reserved concurrency 1, the SNS subscription, the
-//! daily schedule, the dead-letter queue, and a parameter for every configuration variable.
+//! least-privilege IAM enforced by AWS (conditions on the ownership and target tags and the VPC),
+//! reserved concurrency 1, the SNS subscription, the daily schedule, the dead-letter queue, the alarms,
+//! and a parameter for every configuration variable.
 
 use serde_yaml_ng::Value;
 
@@ -106,19 +107,32 @@ fn iam_is_least_privilege() {
             assert!(format!("{:?}", s["Resource"]).contains(":vpc/"), "{s:?}");
         }
     }
-    // Tags: at creation, or only the synctoken on owned groups.
+    let has = |s: &Value, key: &str| condition_keys(s).iter().any(|k| k == key);
+    // Creation carries this deployment's identity too.
+    assert!(
+        create
+            .iter()
+            .any(|s| has(s, "aws:RequestTag/sgsync:deployment"))
+    );
+    // Tags: at creation; or only the synctoken on this deployment's groups; or this deployment's name
+    // on a group that has none yet (adoption: never another deployment's).
     for s in with("ec2:CreateTags") {
-        let keys = condition_keys(s);
-        let at_creation = keys.contains(&"ec2:CreateAction".to_string())
-            && keys.contains(&"aws:RequestTag/sgsync:prefix".to_string());
-        let owned = keys.contains(&"aws:ResourceTag/sgsync:prefix".to_string())
-            && keys.contains(&"aws:TagKeys".to_string());
+        let at_creation = has(s, "ec2:CreateAction")
+            && has(s, "aws:RequestTag/sgsync:prefix")
+            && has(s, "aws:RequestTag/sgsync:deployment");
+        let owned = has(s, "aws:ResourceTag/sgsync:prefix")
+            && has(s, "aws:ResourceTag/sgsync:deployment")
+            && has(s, "aws:TagKeys");
+        let adoption = has(s, "aws:ResourceTag/sgsync:prefix")
+            && s["Condition"]["Null"]["aws:ResourceTag/sgsync:deployment"] == "true"
+            && has(s, "aws:RequestTag/sgsync:deployment")
+            && has(s, "aws:TagKeys");
         assert!(
-            at_creation || owned,
+            at_creation || owned || adoption,
             "CreateTags without ownership conditions: {s:?}"
         );
     }
-    // Changing and deleting rules and groups: owned groups only.
+    // Changing and deleting rules and groups: this deployment's groups, in the VPC.
     for action in [
         "ec2:AuthorizeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupIngress",
@@ -127,20 +141,45 @@ fn iam_is_least_privilege() {
         let found = with(action);
         assert!(!found.is_empty(), "{action} missing");
         for s in found {
+            for key in [
+                "aws:ResourceTag/sgsync:prefix",
+                "aws:ResourceTag/sgsync:deployment",
+                "ec2:Vpc",
+            ] {
+                assert!(has(s, key), "{action} without {key}: {s:?}");
+            }
+        }
+    }
+    // Interfaces: only those tagged as targets, in the VPC; the groups in the request (foreign ones
+    // included) only in the VPC; instance and subnet (optional resources) only beside a target.
+    let modify = with("ec2:ModifyNetworkInterfaceAttribute");
+    assert!(!modify.is_empty());
+    for s in modify {
+        let resources = format!("{:?}", s["Resource"]);
+        if resources.contains("network-interface/") {
             assert!(
-                condition_keys(s).contains(&"aws:ResourceTag/sgsync:prefix".to_string()),
-                "{action}: {s:?}"
+                has(s, "aws:ResourceTag/sgsync:target") && has(s, "ec2:Vpc"),
+                "{s:?}"
+            );
+        } else if resources.contains("security-group/") {
+            assert!(has(s, "ec2:Vpc"), "{s:?}");
+        } else {
+            assert!(
+                list(&s["Resource"]).iter().all(|r| {
+                    let r = format!("{r:?}");
+                    r.contains(":instance/") || r.contains(":subnet/")
+                }),
+                "{s:?}"
             );
         }
     }
-    for s in with("ec2:ModifyNetworkInterfaceAttribute") {
-        assert!(condition_keys(s).contains(&"ec2:Vpc".to_string()), "{s:?}");
-    }
+    // Load balancers: only those tagged as targets.
     for s in with("elasticloadbalancing:SetSecurityGroups") {
         assert!(
             format!("{:?}", s["Resource"]).contains(":loadbalancer/"),
             "{s:?}"
         );
+        assert!(has(s, "aws:ResourceTag/sgsync:target"), "{s:?}");
     }
     assert!(
         with("servicequotas:GetServiceQuota")
@@ -153,6 +192,7 @@ fn iam_is_least_privilege() {
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeNetworkInterfaces",
         "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
         "servicequotas:GetServiceQuota",
         "ec2:CreateSecurityGroup",
         "ec2:CreateTags",
@@ -170,6 +210,34 @@ fn iam_is_least_privilege() {
             assert!(allowed.contains(&a.as_str()), "unexpected action {a}");
         }
     }
+}
+
+#[test]
+fn failures_raise_alarms() {
+    let t = template();
+    let r = &t["Resources"];
+    let alarm = |name: &str| {
+        assert_eq!(r[name]["Type"], "AWS::CloudWatch::Alarm", "{name}");
+        &r[name]["Properties"]
+    };
+    let errors = alarm("ErrorsAlarm");
+    assert_eq!(
+        (&errors["Namespace"], &errors["MetricName"]),
+        (&Value::from("AWS/Lambda"), &Value::from("Errors"))
+    );
+    let dlq = alarm("DeadLettersAlarm");
+    assert_eq!(dlq["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(dlq["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(dlq["Threshold"], 0);
+    // No successful run for 26 hours, from the function's own metric; silence counts as failure.
+    let quiet = alarm("NoSuccessAlarm");
+    assert_eq!(quiet["Namespace"], "sgsync");
+    assert_eq!(quiet["MetricName"], "RunSucceeded");
+    let hours =
+        quiet["Period"].as_u64().unwrap() * quiet["EvaluationPeriods"].as_u64().unwrap() / 3600;
+    assert_eq!(hours, 26);
+    assert_eq!(quiet["TreatMissingData"], "breaching");
+    assert!(!t["Parameters"]["AlarmTopicArn"].is_null());
 }
 
 #[test]
