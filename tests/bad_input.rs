@@ -5,6 +5,18 @@ mod support;
 
 use support::*;
 
+/// The real document with CLOUDFRONT ranges added (both families) and another syncToken.
+fn with_ranges(synctoken: u64, v4: &[&str], v6: &[&str]) -> Vec<u8> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&edited_document(&latest(), synctoken, &[], v4)).unwrap();
+    for net in v6 {
+        doc["ipv6_prefixes"].as_array_mut().unwrap().push(serde_json::json!({
+            "ipv6_prefix": net, "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"
+        }));
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
+
 fn write(dir: &tempfile::TempDir, name: &str, bytes: impl AsRef<[u8]>) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -207,6 +219,78 @@ async fn bad_documents_events_and_settings_change_nothing() {
             "at most 300 rules of each family",
             "CLOUDFRONT_ORIGIN_FACING",
         ],
+    );
+
+    // A PORTS change keeps every CIDR and removes every rule: the removal guard counts rules.
+    refused(
+        &aws,
+        &sgsync.clone().env("PORTS", "8080"),
+        &["apply", "--event", &good],
+        &["would remove 180 of the 180 rules", "--force"],
+    );
+
+    // Ranges no AWS service is reached from: the document is corrupt, and no flag lets it through.
+    let dual = sgsync.clone().env("IP_VERSIONS", "ipv4,ipv6");
+    for (v4, v6, needle) in [
+        (&["10.0.0.0/8"][..], &[][..], "private-use"),
+        (&[], &["::ffff:0:0/96"], "IPv4-mapped"),
+        (&[], &["2002::/16"], "6to4"),
+    ] {
+        let doc = with_ranges(LATEST_SYNCTOKEN + 1, v4, v6);
+        let file = write(&dir, "special.json", &doc);
+        refused(
+            &aws,
+            &dual,
+            &["apply", "--ip-ranges", &file],
+            &[needle, "corrupt"],
+        );
+        refused(
+            &aws,
+            &dual,
+            &["apply", "--ip-ranges", &file, "--force"],
+            &[needle],
+        );
+    }
+    // 128 separate /16s pass the width check, not the bound on the address space one document adds
+    // (2^23 addresses beside the 2^22 applied).
+    let public: Vec<String> = (1..=223u32)
+        .filter(|i| ![10, 100, 127, 169, 172, 192, 198, 203].contains(i))
+        .take(128)
+        .map(|i| format!("{i}.1.0.0/16"))
+        .collect();
+    let public: Vec<&str> = public.iter().map(String::as_str).collect();
+    let wide = write(
+        &dir,
+        "wide.json",
+        with_ranges(LATEST_SYNCTOKEN + 1, &public, &[]),
+    );
+    refused(
+        &aws,
+        &sgsync,
+        &["apply", "--ip-ranges", &wide],
+        &["would add 8388608 IPv4 addresses", "--force"],
+    );
+
+    // The document comes over HTTPS, or from this machine.
+    refused(
+        &aws,
+        &sgsync.clone().env(
+            "IP_RANGES_URL",
+            "http://ip-ranges.amazonaws.com/ip-ranges.json",
+        ),
+        &["apply"],
+        &["IP_RANGES_URL", "https"],
+    );
+    // An absurd value is quoted by its start and its length, not echoed whole.
+    let huge = "a".repeat(200_000);
+    let flood = write(&dir, "flood.json", sns_event(&url, &huge, LATEST_SYNCTOKEN));
+    aws.proxy.clear();
+    let out = sgsync.run(&["apply", "--event", &flood]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.len() < 2_000 && out.stderr.contains("(200000 bytes)"),
+        "{} bytes of error",
+        out.stderr.len()
     );
 
     // A large shrink needs --force.

@@ -274,3 +274,41 @@ fn a_notification_may_not_point_elsewhere() {
     );
     source::check_url(source::DEFAULT_URL, source::DEFAULT_URL).unwrap();
 }
+
+/// The document is fetched over TLS that verifies the server: one presenting a self-signed
+/// certificate (for the right host, even) is refused before anything is read.
+#[tokio::test]
+async fn a_server_with_an_untrusted_certificate_is_refused() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::{ServerConfig, crypto};
+
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let config = ServerConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        // The client aborts the handshake: no request ever arrives.
+        acceptor.accept(stream).await.is_ok()
+    });
+    let e = source::fetch(
+        &format!("https://{addr}/ip-ranges.json"),
+        &Limits::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("certificate"), "{e}");
+    assert!(!served.await.unwrap(), "the handshake completed");
+}

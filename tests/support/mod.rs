@@ -407,6 +407,25 @@ impl Aws {
         }
     }
 
+    /// A network load balancer with security groups (AWS allows groups on an NLB only when it is created
+    /// with some).
+    pub async fn create_nlb(&self, name: &str, groups: &[String]) -> String {
+        let subnets = self.subnets().await;
+        self.elbv2
+            .create_load_balancer()
+            .name(name)
+            .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn interface_groups(&self, eni: &str) -> Vec<String> {
         let out = self
             .ec2

@@ -77,6 +77,15 @@ pub struct Faults {
     /// Answer every call of this service (`servicequotas`, …) with `AccessDeniedException`, as
     /// when the role lacks the permission.
     pub deny_service: Option<&'static str>,
+    /// EC2's eventual consistency: the next this many calls that name a group just created get
+    /// `InvalidGroup.NotFound`.
+    pub not_found_after_create: usize,
+    /// Someone else's change: right before the first call of this action reaches moto, this EC2 query
+    /// (form-encoded, e.g. `Action=ModifyNetworkInterfaceAttribute&…`) is sent to moto.
+    pub before_first: Option<(&'static str, String)>,
+    /// An NLB's PrivateLink inbound-rules enforcement as AWS reports it (moto does not store it): added
+    /// to every network load balancer in `DescribeLoadBalancers` answers.
+    pub nlb_enforcement: Option<&'static str>,
 }
 
 struct State {
@@ -85,6 +94,8 @@ struct State {
     writes: usize,
     /// Picks the faults; seeded, so a failing run repeats.
     rng: fastrand::Rng,
+    /// Groups created through the proxy that are still "not known yet", and for how many calls.
+    unknown_yet: BTreeMap<String, usize>,
 }
 
 /// The proxy; stops when dropped.
@@ -109,6 +120,7 @@ impl FaultProxy {
             calls: Vec::new(),
             writes: 0,
             rng: fastrand::Rng::with_seed(0x5eed_1234_abcd_0001),
+            unknown_yet: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         for _ in 0..4 {
@@ -270,6 +282,33 @@ fn error_for(service: &str, status: u16, code: &str, message: &str) -> (u16, Str
     }
 }
 
+/// The text between the first `start` and the next `end`.
+fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+/// Sends an EC2 query (form-encoded, default account) straight to moto.
+pub fn ec2_query(upstream: &str, query: &str) -> String {
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";
+    forward(
+        upstream,
+        "POST",
+        "/",
+        &[
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("Authorization".into(), auth.into()),
+        ],
+        format!("{query}&Version=2016-11-15").as_bytes(),
+    )
+    .map(|(_, _, b)| String::from_utf8_lossy(&b).to_string())
+    .unwrap_or_default()
+}
+
 /// Asks moto (directly) whether a group is attached to an interface or a load balancer.
 fn attached(upstream: &str, group_id: &str) -> bool {
     let auth = |service: &str| {
@@ -363,9 +402,27 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         let faults = s.faults.clone();
         let roll = s.rng.f64();
         let crashed = call.is_write() && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
+        let meddle = match &s.faults.before_first {
+            Some((action, _)) if *action == call.action => s.faults.before_first.take(),
+            _ => None,
+        };
+        let not_yet = call.params.values().find_map(|v| {
+            let left = s.unknown_yet.get_mut(v).filter(|n| **n > 0)?;
+            *left -= 1;
+            Some(v.clone())
+        });
         drop(s);
+        if let Some((_, query)) = meddle {
+            ec2_query(upstream, &query);
+        }
         thread::sleep(latency);
-        if faults.deny_service == Some(service.as_str()) {
+        if let Some(group) = not_yet {
+            Some(Some(ec2_error(
+                400,
+                "InvalidGroup.NotFound",
+                &format!("injected: the security group '{group}' does not exist (yet)"),
+            )))
+        } else if faults.deny_service == Some(service.as_str()) {
             Some(Some(error_for(
                 &service,
                 400,
@@ -470,7 +527,27 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                 break_connection(request);
                 return;
             };
+            let mut out_body = out_body;
             if !is_moto_api {
+                let (created, enforcement) = {
+                    let s = state.lock().unwrap();
+                    (s.faults.not_found_after_create, s.faults.nlb_enforcement)
+                };
+                if call.action == "CreateSecurityGroup" && status == 200 && created > 0 {
+                    let text = String::from_utf8_lossy(&out_body);
+                    if let Some(id) = between(&text, "<groupId>", "</groupId>") {
+                        state.lock().unwrap().unknown_yet.insert(id, created);
+                    }
+                }
+                if call.action == "DescribeLoadBalancers"
+                    && let Some(value) = enforcement
+                {
+                    let text = String::from_utf8_lossy(&out_body).replace(
+                        "<Type>network</Type>",
+                        &format!("<Type>network</Type><EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic>{value}</EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic>"),
+                    );
+                    out_body = text.into_bytes();
+                }
                 call.status = status;
                 let mut s = state.lock().unwrap();
                 if call.is_write() && status < 300 {

@@ -309,3 +309,24 @@ pub(super) async fn group_named(
         && owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)) == Claim::Own;
     Ok(g.group_id().map(|id| (id.to_string(), owned)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::aws_managed;
+
+    #[test]
+    fn interfaces_aws_manages_get_a_warning_that_says_what_to_do() {
+        let classic = aws_managed("eni-1", "ELB my-classic-lb", "AUTOUPDATE");
+        assert!(
+            classic.contains("Classic Load Balancer my-classic-lb")
+                && classic.contains("migrate it to an ALB"),
+            "{classic}"
+        );
+        let endpoint = aws_managed("eni-2", "VPC Endpoint Interface vpce-1", "AUTOUPDATE");
+        assert!(
+            endpoint.contains("managed by AWS (VPC Endpoint Interface vpce-1)")
+                && endpoint.contains("sgsync:target=AUTOUPDATE"),
+            "{endpoint}"
+        );
+    }
+}

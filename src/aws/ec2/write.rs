@@ -166,15 +166,8 @@ pub(crate) async fn authorize(
         "InvalidPermission.Duplicate",
         "RulesPerSecurityGroupLimitExceeded",
     ];
-    send_rest(
-        ec2,
-        group_id,
-        rules,
-        &redo_on,
-        |present, r| !present.contains(r),
-        send,
-    )
-    .await
+    let to_do = |present: &BTreeSet<Rule>, r: &Rule| !present.contains(r);
+    eventually(|| send_rest(ec2, group_id, rules, &redo_on, to_do, &send)).await
 }
 
 /// Revokes `rules` in one call, named by CIDR and port. Rules already gone are not an error: the
