@@ -139,6 +139,16 @@ p(f"| real replay, {r['versions']} versions (totals) | {r['reads']} | {r['writes
 p()
 p(f"Replay steps whose writes equal the minimum: {r['steps_at_minimum']} of {r['versions']}.")
 p()
+if api.get("kinds"):
+    p("Prefix lists and WAF IP sets (`TARGETS=prefix-lists,waf-ip-sets`). Minimum writes: per new list one create")
+    p("and one modification per further 100 entries; per changed list one modification per 100 entries added or")
+    p("removed; one tag call for the lists' synctoken; per new or changed WAF set one call, one tag call per set.")
+    p()
+    p("| scenario | reads | writes | minimum writes | wall ms |")
+    p("|---|---|---|---|---|")
+    for s in api["kinds"]:
+        p(f"| {s['scenario']} | {s['reads']} | {s['writes']} | {s['minimum_writes']} | {ms(s['wall_ms'])} |")
+    p()
 p("Reads per run: DescribeVpcs (only without VPC_ID), DescribeSecurityGroups, DescribeNetworkInterfaces, DescribeLoadBalancers,")
 p("and two GetServiceQuota calls (skipped when RULES_PER_GROUP and GROUPS_PER_TARGET are set).")
 p()

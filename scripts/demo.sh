@@ -5,7 +5,9 @@
 #      attaches them to the interface, next to its own group;
 #   2. `sgsync status` shows the groups and the target;
 #   3. Amazon publishes a changed document: `sgsync plan` shows the diff, `sgsync apply` makes it;
-#   4. `sgsync status` shows the result. Everything started here is stopped at the end.
+#   4. `sgsync status` shows the result;
+#   5. the same ranges kept in customer-managed prefix lists (shared through RAM) and WAF IP sets; other
+#      teams' groups reference the lists. Everything started here is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -115,4 +117,21 @@ ec2 = boto3.client("ec2")
 groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[sys.argv[1]])["NetworkInterfaces"][0]["Groups"]
 print("interface groups, in order:", ", ".join(g["GroupName"] for g in groups))
 EOF
+section "5. the same ranges as prefix lists (shared with another account) and WAF IP sets: TARGETS=prefix-lists,waf-ip-sets"
+export TARGETS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333
+echo "\$ TARGETS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333 sgsync apply --event event-2.json"
+"$SGSYNC" apply --event "$DEMO/event-2.json" 2>/dev/null | tail -n 1
+py <<'EOF'
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+lists = ec2.describe_managed_prefix_lists(Filters=[{"Name": "tag:sgsync:prefix", "Values": ["AUTOUPDATE"]}])["PrefixLists"]
+# A list weighs its size (60) in a referencing rule: at the default quota of 60, one group per list.
+for n, pl in enumerate(sorted(lists, key=lambda l: l["PrefixListName"]), 1):
+    sg = ec2.create_security_group(GroupName=f"api-origin-{n}", Description="references a managed list", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": pl["PrefixListId"]}]}])
+    print(f"security group api-origin-{n} ({sg}) references {pl['PrefixListName']}")
+EOF
+"$SGSYNC" status
+unset TARGETS SHARE_WITH
 echo; echo "demo finished: moto and the document server are stopped."

@@ -64,7 +64,12 @@ class Renderer:
             if k == "Ref":
                 return self.ref(arg)
             if k == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.ref(m.group(1))), arg)
+                text, names = (arg, {}) if isinstance(arg, str) else (arg[0], self.value(arg[1]))
+                return re.sub(
+                    r"\$\{([^}]+)\}",
+                    lambda m: str(names.get(m.group(1), self.ref(m.group(1)))),
+                    text,
+                )
             if k == "Fn::If":
                 return self.value(arg[1] if self.condition(arg[0]) else arg[2])
             if k == "Fn::Equals":
@@ -89,7 +94,7 @@ def policies(template, params):
     r = Renderer(template, params)
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in resource["Properties"].get("Policies", []):
+            for policy in r.value(resource["Properties"].get("Policies", [])):
                 yield f"{name}/{policy['PolicyName']}", r.value(policy["PolicyDocument"])
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             yield name, r.value(resource["Properties"]["PolicyDocument"])
@@ -118,7 +123,15 @@ def main():
     for path in sys.argv[1:]:
         with open(path) as f:
             template = yaml.safe_load(f)
-        for params in ({"VpcId": ""}, {"VpcId": "vpc-0123456789abcdef0", "DeploymentId": "prod"}):
+        every_kind = {
+            "Targets": "security-groups,prefix-lists,waf-ip-sets",
+            "ShareWith": "111122223333",
+        }
+        for params in (
+            {"VpcId": ""},
+            {"VpcId": "vpc-0123456789abcdef0", "DeploymentId": "prod", **every_kind},
+            {**every_kind, "WafScope": "CLOUDFRONT"},
+        ):
             for name, document in policies(template, params):
                 for finding in findings(document):
                     if accepted(finding):

@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use thiserror::Error;
 
 use crate::ranges::RangeSet;
-use crate::rule::{Family, Rule};
+use crate::rule::Family;
 
 /// The limits the guards enforce.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,14 +115,16 @@ pub enum GuardError {
     },
     /// The document would remove more of the applied rules than allowed in one step.
     #[error(
-        "the document would remove {removed} of the {applied} rules applied now ({percent:.0} %, more than the {limit:.0} % allowed); \
+        "the document would remove {removed} of the {applied} {what} applied now ({percent:.0} %, more than the {limit:.0} % allowed); \
          nothing was changed. If this is expected (a changed PORTS, SERVICE, SERVICE_REGIONS or IP_VERSIONS, \
          or a real large shrink), run again with --force or ALLOW_LARGE_REMOVAL=true"
     )]
     LargeRemoval {
-        /// Rules that would be removed.
+        /// What is counted: security-group rules, prefix-list entries, WAF addresses.
+        what: &'static str,
+        /// How many would be removed.
         removed: usize,
-        /// Rules applied now.
+        /// How many are applied now.
         applied: usize,
         /// removed / applied, in percent.
         percent: f64,
@@ -303,15 +305,7 @@ pub fn check_growth(
     }
     for family in Family::ALL {
         let of = |set: &BTreeSet<IpNet>| -> Vec<IpNet> {
-            set.iter()
-                .filter(|n| {
-                    matches!(
-                        (family, n),
-                        (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
-                    )
-                })
-                .copied()
-                .collect()
+            set.iter().filter(|n| family.holds(n)).copied().collect()
         };
         let (applied, desired) = (of(applied), of(desired));
         let bound = SpaceBound::of(family);
@@ -372,11 +366,12 @@ pub fn freshness(document: u64, applied: Option<u64>) -> Freshness {
     }
 }
 
-/// Refuses a document that removes more than the allowed fraction of the applied rules, unless
-/// forced. `applied` and `desired` are the rules of the managed groups and of the new document.
-pub fn check_removal(
-    applied: &BTreeSet<Rule>,
-    desired: &BTreeSet<Rule>,
+/// Refuses a document that removes more than the allowed fraction of what is applied (the `what` of
+/// one kind: the managed groups' rules, the lists' entries, the sets' addresses), unless forced.
+pub fn check_removal<T: Ord>(
+    what: &'static str,
+    applied: &BTreeSet<T>,
+    desired: &BTreeSet<T>,
     limits: &GuardLimits,
 ) -> Result<(), GuardError> {
     if applied.is_empty() || limits.allow_large_removal || limits.force {
@@ -386,6 +381,7 @@ pub fn check_removal(
     let fraction = removed as f64 / applied.len() as f64;
     if fraction > limits.max_remove_fraction {
         return Err(GuardError::LargeRemoval {
+            what,
             removed,
             applied: applied.len(),
             percent: fraction * 100.0,
@@ -399,6 +395,7 @@ pub fn check_removal(
 mod tests {
     use super::*;
     use crate::rule::PortRange;
+    use crate::rule::Rule;
 
     fn nets(list: &[&str]) -> BTreeSet<IpNet> {
         list.iter().map(|s| s.parse().unwrap()).collect()
@@ -599,8 +596,9 @@ mod tests {
         );
         let limits = GuardLimits::default();
         let half = rules(&["13.32.0.0/15", "52.84.0.0/15"], &[80]);
-        assert!(check_removal(&applied, &half, &limits).is_ok());
-        let e = check_removal(&applied, &rules(&["13.32.0.0/15"], &[80]), &limits).unwrap_err();
+        assert!(check_removal("rules", &applied, &half, &limits).is_ok());
+        let e = check_removal("rules", &applied, &rules(&["13.32.0.0/15"], &[80]), &limits)
+            .unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("remove 3 of the 4 rules")
@@ -618,7 +616,7 @@ mod tests {
             ],
             &[8080],
         );
-        assert!(check_removal(&applied, &moved, &limits).is_err());
+        assert!(check_removal("rules", &applied, &moved, &limits).is_err());
         for forced in [
             GuardLimits {
                 allow_large_removal: true,
@@ -629,8 +627,8 @@ mod tests {
                 ..limits
             },
         ] {
-            assert!(check_removal(&applied, &moved, &forced).is_ok());
+            assert!(check_removal("rules", &applied, &moved, &forced).is_ok());
         }
-        assert!(check_removal(&BTreeSet::new(), &moved, &limits).is_ok());
+        assert!(check_removal("rules", &BTreeSet::new(), &moved, &limits).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! sgsync keeps AWS network allow-lists holding exactly the IP ranges Amazon publishes for one service
 //! (CloudFront by default), so that a CloudFront origin accepts traffic from CloudFront and nothing
-//! else. Today the allow-lists are VPC security groups; the design (docs/design.md) says where other
-//! kinds plug in.
+//! else. Three kinds of allow-list, chosen with `TARGETS`: VPC security groups attached to tagged
+//! targets, customer-managed prefix lists (optionally shared through RAM), and WAF IP sets.
 //!
 //! One run is a pipeline; each stage is one module, and only the modules under `aws` perform AWS IO:
 //!
@@ -12,17 +12,22 @@
 //!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
 //!        ► rule          ranges × ports → desired rules (the unit every quota counts)
 //!        ► guard         sanity checks between what is applied and what would be
-//!        ► aws::observe  managed groups, their rules, the targets they are attached to, quotas
-//!        ► security_groups::plan   PURE: desired rules + observed layout + quotas → ordered actions
-//!        ► security_groups::apply  run the actions through `GroupApi` (implemented by `aws::groups`)
+//!        ► aws::…        one read per kind: groups + targets + quotas, prefix lists, WAF IP sets;
+//!                        `ownership` says which of them are this deployment's
+//!        ► <kind>::plan  PURE: desired state + observed + quotas → ordered actions, for each kind:
+//!                          security_groups (rules packed into groups attached to targets)
+//!                          prefix_lists    (CIDRs packed into lists; shared through RAM)
+//!                          ip_sets         (CIDRs, one WAF IP set per family)
+//!        ► <kind>::apply run the actions through the kind's API trait (GroupApi, ListApi,
+//!                        SetApi), implemented by `aws::…` and by the simulated worlds in `testkit`
 //!        ► outcome       what the run did, as plain data
 //!        ► report        the outcome as JSON (the summary) and as text
 //!        ► metrics       the outcome as CloudWatch metrics (Embedded Metric Format log lines)
 //! ```
 //!
 //! `sync` runs that sequence for the CLI and the Lambda alike; `lambda` serves it on the real
-//! `lambda_runtime`. Vocabulary modules (settings, events, documents, ranges, rules, guards, the
-//! security-group kind, reports) are public namespaces; the machinery (AWS adapters, loading, the
+//! `lambda_runtime`. Vocabulary modules (settings, events, documents, ranges, rules, guards,
+//! ownership, the three kinds, reports) are public namespaces; the machinery (AWS adapters, loading, the
 //! pipeline, the Lambda loop) is private, and what callers need of it is re-exported below.
 
 #![warn(unreachable_pub)]
@@ -32,10 +37,13 @@ pub mod config;
 mod error;
 pub mod event;
 pub mod guard;
+pub mod ip_sets;
 mod lambda;
 mod load;
 mod metrics;
 mod outcome;
+pub mod ownership;
+pub mod prefix_lists;
 pub mod ranges;
 pub mod report;
 pub mod rule;
@@ -49,5 +57,7 @@ pub use aws::Clients;
 pub use error::AwsError;
 pub use lambda::{chain as error_chain, serve};
 pub use load::{Input, LoadError, Loaded, load, verified_selection};
-pub use outcome::{Headroom, Outcome, Status};
-pub use sync::{Mode, RunError, observe, run, sync_vpc};
+pub use outcome::{
+    GroupsOutcome, Headroom, Inventory, ListsOutcome, Outcome, SetsOutcome, Share, Status,
+};
+pub use sync::{Mode, RunError, inventory, observe, run, sync_vpc};

@@ -181,8 +181,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Status => {
             init_logging(&config, false);
             let clients = Clients::connect(&config.region).await;
-            let observed = sgsync::observe(&config, &clients).await?;
-            show(&StatusReport::new(&config.prefix_name, &observed), json)?;
+            let inventory = sgsync::inventory(&config, &clients).await?;
+            show(&StatusReport::from(&inventory), json)?;
         }
     }
     Ok(ExitCode::SUCCESS)

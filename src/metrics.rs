@@ -42,17 +42,34 @@ fn line(timestamp_ms: u64, dimensions: &[(&str, &str)], values: &[(&str, &str, f
 /// The metrics of a run that ended with an outcome: one line for the run, one per target with its
 /// headroom (rules of each family and groups it can still take under the quotas).
 pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Vec<Value> {
-    let changes = &outcome.changes;
-    let made = changes.groups_created
-        + changes.rules_authorized
-        + changes.rules_revoked
-        + changes.targets_updated
-        + changes.groups_deleted;
+    let mut made = 0;
+    if let Some(g) = &outcome.groups {
+        let c = &g.changes;
+        made += c.groups_created
+            + c.rules_authorized
+            + c.rules_revoked
+            + c.targets_updated
+            + c.groups_deleted;
+    }
+    if let Some(l) = &outcome.lists {
+        let c = &l.changes;
+        made += c.lists_created
+            + c.lists_resized
+            + c.entries_added
+            + c.entries_removed
+            + c.lists_deleted;
+    }
+    if let Some(s) = &outcome.sets {
+        let c = &s.changes;
+        made += c.sets_created + c.addresses_added + c.addresses_removed;
+    }
     let groups = outcome.groups_after();
-    let age = outcome
-        .observed
-        .applied_synctoken()
-        .map(|t| (now_ms / 1000).saturating_sub(t) as f64);
+    // After an applied run the document's token is what is applied; otherwise what was recorded.
+    let applied = match outcome.status {
+        Status::Applied | Status::Unchanged => Some(outcome.synctoken),
+        Status::Planned | Status::Skipped => outcome.recorded_synctokens().into_iter().max(),
+    };
+    let age = applied.map(|t| (now_ms / 1000).saturating_sub(t) as f64);
     let succeeded = matches!(
         outcome.status,
         Status::Applied | Status::Unchanged | Status::Planned

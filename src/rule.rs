@@ -132,6 +132,30 @@ pub enum Family {
 impl Family {
     /// Both families, IPv4 first.
     pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The family in resource names: prefix lists `{stem}-ipv4-{n}`, WAF IP sets `{stem}-ipv6`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    /// Whether `net` is of this family.
+    pub fn holds(self, net: &IpNet) -> bool {
+        matches!(
+            (self, net),
+            (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
+        )
+    }
+}
+
+/// Serialized as it is displayed (`IPv4`, `IPv6`), which is also what EC2 calls a prefix list's
+/// address family.
+impl serde::Serialize for Family {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl fmt::Display for Family {

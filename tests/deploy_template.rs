@@ -25,6 +25,11 @@ fn statements(t: &Value) -> Vec<Value> {
     for (_, resource) in t["Resources"].as_mapping().unwrap() {
         if resource["Type"] == "AWS::IAM::Role" {
             for policy in list(&resource["Properties"]["Policies"]) {
+                // A kind's policy is `Fn::If: [Manages…, policy, AWS::NoValue]`: check the policy.
+                let policy = match policy.get("Fn::If") {
+                    Some(branches) => branches[1].clone(),
+                    None => policy,
+                };
                 out.extend(list(&policy["PolicyDocument"]["Statement"]));
             }
         }
@@ -68,6 +73,36 @@ fn is_mutating(action: &str) -> bool {
 }
 
 #[test]
+fn each_kind_gets_its_permissions_only_when_targets_names_it() {
+    let t = template();
+    let policies = list(&t["Resources"]["Role"]["Properties"]["Policies"]);
+    let mut conditions = Vec::new();
+    for p in &policies[1..] {
+        let branches = &p["Fn::If"];
+        assert_eq!(branches[2]["Ref"], "AWS::NoValue", "{p:?}");
+        conditions.push(branches[0].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        conditions,
+        [
+            "ManagesGroups",
+            "ManagesLists",
+            "SharesLists",
+            "ManagesSets"
+        ]
+    );
+    // The common policy: logs, dead letters, quotas; nothing that changes a network.
+    for s in list(&policies[0]["PolicyDocument"]["Statement"]) {
+        for a in actions(&s) {
+            assert!(
+                a.starts_with("logs:") || a.starts_with("sqs:") || a.starts_with("servicequotas:"),
+                "{a}"
+            );
+        }
+    }
+}
+
+#[test]
 fn iam_is_least_privilege() {
     let t = template();
     let statements = statements(&t);
@@ -75,7 +110,8 @@ fn iam_is_least_privilege() {
         assert_eq!(s["Effect"], "Allow");
         for a in actions(s) {
             assert!(!a.contains('*'), "wildcard action {a}");
-            if is_mutating(&a) {
+            // CreateResourceShare has no resource type: "*", held by request-tag conditions instead.
+            if is_mutating(&a) && a != "ram:CreateResourceShare" {
                 assert!(!is_star(&s["Resource"]), "{a} on Resource \"*\": {s:?}");
             }
         }
@@ -186,6 +222,80 @@ fn iam_is_least_privilege() {
             .iter()
             .all(|s| !is_star(&s["Resource"]))
     );
+    // Prefix lists: created only with this deployment's tags; changed, read and deleted only when
+    // they carry them.
+    for s in with("ec2:CreateManagedPrefixList") {
+        assert!(
+            has(s, "aws:RequestTag/sgsync:prefix") && has(s, "aws:RequestTag/sgsync:deployment"),
+            "{s:?}"
+        );
+    }
+    for action in [
+        "ec2:ModifyManagedPrefixList",
+        "ec2:DeleteManagedPrefixList",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:GetManagedPrefixListAssociations",
+    ] {
+        let found = with(action);
+        assert!(!found.is_empty(), "{action} missing");
+        for s in found {
+            assert!(
+                has(s, "aws:ResourceTag/sgsync:prefix")
+                    && has(s, "aws:ResourceTag/sgsync:deployment"),
+                "{s:?}"
+            );
+            assert!(
+                format!("{:?}", s["Resource"]).contains(":prefix-list/"),
+                "{s:?}"
+            );
+        }
+    }
+    // WAF: every set action limited to this prefix's names in the ARN; writes to this deployment's tags.
+    for action in [
+        "wafv2:CreateIPSet",
+        "wafv2:UpdateIPSet",
+        "wafv2:GetIPSet",
+        "wafv2:TagResource",
+        "wafv2:ListTagsForResource",
+    ] {
+        let found = with(action);
+        assert!(!found.is_empty(), "{action} missing");
+        for s in found {
+            assert!(
+                format!("{:?}", s["Resource"]).contains("/ipset/${PrefixName}-*/*"),
+                "{s:?}"
+            );
+            if is_mutating(action) || action == "wafv2:GetIPSet" {
+                let tagged = (has(s, "aws:ResourceTag/sgsync:prefix")
+                    && has(s, "aws:ResourceTag/sgsync:deployment"))
+                    || (has(s, "aws:RequestTag/sgsync:prefix")
+                        && has(s, "aws:RequestTag/sgsync:deployment"));
+                assert!(tagged, "{action} without ownership conditions: {s:?}");
+            }
+        }
+    }
+    // RAM: a share tagged as this deployment's, of this account's prefix lists.
+    for action in [
+        "ram:CreateResourceShare",
+        "ram:AssociateResourceShare",
+        "ram:TagResource",
+    ] {
+        let found = with(action);
+        assert!(!found.is_empty(), "{action} missing");
+        for s in found {
+            let tagged = (has(s, "aws:RequestTag/sgsync:prefix")
+                && has(s, "aws:RequestTag/sgsync:deployment"))
+                || (has(s, "ram:ResourceTag/sgsync:prefix")
+                    && has(s, "ram:ResourceTag/sgsync:deployment"));
+            assert!(tagged, "{action} without ownership conditions: {s:?}");
+            if action != "ram:TagResource" {
+                assert!(
+                    has(s, "ram:RequestedResourceType") && has(s, "ram:ResourceArn"),
+                    "{s:?}"
+                );
+            }
+        }
+    }
     // Nothing beyond what sgsync calls.
     let allowed = [
         "ec2:DescribeVpcs",
@@ -204,6 +314,23 @@ fn iam_is_least_privilege() {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "sqs:SendMessage",
+        "ec2:DescribeManagedPrefixLists",
+        "ec2:CreateManagedPrefixList",
+        "ec2:ModifyManagedPrefixList",
+        "ec2:DeleteManagedPrefixList",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:GetManagedPrefixListAssociations",
+        "ram:GetResourceShares",
+        "ram:GetResourceShareAssociations",
+        "ram:CreateResourceShare",
+        "ram:AssociateResourceShare",
+        "ram:TagResource",
+        "wafv2:ListIPSets",
+        "wafv2:ListTagsForResource",
+        "wafv2:CreateIPSet",
+        "wafv2:TagResource",
+        "wafv2:GetIPSet",
+        "wafv2:UpdateIPSet",
     ];
     for s in &statements {
         for a in actions(s) {

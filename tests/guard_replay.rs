@@ -46,7 +46,7 @@ fn refused(service: &str, v4: bool) -> Vec<String> {
         let applied = previous.clone().unwrap_or_default();
         check_growth(&nets(&applied), &nets(&rules), &limits)
             .unwrap_or_else(|e| panic!("{service} {name}: {e}"));
-        if let Err(e) = check_removal(&applied, &rules, &limits) {
+        if let Err(e) = check_removal("rules", &applied, &rules, &limits) {
             refused.push(format!("{name}: {e}"));
         }
         previous = Some(rules);

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{Clients, ec2, elbv2};
 use crate::error::AwsError;
+use crate::ownership::Ownership;
 use crate::rule::Rule;
-use crate::security_groups::{GroupApi, Ownership, TargetId};
+use crate::security_groups::{GroupApi, TargetId};
 
 /// The AWS side of one VPC's plan: the clients and what new groups and rules are made with.
 pub(crate) struct AwsGroups<'a> {

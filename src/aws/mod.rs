@@ -5,6 +5,9 @@
 //!   and ELBv2, the calls `apply` makes.
 //! - `ec2`: reads (`ec2::read`), writes (`ec2::write`) and the rule ↔ `IpPermission` conversion
 //!   (`ec2::permissions`); `elbv2`: load balancers' groups; `quotas`: Service Quotas.
+//! - `prefix_lists`: the prefix-list kind (observe, [`ListApi`](crate::prefix_lists::ListApi), the
+//!   resize check against referencing groups); `share`: its RAM share.
+//! - `ip_sets`: the WAF kind (observe, [`SetApi`](crate::ip_sets::SetApi)).
 //!
 //! Adapters take narrow arguments (a VPC id, the ownership, the overrides), never the whole
 //! configuration. Every client is built from one SDK config, so the standard `AWS_ENDPOINT_URL` (moto
@@ -13,8 +16,11 @@
 mod ec2;
 mod elbv2;
 mod groups;
+mod ip_sets;
 mod observe;
+mod prefix_lists;
 mod quotas;
+mod share;
 
 use std::time::Duration;
 
@@ -25,6 +31,10 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub(crate) use groups::AwsGroups;
 pub(crate) use observe::{names_taken, observe};
+pub(crate) use share::ShareState;
+
+use crate::ownership::Ownership;
+use crate::security_groups::{QuotaOverrides, Quotas};
 
 use crate::error::AwsError;
 
@@ -43,6 +53,8 @@ pub struct Clients {
     ec2: aws_sdk_ec2::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     quotas: aws_sdk_servicequotas::Client,
+    waf: aws_sdk_wafv2::Client,
+    ram: aws_sdk_ram::Client,
 }
 
 impl Clients {
@@ -72,6 +84,8 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(&config),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             quotas: aws_sdk_servicequotas::Client::new(&config),
+            waf: aws_sdk_wafv2::Client::new(&config),
+            ram: aws_sdk_ram::Client::new(&config),
         }
     }
 }
@@ -90,4 +104,116 @@ where
             .map(str::to_string)
             .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
     }
+}
+
+/// The rules-per-group quota (and groups per target), for kinds other than security groups that
+/// need it (a prefix list's weight in referencing groups): overrides, else Service Quotas, else the
+/// defaults.
+pub(crate) async fn quotas(clients: &Clients, overrides: QuotaOverrides) -> Quotas {
+    quotas::resolve(&clients.quotas, overrides)
+        .await
+        .0
+        .unwrap_or_else(|| overrides.over(Quotas::default()))
+}
+
+/// The prefix lists this deployment owns in the region.
+pub(crate) async fn observe_lists(
+    clients: &Clients,
+    owner: &Ownership,
+) -> Result<crate::prefix_lists::Observed, AwsError> {
+    prefix_lists::observe(&clients.ec2, owner).await
+}
+
+/// Refuses to raise a list when a referencing group would exceed its quota.
+pub(crate) async fn check_list_resize(
+    clients: &Clients,
+    list: &crate::prefix_lists::ObservedList,
+    to: usize,
+    rules_per_group: usize,
+) -> Result<(), AwsError> {
+    prefix_lists::check_resize(
+        &clients.ec2,
+        &list.id,
+        &list.name,
+        list.family,
+        to,
+        rules_per_group,
+    )
+    .await
+}
+
+/// What references a prefix list.
+pub(crate) async fn list_references(clients: &Clients, id: &str) -> Result<Vec<String>, AwsError> {
+    prefix_lists::references(&clients.ec2, id).await
+}
+
+/// The prefix-list kind's write API for a run.
+pub(crate) fn lists_api<'a>(
+    clients: &'a Clients,
+    owner: &'a Ownership,
+    description: &'a str,
+    observed: &crate::prefix_lists::Observed,
+) -> prefix_lists::AwsLists<'a> {
+    prefix_lists::AwsLists::new(&clients.ec2, owner, description, observed)
+}
+
+/// The ARNs of prefix lists, for sharing: `arn:aws:ec2:REGION:ACCOUNT:prefix-list/ID`.
+pub(crate) async fn list_arns(clients: &Clients, ids: &[String]) -> Result<Vec<String>, AwsError> {
+    let out = clients
+        .ec2
+        .describe_managed_prefix_lists()
+        .set_prefix_list_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ec2:DescribeManagedPrefixLists", e))?;
+    Ok(out
+        .prefix_lists()
+        .iter()
+        .filter_map(|l| l.prefix_list_arn().map(str::to_string))
+        .collect())
+}
+
+/// The deployment's RAM share against the lists (ARNs) and principals it should hold.
+pub(crate) async fn inspect_share(
+    clients: &Clients,
+    owner: &Ownership,
+    list_arns: &[String],
+    principals: &[String],
+) -> Result<ShareState, AwsError> {
+    share::inspect(&clients.ram, owner, list_arns, principals).await
+}
+
+/// Adds what the share lacks; returns its ARN.
+pub(crate) async fn complete_share(
+    clients: &Clients,
+    owner: &Ownership,
+    state: &ShareState,
+) -> Result<String, AwsError> {
+    share::complete(&clients.ram, owner, state).await
+}
+
+/// The WAF IP sets this deployment owns in `scope`, and their ARNs by id.
+pub(crate) async fn observe_sets(
+    clients: &Clients,
+    scope: crate::ip_sets::Scope,
+    owner: &Ownership,
+) -> Result<
+    (
+        crate::ip_sets::Observed,
+        std::collections::BTreeMap<String, String>,
+    ),
+    AwsError,
+> {
+    ip_sets::observe(&clients.waf, scope, owner).await
+}
+
+/// The WAF kind's write API for a run.
+pub(crate) fn sets_api<'a>(
+    clients: &'a Clients,
+    scope: crate::ip_sets::Scope,
+    owner: &'a Ownership,
+    description: &'a str,
+    arns: std::collections::BTreeMap<String, String>,
+) -> ip_sets::AwsSets<'a> {
+    ip_sets::AwsSets::new(&clients.waf, scope, owner, description, arns)
 }

@@ -10,10 +10,9 @@ use futures_util::future;
 
 use super::{Clients, ec2, elbv2, quotas};
 use crate::error::AwsError;
+use crate::ownership::Ownership;
 use crate::rule::PerFamily;
-use crate::security_groups::{
-    Observed, ObservedGroup, ObservedTarget, Ownership, QuotaOverrides, Quotas,
-};
+use crate::security_groups::{Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas};
 
 /// Reads everything a plan needs in `vpc_id` (`None`: the region's default VPC) about the groups
 /// `owner` owns. Targets and quotas are read concurrently.

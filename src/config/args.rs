@@ -54,6 +54,18 @@ pub struct ConfigArgs {
     /// Widest IPv6 prefix length accepted from the document [env: WIDEST_IPV6_PREFIX; default: 16]
     #[arg(long, env = "WIDEST_IPV6_PREFIX", global = true, hide_env = true)]
     pub widest_ipv6_prefix: Option<String>,
+    /// What to keep in sync, comma-separated: security-groups, prefix-lists, waf-ip-sets [env: TARGETS; default: security-groups]
+    #[arg(long, env = "TARGETS", global = true, hide_env = true)]
+    pub targets: Option<String>,
+    /// The largest MaxEntries a managed prefix list may have (its weight in a referencing group's rules quota), 1 to 1000 [env: PREFIX_LIST_MAX_ENTRIES; default: 60]
+    #[arg(long, env = "PREFIX_LIST_MAX_ENTRIES", global = true, hide_env = true)]
+    pub prefix_list_max_entries: Option<String>,
+    /// Share the managed prefix lists through AWS RAM with these account ids, OU ARNs or the organization ARN, comma-separated [env: SHARE_WITH; default: none]
+    #[arg(long, env = "SHARE_WITH", global = true, hide_env = true)]
+    pub share_with: Option<String>,
+    /// Scope of the managed WAF IP sets: REGIONAL or CLOUDFRONT (then REGION must be us-east-1) [env: WAF_SCOPE; default: REGIONAL]
+    #[arg(long, env = "WAF_SCOPE", global = true, hide_env = true)]
+    pub waf_scope: Option<String>,
     /// Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries [env: DOWNLOAD_RETRY_MS; default: 2000]
     #[arg(long, env = "DOWNLOAD_RETRY_MS", global = true, hide_env = true)]
     pub download_retry_ms: Option<String>,

@@ -15,14 +15,15 @@ use std::time::Duration;
 
 pub use args::ConfigArgs;
 use values::{
-    Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Region, Regions,
-    Services, Url, VpcId,
+    Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals, Region,
+    Regions, Services, Targets, Url, VpcId, WafScope,
 };
 
 use crate::guard::GuardLimits;
+use crate::ownership::Ownership;
 use crate::ranges::{IpVersions, Selection};
 use crate::rule::PortRange;
-use crate::security_groups::{Ownership, QuotaOverrides, Quotas};
+use crate::security_groups::{QuotaOverrides, Quotas};
 use crate::source;
 
 /// Every environment variable sgsync reads its settings from: the deploy template must offer each
@@ -44,6 +45,10 @@ pub const VARIABLES: &[&str] = &[
     "ALLOW_LARGE_REMOVAL",
     "WIDEST_IPV4_PREFIX",
     "WIDEST_IPV6_PREFIX",
+    "TARGETS",
+    "PREFIX_LIST_MAX_ENTRIES",
+    "SHARE_WITH",
+    "WAF_SCOPE",
     "DOWNLOAD_RETRY_MS",
 ];
 
@@ -71,13 +76,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The kinds of allow-list a deployment keeps in sync (`TARGETS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds {
+    pub security_groups: bool,
+    pub prefix_lists: bool,
+    pub waf_ip_sets: bool,
+}
+
+impl Default for Kinds {
+    /// Security groups only: what sgsync always did.
+    fn default() -> Self {
+        Kinds {
+            security_groups: true,
+            prefix_lists: false,
+            waf_ip_sets: false,
+        }
+    }
+}
+
 /// The description texts of managed groups and of their rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Descriptions {
     /// A group's description (EC2 fixes it at creation).
     pub group: String,
-    /// Each rule's description.
+    /// Each rule's description, and each prefix-list entry's.
     pub rule: String,
+    /// A WAF IP set's description (WAF allows letters, digits, spaces and `_+=:#@/-,.` only).
+    pub ip_set: String,
 }
 
 /// The checked configuration of one run.
@@ -110,6 +136,14 @@ pub struct Config {
     /// First wait before downloading again when a cache serves a document older than its
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
+    /// What to keep in sync.
+    pub targets: Kinds,
+    /// `PREFIX_LIST_MAX_ENTRIES`: the largest `MaxEntries` of a managed prefix list.
+    pub prefix_list_max_entries: usize,
+    /// `SHARE_WITH`: RAM principals the prefix lists are shared with.
+    pub share_with: Vec<String>,
+    /// `WAF_SCOPE`.
+    pub waf_scope: crate::ip_sets::Scope,
     /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
     /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
     pub repack: bool,
@@ -184,7 +218,47 @@ impl Config {
                 ),
             });
         }
-        Ok(Config {
+        let targets =
+            read::<Targets>("TARGETS", &args.targets)?.map_or_else(Kinds::default, |t| t.0);
+        let waf_scope = read::<WafScope>("WAF_SCOPE", &args.waf_scope)?
+            .map_or(crate::ip_sets::Scope::Regional, |s| s.0);
+        if targets.waf_ip_sets
+            && waf_scope == crate::ip_sets::Scope::Cloudfront
+            && region.0 != "us-east-1"
+        {
+            return Err(ConfigError {
+                variable: "WAF_SCOPE",
+                value: "CLOUDFRONT".into(),
+                reason: format!(
+                    "CloudFront's WAF IP sets exist only in us-east-1, and REGION is {}: deploy this one in \
+                     us-east-1 (REGION=us-east-1), or use WAF_SCOPE=REGIONAL for a regional web ACL",
+                    region.0
+                ),
+            });
+        }
+        if targets
+            == (Kinds {
+                security_groups: false,
+                prefix_lists: false,
+                waf_ip_sets: false,
+            })
+        {
+            return Err(ConfigError {
+                variable: "TARGETS",
+                value: args.targets.clone().unwrap_or_default(),
+                reason: "names no target kind; expected security-groups, prefix-lists and/or waf-ip-sets".into(),
+            });
+        }
+        let config = Config {
+            targets,
+            waf_scope,
+            prefix_list_max_entries: read::<Count<1000>>(
+                "PREFIX_LIST_MAX_ENTRIES",
+                &args.prefix_list_max_entries,
+            )?
+            .map_or(60, |c| c.0),
+            share_with: read::<Principals>("SHARE_WITH", &args.share_with)?
+                .map_or_else(Vec::new, |p| p.0),
             quota_overrides,
             vpc_id: read::<VpcId>("VPC_ID", &args.vpc_id)?.map(|v| v.0),
             ports: read::<Ports>("PORTS", &args.ports)?
@@ -221,7 +295,44 @@ impl Config {
             download_retry: read::<Millis>("DOWNLOAD_RETRY_MS", &args.download_retry_ms)?
                 .map_or(Duration::from_secs(2), |m| m.0),
             repack: false,
-        })
+        };
+        config.check_names()?;
+        Ok(config)
+    }
+
+    /// Refuses a `PREFIX_NAME` and `SERVICE` whose derived names a targeted kind would reject, so
+    /// that the mistake shows at start-up, not as a failed create in the middle of a run.
+    fn check_names(&self) -> Result<(), ConfigError> {
+        let stem = self.ownership().stem;
+        let refuse = |reason: String| ConfigError {
+            variable: "PREFIX_NAME",
+            value: self.prefix_name.clone(),
+            reason,
+        };
+        if self.targets.waf_ip_sets {
+            let name = crate::ip_sets::set_name(&stem, crate::rule::Family::V6);
+            let ok = name.len() <= 128
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok {
+                return Err(refuse(format!(
+                    "this deployment's WAF IP sets would be named {name}, and WAF allows letters, digits, _ and - \
+                     only, at most 128 characters: choose a PREFIX_NAME of those (with several SERVICEs, the + \
+                     joining them is refused too: run one deployment per service)"
+                )));
+            }
+        }
+        if self.targets.prefix_lists {
+            let name = format!("{stem}-ipv6-1000");
+            if name.len() > 255 || stem.to_ascii_lowercase().starts_with("com.amazonaws") {
+                return Err(refuse(format!(
+                    "this deployment's prefix lists would be named like {name}, and EC2 allows at most 255 \
+                     characters, not starting with com.amazonaws: choose a shorter PREFIX_NAME"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The document selection these settings describe.
@@ -264,6 +375,7 @@ impl Config {
                 ports.join(",")
             ),
             rule: format!("{service} (sgsync)"),
+            ip_set: format!("{service} ranges kept in sync by sgsync, do not edit"),
         }
     }
 
@@ -299,6 +411,10 @@ mod tests {
                 "WIDEST_IPV4_PREFIX" => a.widest_ipv4_prefix = v,
                 "WIDEST_IPV6_PREFIX" => a.widest_ipv6_prefix = v,
                 "DOWNLOAD_RETRY_MS" => a.download_retry_ms = v,
+                "TARGETS" => a.targets = v,
+                "PREFIX_LIST_MAX_ENTRIES" => a.prefix_list_max_entries = v,
+                "SHARE_WITH" => a.share_with = v,
+                "WAF_SCOPE" => a.waf_scope = v,
                 _ => panic!("unknown {k}"),
             }
         }
@@ -396,6 +512,92 @@ mod tests {
     }
 
     #[test]
+    fn targets_and_their_settings() {
+        let c = Config::from_args(
+            &args(&[
+                ("TARGETS", "prefix-lists, waf-ip-sets"),
+                (
+                    "SHARE_WITH",
+                    "111122223333,arn:aws:organizations::111122223333:ou/o-abc/ou-abc-def",
+                ),
+                ("PREFIX_LIST_MAX_ENTRIES", "200"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.targets,
+            Kinds {
+                security_groups: false,
+                prefix_lists: true,
+                waf_ip_sets: true
+            }
+        );
+        assert_eq!(c.share_with.len(), 2);
+        assert_eq!(c.prefix_list_max_entries, 200);
+        assert_eq!(
+            Config::from_args(&ConfigArgs::default(), None)
+                .unwrap()
+                .targets,
+            Kinds::default()
+        );
+        let e = Config::from_args(
+            &args(&[
+                ("TARGETS", "waf-ip-sets"),
+                ("WAF_SCOPE", "cloudfront"),
+                ("REGION", "eu-west-1"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("only in us-east-1"), "{e}");
+        assert!(
+            Config::from_args(
+                &args(&[("TARGETS", "waf"), ("WAF_SCOPE", "CLOUDFRONT")]),
+                None
+            )
+            .is_ok()
+        );
+        // Names a kind would reject are refused at start-up, only when that kind is targeted.
+        let waf = |prefix: &str, service: &str| {
+            Config::from_args(
+                &args(&[
+                    ("TARGETS", "waf-ip-sets"),
+                    ("PREFIX_NAME", prefix),
+                    ("SERVICE", service),
+                ]),
+                None,
+            )
+        };
+        let e = waf("office(1)", "CLOUDFRONT").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("would be named office(1)-cloudfront-ipv6"),
+            "{e}"
+        );
+        assert!(
+            waf("AUTOUPDATE", "CLOUDFRONT,S3")
+                .unwrap_err()
+                .to_string()
+                .contains("one deployment per service")
+        );
+        assert!(waf("office_1", "CLOUDFRONT").is_ok());
+        assert!(Config::from_args(&args(&[("PREFIX_NAME", "office(1)")]), None).is_ok());
+        let e = Config::from_args(
+            &args(&[
+                ("TARGETS", "prefix-lists"),
+                ("PREFIX_NAME", "com.amazonaws.mine"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("not starting with com.amazonaws"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn quota_overrides_must_respect_awss_product_rule() {
         let ok = Config::from_args(
             &args(&[("RULES_PER_GROUP", "200"), ("GROUPS_PER_TARGET", "5")]),
@@ -436,6 +638,14 @@ mod tests {
             ("IP_RANGES_URL", "http://127.0.0.1.evil.example/x", "https"),
             ("IP_RANGES_URL", "https://user@evil.example/x", "https"),
             ("DEPLOYMENT_ID", "my stack", "128 letters"),
+            (
+                "TARGETS",
+                "security-groups,firewalls",
+                "'firewalls' is not a target kind",
+            ),
+            ("PREFIX_LIST_MAX_ENTRIES", "1001", "1 to 1000"),
+            ("SHARE_WITH", "1234,o-abc", "account id (12 digits)"),
+            ("WAF_SCOPE", "GLOBAL", "REGIONAL or CLOUDFRONT"),
             ("MAX_REMOVE_FRACTION", "50%", "fraction from 0 to 1"),
             ("ALLOW_LARGE_REMOVAL", "sure", "true or false"),
             ("WIDEST_IPV4_PREFIX", "0", "1 to 32"),

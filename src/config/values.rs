@@ -258,3 +258,70 @@ impl FromStr for Millis {
         }
     }
 }
+
+/// `TARGETS`: which kinds of allow-list to keep in sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Targets(pub(super) crate::config::Kinds);
+
+impl FromStr for Targets {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut kinds = crate::config::Kinds {
+            security_groups: false,
+            prefix_lists: false,
+            waf_ip_sets: false,
+        };
+        for item in s.split(',').map(|i| i.trim().to_ascii_lowercase()) {
+            match item.as_str() {
+                "security-groups" | "security_groups" | "sg" => kinds.security_groups = true,
+                "prefix-lists" | "prefix_lists" => kinds.prefix_lists = true,
+                "waf-ip-sets" | "waf_ip_sets" | "waf" => kinds.waf_ip_sets = true,
+                other => {
+                    return Err(format!(
+                        "'{other}' is not a target kind; expected a comma list of security-groups, prefix-lists and waf-ip-sets"
+                    ));
+                }
+            }
+        }
+        Ok(Targets(kinds))
+    }
+}
+
+/// `SHARE_WITH`: RAM principals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Principals(pub(super) Vec<String>);
+
+impl FromStr for Principals {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for item in s.split(',').map(str::trim) {
+            let account = item.len() == 12 && item.bytes().all(|b| b.is_ascii_digit());
+            let org = item.starts_with("arn:aws:organizations::")
+                && (item.contains(":organization/o-") || item.contains(":ou/o-"));
+            if !(account || org) {
+                return Err(format!(
+                    "'{}' is not an account id (12 digits), an OU ARN or the organization ARN (arn:aws:organizations::…)",
+                    crate::error::echo(item)
+                ));
+            }
+            out.push(item.to_string());
+        }
+        Ok(Principals(out))
+    }
+}
+
+/// `WAF_SCOPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WafScope(pub(super) crate::ip_sets::Scope);
+
+impl FromStr for WafScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "REGIONAL" => Ok(WafScope(crate::ip_sets::Scope::Regional)),
+            "CLOUDFRONT" => Ok(WafScope(crate::ip_sets::Scope::Cloudfront)),
+            _ => Err("expected REGIONAL or CLOUDFRONT".into()),
+        }
+    }
+}

@@ -9,8 +9,8 @@
 //!                                packing.rs          the simulated world (testkit) implement GroupApi
 //! ```
 //!
-//! Another kind (a prefix list, a WAF IP set) plugs in beside this one as its own module with the
-//! same three parts, and one step in `sync::sync_vpc`; it does not touch this planner.
+//! The other kinds (`prefix_lists`, `ip_sets`) sit beside this one with the same three parts; `sync`
+//! runs them in turn. Ownership (which groups are this deployment's) is shared: `crate::ownership`.
 
 mod apply;
 mod model;
@@ -21,7 +21,7 @@ mod tests;
 
 pub use apply::{Applied, ApplyError, GroupApi, apply};
 pub use model::{
-    Action, Capacity, Changes, Claim, Conflict, Desired, Observed, ObservedGroup, ObservedTarget,
-    Ownership, Plan, QuotaOverrides, Quotas, TargetId,
+    Action, Capacity, Changes, Desired, Observed, ObservedGroup, ObservedTarget, Plan,
+    QuotaOverrides, Quotas, TargetId,
 };
 pub use plan::{PlanError, plan};

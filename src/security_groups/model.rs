@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::ownership::Conflict;
 use crate::rule::{PerFamily, Rule};
 
 /// The quotas that bound a layout. Defaults are AWS's defaults; both are adjustable per account.
@@ -56,99 +57,6 @@ impl QuotaOverrides {
             groups_per_target: self.groups_per_target.unwrap_or(quotas.groups_per_target),
         }
     }
-}
-
-/// Which groups a deployment owns, and what it calls new ones.
-///
-/// A group is this deployment's when it carries the tag `sgsync:prefix` = `prefix`, its name is
-/// exactly `{stem}-{n}` (`n` ≥ 1, no leading zero), and its tag `sgsync:deployment` names this
-/// deployment. See [`Ownership::claim`] for every other case.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ownership {
-    /// `PREFIX_NAME`: the value of the ownership tag, and the start of every managed group's name.
-    pub prefix: String,
-    /// `{PREFIX_NAME}-{service}`: managed groups are `{stem}-{n}`.
-    pub stem: String,
-    /// `DEPLOYMENT_ID`: the value of the tag `sgsync:deployment` on this deployment's groups.
-    pub deployment: String,
-}
-
-/// What a group carrying this deployment's `sgsync:prefix` tag is to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// Its own group.
-    Own,
-    /// A group made by an sgsync that did not record deployments: adopted (the run tags it first).
-    Legacy,
-    /// A group of the same name pattern that another deployment owns: the two would fight over it.
-    Conflict {
-        /// The other deployment.
-        deployment: String,
-    },
-    /// A group of another service's deployment under the same prefix (`{prefix}-{other}-{n}`): they
-    /// coexist, and it is not looked at.
-    OtherService,
-    /// A tagged group whose name sgsync never gives: reported, never changed.
-    Stray,
-}
-
-/// A group number as sgsync writes it: digits, no leading zero, not zero.
-fn is_index(n: &str) -> bool {
-    !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `{stem}-{n}`.
-fn numbered(name: &str, stem: &str) -> bool {
-    name.strip_prefix(stem)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(is_index)
-}
-
-impl Ownership {
-    /// What a group named `name`, carrying this deployment's prefix tag and `deployment` (its
-    /// `sgsync:deployment` tag, if any), is to this deployment.
-    pub fn claim(&self, name: &str, deployment: Option<&str>) -> Claim {
-        if numbered(name, &self.stem) {
-            return match deployment {
-                Some(d) if d == self.deployment => Claim::Own,
-                Some(d) => Claim::Conflict {
-                    deployment: d.to_string(),
-                },
-                None => Claim::Legacy,
-            };
-        }
-        // `{prefix}-{service}-{n}` for some other service stem.
-        let other = name
-            .strip_prefix(&self.prefix)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|rest| rest.rsplit_once('-'))
-            .is_some_and(|(service, n)| {
-                let service_like =
-                    |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b);
-                !service.is_empty() && service.bytes().all(service_like) && is_index(n)
-            });
-        if other {
-            Claim::OtherService
-        } else {
-            Claim::Stray
-        }
-    }
-
-    /// Whether `name` is one this deployment would give a group (`{stem}-{n}`).
-    pub fn names(&self, name: &str) -> bool {
-        numbered(name, &self.stem)
-    }
-}
-
-/// A group of this deployment's name pattern that another deployment owns.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Conflict {
-    /// The group id.
-    pub id: String,
-    /// The group name.
-    pub name: String,
-    /// The deployment whose tag it carries.
-    pub deployment: String,
 }
 
 /// Something security groups are attached to. Interfaces and load balancers are changed through
@@ -246,9 +154,9 @@ pub struct Capacity {
 }
 
 impl Observed {
-    /// The newest synctoken recorded on the managed groups: the document that is applied.
-    pub fn applied_synctoken(&self) -> Option<u64> {
-        self.groups.iter().filter_map(|g| g.synctoken).max()
+    /// The synctokens recorded on the managed groups.
+    pub fn synctokens(&self) -> impl Iterator<Item = u64> + '_ {
+        self.groups.iter().filter_map(|g| g.synctoken)
     }
 
     /// The id of a managed group, by name.

@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use super::model::ObservedGroup;
+use crate::ownership::natural_key;
 use crate::rule::{Family, PerFamily, Rule};
 
 /// The fate of one existing group.
@@ -74,13 +75,6 @@ pub(super) struct Packing<'a> {
 pub(super) struct Shortfall {
     /// Rules of each family that would fit with the unmanaged entries taken into account.
     pub fits: PerFamily,
-}
-
-/// Sort key that orders `AUTOUPDATE-cloudfront-2` before `AUTOUPDATE-cloudfront-10`.
-pub(super) fn natural_key(name: &str) -> (&str, u64, &str) {
-    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
-    let number = name[stem.len()..].parse().unwrap_or(0);
-    (stem, number, name)
 }
 
 /// The rules still to place, per family, each handed out in ascending order.

@@ -25,8 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-use super::model::{Action, Conflict, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
-use super::packing::{self, natural_key};
+use super::model::{Action, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
+use super::packing;
+use crate::ownership::{Conflict, natural_key};
 use crate::rule::{PerFamily, Rule};
 
 /// Why no plan could be made. Nothing has been changed when the planner says no.

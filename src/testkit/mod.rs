@@ -1,8 +1,10 @@
 //! What the tests and benchmarks share, compiled only for them (feature `testkit`, which the crate's
-//! own dev-dependency on itself turns on): the simulated world and its referee, and the real
-//! published history the replays walk through. None of it is in the release library.
+//! own dev-dependency on itself turns on): the simulated worlds of the three kinds and their referees,
+//! and the real published history the replays walk through. None of it is in the release library.
 
 pub mod groups;
+pub mod lists;
+pub mod sets;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,11 @@
 //! error (HTTP 500); drop a connection without answering; add latency; stop every write after the k-th
 //! (what a crash leaves behind: nothing after it reaches AWS); and enforce what moto does not: at most
 //! `groups_per_target` groups per interface (`SecurityGroupsPerInterfaceLimitExceeded`) and no deleting
-//! a group still attached to an interface or load balancer (`DependencyViolation`).
+//! a group still attached to an interface or load balancer (`DependencyViolation`). For the other kinds
+//! it plays EC2's asynchronous prefix-list changes (`*-in-progress` for a while after each change, and
+//! `IncorrectState` for a change meanwhile) and WAF's lost optimistic locks. (What moto lacks as state —
+//! prefix-list sizes and versions, associations, RAM associations, WAF's validation — is added in
+//! `scripts/moto_server.py`, which the demo uses too.)
 
 #![allow(dead_code)]
 
@@ -86,6 +90,13 @@ pub struct Faults {
     /// An NLB's PrivateLink inbound-rules enforcement as AWS reports it (moto does not store it): added
     /// to every network load balancer in `DescribeLoadBalancers` answers.
     pub nlb_enforcement: Option<&'static str>,
+    /// EC2 applies prefix-list changes asynchronously: after each create or modify, the next this many
+    /// `DescribeManagedPrefixLists` answers show the list `*-in-progress` at its old version, and a
+    /// modification meanwhile is refused with `IncorrectState`.
+    pub prefix_list_in_progress: usize,
+    /// The next this many `UpdateIPSet` calls lose the race to another writer
+    /// (`WAFOptimisticLockException`).
+    pub waf_lock_conflicts: usize,
 }
 
 struct State {
@@ -96,6 +107,8 @@ struct State {
     rng: fastrand::Rng,
     /// Groups created through the proxy that are still "not known yet", and for how many calls.
     unknown_yet: BTreeMap<String, usize>,
+    /// Prefix lists still "changing": describes left, the version and state word to show meanwhile.
+    changing: BTreeMap<String, (usize, String, &'static str)>,
 }
 
 /// The proxy; stops when dropped.
@@ -121,6 +134,7 @@ impl FaultProxy {
             writes: 0,
             rng: fastrand::Rng::with_seed(0x5eed_1234_abcd_0001),
             unknown_yet: BTreeMap::new(),
+            changing: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         for _ in 0..4 {
@@ -178,6 +192,16 @@ impl Drop for FaultProxy {
         self.server.unblock();
     }
 }
+
+/// RAM's operations, by the name its paths spell in lower case.
+const RAM_OPERATIONS: [&str; 6] = [
+    "CreateResourceShare",
+    "GetResourceShares",
+    "GetResourceShareAssociations",
+    "AssociateResourceShare",
+    "DisassociateResourceShare",
+    "DeleteResourceShare",
+];
 
 fn service_of(headers: &[tiny_http::Header]) -> String {
     let auth = headers
@@ -277,8 +301,78 @@ fn json_error(status: u16, code: &str, message: &str) -> (u16, String) {
 fn error_for(service: &str, status: u16, code: &str, message: &str) -> (u16, String) {
     match service {
         "ec2" => ec2_error(status, code, message),
-        "servicequotas" => json_error(status, code, message),
+        "servicequotas" | "wafv2" | "ram" => json_error(status, code, message),
         _ => query_error(status, code, message),
+    }
+}
+
+/// EC2's asynchronous prefix-list changes: a list just created or modified shows `*-in-progress` at
+/// its old version in the next describes (see [`Faults::prefix_list_in_progress`]).
+fn prefix_list_async(call: &ProxyCall, body: Vec<u8>, s: &mut State) -> Vec<u8> {
+    let n = s.faults.prefix_list_in_progress;
+    let text = String::from_utf8_lossy(&body).to_string();
+    match call.action.as_str() {
+        "CreateManagedPrefixList" | "ModifyManagedPrefixList" if n > 0 => {
+            let (Some(id), Some(version)) = (
+                between(&text, "<prefixListId>", "</prefixListId>"),
+                between(&text, "<version>", "</version>"),
+            ) else {
+                return body;
+            };
+            let create = call.action.starts_with("Create");
+            let entries_changed = call
+                .params
+                .keys()
+                .any(|k| k.starts_with("AddEntry") || k.starts_with("RemoveEntry"));
+            let old = match version.parse::<u64>() {
+                Ok(v) if !create && entries_changed => (v - 1).to_string(),
+                _ => version,
+            };
+            let word = if create {
+                "create-in-progress"
+            } else {
+                "modify-in-progress"
+            };
+            s.changing.insert(id, (n, old, word));
+            body
+        }
+        "DescribeManagedPrefixLists" if !s.changing.is_empty() => {
+            let mut out = String::new();
+            let mut rest = text.as_str();
+            // Each list is one `<item>` holding its `<prefixListId>` before its `<state>` and `<version>`.
+            while let Some(start) = rest.find("<item><prefixListId>") {
+                let end = rest[start..]
+                    .find("</ownerId></item>")
+                    .map_or(rest.len(), |e| start + e);
+                let (before, item, after) = (&rest[..start], &rest[start..end], &rest[end..]);
+                out.push_str(before);
+                let id = between(item, "<prefixListId>", "</prefixListId>").unwrap_or_default();
+                match s.changing.get_mut(&id) {
+                    Some((left, old, word)) if *left > 0 => {
+                        *left -= 1;
+                        let state = between(item, "<state>", "</state>").unwrap_or_default();
+                        let version = between(item, "<version>", "</version>").unwrap_or_default();
+                        out.push_str(
+                            &item
+                                .replace(
+                                    &format!("<state>{state}</state>"),
+                                    &format!("<state>{word}</state>"),
+                                )
+                                .replace(
+                                    &format!("<version>{version}</version>"),
+                                    &format!("<version>{old}</version>"),
+                                ),
+                        );
+                    }
+                    _ => out.push_str(item),
+                }
+                rest = after;
+            }
+            out.push_str(rest);
+            s.changing.retain(|_, (left, _, _)| *left > 0);
+            out.into_bytes()
+        }
+        _ => body,
     }
 }
 
@@ -380,6 +474,24 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             );
             (action, p)
         }
+        None if service == "ram" => {
+            // rest-json: the operation is the path (`/getresourceshares`).
+            let op = path
+                .trim_start_matches('/')
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            let action = RAM_OPERATIONS
+                .iter()
+                .find(|name| name.eq_ignore_ascii_case(op))
+                .map_or(op.to_string(), |name| name.to_string());
+            let mut p = BTreeMap::new();
+            p.insert(
+                "body".to_string(),
+                String::from_utf8_lossy(&body).to_string(),
+            );
+            (action, p)
+        }
         None => {
             let p: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
             (p.get("Action").cloned().unwrap_or_default(), p)
@@ -406,6 +518,15 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             Some((action, _)) if *action == call.action => s.faults.before_first.take(),
             _ => None,
         };
+        let changing = call.action == "ModifyManagedPrefixList"
+            && call
+                .params
+                .get("PrefixListId")
+                .is_some_and(|id| s.changing.contains_key(id));
+        let lock_lost = call.action == "UpdateIPSet" && s.faults.waf_lock_conflicts > 0;
+        if lock_lost {
+            s.faults.waf_lock_conflicts -= 1;
+        }
         let not_yet = call.params.values().find_map(|v| {
             let left = s.unknown_yet.get_mut(v).filter(|n| **n > 0)?;
             *left -= 1;
@@ -416,7 +537,19 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             ec2_query(upstream, &query);
         }
         thread::sleep(latency);
-        if let Some(group) = not_yet {
+        if changing {
+            Some(Some(ec2_error(
+                400,
+                "IncorrectState",
+                "injected: The request cannot be completed while the prefix list is in the current state (modify-in-progress)",
+            )))
+        } else if lock_lost {
+            Some(Some(json_error(
+                400,
+                "WAFOptimisticLockException",
+                "injected: AWS WAF couldn't save your changes because someone changed the resource after you started to edit it. Reapply your changes.",
+            )))
+        } else if let Some(group) = not_yet {
             Some(Some(ec2_error(
                 400,
                 "InvalidGroup.NotFound",
@@ -511,7 +644,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             call.status = status;
             call.injected = true;
             state.lock().unwrap().calls.push(call);
-            let ctype = if service == "servicequotas" {
+            let ctype = if ["servicequotas", "wafv2", "ram"].contains(&service.as_str()) {
                 "application/x-amz-json-1.1"
             } else {
                 "text/xml"
@@ -538,6 +671,9 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                     if let Some(id) = between(&text, "<groupId>", "</groupId>") {
                         state.lock().unwrap().unknown_yet.insert(id, created);
                     }
+                }
+                if status == 200 {
+                    out_body = prefix_list_async(&call, out_body, &mut state.lock().unwrap());
                 }
                 if call.action == "DescribeLoadBalancers"
                     && let Some(value) = enforcement

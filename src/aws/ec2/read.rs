@@ -10,7 +10,8 @@ use super::permissions::{Split, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::security_groups::{Claim, Conflict, ObservedGroup, ObservedTarget, Ownership, TargetId};
+use crate::ownership::{Claim, Conflict, Ownership};
+use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()

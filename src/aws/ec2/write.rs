@@ -14,8 +14,8 @@ use super::read;
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
+use crate::ownership::Ownership;
 use crate::rule::Rule;
-use crate::security_groups::Ownership;
 
 /// Tags of a new managed group: its name, ownership (prefix and deployment) and the synctoken its
 /// rules come from.

@@ -1,0 +1,168 @@
+//! Runs a prefix-list [`Plan`] through [`ListApi`], one call per action, in order: the AWS adapter
+//! (`aws::prefix_lists`) in production, the simulated world (`testkit::lists`) in the tests.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use ipnet::IpNet;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use super::model::{Action, Changes, Observed, Plan};
+use crate::error::AwsError;
+use crate::rule::Family;
+
+/// The calls a prefix-list plan is made of. Versions (the optimistic lock) are the adapter's business:
+/// it re-reads a list whose version moved and applies what is still to do.
+pub trait ListApi {
+    /// Creates a list tagged as owned, with `entries` (at most 100); returns its id.
+    fn create(
+        &mut self,
+        name: &str,
+        family: Family,
+        max_entries: usize,
+        entries: &[IpNet],
+        synctoken: u64,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// Raises a list's `MaxEntries`.
+    fn resize(
+        &mut self,
+        id: &str,
+        max_entries: usize,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Adds and removes entries in one modification; returns how many were added and removed (some
+    /// may have been already).
+    fn modify(
+        &mut self,
+        id: &str,
+        add: &[IpNet],
+        remove: &[IpNet],
+    ) -> impl Future<Output = Result<(usize, usize), AwsError>> + Send;
+    /// Deletes a list; `false` when a resource still references it (it is kept, empty).
+    fn delete(&mut self, id: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Records the applied synctoken on lists, in one call.
+    fn record_synctoken(
+        &mut self,
+        ids: &[String],
+        synctoken: u64,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// What a completed run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub changes: Changes,
+    /// List name → id after the run.
+    pub ids: BTreeMap<String, String>,
+    /// Lists left empty that a resource still references: kept until it no longer does.
+    pub kept: Vec<String>,
+}
+
+/// An action that failed; the ones before it were applied, and the next run continues from there.
+#[derive(Debug, Error)]
+#[error(
+    "prefix lists: step {step} of {total} ({what}) failed; the {done} steps before it were applied and the next run continues from there: {source}"
+)]
+pub struct ApplyError {
+    pub step: usize,
+    pub total: usize,
+    pub done: usize,
+    pub what: String,
+    pub changes: Changes,
+    #[source]
+    pub source: AwsError,
+}
+
+fn id_of(ids: &BTreeMap<String, String>, name: &str) -> Result<String, AwsError> {
+    ids.get(name).cloned().ok_or_else(|| {
+        AwsError::other(
+            "sgsync:apply",
+            format!("no id known for prefix list {name}; this is a bug, please report it"),
+        )
+    })
+}
+
+/// Runs `plan`, made from `observed`, through `api`.
+pub async fn apply<A: ListApi>(
+    api: &mut A,
+    observed: &Observed,
+    plan: &Plan,
+) -> Result<Applied, ApplyError> {
+    let mut applied = Applied {
+        ids: observed
+            .lists
+            .iter()
+            .map(|l| (l.name.clone(), l.id.clone()))
+            .collect(),
+        ..Applied::default()
+    };
+    let total = plan.actions.len();
+    for (i, action) in plan.actions.iter().enumerate() {
+        info!(step = i + 1, total, %action, "applying");
+        let step = run(api, action, &mut applied).await;
+        step.map_err(|source| ApplyError {
+            step: i + 1,
+            total,
+            done: i,
+            what: action.to_string(),
+            changes: applied.changes,
+            source,
+        })?;
+    }
+    Ok(applied)
+}
+
+async fn run<A: ListApi>(
+    api: &mut A,
+    action: &Action,
+    applied: &mut Applied,
+) -> Result<(), AwsError> {
+    let c = &mut applied.changes;
+    match action {
+        Action::Create {
+            list,
+            family,
+            max_entries,
+            entries,
+            synctoken,
+        } => {
+            let id = api
+                .create(list, *family, *max_entries, entries, *synctoken)
+                .await?;
+            applied.ids.insert(list.clone(), id);
+            c.lists_created += 1;
+            c.entries_added += entries.len();
+        }
+        Action::Resize { list, to, .. } => {
+            api.resize(&id_of(&applied.ids, list)?, *to).await?;
+            c.lists_resized += 1;
+        }
+        Action::Modify {
+            list, add, remove, ..
+        } => {
+            let (added, removed) = api.modify(&id_of(&applied.ids, list)?, add, remove).await?;
+            c.entries_added += added;
+            c.entries_removed += removed;
+        }
+        Action::Delete { list } => {
+            if api.delete(&id_of(&applied.ids, list)?).await? {
+                applied.ids.remove(list);
+                c.lists_deleted += 1;
+            } else {
+                warn!(
+                    list,
+                    "the list is empty but still referenced: kept until nothing references it"
+                );
+                applied.kept.push(list.clone());
+            }
+        }
+        Action::RecordSynctoken { lists, synctoken } => {
+            let ids = lists
+                .iter()
+                .map(|l| id_of(&applied.ids, l))
+                .collect::<Result<Vec<_>, _>>()?;
+            api.record_synctoken(&ids, *synctoken).await?;
+        }
+    }
+    Ok(())
+}

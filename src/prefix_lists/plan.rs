@@ -1,0 +1,299 @@
+//! The pure planner of the prefix-list kind: desired CIDRs + observed lists → an ordered [`Plan`].
+//!
+//! Per IP family, CIDRs are packed stably into lists of at most `PREFIX_LIST_MAX_ENTRIES` entries, as
+//! groups are packed with rules: an entry stays in the list that holds it, new entries fill free room
+//! first, a list is created only when the others are full (with some headroom, see [`sized`]) and
+//! deleted when left empty. The order is the same safety argument as for groups:
+//!
+//! 1. create lists (tagged at creation, with their first entries);
+//! 2. raise `MaxEntries` where a list needs more room (checked beforehand against every referencing
+//!    group's quota);
+//! 3. per list, requests that add entries and remove those no longer published, together (one version
+//!    step) where they fit, at most 100 of each per request;
+//! 4. late requests that remove CIDRs still published (held twice, or moved): after every addition,
+//!    so the union of the lists never misses a published CIDR;
+//! 5. delete lists left empty;
+//! 6. record the applied synctoken.
+//!
+//! A referencing security group sees the union of the lists it references: reference every list of a
+//! family (docs/design.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use thiserror::Error;
+
+use super::model::{
+    Action, CHANGES_PER_REQUEST, Desired, ListAfter, MAX_ENTRIES_LIMIT, Observed, ObservedList,
+    Plan, sized,
+};
+use crate::ownership::{Conflict, natural_key};
+use crate::rule::Family;
+
+/// Why no plan could be made. Nothing has been changed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum PlanError {
+    /// The selection yields no CIDR: applying it would empty the lists.
+    #[error(
+        "the desired state has no CIDRs; refusing to empty the managed prefix lists (check SERVICE, SERVICE_REGIONS and IP_VERSIONS)"
+    )]
+    NoDesiredEntries,
+    /// Another deployment owns lists of this deployment's name pattern.
+    #[error(
+        "prefix list {} ({}) is owned by deployment '{}' (tag sgsync:deployment), not by this one; nothing was \\
+         changed. Give one of the deployments another PREFIX_NAME, or run as that deployment (DEPLOYMENT_ID={})",
+        .0[0].name, .0[0].id, .0[0].deployment, .0[0].deployment
+    )]
+    Conflict(Vec<Conflict>),
+}
+
+/// The fate of one existing list.
+struct Packed<'a> {
+    list: &'a ObservedList,
+    kept: BTreeSet<IpNet>,
+    duplicate: BTreeSet<IpNet>,
+    stale: BTreeSet<IpNet>,
+    added: BTreeSet<IpNet>,
+}
+
+/// Splits `removes` and `adds` for one list into requests of at most 100 of each, removals first, so
+/// that the list never holds more than `max` entries after any request (it starts with `count`).
+fn requests(
+    mut count: usize,
+    max: usize,
+    removes: &BTreeSet<IpNet>,
+    adds: &BTreeSet<IpNet>,
+) -> Vec<(Vec<IpNet>, Vec<IpNet>)> {
+    let mut removes: Vec<IpNet> = removes.iter().copied().collect();
+    let mut adds: Vec<IpNet> = adds.iter().copied().collect();
+    removes.reverse();
+    adds.reverse();
+    let mut out = Vec::new();
+    while !removes.is_empty() || !adds.is_empty() {
+        let take_removes = removes.len().min(CHANGES_PER_REQUEST);
+        let remove: Vec<IpNet> = removes.split_off(removes.len() - take_removes);
+        count -= remove.len();
+        let room = max.saturating_sub(count).min(CHANGES_PER_REQUEST);
+        let take_adds = adds.len().min(room);
+        let add: Vec<IpNet> = adds.split_off(adds.len() - take_adds);
+        count += add.len();
+        if add.is_empty() && remove.is_empty() {
+            // Nothing fits: cannot happen when max covers the final count (the planner sizes it so).
+            break;
+        }
+        out.push((add, remove));
+    }
+    out
+}
+
+/// Plans the actions that take the observed lists to exactly `desired`.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    if desired.nets.is_empty() {
+        return Err(PlanError::NoDesiredEntries);
+    }
+    if !observed.conflicts.is_empty() {
+        return Err(PlanError::Conflict(observed.conflicts.clone()));
+    }
+    let cap = desired.cap.clamp(1, MAX_ENTRIES_LIMIT);
+    let mut creates = Vec::new();
+    let mut resizes = Vec::new();
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    let mut deletes = Vec::new();
+    let mut layout = BTreeMap::new();
+    let taken: BTreeSet<&str> = observed.lists.iter().map(|l| l.name.as_str()).collect();
+
+    for family in Family::ALL {
+        let wanted: BTreeSet<IpNet> = desired
+            .nets
+            .iter()
+            .filter(|n| family.holds(n))
+            .copied()
+            .collect();
+        let mut lists: Vec<&ObservedList> = observed
+            .lists
+            .iter()
+            .filter(|l| l.family == family)
+            .collect();
+        lists.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+
+        let mut held = BTreeSet::new();
+        let mut packed: Vec<Packed> = lists
+            .into_iter()
+            .map(|list| {
+                let mut p = Packed {
+                    list,
+                    kept: BTreeSet::new(),
+                    duplicate: BTreeSet::new(),
+                    stale: BTreeSet::new(),
+                    added: BTreeSet::new(),
+                };
+                for net in &list.entries {
+                    if !wanted.contains(net) {
+                        p.stale.insert(*net);
+                    } else if held.insert(*net) {
+                        p.kept.insert(*net);
+                    } else {
+                        p.duplicate.insert(*net);
+                    }
+                }
+                p
+            })
+            .collect();
+        let mut missing: Vec<IpNet> = wanted.difference(&held).copied().collect();
+        missing.reverse();
+        // Existing lists that keep entries receive first, up to what they may grow to; a second copy
+        // stays until the end, so its slot is not free for this run.
+        for p in packed.iter_mut().filter(|p| !p.kept.is_empty()) {
+            let budget = cap.max(p.list.max_entries);
+            let free = budget.saturating_sub(p.kept.len() + p.duplicate.len());
+            let take = free.min(missing.len());
+            p.added.extend(missing.split_off(missing.len() - take));
+        }
+        // Then lists left empty (a crashed run's, say), before new ones.
+        for p in packed.iter_mut().filter(|p| p.kept.is_empty()) {
+            let budget = cap.max(p.list.max_entries);
+            let free = budget.saturating_sub(p.duplicate.len());
+            let take = free.min(missing.len());
+            p.added.extend(missing.split_off(missing.len() - take));
+        }
+        let mut names = (1..).map(|n| format!("{}-{}-{n}", desired.stem, family.tag()));
+        while !missing.is_empty() {
+            let name = names
+                .by_ref()
+                .find(|n| !taken.contains(n.as_str()))
+                .expect("an unbounded range of names has a free one");
+            let take = cap.min(missing.len());
+            let entries: BTreeSet<IpNet> = missing
+                .split_off(missing.len() - take)
+                .into_iter()
+                .collect();
+            let max_entries = sized(entries.len(), cap);
+            let mut rest: BTreeSet<IpNet> = entries.clone();
+            let first: Vec<IpNet> = rest.iter().take(CHANGES_PER_REQUEST).copied().collect();
+            for n in &first {
+                rest.remove(n);
+            }
+            creates.push(Action::Create {
+                list: name.clone(),
+                family,
+                max_entries,
+                entries: first.clone(),
+                synctoken: desired.synctoken,
+            });
+            for (add, remove) in requests(first.len(), max_entries, &BTreeSet::new(), &rest) {
+                early.push(Action::Modify {
+                    list: name.clone(),
+                    add,
+                    remove,
+                    late: false,
+                });
+            }
+            layout.insert(
+                name,
+                ListAfter {
+                    family,
+                    max_entries,
+                    entries,
+                },
+            );
+        }
+
+        for p in &packed {
+            let after: BTreeSet<IpNet> = p.kept.union(&p.added).copied().collect();
+            // During the run the list holds what it keeps, its second copies and what it gets.
+            let peak = after.len() + p.duplicate.len();
+            let mut max_entries = p.list.max_entries;
+            if peak > max_entries {
+                max_entries = sized(after.len(), cap.max(p.list.max_entries)).max(peak);
+                resizes.push(Action::Resize {
+                    list: p.list.name.clone(),
+                    from: p.list.max_entries,
+                    to: max_entries,
+                });
+            }
+            let count = p.list.entries.len();
+            for (add, remove) in requests(count, max_entries, &p.stale, &p.added) {
+                early.push(Action::Modify {
+                    list: p.list.name.clone(),
+                    add,
+                    remove,
+                    late: false,
+                });
+            }
+            if !p.duplicate.is_empty() {
+                let count = after.len() + p.duplicate.len();
+                for (add, remove) in requests(count, max_entries, &p.duplicate, &BTreeSet::new()) {
+                    late.push(Action::Modify {
+                        list: p.list.name.clone(),
+                        add,
+                        remove,
+                        late: true,
+                    });
+                }
+            }
+            if after.is_empty() {
+                deletes.push(Action::Delete {
+                    list: p.list.name.clone(),
+                });
+            } else {
+                layout.insert(
+                    p.list.name.clone(),
+                    ListAfter {
+                        family,
+                        max_entries,
+                        entries: after,
+                    },
+                );
+            }
+        }
+    }
+
+    let retag: Vec<String> = observed
+        .lists
+        .iter()
+        .filter(|l| layout.contains_key(&l.name) && l.synctoken != Some(desired.synctoken))
+        .map(|l| l.name.clone())
+        .collect();
+    let mut actions: Vec<Action> = creates;
+    actions.extend(resizes);
+    actions.extend(early);
+    actions.extend(late);
+    actions.extend(deletes);
+    if !retag.is_empty() {
+        actions.push(Action::RecordSynctoken {
+            lists: retag,
+            synctoken: desired.synctoken,
+        });
+    }
+    Ok(Plan { actions, layout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(i: u32) -> IpNet {
+        format!("{}.{}.{}.0/24", 13 + i / 65536, (i / 256) % 256, i % 256)
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn requests_stay_under_the_limits_and_the_size() {
+        let removes: BTreeSet<IpNet> = (0..150).map(net).collect();
+        let adds: BTreeSet<IpNet> = (1000..1230).map(net).collect();
+        let reqs = requests(150, 250, &removes, &adds);
+        let mut count = 150;
+        for (add, remove) in &reqs {
+            assert!(add.len() <= 100 && remove.len() <= 100);
+            count = count - remove.len() + add.len();
+            assert!(count <= 250);
+        }
+        assert_eq!(count, 230);
+        assert_eq!(reqs.iter().map(|(a, _)| a.len()).sum::<usize>(), 230);
+        assert_eq!(reqs.iter().map(|(_, r)| r.len()).sum::<usize>(), 150);
+        // Removals and additions share a request where they fit: one version step.
+        assert_eq!((reqs[0].0.len(), reqs[0].1.len()), (100, 100));
+    }
+}
