@@ -149,6 +149,23 @@ if api.get("kinds"):
     for s in api["kinds"]:
         p(f"| {s['scenario']} | {s['reads']} | {s['writes']} | {s['minimum_writes']} | {ms(s['wall_ms'])} |")
     p()
+if api.get("fleet"):
+    f = api["fleet"]
+    p(f"A fleet (`--fleet`, hub mode): {f['vpcs']} VPCs (20 accounts × 10 regions, each its default VPC), concurrency")
+    p(f"{f['concurrency']}, {f['latency_ms']} ms added by the proxy to every AWS call (real endpoints are tens of milliseconds away;")
+    p("moto alone answers in about one). One `sgsync apply` process, one document download and verification for all.")
+    p()
+    p("| run | AWS calls | wall s | peak RSS MB |")
+    p("|---|---|---|---|")
+    p(f"| one VPC alone, first sync | | {f['single_vpc_first_sync_ms'] / 1000:.2f} | |")
+    for label, key in [("fleet, first sync", "first_sync"), ("fleet, no-op", "no_op")]:
+        r = f[key]
+        rss = f"{r['peak_rss_kb'] / 1024:.1f}" if r.get("peak_rss_kb") else "not measured (no /usr/bin/time)"
+        p(f"| {label} | {r['calls']} | {r['wall_ms'] / 1000:.2f} | {rss} |")
+    p()
+    p(f"Per VPC: {f['first_sync']['calls'] / f['vpcs']:.1f} calls on the first sync, {f['no_op']['calls'] / f['vpcs']:.1f} on a no-op (AssumeRole, the reads, the writes).")
+    p("What this means for the size of one hub's fleet: docs/organizations.md, \"Fleet size arithmetic\".")
+    p()
 p("Reads per run: DescribeVpcs (only without VPC_ID), DescribeSecurityGroups, DescribeNetworkInterfaces, DescribeLoadBalancers,")
 p("and two GetServiceQuota calls (skipped when RULES_PER_GROUP and GROUPS_PER_TARGET are set).")
 p()

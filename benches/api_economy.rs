@@ -106,6 +106,11 @@ async fn main() {
     };
     let latest = std::fs::read(fixture("ip-ranges/latest.json")).unwrap();
     let base = write("base.json", &latest);
+    // `BENCH_ONLY=fleet`: the fleet part alone, to measure it without the rest.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("fleet") {
+        println!("{}", json!({"fleet": fleet(&base).await}));
+        return;
+    }
     let incremental = write(
         "incremental.json",
         &edited_document(&latest, 1787411826, &["13.32.0.0/15"], &["15.230.8.0/24"]),
@@ -150,6 +155,7 @@ async fn main() {
         "growth into a new group (2 targets)",
         &run(&aws, &sgsync, &grown, &targets).await,
     ));
+    rows.push(event_run(&aws, &sgsync, dir.path()).await);
 
     // The real series, from scratch, one interface (carrying the groups, opted in) from the second version.
     aws.reset();
@@ -194,7 +200,126 @@ async fn main() {
         "wall_ms_max": walls[walls.len() - 1],
     });
     let kinds = kinds(&base, &incremental).await;
-    println!("{}", json!({"scenarios": rows, "replay": replay, "kinds": kinds}));
+    let fleet = fleet(&base).await;
+    println!(
+        "{}",
+        json!({"scenarios": rows, "replay": replay, "kinds": kinds, "fleet": fleet})
+    );
+}
+
+/// Peak RSS (kB) and wall time (ms) of one `sgsync` process, under GNU time when it is installed.
+fn timed(sgsync: &Sgsync, args: &[&str]) -> (f64, Option<u64>) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let path = out.path().to_str().unwrap().to_string();
+    let wrapper: Vec<&str> = if std::path::Path::new("/usr/bin/time").exists() {
+        vec!["/usr/bin/time", "-f", "%M", "-o", &path]
+    } else {
+        Vec::new()
+    };
+    let t = Instant::now();
+    sgsync.run_under(&wrapper, args).ok();
+    let wall = t.elapsed().as_secs_f64() * 1000.0;
+    let rss = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.lines().last()?.trim().parse::<u64>().ok());
+    (wall, rss)
+}
+
+/// A fleet of 200 VPCs (20 accounts × 10 regions, their default VPCs) against moto with 50 ms added
+/// to every call, as real AWS is tens of milliseconds away: a first sync and a no-op run, against one
+/// VPC's first sync alone.
+async fn fleet(base: &str) -> serde_json::Value {
+    const REGIONS: [&str; 10] = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+    ];
+    let aws = Aws::start().await;
+    aws.proxy.set_faults(
+        support::proxy::Faults {
+            latency: std::time::Duration::from_millis(50),
+            ..support::proxy::Faults::default()
+        },
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, entries: &[(String, &str)]| {
+        let mut text = String::from("role_name = \"sgsync\"\nconcurrency = 16\n");
+        for (account, region) in entries {
+            text.push_str(&format!(
+                "[[vpc]]\naccount = \"{account}\"\nregion = \"{region}\"\n"
+            ));
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let one = file("one.toml", &[("100000000000".to_string(), "us-east-1")]);
+    let all: Vec<(String, &str)> = (1..=20)
+        .flat_map(|a| {
+            REGIONS
+                .iter()
+                .map(move |r| (format!("1000000000{a:02}"), *r))
+        })
+        .collect();
+    let many = file("fleet.toml", &all);
+    let sgsync = aws.sgsync();
+    let (single_ms, _) = timed(
+        &sgsync.clone().env("FLEET", &one),
+        &["apply", "--ip-ranges", base],
+    );
+    aws.proxy.clear();
+    let fleet = sgsync.env("FLEET", &many);
+    let (first_ms, first_rss) = timed(&fleet, &["apply", "--ip-ranges", base]);
+    let first_calls = aws.proxy.calls().len();
+    aws.proxy.clear();
+    let (noop_ms, noop_rss) = timed(&fleet, &["apply", "--ip-ranges", base]);
+    let noop_calls = aws.proxy.calls().len();
+    json!({
+        "vpcs": all.len(),
+        "concurrency": 16,
+        "latency_ms": 50,
+        "single_vpc_first_sync_ms": single_ms,
+        "first_sync": {"wall_ms": first_ms, "calls": first_calls, "peak_rss_kb": first_rss},
+        "no_op": {"wall_ms": noop_ms, "calls": noop_calls, "peak_rss_kb": noop_rss},
+    })
+}
+
+/// A launched instance whose interface opts in, and its `EC2 Instance State-change Notification`
+/// (running): the attach run, without a document. Minimum: one write (the interface's groups).
+async fn event_run(aws: &Aws, sgsync: &Sgsync, dir: &std::path::Path) -> serde_json::Value {
+    let (instance, eni) = aws.launch_instance(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let mut event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("events/ec2-instance-running.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["instance-id"] = serde_json::Value::String(instance);
+    let path = dir.join("running.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    aws.proxy.clear();
+    let t = Instant::now();
+    sgsync
+        .run(&["apply", "--event", path.to_str().unwrap()])
+        .ok();
+    let wall_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let calls = aws.proxy.calls();
+    row(
+        "event: a launched instance's interface opts in (no document)",
+        &Run {
+            reads: calls.iter().filter(|c| !c.is_write()).count(),
+            writes: calls.iter().filter(|c| c.is_write()).count(),
+            minimum: 1,
+            wall_ms,
+        },
+    )
 }
 
 /// The lists (name → entries, synctoken) and the sets (name → addresses, synctoken).
@@ -211,7 +336,12 @@ async fn kind_snapshot(aws: &Aws) -> KindSnapshot {
         .ip_sets()
         .await
         .into_iter()
-        .map(|s| (s.name, (s.addresses, s.tags.get("sgsync:synctoken").cloned())))
+        .map(|s| {
+            (
+                s.name,
+                (s.addresses, s.tags.get("sgsync:synctoken").cloned()),
+            )
+        })
         .collect();
     (lists, sets)
 }
@@ -227,11 +357,20 @@ fn kind_minimum(before: &KindSnapshot, after: &KindSnapshot) -> usize {
         match before.0.get(name) {
             None => n += 1 + per_100(entries.len().saturating_sub(100)),
             Some((old, _)) => {
-                n += per_100(entries.difference(old).count().max(old.difference(entries).count()))
+                n += per_100(
+                    entries
+                        .difference(old)
+                        .count()
+                        .max(old.difference(entries).count()),
+                )
             }
         }
     }
-    n += before.0.keys().filter(|k| !after.0.contains_key(*k)).count();
+    n += before
+        .0
+        .keys()
+        .filter(|k| !after.0.contains_key(*k))
+        .count();
     let retagged = |b: &Snapshot, a: &Snapshot| {
         a.iter()
             .filter(|(k, (_, tag))| b.get(*k).is_some_and(|(_, old)| old != tag))
@@ -253,7 +392,10 @@ async fn kinds(base: &str, incremental: &str) -> Vec<serde_json::Value> {
     for (name, file) in [
         ("lists + WAF sets: initial sync (180 CIDRs)", base),
         ("lists + WAF sets: no-op", base),
-        ("lists + WAF sets: incremental (1 prefix replaced)", incremental),
+        (
+            "lists + WAF sets: incremental (1 prefix replaced)",
+            incremental,
+        ),
     ] {
         let before = kind_snapshot(&aws).await;
         aws.proxy.clear();

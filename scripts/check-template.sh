@@ -10,7 +10,7 @@ fi
 if [ ! -x .venv/bin/parliament ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check parliament
 fi
-TEMPLATES=(deploy/template.yaml)
+TEMPLATES=(deploy/template.yaml deploy/stackset.yaml deploy/spoke-role.yaml)
 .venv/bin/cfn-lint "${TEMPLATES[@]}"
 echo "cfn-lint: ${TEMPLATES[*]} clean"
 .venv/bin/python scripts/lint-iam.py "${TEMPLATES[@]}"

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Lints the IAM policies of the deploy templates offline with parliament (duo-labs, from PyPI).
 
-Each template's role policies are rendered with sample parameter values (both with and without a
-VpcId), CloudFormation's intrinsic functions resolved, and handed to parliament. parliament's bundled
-IAM data lags AWS's in three places; exactly these findings are accepted, each for a stated reason,
-and any other finding fails:
+Each template's role policies (every `AWS::IAM::Role`'s `Policies`, whose items may be `Fn::If`, and
+every `AWS::IAM::ManagedPolicy`) are rendered with sample parameter values (with and without a VpcId,
+every kind of Targets, both WAF scopes; for a template with a `ReadOnly` parameter, the spoke role,
+each of these with ReadOnly true and false), CloudFormation's intrinsic functions resolved, and handed
+to parliament. Trust policies (AssumeRolePolicyDocument) are not linted: parliament checks identity
+policies. parliament's bundled IAM data lags AWS's in three places; exactly these findings are
+accepted, each for a stated reason, and any other finding fails:
 
 - RESOURCE_MISMATCH on a statement that grants only the optional resource types of a multi-resource
   action (the VPC of ec2:CreateSecurityGroup; the groups, instance and subnet of
@@ -87,7 +90,9 @@ class Renderer:
                 return f"arn:aws:sqs:eu-west-1:123456789012:{arg[0]}"
             if k == "Fn::Join":
                 return arg[0].join(str(x) for x in self.value(arg[1]))
-        return {k: self.value(x) for k, x in v.items()}
+        # A key whose value is AWS::NoValue is removed, as CloudFormation does.
+        rendered = {k: self.value(x) for k, x in v.items()}
+        return {k: x for k, x in rendered.items() if x is not None}
 
 
 def policies(template, params):
@@ -127,11 +132,19 @@ def main():
             "Targets": "security-groups,prefix-lists,waf-ip-sets",
             "ShareWith": "111122223333",
         }
-        for params in (
+        combinations = [
             {"VpcId": ""},
             {"VpcId": "vpc-0123456789abcdef0", "DeploymentId": "prod", **every_kind},
             {**every_kind, "WafScope": "CLOUDFRONT"},
-        ):
+        ]
+        declared = template.get("Parameters", {})
+        if "FleetBucket" in declared:
+            combinations.append({**every_kind, "FleetBucket": "sgsync-fleet", "FleetKey": "fleet.toml"})
+        if "HubAccountId" in declared:
+            combinations = [{"HubAccountId": "444455556666", **p} for p in combinations]
+        if "ReadOnly" in declared:
+            combinations = [{**p, "ReadOnly": r} for p in combinations for r in ("false", "true")]
+        for params in combinations:
             for name, document in policies(template, params):
                 for finding in findings(document):
                     if accepted(finding):

@@ -1,10 +1,14 @@
 //! Lambda events → [`Event`]: what triggered the run.
 //!
-//! Two events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL, MD5
-//! and synctoken) and the daily EventBridge schedule (repair drift against the current document).
+//! Four events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL,
+//! MD5 and synctoken), the daily EventBridge schedule (repair drift against the current document), and
+//! two EventBridge events that announce a new target (an instance reaching `running`; the tag
+//! `sgsync:target` added or changed on a resource), which `attach` handles without a document.
 //! Anything else is refused with what was received and what is accepted, so a mis-wired trigger shows
 //! up in the function's errors instead of silently doing nothing.
 
+use aws_lambda_events::event::cloudwatch_events::ec2::InstanceStateChange;
+use aws_lambda_events::event::cloudwatch_events::tag::TagChangeOnResource;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Deserialize;
@@ -23,14 +27,52 @@ pub struct Notification {
     pub synctoken: u64,
 }
 
+/// The tag by which an interface or load balancer opts in as a target.
+pub const TAG_TARGET: &str = "sgsync:target";
+
+/// An EC2 instance changed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceEvent {
+    pub instance_id: String,
+    /// `pending`, `running`, `stopping`, …
+    pub state: String,
+    /// When EventBridge says it happened, in milliseconds since 1970 (for the attach latency).
+    pub time_ms: Option<i64>,
+}
+
+/// The target tag changed on a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagEvent {
+    /// The resource's ARN.
+    pub resource: String,
+    /// The tag's value now; `None` when it was removed.
+    pub value: Option<String>,
+    pub time_ms: Option<i64>,
+}
+
 /// Why the function was invoked: a notification carries an MD5 to check, a schedule does not, so the
-/// pipeline must know which one it is serving.
+/// pipeline must know which one it is serving; the launch and tag events need no document at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Amazon published a new document.
     Notification(Notification),
     /// The schedule: reconcile with the current document (no MD5 to check).
     Schedule,
+    /// `EC2 Instance State-change Notification`.
+    Instance(InstanceEvent),
+    /// `Tag Change on Resource` of the tag `sgsync:target`.
+    Tag(TagEvent),
+}
+
+impl Event {
+    /// When the event happened (ms since 1970), for the events whose handling is timed.
+    pub fn time_ms(&self) -> Option<i64> {
+        match self {
+            Event::Instance(e) => e.time_ms,
+            Event::Tag(e) => e.time_ms,
+            Event::Notification(_) | Event::Schedule => None,
+        }
+    }
 }
 
 /// An event sgsync does not handle. Nothing is changed; the message says what came and what is
@@ -39,12 +81,12 @@ pub enum Event {
 pub enum EventError {
     /// Not JSON at all.
     #[error(
-        "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged or an EventBridge scheduled event"
+        "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change or a tag change"
     )]
     NotJson(String),
     /// JSON of another kind.
     #[error(
-        "unsupported event (top-level keys: {0}); expected an SNS notification from AmazonIpSpaceChanged or an EventBridge scheduled event"
+        "unsupported event ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change or a tag change"
     )]
     Unsupported(String),
     /// An SNS event whose shape or message is wrong.
@@ -143,20 +185,63 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
             }
         )));
     }
-    if object.get("source").and_then(Value::as_str) == Some("aws.events")
-        && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-    {
-        // Parsed in full so that a malformed scheduled event is refused, not half-read.
-        serde_json::from_value::<EventBridgeEvent<Value>>(event.clone())
-            .map_err(|e| EventError::Unsupported(format!("scheduled event: {e}")))?;
-        return Ok(Event::Schedule);
+    let source = object.get("source").and_then(Value::as_str);
+    let detail_type = object.get("detail-type").and_then(Value::as_str);
+    // Each is parsed in full so that a malformed event is refused, not half-read.
+    match (source, detail_type) {
+        (Some("aws.events"), Some("Scheduled Event")) => {
+            serde_json::from_value::<EventBridgeEvent<Value>>(event.clone())
+                .map_err(|e| EventError::Unsupported(format!("scheduled event: {e}")))?;
+            return Ok(Event::Schedule);
+        }
+        (Some("aws.ec2"), Some("EC2 Instance State-change Notification")) => {
+            let e: EventBridgeEvent<InstanceStateChange> = serde_json::from_value(event.clone())
+                .map_err(|e| EventError::Unsupported(format!("EC2 instance state change: {e}")))?;
+            let instance_id = e.detail.instance_id;
+            if !instance_id.starts_with("i-") {
+                return Err(EventError::Unsupported(format!(
+                    "EC2 instance state change without an instance id ('{}')",
+                    crate::error::echo(&instance_id)
+                )));
+            }
+            return Ok(Event::Instance(InstanceEvent {
+                instance_id,
+                state: e.detail.state,
+                time_ms: e.time.map(|t| t.timestamp_millis()),
+            }));
+        }
+        (Some("aws.tag"), Some("Tag Change on Resource")) => {
+            let e: EventBridgeEvent<TagChangeOnResource> = serde_json::from_value(event.clone())
+                .map_err(|e| EventError::Unsupported(format!("tag change: {e}")))?;
+            let resource = match e.resources.as_deref().unwrap_or_default() {
+                [one] => one.clone(),
+                other => {
+                    return Err(EventError::Unsupported(format!(
+                        "tag change naming {} resources; EventBridge names one",
+                        other.len()
+                    )));
+                }
+            };
+            if !e.detail.changed_tag_keys.iter().any(|k| k == TAG_TARGET) {
+                return Err(EventError::Unsupported(format!(
+                    "tag change of other keys ({}); the function's rule should match {TAG_TARGET} only",
+                    e.detail.changed_tag_keys.join(", ")
+                )));
+            }
+            return Ok(Event::Tag(TagEvent {
+                resource,
+                value: e.detail.tags.get(TAG_TARGET).cloned(),
+                time_ms: e.time.map(|t| t.timestamp_millis()),
+            }));
+        }
+        _ => {}
     }
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.truncate(8);
     Err(EventError::Unsupported(if keys.is_empty() {
-        "none: an empty object".into()
+        "top-level keys: none: an empty object".into()
     } else {
-        keys.join(", ")
+        format!("top-level keys: {}", keys.join(", "))
     }))
 }
 
@@ -181,6 +266,57 @@ mod tests {
         let mut event: Value = serde_json::from_slice(&fixture("sns-latest.json")).unwrap();
         event["Records"][0]["Sns"]["Message"] = Value::String(message.into());
         event
+    }
+
+    #[test]
+    fn launch_and_tag_events_parse_from_the_aws_samples() {
+        let running = parse_event_bytes(&fixture("ec2-instance-running.json")).unwrap();
+        assert_eq!(
+            running,
+            Event::Instance(InstanceEvent {
+                instance_id: "i-1234567890abcdef0".into(),
+                state: "running".into(),
+                time_ms: Some(1_636_666_194_000),
+            })
+        );
+        let Event::Instance(stopped) =
+            parse_event_bytes(&fixture("ec2-instance-stopped.json")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(stopped.state, "stopped");
+        let tagged = parse_event_bytes(&fixture("tag-change-network-interface.json")).unwrap();
+        assert_eq!(
+            tagged,
+            Event::Tag(TagEvent {
+                resource:
+                    "arn:aws:ec2:us-east-1:123456789012:network-interface/eni-0000000aaaaaaaaaa"
+                        .into(),
+                value: Some("cloudfront".into()),
+                time_ms: Some(1_537_303_298_000),
+            })
+        );
+        let Event::Tag(removed) = parse_event_bytes(&fixture("tag-change-removed.json")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(removed.value, None);
+        // The AWS sample changes other keys: the rule should never deliver it; refused, saying so.
+        let e = parse_event_bytes(&fixture("tag-change-ec2-instance.json")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("tag change of other keys (a-new-key"),
+            "{e}"
+        );
+        let mut broken: Value =
+            serde_json::from_slice(&fixture("ec2-instance-running.json")).unwrap();
+        broken["detail"]["instance-id"] = Value::String("vol-1".into());
+        assert!(
+            parse_event(&broken)
+                .unwrap_err()
+                .to_string()
+                .contains("without an instance id")
+        );
     }
 
     #[test]
@@ -222,7 +358,8 @@ mod tests {
             (b"[1]".to_vec(), "not an object"),
             (br#"{"Records": [{"eventSource": "aws:s3", "s3": {}}]}"#.to_vec(), "aws:s3"),
             (br#"{"Records": []}"#.to_vec(), "no records"),
-            (br#"{"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}"#.to_vec(), "detail-type"),
+            (br#"{"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}"#.to_vec(), "EC2 instance state change: missing field `detail`"),
+            (br#"{"source": "aws.ec2", "detail-type": "EBS Volume Notification", "detail": {}}"#.to_vec(), "top-level keys: detail, detail-type, source"),
         ];
         for (bytes, needle) in cases {
             let e = parse_event_bytes(&bytes).unwrap_err().to_string();

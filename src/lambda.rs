@@ -6,6 +6,10 @@
 //! dead-letter queue). Nothing fails silently: a failed run logs its whole error chain at error level
 //! before returning it, and every run emits its metrics (`metrics`) on stdout, where CloudWatch Logs
 //! turns them into the numbers the template's alarms watch.
+//!
+//! With `FLEET` set (a path, or `s3://BUCKET/KEY`), the function is a hub: each invocation reads the
+//! fleet file again (a change needs no deployment) and syncs every VPC it lists (`fleet`); the
+//! invocation fails when any VPC failed, after the others completed.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -13,15 +17,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tracing::error;
+use tracing::{error, info};
 
-use crate::aws::Clients;
-use crate::config::Config;
-use crate::event;
-use crate::metrics;
-use crate::outcome::Outcome;
-use crate::report::Summary;
+use aws_config::SdkConfig;
+
+use crate::aws::{self, Clients};
+use crate::config::{Config, ConfigArgs, FleetLocation};
+use crate::event::Event;
+use crate::load::Input;
+use crate::outcome::{Outcome, Status};
+use crate::report::{FleetSummary, Summary};
 use crate::sync::{self, Mode};
+use crate::{event, fleet, metrics};
 
 /// The error type handed to the runtime: the message is what appears in the invocation's error.
 type HandlerError = Box<dyn Error + Send + Sync>;
@@ -41,38 +48,141 @@ pub fn chain(e: &dyn Error) -> String {
     text
 }
 
-async fn run(config: &Config, clients: &Clients, payload: Value) -> Result<Outcome, HandlerError> {
-    let input = event::parse_event(&payload)?.into();
-    Ok(sync::run(config, clients, &input, Mode::Apply).await?)
+async fn run(config: &Config, clients: &Clients, event: &Event) -> Result<Outcome, HandlerError> {
+    Ok(sync::run_event(config, clients, event, Mode::Apply).await?)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Prints EMF lines on stdout, one JSON object per line: what CloudWatch's Embedded Metric Format reads.
+fn emit(lines: Vec<Value>) {
+    for line in lines {
+        println!("{line}");
+    }
 }
 
 /// Handles one invocation's payload.
 async fn handle(config: &Config, clients: &Clients, payload: Value) -> Result<Value, HandlerError> {
-    let result = run(config, clients, payload).await;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let lines = match &result {
-        Ok(outcome) => metrics::of_outcome(&config.deployment_id, outcome, now_ms),
+    let scope = [("Deployment", config.deployment_id.as_str())];
+    let event = match event::parse_event(&payload) {
+        Ok(event) => event,
         Err(e) => {
-            error!(error = %chain(e.as_ref()), "the run failed; nothing after the failed step was changed");
-            metrics::of_failure(&config.deployment_id, now_ms)
+            error!(error = %e, "the event is not one sgsync handles; nothing was changed");
+            emit(metrics::of_failure(&scope, now_ms()));
+            return Err(e.into());
         }
     };
-    for line in lines {
-        // stdout, one JSON object per line: what CloudWatch's Embedded Metric Format reads.
-        println!("{line}");
+    let result = run(config, clients, &event).await;
+    match &result {
+        Ok(outcome) => {
+            emit(metrics::of_outcome(&scope, outcome, now_ms()));
+            // A launch or tag: how long the target waited for its groups, from the event's time.
+            if let (Some(at), Status::Applied) = (event.time_ms(), outcome.status) {
+                let latency = (now_ms() as i64 - at).max(0) as f64 / 1000.0;
+                info!(
+                    latency_seconds = latency,
+                    "attached the managed groups after the event"
+                );
+                emit(metrics::of_attach(&scope, latency, now_ms()));
+            }
+        }
+        Err(e) => {
+            error!(error = %chain(e.as_ref()), "the run failed; nothing after the failed step was changed");
+            emit(metrics::of_failure(&scope, now_ms()));
+        }
     }
     Ok(serde_json::to_value(Summary::from(&result?))?)
 }
 
-/// Serves invocations until the runtime stops the process.
-pub async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
+/// Handles one invocation as a hub: the fleet file, read now, then every VPC in it.
+async fn handle_fleet(
+    config: &Config,
+    args: &ConfigArgs,
+    base: &SdkConfig,
+    location: &FleetLocation,
+    payload: Value,
+) -> Result<Value, HandlerError> {
+    let scope = [("Deployment", config.deployment_id.as_str())];
+    let outcome = async {
+        let event = event::parse_event(&payload)?;
+        let input = Input::for_event(&event).ok_or(
+            "a hub does not handle launch and tag events (they happen in the spoke accounts): deploy \
+             sgsync in each account for them (deploy/stackset.yaml), or let the daily run attach new targets",
+        )?;
+        let (text, name) = fleet::read_fleet_file(location, base).await?;
+        let aws_region = Some(config.region.as_str());
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+        let fleet = fleet::parse(&text, &name, args, aws_region, function.as_deref())?;
+        Ok::<_, HandlerError>(fleet::run_fleet(config, &fleet, &input, Mode::Apply).await?)
+    }
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            error!(error = %chain(e.as_ref()), "the fleet run failed before any VPC; nothing was changed");
+            emit(metrics::of_failure(&scope, now_ms()));
+            return Err(e);
+        }
+    };
+    let now = now_ms();
+    for e in &outcome.entries {
+        let entry_scope = [
+            ("Deployment", config.deployment_id.as_str()),
+            ("Account", e.entry.account.as_str()),
+            ("Region", e.entry.region.as_str()),
+        ];
+        emit(match &e.result {
+            Ok(o) => metrics::of_outcome(&entry_scope, o, now),
+            Err(_) => metrics::of_failure(&entry_scope, now),
+        });
+    }
+    // The fleet as a whole, for the alarms: it succeeded when every VPC did.
+    emit(if outcome.failed() == 0 {
+        metrics::of_fleet(&scope, outcome.entries.len(), now)
+    } else {
+        metrics::of_failure(&scope, now)
+    });
+    let summary = FleetSummary::from(&outcome);
+    if outcome.failed() > 0 {
+        let first = outcome
+            .entries
+            .iter()
+            .find_map(|e| {
+                e.result
+                    .as_ref()
+                    .err()
+                    .map(|why| format!("{}: {why}", e.entry.label()))
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "{} of {} VPCs failed (the others completed); first: {first}",
+            outcome.failed(),
+            outcome.entries.len()
+        )
+        .into());
+    }
+    Ok(serde_json::to_value(summary)?)
+}
+
+/// Serves invocations until the runtime stops the process. `args` are the raw settings, which every
+/// fleet entry starts from.
+pub async fn serve(config: Config, args: ConfigArgs) -> Result<(), lambda_runtime::Error> {
+    let base = aws::base_config(&config.region).await;
     let clients = Clients::connect(&config.region).await;
-    let shared = Arc::new((config, clients));
+    let shared = Arc::new((config, clients, args, base));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let shared = Arc::clone(&shared);
-        async move { handle(&shared.0, &shared.1, event.payload).await }
+        async move {
+            let (config, clients, args, base) = &*shared;
+            match &config.fleet {
+                Some(location) => handle_fleet(config, args, base, location, event.payload).await,
+                None => handle(config, clients, event.payload).await,
+            }
+        }
     }))
     .await
 }

@@ -6,7 +6,8 @@
 //! One run is a pipeline; each stage is one module, and only the modules under `aws` perform AWS IO:
 //!
 //! ```text
-//! event ─► event         SNS / scheduled event → Event (url, md5, synctoken)
+//! event ─► event         SNS / scheduled / launch / tag event → Event (a launch or a tag goes to
+//!                        `attach`: the managed groups onto the new target, without a document)
 //!        ► load          where the document comes from → verified bytes → selected ranges
 //!            ► source    download from the pinned URL (timeout, size cap) or read a file; MD5 check
 //!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
@@ -25,17 +26,19 @@
 //!        ► metrics       the outcome as CloudWatch metrics (Embedded Metric Format log lines)
 //! ```
 //!
-//! `sync` runs that sequence for the CLI and the Lambda alike; `lambda` serves it on the real
-//! `lambda_runtime`. Vocabulary modules (settings, events, documents, ranges, rules, guards,
+//! `sync` runs that sequence for the CLI and the Lambda alike; `fleet` runs it for many VPCs (accounts,
+//! regions) after one load; `lambda` serves it on the real `lambda_runtime`. Vocabulary modules (settings, events, documents, ranges, rules, guards,
 //! ownership, the three kinds, reports) are public namespaces; the machinery (AWS adapters, loading, the
 //! pipeline, the Lambda loop) is private, and what callers need of it is re-exported below.
 
 #![warn(unreachable_pub)]
 
+mod attach;
 mod aws;
 pub mod config;
 mod error;
 pub mod event;
+pub mod fleet;
 pub mod guard;
 pub mod ip_sets;
 mod lambda;
@@ -53,11 +56,11 @@ mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use aws::Clients;
+pub use aws::{Clients, base_config};
 pub use error::AwsError;
 pub use lambda::{chain as error_chain, serve};
 pub use load::{Input, LoadError, Loaded, load, verified_selection};
 pub use outcome::{
     GroupsOutcome, Headroom, Inventory, ListsOutcome, Outcome, SetsOutcome, Share, Status,
 };
-pub use sync::{Mode, RunError, inventory, observe, run, sync_vpc};
+pub use sync::{Mode, RunError, inventory, observe, run, run_event, sync_vpc};

@@ -30,11 +30,14 @@ pub enum Input {
     },
 }
 
-impl From<Event> for Input {
-    fn from(event: Event) -> Input {
+impl Input {
+    /// The document an event asks for; `None` for the events that need none (a launch, a tag: they
+    /// attach the groups that exist).
+    pub fn for_event(event: &Event) -> Option<Input> {
         match event {
-            Event::Notification(n) => Input::Notification(n),
-            Event::Schedule => Input::Configured,
+            Event::Notification(n) => Some(Input::Notification(n.clone())),
+            Event::Schedule => Some(Input::Configured),
+            Event::Instance(_) | Event::Tag(_) => None,
         }
     }
 }

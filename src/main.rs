@@ -14,8 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use serde::Serialize;
-use sgsync::config::{Config, ConfigArgs};
-use sgsync::report::{RangesReport, StatusReport, Summary};
+use sgsync::config::{Config, ConfigArgs, FleetLocation};
+use sgsync::fleet::{self, Fleet};
+use sgsync::report::{FleetStatusReport, FleetSummary, RangesReport, StatusReport, Summary};
 use sgsync::{Clients, Input, Mode, event, ranges, source};
 
 /// Keep VPC security groups in sync with the IP ranges Amazon publishes for CloudFront.
@@ -126,19 +127,30 @@ fn init_logging(config: &Config, json: bool) {
     };
 }
 
+/// What `plan`/`apply` work from: a document (as the flags say), or an event that needs none (a
+/// launch or a tag, given with `--event`).
+enum Trigger {
+    Document(Input),
+    Event(event::Event),
+}
+
 /// Where the document comes from, as the flags say.
-fn input(args: DocumentArgs) -> Result<Input, Box<dyn Error>> {
+fn trigger(args: DocumentArgs) -> Result<Trigger, Box<dyn Error>> {
     Ok(match (args.event, args.ip_ranges) {
         (Some(path), _) => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| format!("cannot read the event file {}: {e}", path.display()))?;
-            event::parse_event_bytes(&bytes)?.into()
+            let event = event::parse_event_bytes(&bytes)?;
+            match Input::for_event(&event) {
+                Some(input) => Trigger::Document(input),
+                None => Trigger::Event(event),
+            }
         }
-        (None, Some(file_or_url)) => Input::Location {
+        (None, Some(file_or_url)) => Trigger::Document(Input::Location {
             file_or_url,
             md5: args.md5.map(|m| m.to_ascii_lowercase()),
-        },
-        (None, None) => Input::Configured,
+        }),
+        (None, None) => Trigger::Document(Input::Configured),
     })
 }
 
@@ -159,11 +171,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         env("AWS_REGION").as_deref(),
         env("AWS_LAMBDA_FUNCTION_NAME").as_deref(),
     )?;
+    let args = cli.config.clone();
     let json = cli.output == Output::Json;
     match cli.command {
         Command::Lambda => {
             init_logging(&config, true);
-            sgsync::serve(config).await.map_err(|e| e.to_string())?;
+            sgsync::serve(config, args)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Command::Ranges { ip_ranges } => {
             let document = source::read_file(&ip_ranges, source::DEFAULT_MAX_BYTES)?;
@@ -176,10 +191,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
             );
             show(&report, json)?;
         }
-        Command::Plan(args) => sync_command(config, args, Mode::Plan, json).await?,
-        Command::Apply(args) => sync_command(config, args, Mode::Apply, json).await?,
+        Command::Plan(doc) => return sync_command(config, &args, doc, Mode::Plan, json).await,
+        Command::Apply(doc) => return sync_command(config, &args, doc, Mode::Apply, json).await,
         Command::Status => {
             init_logging(&config, false);
+            if let Some(location) = &config.fleet {
+                let fleet = read_fleet(&config, &args, location).await?;
+                let entries = fleet::fleet_status(&config, &fleet).await;
+                let report = FleetStatusReport::from(entries.as_slice());
+                show(&report, json)?;
+                return Ok(exit_code(report.failed));
+            }
             let clients = Clients::connect(&config.region).await;
             let inventory = sgsync::inventory(&config, &clients).await?;
             show(&StatusReport::from(&inventory), json)?;
@@ -188,18 +210,65 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Non-zero when any VPC of a fleet failed (the others completed).
+fn exit_code(failed: usize) -> ExitCode {
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Reads and checks the fleet file `FLEET` names, before anything else is read from AWS.
+async fn read_fleet(
+    config: &Config,
+    args: &ConfigArgs,
+    location: &FleetLocation,
+) -> Result<Fleet, Box<dyn Error>> {
+    let base = sgsync::base_config(&config.region).await;
+    let (text, name) = fleet::read_fleet_file(location, &base).await?;
+    let region = std::env::var("AWS_REGION").ok();
+    Ok(fleet::parse(&text, &name, args, region.as_deref(), None)?)
+}
+
 async fn sync_command(
     mut config: Config,
-    args: DocumentArgs,
+    args: &ConfigArgs,
+    doc: DocumentArgs,
     mode: Mode,
     json: bool,
-) -> Result<(), Box<dyn Error>> {
-    config.guard.force = args.force;
-    config.repack = args.repack;
-    let input = input(args)?;
+) -> Result<ExitCode, Box<dyn Error>> {
+    config.guard.force = doc.force;
+    config.repack = doc.repack;
+    let trigger = trigger(doc)?;
     init_logging(&config, false);
+    if let Some(location) = &config.fleet {
+        let Trigger::Document(input) = trigger else {
+            return Err("--fleet takes a document (a notification, the schedule, --ip-ranges): launch and tag \
+                        events happen in each account and are handled there"
+                .into());
+        };
+        let mut fleet = read_fleet(&config, args, location).await?;
+        for entry in &mut fleet.entries {
+            entry.config.guard.force = config.guard.force;
+            entry.config.repack = config.repack;
+        }
+        let outcome = fleet::run_fleet(&config, &fleet, &input, mode).await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&FleetSummary::from(&outcome))?
+            );
+        } else {
+            print!("{outcome}");
+        }
+        return Ok(exit_code(outcome.failed()));
+    }
     let clients = Clients::connect(&config.region).await;
-    let outcome = sgsync::run(&config, &clients, &input, mode).await?;
+    let outcome = match trigger {
+        Trigger::Document(input) => sgsync::run(&config, &clients, &input, mode).await?,
+        Trigger::Event(event) => sgsync::run_event(&config, &clients, &event, mode).await?,
+    };
     if json {
         println!(
             "{}",
@@ -208,5 +277,5 @@ async fn sync_command(
     } else {
         print!("{outcome}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,8 @@
 //! The function's CloudWatch metrics, as Embedded Metric Format log lines: CloudWatch Logs turns each
 //! line into metric data, so emitting them costs no API call and no permission beyond the logs the
 //! function writes anyway. Namespace `sgsync`, dimension `Deployment` (plus `Target` for the headroom
-//! of each target). The deploy template's alarms read `RunSucceeded` and `RunFailed`.
+//! of each target; a hub's fleet entries add `Account` and `Region`, beside one `Deployment` line for
+//! the whole fleet). The deploy template's alarms read `RunSucceeded` and `RunFailed`.
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 //! (at most 100 metrics per directive and 30 dimensions per set; these lines stay far below).
@@ -41,7 +42,9 @@ fn line(timestamp_ms: u64, dimensions: &[(&str, &str)], values: &[(&str, &str, f
 
 /// The metrics of a run that ended with an outcome: one line for the run, one per target with its
 /// headroom (rules of each family and groups it can still take under the quotas).
-pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Vec<Value> {
+///
+/// `scope` are the dimensions of the run: `Deployment`, and for a fleet entry `Account` and `Region`.
+pub(crate) fn of_outcome(scope: &[(&str, &str)], outcome: &Outcome, now_ms: u64) -> Vec<Value> {
     let mut made = 0;
     if let Some(g) = &outcome.groups {
         let c = &g.changes;
@@ -64,12 +67,9 @@ pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Ve
         made += c.sets_created + c.addresses_added + c.addresses_removed;
     }
     let groups = outcome.groups_after();
-    // After an applied run the document's token is what is applied; otherwise what was recorded.
-    let applied = match outcome.status {
-        Status::Applied | Status::Unchanged => Some(outcome.synctoken),
-        Status::Planned | Status::Skipped => outcome.recorded_synctokens().into_iter().max(),
-    };
-    let age = applied.map(|t| (now_ms / 1000).saturating_sub(t) as f64);
+    let age = outcome
+        .applied_synctoken()
+        .map(|t| (now_ms / 1000).saturating_sub(t) as f64);
     let succeeded = matches!(
         outcome.status,
         Status::Applied | Status::Unchanged | Status::Planned
@@ -89,13 +89,15 @@ pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Ve
     if let Some(age) = age {
         values.push(("AppliedSynctokenAgeSeconds", "Seconds", age));
     }
-    let mut lines = vec![line(now_ms, &[("Deployment", deployment)], &values)];
+    let mut lines = vec![line(now_ms, scope, &values)];
     let headroom = outcome.headroom();
     for (target, h) in &headroom {
         let target = target.to_string();
+        let mut dims = scope.to_vec();
+        dims.push(("Target", &target));
         lines.push(line(
             now_ms,
-            &[("Deployment", deployment), ("Target", &target)],
+            &dims,
             &[
                 ("RuleHeadroomIPv4", "Count", h.rules.get(Family::V4) as f64),
                 ("RuleHeadroomIPv6", "Count", h.rules.get(Family::V6) as f64),
@@ -106,11 +108,33 @@ pub(crate) fn of_outcome(deployment: &str, outcome: &Outcome, now_ms: u64) -> Ve
     lines
 }
 
-/// The metrics of a run that failed.
-pub(crate) fn of_failure(deployment: &str, now_ms: u64) -> Vec<Value> {
+/// The fleet line of a hub run in which every VPC succeeded (each VPC has its own lines).
+pub(crate) fn of_fleet(scope: &[(&str, &str)], vpcs: usize, now_ms: u64) -> Vec<Value> {
     vec![line(
         now_ms,
-        &[("Deployment", deployment)],
+        scope,
+        &[
+            ("RunSucceeded", "Count", 1.0),
+            ("RunFailed", "Count", 0.0),
+            ("FleetVpcs", "Count", vpcs as f64),
+        ],
+    )]
+}
+
+/// How long a new target waited for its groups: from the launch or tag event's time to the attachment.
+pub(crate) fn of_attach(scope: &[(&str, &str)], latency_seconds: f64, now_ms: u64) -> Vec<Value> {
+    vec![line(
+        now_ms,
+        scope,
+        &[("EventToAttachSeconds", "Seconds", latency_seconds)],
+    )]
+}
+
+/// The metrics of a run that failed.
+pub(crate) fn of_failure(scope: &[(&str, &str)], now_ms: u64) -> Vec<Value> {
+    vec![line(
+        now_ms,
+        scope,
         &[("RunSucceeded", "Count", 0.0), ("RunFailed", "Count", 1.0)],
     )]
 }
@@ -121,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_failure_is_one_line_cloudwatch_can_read() {
-        let lines = of_failure("prod", 1_700_000_000_000);
+        let lines = of_failure(&[("Deployment", "prod")], 1_700_000_000_000);
         assert_eq!(lines.len(), 1);
         let l = &lines[0];
         assert_eq!(l["_aws"]["Timestamp"], 1_700_000_000_000u64);

@@ -193,6 +193,15 @@ impl Outcome {
         groups.chain(lists).chain(sets).collect()
     }
 
+    /// The synctoken applied after the run: the document's when it was applied (or already was),
+    /// else the newest recorded.
+    pub fn applied_synctoken(&self) -> Option<u64> {
+        match self.status {
+            Status::Applied | Status::Unchanged => Some(self.synctoken),
+            Status::Planned | Status::Skipped => self.recorded_synctokens().into_iter().max(),
+        }
+    }
+
     /// Every warning of the run: its own, then each kind's.
     pub fn all_warnings(&self) -> Vec<String> {
         let groups = self.groups.iter().flat_map(|g| &g.observed.warnings);

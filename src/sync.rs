@@ -20,9 +20,11 @@ use ipnet::IpNet;
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+use crate::attach;
 use crate::aws::{self, AwsGroups, Clients};
 use crate::config::Config;
 use crate::error::AwsError;
+use crate::event::Event;
 use crate::guard::{self, Freshness, GuardError};
 use crate::load::{Input, LoadError, Loaded, load};
 use crate::outcome::{GroupsOutcome, Inventory, ListsOutcome, Outcome, SetsOutcome, Share, Status};
@@ -73,6 +75,22 @@ pub enum RunError {
     /// A WAF action failed midway.
     #[error(transparent)]
     SetApply(#[from] ip_sets::ApplyError),
+}
+
+/// Handles an event as the function does: a notification or the schedule syncs with the document; a
+/// launch or a tag attaches the managed groups to the new target (`attach`), without a document.
+pub async fn run_event(
+    config: &Config,
+    clients: &Clients,
+    event: &Event,
+    mode: Mode,
+) -> Result<Outcome, RunError> {
+    match (Input::for_event(event), event) {
+        (Some(input), _) => run(config, clients, &input, mode).await,
+        (None, Event::Instance(e)) => attach::on_instance(config, clients, e, mode).await,
+        (None, Event::Tag(e)) => attach::on_tag(config, clients, e, mode).await,
+        (None, _) => unreachable!("every other event names a document"),
+    }
 }
 
 /// Loads the document `input` names and syncs the configured VPC with it.
@@ -404,21 +422,7 @@ pub async fn sync_vpc(
     if let Some(g) = &mut outcome.groups
         && !g.plan.is_empty()
     {
-        let mut api = AwsGroups::new(
-            clients,
-            &g.observed.vpc_id,
-            &owner,
-            &descriptions.group,
-            &descriptions.rule,
-        );
-        let applied = security_groups::apply(&mut api, &g.observed, &g.plan).await?;
-        for target in &applied.vanished {
-            g.observed.warnings.push(format!(
-                "{target} was deleted during the run: nothing to attach to"
-            ));
-        }
-        g.changes = applied.changes;
-        g.ids = Some(applied.ids);
+        apply_groups(config, clients, &owner, g).await?;
     }
     if let Some(s) = &mut outcome.sets
         && !s.plan.is_empty()
@@ -436,6 +440,33 @@ pub async fn sync_vpc(
         s.arns = api.arns();
     }
     Ok(logged(outcome))
+}
+
+/// Runs the security-group plan of `g` (made from `g.observed`) and records what it changed; a target
+/// deleted meanwhile becomes a warning.
+pub(crate) async fn apply_groups(
+    config: &Config,
+    clients: &Clients,
+    owner: &Ownership,
+    g: &mut GroupsOutcome,
+) -> Result<(), ApplyError> {
+    let descriptions = config.descriptions();
+    let mut api = AwsGroups::new(
+        clients,
+        &g.observed.vpc_id,
+        owner,
+        &descriptions.group,
+        &descriptions.rule,
+    );
+    let applied = security_groups::apply(&mut api, &g.observed, &g.plan).await?;
+    for target in &applied.vanished {
+        g.observed.warnings.push(format!(
+            "{target} was deleted during the run: nothing to attach to"
+        ));
+    }
+    g.changes = applied.changes;
+    g.ids = Some(applied.ids);
+    Ok(())
 }
 
 /// Refuses a plan that raises a list's `MaxEntries` past what a referencing security group can

@@ -5,11 +5,15 @@
 
 use serde_yaml_ng::Value;
 
+fn read(name: &str) -> Value {
+    let path = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{path} is YAML without short-form tags: {e}"))
+}
+
 fn template() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/template.yaml"))
-            .unwrap();
-    serde_yaml_ng::from_str(&text).expect("deploy/template.yaml is YAML without short-form tags")
+    read("template.yaml")
 }
 
 fn list(v: &Value) -> Vec<Value> {
@@ -88,7 +92,8 @@ fn each_kind_gets_its_permissions_only_when_targets_names_it() {
             "ManagesGroups",
             "ManagesLists",
             "SharesLists",
-            "ManagesSets"
+            "ManagesSets",
+            "HasFleet"
         ]
     );
     // The common policy: logs, dead letters, quotas; nothing that changes a network.
@@ -296,6 +301,19 @@ fn iam_is_least_privilege() {
             }
         }
     }
+    // A hub reads its one fleet file and assumes the spoke roles by their one name.
+    for s in with("s3:GetObject") {
+        assert!(
+            format!("{:?}", s["Resource"]).contains("${FleetBucket}/${FleetKey}"),
+            "{s:?}"
+        );
+    }
+    for s in with("sts:AssumeRole") {
+        assert!(
+            format!("{:?}", s["Resource"]).contains(":role/${SpokeRoleName}"),
+            "{s:?}"
+        );
+    }
     // Nothing beyond what sgsync calls.
     let allowed = [
         "ec2:DescribeVpcs",
@@ -331,6 +349,8 @@ fn iam_is_least_privilege() {
         "wafv2:TagResource",
         "wafv2:GetIPSet",
         "wafv2:UpdateIPSet",
+        "s3:GetObject",
+        "sts:AssumeRole",
     ];
     for s in &statements {
         for a in actions(s) {
@@ -382,7 +402,12 @@ fn the_function_is_wired_as_the_issue_asks() {
     assert_eq!(f["Runtime"], "provided.al2023");
     assert_eq!(f["MemorySize"], 128);
     assert_eq!(f["ReservedConcurrentExecutions"], 1);
-    assert!(f["Timeout"].as_u64().unwrap() >= 120);
+    assert_eq!(f["Timeout"]["Fn::If"][0], "HasFleet");
+    assert!(f["Timeout"]["Fn::If"][2].as_u64().unwrap() >= 120);
+    assert_eq!(
+        f["Timeout"]["Fn::If"][1], 900,
+        "a hub gets Lambda's maximum"
+    );
     assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
     let events = f["Events"].as_mapping().unwrap();
     let sns = events
@@ -399,20 +424,197 @@ fn the_function_is_wired_as_the_issue_asks() {
         "a daily schedule"
     );
     assert_eq!(f["DeadLetterQueue"]["Type"], "SQS");
+    // The launch and tag events, filtered by EventBridge, each with its permission to invoke.
+    let resources = t["Resources"].as_mapping().unwrap();
+    for (source, filter_key, filter_value) in [
+        ("aws.ec2", "state", "running"),
+        ("aws.tag", "changed-tag-keys", "sgsync:target"),
+    ] {
+        let (name, rule) = resources
+            .iter()
+            .find(|(_, r)| {
+                r["Type"] == "AWS::Events::Rule"
+                    && r["Properties"]["EventPattern"]["source"][0] == source
+            })
+            .unwrap_or_else(|| panic!("no rule for {source}"));
+        let pattern = &rule["Properties"]["EventPattern"];
+        assert_eq!(
+            pattern["detail"][filter_key][0], filter_value,
+            "{pattern:?}"
+        );
+        assert_eq!(rule["Properties"]["State"]["Fn::If"][0], "ManagesGroups");
+        let permitted = resources.values().any(|p| {
+            p["Type"] == "AWS::Lambda::Permission"
+                && p["Properties"]["Principal"] == "events.amazonaws.com"
+                && p["Properties"]["SourceArn"]["Fn::GetAtt"][0] == *name
+        });
+        assert!(permitted, "no permission for {name:?}");
+    }
     assert_eq!(t["Resources"]["LogGroup"]["Type"], "AWS::Logs::LogGroup");
     assert!(!t["Resources"]["LogGroup"]["Properties"]["RetentionInDays"].is_null());
     let vars = f["Environment"]["Variables"].as_mapping().unwrap();
     // Every setting sgsync reads, except REGION: Lambda sets AWS_REGION, which sgsync falls back to.
     for v in sgsync::config::VARIABLES.iter().filter(|v| **v != "REGION") {
         let value = &vars[*v];
-        // A parameter, or a parameter with a fallback (`Fn::If: [Has…, Ref: P, …]`).
-        let param = value["Ref"]
-            .as_str()
-            .or_else(|| value["Fn::If"][1]["Ref"].as_str())
-            .unwrap_or_else(|| panic!("{v} is not a parameter"));
+        // A parameter, a parameter with a fallback (`Fn::If: [Has…, Ref: P, …]`), or parameters
+        // joined (`Fn::If: [Has…, Fn::Sub: "s3://${B}/${K}", ""]`).
+        let params: Vec<String> = match (value["Ref"].as_str(), &value["Fn::If"][1]) {
+            (Some(p), _) => vec![p.to_string()],
+            (None, branch) if branch["Ref"].is_string() => {
+                vec![branch["Ref"].as_str().unwrap().into()]
+            }
+            (None, branch) => branch["Fn::Sub"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{v} is not a parameter"))
+                .split("${")
+                .skip(1)
+                .map(|p| p.split('}').next().unwrap().to_string())
+                .collect(),
+        };
+        assert!(!params.is_empty(), "{v} names no parameter");
+        for param in params {
+            assert!(
+                !t["Parameters"][param.as_str()].is_null(),
+                "{v}: no parameter {param}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_stackset_template_is_the_same_deployment_without_a_transform() {
+    let t = template();
+    let s = read("stackset.yaml");
+    // Service-managed StackSets refuse macros: no Transform, no SAM resource.
+    assert!(s.get("Transform").is_none());
+    for (name, resource) in s["Resources"].as_mapping().unwrap() {
+        let kind = resource["Type"].as_str().unwrap();
+        assert!(!kind.starts_with("AWS::Serverless"), "{name:?} is {kind}");
+    }
+    // The same least privilege, the same settings.
+    assert_eq!(
+        s["Resources"]["Role"]["Properties"]["Policies"],
+        t["Resources"]["Role"]["Properties"]["Policies"],
+        "deploy/stackset.yaml's role policies differ from deploy/template.yaml's"
+    );
+    let f = &s["Resources"]["Function"]["Properties"];
+    assert_eq!(
+        f["Environment"]["Variables"],
+        t["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    );
+    for (name, _) in t["Parameters"].as_mapping().unwrap() {
         assert!(
-            !t["Parameters"][param].is_null(),
-            "{v}: no parameter {param}"
+            !s["Parameters"][name].is_null(),
+            "stackset.yaml lacks parameter {name:?}"
         );
+    }
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["ReservedConcurrentExecutions"], 1);
+    assert!(!f["Code"]["S3Bucket"].is_null() && !f["Code"]["S3Key"].is_null());
+    let kinds: Vec<&str> = s["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .map(|r| r["Type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "AWS::SNS::Subscription",
+        "AWS::Events::Rule",
+        "AWS::SQS::Queue",
+        "AWS::Logs::LogGroup",
+    ] {
+        assert!(kinds.contains(&kind), "stackset.yaml has no {kind}");
+    }
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "AWS::CloudWatch::Alarm")
+            .count(),
+        3
+    );
+    let subscription = s["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::SNS::Subscription")
+        .unwrap();
+    assert_eq!(
+        subscription["Properties"]["TopicArn"],
+        "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged"
+    );
+}
+
+/// The template's value with the spoke's two differences undone: the deployment is the hub's
+/// `DeploymentId` (no stack-name fallback), and ARNs name every Region.
+fn as_spoke(v: &Value) -> Value {
+    match v {
+        Value::Mapping(m) => {
+            if m.get("Fn::If").and_then(|b| b[0].as_str()) == Some("HasDeploymentId") {
+                return serde_yaml_ng::from_str("{ Ref: DeploymentId }").unwrap();
+            }
+            Value::Mapping(m.iter().map(|(k, v)| (k.clone(), as_spoke(v))).collect())
+        }
+        Value::Sequence(items) => Value::Sequence(items.iter().map(as_spoke).collect()),
+        Value::String(text) => Value::String(text.replace("${AWS::Region}", "*")),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn spoke_roles_trust_only_the_hub_and_hold_the_templates_permissions_or_only_reads() {
+    let t = template();
+    let spoke = read("spoke-role.yaml");
+    let role = &spoke["Resources"]["Role"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Action"], "sts:AssumeRole");
+    assert!(
+        format!("{:?}", trust["Principal"]).contains("${HubAccountId}"),
+        "{trust:?}"
+    );
+    let named = |policies: &Value, name: &str| -> Option<Value> {
+        list(policies).into_iter().find_map(|p| {
+            let policy = p.get("Fn::If").map_or(p.clone(), |b| b[1].clone());
+            (policy["PolicyName"] == name).then_some(policy)
+        })
+    };
+    let ours = &t["Resources"]["Role"]["Properties"]["Policies"];
+    for kind in [
+        "sgsync-security-groups",
+        "sgsync-prefix-lists",
+        "sgsync-share",
+        "sgsync-waf-ip-sets",
+    ] {
+        let write = named(&role["Policies"], kind).unwrap_or_else(|| panic!("spoke lacks {kind}"));
+        let expected = as_spoke(&named(ours, kind).unwrap());
+        assert_eq!(
+            write["PolicyDocument"]["Statement"], expected["PolicyDocument"]["Statement"],
+            "the spoke's {kind} differs from deploy/template.yaml's"
+        );
+        let read_only = named(&role["Policies"], &format!("{kind}-read"))
+            .unwrap_or_else(|| panic!("no {kind}-read"));
+        for s in list(&read_only["PolicyDocument"]["Statement"]) {
+            for a in actions(&s) {
+                assert!(!is_mutating(&a), "{kind}-read allows {a}");
+            }
+        }
+    }
+    // Each write policy exists only with ReadOnly=false, each read policy only with ReadOnly=true.
+    for p in list(&role["Policies"]).iter().skip(1) {
+        let branches = &p["Fn::If"];
+        let condition = branches[0].as_str().unwrap();
+        let name = branches[1]["PolicyName"].as_str().unwrap();
+        assert_eq!(
+            condition.starts_with("Reads"),
+            name.ends_with("-read"),
+            "{name} under {condition}"
+        );
+    }
+    for s in list(&named(&role["Policies"], "sgsync").unwrap()["PolicyDocument"]["Statement"]) {
+        for a in actions(&s) {
+            assert!(
+                a.starts_with("servicequotas:"),
+                "the spoke's common policy allows {a}"
+            );
+        }
     }
 }

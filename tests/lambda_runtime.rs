@@ -125,6 +125,25 @@ impl Drop for RuntimeApi {
     }
 }
 
+/// The binary started as Lambda starts it, against moto through the proxy, with `env` on top.
+fn function(api: &RuntimeApi, aws: &Aws, name: &str, env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sgsync"));
+    cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL", aws.proxy.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_function_serves_sns_scheduled_and_bad_events() {
     use aws_sdk_ec2::types::{IpPermission, IpRange};
@@ -146,22 +165,7 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
     );
     let expected = expected_rules(&latest, "80", false);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sgsync"))
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sgsync")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ENDPOINT_URL", aws.proxy.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("IP_RANGES_URL", &url)
-        .env_remove("AWS_PROFILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = function(&api, &aws, "sgsync", &[("IP_RANGES_URL", url.as_str())]);
 
     // The notification: the first sync.
     let results = api.wait_for(1);
@@ -293,4 +297,177 @@ async fn the_function_serves_sns_scheduled_and_bad_events() {
         line["level"].is_string() && line["message"].is_string(),
         "{first}"
     );
+}
+
+/// Puts a fleet file into moto's S3.
+async fn put_fleet(aws: &Aws, bucket: &str, text: &str) {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(aws.moto.endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    s3.put_object()
+        .bucket(bucket)
+        .key("fleet.toml")
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_function_reads_its_fleet_from_s3_at_every_run() {
+    let aws = Aws::start().await;
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", latest());
+    let url = files.url("/ip-ranges.json");
+    let entry = |account: &str, region: &str| {
+        format!("[[vpc]]\naccount = \"{account}\"\nregion = \"{region}\"\n")
+    };
+    let two = format!(
+        "role_name = \"sgsync\"\n{}{}",
+        entry("111111111111", "eu-west-1"),
+        entry("222222222222", "us-east-1")
+    );
+    put_fleet(&aws, "org-sgsync", &two).await;
+    let scheduled = std::fs::read_to_string(fixture("events/scheduled.json")).unwrap();
+    let api = RuntimeApi::start(vec![scheduled.clone(), scheduled], 1);
+    let mut child = function(
+        &api,
+        &aws,
+        "sgsync-hub",
+        &[
+            ("IP_RANGES_URL", url.as_str()),
+            ("FLEET", "s3://org-sgsync/fleet.toml"),
+        ],
+    );
+    let expected = expected_rules(&latest(), "80", false);
+
+    let results = api.wait_for(1);
+    let summary: serde_json::Value = serde_json::from_str(&results[0].1).unwrap();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert_eq!(summary["vpcs"].as_array().unwrap().len(), 2);
+    for (account, region) in [("111111111111", "eu-west-1"), ("222222222222", "us-east-1")] {
+        let groups = aws.managed_rules_in(account, region).await;
+        let union: std::collections::BTreeSet<String> =
+            groups.values().flatten().cloned().collect();
+        assert_eq!(union, expected, "{account} {region}");
+    }
+
+    // A third VPC added to the file: the next run syncs it, without a deployment.
+    put_fleet(
+        &aws,
+        "org-sgsync",
+        &format!("{two}{}", entry("333333333333", "eu-central-1")),
+    )
+    .await;
+    api.release();
+    let results = api.wait_for(2);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&results[1].1).unwrap();
+    let statuses: Vec<&str> = summary["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unchanged", "unchanged", "applied"], "{summary}");
+    assert_eq!(
+        aws.managed_rules_in("333333333333", "eu-central-1")
+            .await
+            .len(),
+        3
+    );
+
+    // Metrics: a line per VPC with its account and region, and one for the fleet.
+    let metrics: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dims = |m: &serde_json::Value| m["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].clone();
+    let per_vpc: Vec<&serde_json::Value> = metrics
+        .iter()
+        .filter(|m| dims(m) == serde_json::json!(["Deployment", "Account", "Region"]))
+        .collect();
+    assert_eq!(per_vpc.len(), 5, "2 VPCs, then 3");
+    assert!(
+        per_vpc
+            .iter()
+            .any(|m| m["Account"] == "333333333333" && m["Region"] == "eu-central-1")
+    );
+    let fleet: Vec<&serde_json::Value> = metrics
+        .iter()
+        .filter(|m| dims(m) == serde_json::json!(["Deployment"]))
+        .collect();
+    assert_eq!(fleet.len(), 2);
+    assert!(
+        fleet
+            .iter()
+            .all(|m| m["RunSucceeded"] == 1.0 && m["Deployment"] == "sgsync-hub")
+    );
+    assert_eq!(fleet[1]["FleetVpcs"], 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_function_attaches_a_launched_instance_and_reports_how_long_it_waited() {
+    let aws = Aws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("ip-ranges.json");
+    std::fs::write(&doc, latest()).unwrap();
+    // The function's deployment is its name.
+    aws.sgsync()
+        .env("DEPLOYMENT_ID", "sgsync")
+        .run(&["apply", "--ip-ranges", doc.to_str().unwrap()])
+        .ok();
+    let (instance, eni) = aws.launch_instance(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    // An instance launched without groups has the VPC's default group.
+    let own = aws.interface_groups(&eni).await.len();
+    let mut event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("events/ec2-instance-running.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["instance-id"] = serde_json::Value::String(instance.clone());
+    // Launched a few seconds ago.
+    let launched = std::time::SystemTime::now() - Duration::from_secs(3);
+    let secs = launched
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // As EventBridge writes `time`: RFC 3339, UTC, whole seconds.
+    event["time"] = serde_json::Value::String(
+        chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let api = RuntimeApi::start(vec![event.to_string()], 1);
+    let mut child = function(
+        &api,
+        &aws,
+        "sgsync",
+        &[("IP_RANGES_URL", "http://127.0.0.1:9/ip-ranges.json")],
+    );
+    let results = api.wait_for(1);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&results[0].1).unwrap();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert_eq!(aws.interface_groups(&eni).await.len(), own + 3);
+    let waited: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|m| m["EventToAttachSeconds"].as_f64())
+        .collect();
+    assert_eq!(waited.len(), 1, "one EventToAttachSeconds metric");
+    assert!((3.0..60.0).contains(&waited[0]), "{waited:?}");
 }

@@ -5,6 +5,7 @@
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum, LoadBalancer, LoadBalancerTypeEnum,
+    TagDescription,
 };
 
 use super::{TAG_TARGET, sdk_error};
@@ -18,6 +19,24 @@ pub(super) struct LoadBalancers {
     pub(super) targets: Vec<ObservedTarget>,
     /// Carrying a managed group without the tag: never modified.
     pub(super) untagged: Vec<ObservedTarget>,
+}
+
+/// Whether a load balancer takes security groups (gateway load balancers do not).
+fn takes_groups(lb: &LoadBalancer) -> bool {
+    matches!(
+        lb.r#type(),
+        Some(LoadBalancerTypeEnum::Application | LoadBalancerTypeEnum::Network) | None
+    )
+}
+
+/// Whether `arn` carries the target tag with `prefix`, among the tags of a `DescribeTags` answer.
+fn opted_in(tags: &[TagDescription], arn: &str, prefix: &str) -> bool {
+    tags.iter().any(|d| {
+        d.resource_arn() == Some(arn)
+            && d.tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG_TARGET) && t.value() == Some(prefix))
+    })
 }
 
 /// `DescribeTags` takes at most 20 ARNs.
@@ -38,12 +57,7 @@ pub(super) async fn load_balancers(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error(OP, e))?;
         for lb in page.load_balancers() {
-            // Gateway load balancers take no security groups.
-            let takes_groups = matches!(
-                lb.r#type(),
-                Some(LoadBalancerTypeEnum::Application | LoadBalancerTypeEnum::Network) | None
-            );
-            if lb.vpc_id() != Some(vpc_id) || !takes_groups {
+            if lb.vpc_id() != Some(vpc_id) || !takes_groups(lb) {
                 continue;
             }
             let arn = lb
@@ -61,12 +75,7 @@ pub(super) async fn load_balancers(
             .await
             .map_err(|e| sdk_error("elasticloadbalancing:DescribeTags", e))?;
         for (arn, groups) in chunk {
-            let opted_in = out.tag_descriptions().iter().any(|d| {
-                d.resource_arn() == Some(arn.as_str())
-                    && d.tags()
-                        .iter()
-                        .any(|t| t.key() == Some(TAG_TARGET) && t.value() == Some(prefix))
-            });
+            let opted_in = opted_in(out.tag_descriptions(), arn, prefix);
             let target = ObservedTarget {
                 id: TargetId::LoadBalancer(arn.clone()),
                 groups: groups.clone(),
@@ -79,6 +88,36 @@ pub(super) async fn load_balancers(
         }
     }
     Ok(found)
+}
+
+/// One load balancer by ARN: its VPC and, when it carries the target tag, it as a target (`None` when
+/// it does not exist, takes no groups, or is not tagged). One `DescribeLoadBalancers`, one `DescribeTags`.
+pub(super) async fn load_balancer(
+    elbv2: &Client,
+    arn: &str,
+    prefix: &str,
+) -> Result<Option<(String, ObservedTarget)>, AwsError> {
+    let Some(lb) = described(elbv2, arn).await? else {
+        return Ok(None);
+    };
+    let Some(vpc) = lb.vpc_id().filter(|_| takes_groups(&lb)) else {
+        return Ok(None);
+    };
+    let tags = elbv2
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("elasticloadbalancing:DescribeTags", e))?;
+    Ok(opted_in(tags.tag_descriptions(), arn, prefix).then(|| {
+        (
+            vpc.to_string(),
+            ObservedTarget {
+                id: TargetId::LoadBalancer(arn.to_string()),
+                groups: lb.security_groups().to_vec(),
+            },
+        )
+    }))
 }
 
 /// A load balancer as it is right before its groups are set.
@@ -103,6 +142,11 @@ fn now_of(lb: &LoadBalancer) -> Now {
 
 /// A load balancer's groups now; `None` when it no longer exists.
 pub(super) async fn current(elbv2: &Client, arn: &str) -> Result<Option<Now>, AwsError> {
+    Ok(described(elbv2, arn).await?.as_ref().map(now_of))
+}
+
+/// One load balancer by ARN; `None` when it does not exist.
+async fn described(elbv2: &Client, arn: &str) -> Result<Option<LoadBalancer>, AwsError> {
     const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
     let out = elbv2
         .describe_load_balancers()
@@ -111,7 +155,7 @@ pub(super) async fn current(elbv2: &Client, arn: &str) -> Result<Option<Now>, Aw
         .await
         .map_err(|e| sdk_error(OP, e));
     match out {
-        Ok(out) => Ok(out.load_balancers().first().map(now_of)),
+        Ok(out) => Ok(out.load_balancers().first().cloned()),
         Err(e) if e.is("LoadBalancerNotFound") => Ok(None),
         Err(e) => Err(e),
     }

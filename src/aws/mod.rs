@@ -24,13 +24,16 @@ mod share;
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub(crate) use groups::AwsGroups;
-pub(crate) use observe::{names_taken, observe};
+pub(crate) use observe::EventTarget;
+pub(crate) use observe::{names_taken, observe, observe_event_targets};
 pub(crate) use share::ShareState;
 
 use crate::ownership::Ownership;
@@ -59,35 +62,122 @@ pub struct Clients {
 
 impl Clients {
     /// Builds the clients for `region` from the standard SDK configuration chain.
-    ///
-    /// Retries: the SDK's standard mode (exponential backoff with jitter on throttling, 5xx and
-    /// transient network errors), 6 attempts, backoff capped at 5 s; a call times out after 20 s.
-    /// The worst case per call stays well inside the Lambda timeout.
     pub async fn connect(region: &str) -> Clients {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(6)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(5)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .build(),
-            )
-            .load()
-            .await;
+        Clients::of(&base_config(region).await)
+    }
+
+    fn of(config: &SdkConfig) -> Clients {
         Clients {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            quotas: aws_sdk_servicequotas::Client::new(&config),
-            waf: aws_sdk_wafv2::Client::new(&config),
-            ram: aws_sdk_ram::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            quotas: aws_sdk_servicequotas::Client::new(config),
+            waf: aws_sdk_wafv2::Client::new(config),
+            ram: aws_sdk_ram::Client::new(config),
         }
     }
+
+    /// The clients of another region, with the same credentials (and HTTP connections) as `base`.
+    pub(crate) fn in_region(base: &SdkConfig, region: &str) -> Clients {
+        Clients::of(
+            &base
+                .to_builder()
+                .region(Region::new(region.to_string()))
+                .build(),
+        )
+    }
+
+    /// The clients of `region` in the account of `role_arn`, with credentials of that role assumed
+    /// with `base`'s (one `AssumeRole`, checked here: an entry whose role cannot be assumed fails at
+    /// once, saying so).
+    pub(crate) async fn assume(
+        base: &SdkConfig,
+        region: &str,
+        role_arn: &str,
+        session: &str,
+        external_id: Option<&str>,
+    ) -> Result<Clients, AwsError> {
+        let mut builder = AssumeRoleProvider::builder(role_arn)
+            .session_name(session)
+            .region(Region::new(region.to_string()));
+        if let Some(id) = external_id {
+            builder = builder.external_id(id);
+        }
+        let provider = builder.configure(base).build().await;
+        let credentials = provider.provide_credentials().await.map_err(|e| {
+            AwsError::other(
+                "sts:AssumeRole",
+                format!(
+                    "cannot assume {role_arn}: {}; the role must exist and trust this account \
+                     (deploy/spoke-role.yaml), and this identity needs sts:AssumeRole on it",
+                    DisplayErrorContext(&e)
+                ),
+            )
+        })?;
+        let config = base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        Ok(Clients::of(&config))
+    }
+}
+
+/// The SDK configuration every client is built from: the standard chain (credentials, endpoint), and
+/// the retry and timeout policy. Retries: the SDK's standard mode (exponential backoff with jitter on
+/// throttling, 5xx and transient network errors), 6 attempts, backoff capped at 5 s; a call times out
+/// after 20 s. The worst case per call stays well inside the Lambda timeout.
+pub async fn base_config(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Reads a small S3 object (a fleet file) as text; at most `max_bytes`.
+pub(crate) async fn read_s3(
+    base: &SdkConfig,
+    bucket: &str,
+    key: &str,
+    max_bytes: usize,
+) -> Result<String, AwsError> {
+    const OP: &str = "s3:GetObject";
+    // An endpoint override (an emulator, a VPC endpoint by IP) cannot take bucket host names.
+    let config = aws_sdk_s3::config::Builder::from(base)
+        .force_path_style(base.endpoint_url().is_some())
+        .build();
+    let out = aws_sdk_s3::Client::from_conf(config)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| sdk_error(OP, e))?;
+    if out.content_length().unwrap_or(0) > max_bytes as i64 {
+        return Err(AwsError::other(
+            OP,
+            format!("s3://{bucket}/{key} is larger than {max_bytes} bytes; is it the fleet file?"),
+        ));
+    }
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::other(OP, format!("reading s3://{bucket}/{key}: {e}")))?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| AwsError::other(OP, format!("s3://{bucket}/{key} is not UTF-8 text")))
 }
 
 /// Wraps an SDK error with the operation it came from: AWS's code and message, or the SDK's own

@@ -12,7 +12,9 @@ use super::{Clients, ec2, elbv2, quotas};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
 use crate::rule::PerFamily;
-use crate::security_groups::{Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas};
+use crate::security_groups::{
+    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId,
+};
 
 /// Reads everything a plan needs in `vpc_id` (`None`: the region's default VPC) about the groups
 /// `owner` owns. Targets and quotas are read concurrently.
@@ -31,7 +33,13 @@ pub(crate) async fn observe(
     let ids: Vec<String> = tagged.groups.iter().map(|g| g.id.clone()).collect();
     let mut eni_warnings = Vec::new();
     let (interfaces, balancers, (read, notes)) = future::join3(
-        ec2::read::interfaces(&clients.ec2, &vpc_id, owner, &ids, &mut eni_warnings),
+        ec2::read::interfaces(
+            &clients.ec2,
+            ec2::read::Where::Vpc(&vpc_id),
+            owner,
+            &ids,
+            &mut eni_warnings,
+        ),
         elbv2::load_balancers(&clients.elbv2, &vpc_id, &owner.prefix, &ids),
         quotas::resolve(&clients.quotas, overrides),
     )
@@ -74,6 +82,114 @@ pub(crate) async fn observe(
     })
 }
 
+/// What a launch or tag event names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EventTarget {
+    /// An instance: its interfaces.
+    Instance(String),
+    Interface(String),
+    /// An ALB or NLB, by ARN.
+    LoadBalancer(String),
+}
+
+impl EventTarget {
+    /// The target an ARN names: an instance, a network interface, an ALB or NLB; `None` for anything
+    /// else.
+    pub(crate) fn from_arn(arn: &str) -> Option<EventTarget> {
+        let resource = arn.splitn(6, ':').nth(5)?;
+        let service = arn.split(':').nth(2)?;
+        match (service, resource.split_once('/')) {
+            ("ec2", Some(("instance", id))) => Some(EventTarget::Instance(id.to_string())),
+            ("ec2", Some(("network-interface", id))) => {
+                Some(EventTarget::Interface(id.to_string()))
+            }
+            ("elasticloadbalancing", Some(("loadbalancer", rest)))
+                if rest.starts_with("app/") || rest.starts_with("net/") =>
+            {
+                Some(EventTarget::LoadBalancer(arn.to_string()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EventTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventTarget::Instance(id) => write!(f, "instance {id}"),
+            EventTarget::Interface(id) => write!(f, "interface {id}"),
+            EventTarget::LoadBalancer(arn) => {
+                write!(f, "{}", TargetId::LoadBalancer(arn.clone()))
+            }
+        }
+    }
+}
+
+/// Reads what a launch or tag event needs, and nothing more: the event's targets (an instance's
+/// interfaces, an interface, a load balancer) that carry the target tag, the managed groups of their
+/// VPC, the quotas. `vpc_id` is the deployment's VPC: a target elsewhere is not this deployment's.
+pub(crate) async fn observe_event_targets(
+    clients: &Clients,
+    vpc_id: Option<&str>,
+    owner: &Ownership,
+    overrides: QuotaOverrides,
+    target: &EventTarget,
+) -> Result<Observed, AwsError> {
+    let mut warnings = Vec::new();
+    let (targets, vpcs): (Vec<ObservedTarget>, BTreeSet<String>) = match target {
+        EventTarget::Instance(id) | EventTarget::Interface(id) => {
+            let place = match target {
+                EventTarget::Instance(_) => ec2::read::Where::Instance(id),
+                _ => ec2::read::Where::Interface(id),
+            };
+            let found =
+                ec2::read::interfaces(&clients.ec2, place, owner, &[], &mut warnings).await?;
+            (found.targets, found.vpcs)
+        }
+        EventTarget::LoadBalancer(arn) => {
+            match elbv2::load_balancer(&clients.elbv2, arn, &owner.prefix).await? {
+                Some((vpc, t)) => (vec![t], BTreeSet::from([vpc])),
+                None => (Vec::new(), BTreeSet::new()),
+            }
+        }
+    };
+    let Some(vpc) = vpcs.into_iter().next() else {
+        return Ok(Observed {
+            warnings,
+            ..Observed::default()
+        });
+    };
+    if let Some(mine) = vpc_id
+        && mine != vpc
+    {
+        warnings.push(format!(
+            "{target} is in {vpc}, not in this deployment's VPC {mine}: left to the deployment of {vpc}"
+        ));
+        return Ok(Observed {
+            vpc_id: vpc,
+            warnings,
+            ..Observed::default()
+        });
+    }
+    let (tagged, (read, _)) = future::join(
+        ec2::read::managed_groups(&clients.ec2, &vpc, owner, &mut warnings),
+        quotas::resolve(&clients.quotas, overrides),
+    )
+    .await;
+    let tagged = tagged?;
+    let quotas = read.unwrap_or_else(|| held(&tagged.groups, &targets, overrides));
+    Ok(Observed {
+        vpc_id: vpc,
+        groups: tagged.groups,
+        targets,
+        untagged: Vec::new(),
+        conflicts: tagged.conflicts,
+        taken_names: BTreeSet::new(),
+        quotas,
+        warnings,
+    })
+}
+
 /// The quotas to plan with when Service Quotas cannot be read: the overrides, else the larger of
 /// AWS's defaults and what the groups and targets already hold (an account whose quotas were raised
 /// demonstrably allows that much; planning with less would move rules for nothing).
@@ -102,4 +218,37 @@ pub(crate) async fn names_taken(
     owner: &Ownership,
 ) -> Result<BTreeSet<String>, AwsError> {
     ec2::read::names_taken(&clients.ec2, vpc_id, names, owner).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventTarget;
+
+    #[test]
+    fn event_targets_are_read_off_the_arn() {
+        let i = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc";
+        assert_eq!(
+            EventTarget::from_arn(i),
+            Some(EventTarget::Instance("i-0abc".into()))
+        );
+        let eni = "arn:aws:ec2:us-east-1:123456789012:network-interface/eni-0abc";
+        assert_eq!(
+            EventTarget::from_arn(eni),
+            Some(EventTarget::Interface("eni-0abc".into()))
+        );
+        let alb = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
+        assert_eq!(
+            EventTarget::from_arn(alb),
+            Some(EventTarget::LoadBalancer(alb.into()))
+        );
+        for other in [
+            "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/tg/50dc6c495c0c9188",
+            "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/gwy/g/50dc",
+            "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc",
+            "arn:aws:s3:::bucket",
+            "not an arn",
+        ] {
+            assert_eq!(EventTarget::from_arn(other), None, "{other}");
+        }
+    }
 }

@@ -66,7 +66,49 @@ pub struct ConfigArgs {
     /// Scope of the managed WAF IP sets: REGIONAL or CLOUDFRONT (then REGION must be us-east-1) [env: WAF_SCOPE; default: REGIONAL]
     #[arg(long, env = "WAF_SCOPE", global = true, hide_env = true)]
     pub waf_scope: Option<String>,
+    /// Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY [env: FLEET; default: the one VPC of VPC_ID and REGION]
+    #[arg(long, env = "FLEET", global = true, hide_env = true)]
+    pub fleet: Option<String>,
     /// Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries [env: DOWNLOAD_RETRY_MS; default: 2000]
     #[arg(long, env = "DOWNLOAD_RETRY_MS", global = true, hide_env = true)]
     pub download_retry_ms: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Sets one setting by its environment name, as a fleet entry's `[vpc.settings]` overrides it.
+    pub fn set(&mut self, variable: &str, value: &str) -> Result<(), String> {
+        let field = match variable {
+            "VPC_ID" => &mut self.vpc_id,
+            "PORTS" => &mut self.ports,
+            "PREFIX_NAME" => &mut self.prefix_name,
+            "DEPLOYMENT_ID" => &mut self.deployment_id,
+            "DEBUG" => &mut self.debug,
+            "SERVICE" => &mut self.service,
+            "REGION" => &mut self.region,
+            "IP_VERSIONS" => &mut self.ip_versions,
+            "SERVICE_REGIONS" => &mut self.service_regions,
+            "IP_RANGES_URL" => &mut self.ip_ranges_url,
+            "RULES_PER_GROUP" => &mut self.rules_per_group,
+            "GROUPS_PER_TARGET" => &mut self.groups_per_target,
+            "MAX_REMOVE_FRACTION" => &mut self.max_remove_fraction,
+            "ALLOW_LARGE_REMOVAL" => &mut self.allow_large_removal,
+            "WIDEST_IPV4_PREFIX" => &mut self.widest_ipv4_prefix,
+            "WIDEST_IPV6_PREFIX" => &mut self.widest_ipv6_prefix,
+            "TARGETS" => &mut self.targets,
+            "PREFIX_LIST_MAX_ENTRIES" => &mut self.prefix_list_max_entries,
+            "SHARE_WITH" => &mut self.share_with,
+            "WAF_SCOPE" => &mut self.waf_scope,
+            "FLEET" => &mut self.fleet,
+            "DOWNLOAD_RETRY_MS" => &mut self.download_retry_ms,
+            _ => {
+                return Err(format!(
+                    "'{}' is not a setting; the settings are {}",
+                    crate::error::echo(variable),
+                    super::VARIABLES.join(", ")
+                ));
+            }
+        };
+        *field = Some(value.to_string());
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use args::ConfigArgs;
+pub use values::FleetLocation;
 use values::{
     Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals, Region,
     Regions, Services, Targets, Url, VpcId, WafScope,
@@ -49,6 +50,7 @@ pub const VARIABLES: &[&str] = &[
     "PREFIX_LIST_MAX_ENTRIES",
     "SHARE_WITH",
     "WAF_SCOPE",
+    "FLEET",
     "DOWNLOAD_RETRY_MS",
 ];
 
@@ -144,6 +146,8 @@ pub struct Config {
     pub share_with: Vec<String>,
     /// `WAF_SCOPE`.
     pub waf_scope: crate::ip_sets::Scope,
+    /// `FLEET`: where the fleet file is; `None` for the one VPC of `VPC_ID` and `REGION`.
+    pub fleet: Option<FleetLocation>,
     /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
     /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
     pub repack: bool,
@@ -259,6 +263,7 @@ impl Config {
             .map_or(60, |c| c.0),
             share_with: read::<Principals>("SHARE_WITH", &args.share_with)?
                 .map_or_else(Vec::new, |p| p.0),
+            fleet: read::<FleetLocation>("FLEET", &args.fleet)?,
             quota_overrides,
             vpc_id: read::<VpcId>("VPC_ID", &args.vpc_id)?.map(|v| v.0),
             ports: read::<Ports>("PORTS", &args.ports)?
@@ -392,31 +397,7 @@ mod tests {
     fn args(pairs: &[(&str, &str)]) -> ConfigArgs {
         let mut a = ConfigArgs::default();
         for (k, v) in pairs {
-            let v = Some(v.to_string());
-            match *k {
-                "VPC_ID" => a.vpc_id = v,
-                "PORTS" => a.ports = v,
-                "PREFIX_NAME" => a.prefix_name = v,
-                "DEPLOYMENT_ID" => a.deployment_id = v,
-                "DEBUG" => a.debug = v,
-                "SERVICE" => a.service = v,
-                "REGION" => a.region = v,
-                "IP_VERSIONS" => a.ip_versions = v,
-                "SERVICE_REGIONS" => a.service_regions = v,
-                "IP_RANGES_URL" => a.ip_ranges_url = v,
-                "RULES_PER_GROUP" => a.rules_per_group = v,
-                "GROUPS_PER_TARGET" => a.groups_per_target = v,
-                "MAX_REMOVE_FRACTION" => a.max_remove_fraction = v,
-                "ALLOW_LARGE_REMOVAL" => a.allow_large_removal = v,
-                "WIDEST_IPV4_PREFIX" => a.widest_ipv4_prefix = v,
-                "WIDEST_IPV6_PREFIX" => a.widest_ipv6_prefix = v,
-                "DOWNLOAD_RETRY_MS" => a.download_retry_ms = v,
-                "TARGETS" => a.targets = v,
-                "PREFIX_LIST_MAX_ENTRIES" => a.prefix_list_max_entries = v,
-                "SHARE_WITH" => a.share_with = v,
-                "WAF_SCOPE" => a.waf_scope = v,
-                _ => panic!("unknown {k}"),
-            }
+            a.set(k, v).unwrap_or_else(|e| panic!("{e}"));
         }
         a
     }

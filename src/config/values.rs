@@ -325,3 +325,37 @@ impl FromStr for WafScope {
         }
     }
 }
+
+/// `FLEET`: a fleet file's path, or the S3 object it is in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FleetLocation {
+    /// A local file (the CLI; a file bundled with the function).
+    Path(std::path::PathBuf),
+    /// `s3://BUCKET/KEY` (the hub function: change the fleet without a deployment).
+    S3 { bucket: String, key: String },
+}
+
+impl FromStr for FleetLocation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some(rest) = s.strip_prefix("s3://") else {
+            return Ok(FleetLocation::Path(s.into()));
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        // S3's bucket naming rules: 3 to 63 lower-case letters, digits, dots and hyphens.
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !bucket_ok || key.is_empty() {
+            return Err(format!(
+                "'{}' is not s3://BUCKET/KEY (a bucket of 3 to 63 lower-case letters, digits, dots and hyphens, and a key)",
+                crate::error::echo(s)
+            ));
+        }
+        Ok(FleetLocation::S3 {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+}

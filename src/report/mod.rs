@@ -6,13 +6,16 @@
 //! - `ranges`: what a document yields (`sgsync ranges`);
 //! - `summary`: one run as JSON, and its log line;
 //! - `status`: what exists now (`sgsync status`);
-//! - `text`: a run as a reviewer reads it (the diff of `plan` and `apply`), and each action in words.
+//! - `text`: a run as a reviewer reads it (the diff of `plan` and `apply`), and each action in words;
+//! - `fleet`: a fleet run and a fleet's status, a line per VPC.
 
+mod fleet;
 mod ranges;
 mod status;
 mod summary;
 mod text;
 
+pub use fleet::{EntryStatus, EntrySummary, FleetStatus, FleetStatusReport, FleetSummary};
 pub use ranges::{Counts, RangesReport};
 pub use status::{
     GroupStatus, GroupsStatus, ListStatus, SetStatus, SetsStatus, StatusReport, TargetStatus,

@@ -363,6 +363,39 @@ impl Aws {
             .to_string()
     }
 
+    /// Launches an instance with `groups` (an image moto knows); returns it and its interface.
+    pub async fn launch_instance(&self, groups: &[String]) -> (String, String) {
+        let subnet = self.subnets().await[0].clone();
+        let image = self
+            .ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()[0]
+            .image_id()
+            .unwrap()
+            .to_string();
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .set_security_group_ids(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        let instance = &out.instances()[0];
+        let eni = instance.network_interfaces()[0]
+            .network_interface_id()
+            .unwrap()
+            .to_string();
+        (instance.instance_id().unwrap().to_string(), eni)
+    }
+
     pub async fn create_alb(&self, name: &str, groups: &[String]) -> String {
         let subnets = self.subnets().await;
         self.elbv2
@@ -767,6 +800,63 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// An EC2 client in `account` and `region` (credentials of an assumed role), straight to moto.
+    pub async fn account_ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.moto.endpoint())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+            "arn:aws:iam::{account}:role/sgsync"
+        ))
+        .session_name("test")
+        .configure(&base)
+        .build()
+        .await;
+        let config = base
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        aws_sdk_ec2::Client::new(&config)
+    }
+
+    /// The rules of the groups tagged `sgsync:prefix = AUTOUPDATE` in an account's region, by group name.
+    pub async fn managed_rules_in(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> BTreeMap<String, BTreeSet<String>> {
+        let ec2 = self.account_ec2(account, region).await;
+        let out = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("tag:sgsync:prefix")
+                    .values("AUTOUPDATE")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.security_groups()
+            .iter()
+            .map(|g| {
+                (
+                    g.group_name().unwrap().to_string(),
+                    rule_strings(g.ip_permissions()),
+                )
+            })
+            .collect()
+    }
+}
+
 /// One managed prefix list as AWS holds it.
 #[derive(Clone, Debug)]
 pub struct PrefixList {
@@ -906,7 +996,20 @@ impl Sgsync {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sgsync"));
+        self.run_under(&[], args)
+    }
+
+    /// Runs sgsync as the last argument of `wrapper` (e.g. `/usr/bin/time -f %M -o FILE`).
+    pub fn run_under(&self, wrapper: &[&str], args: &[&str]) -> Output {
+        let bin = env!("CARGO_BIN_EXE_sgsync");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
         for v in sgsync::config::VARIABLES.iter().chain(AWS_VARS) {
             cmd.env_remove(v);
         }

@@ -33,6 +33,8 @@ pub struct ProxyCall {
     pub status: u16,
     /// Whether the proxy answered itself (an injected fault or an enforced limit).
     pub injected: bool,
+    /// The account the call's credentials belong to, when they come from an `AssumeRole` the proxy saw.
+    pub account: Option<String>,
 }
 
 impl ProxyCall {
@@ -97,6 +99,12 @@ pub struct Faults {
     /// The next this many `UpdateIPSet` calls lose the race to another writer
     /// (`WAFOptimisticLockException`).
     pub waf_lock_conflicts: usize,
+    /// `AssumeRole` of a role ARN containing this is refused (`AccessDenied`), as when the role does
+    /// not exist or does not trust the caller.
+    pub deny_assume_role: Option<String>,
+    /// Calls with the credentials of this account (from an `AssumeRole`) are throttled at this rate,
+    /// and no other account's.
+    pub throttle_account: Option<(String, f64)>,
 }
 
 struct State {
@@ -109,6 +117,8 @@ struct State {
     unknown_yet: BTreeMap<String, usize>,
     /// Prefix lists still "changing": describes left, the version and state word to show meanwhile.
     changing: BTreeMap<String, (usize, String, &'static str)>,
+    /// Access key id → account, learnt from `AssumeRole` answers.
+    accounts: BTreeMap<String, String>,
 }
 
 /// The proxy; stops when dropped.
@@ -135,9 +145,11 @@ impl FaultProxy {
             rng: fastrand::Rng::with_seed(0x5eed_1234_abcd_0001),
             unknown_yet: BTreeMap::new(),
             changing: BTreeMap::new(),
+            accounts: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        for _ in 0..4 {
+        // Enough workers that added latency delays calls without serialising a fleet's concurrent ones.
+        for _ in 0..64 {
             let (server, state, stop, upstream) = (
                 server.clone(),
                 state.clone(),
@@ -202,6 +214,13 @@ const RAM_OPERATIONS: [&str; 6] = [
     "DisassociateResourceShare",
     "DeleteResourceShare",
 ];
+
+/// The access key id of a signed request.
+fn access_key_of(headers: &[tiny_http::Header]) -> Option<String> {
+    let auth = header(headers, "Authorization")?;
+    let credential = auth.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_string())
+}
 
 fn service_of(headers: &[tiny_http::Header]) -> String {
     let auth = headers
@@ -497,12 +516,17 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             (p.get("Action").cloned().unwrap_or_default(), p)
         }
     };
+    let access_key = access_key_of(request.headers());
+    let account = access_key
+        .as_ref()
+        .and_then(|k| state.lock().unwrap().accounts.get(k).cloned());
     let mut call = ProxyCall {
         service: service.clone(),
         action,
         params,
         status: 0,
         injected: false,
+        account,
     };
 
     // Decide the fault, if any, under the lock; do the IO outside it.
@@ -523,6 +547,16 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                 .params
                 .get("PrefixListId")
                 .is_some_and(|id| s.changing.contains_key(id));
+        let denied_role = call.action == "AssumeRole"
+            && s.faults.deny_assume_role.as_ref().is_some_and(|needle| {
+                call.params
+                    .get("RoleArn")
+                    .is_some_and(|arn| arn.contains(needle.as_str()))
+            });
+        let account_throttled = match (&s.faults.throttle_account, &call.account) {
+            (Some((account, rate)), Some(mine)) if account == mine => roll < *rate,
+            _ => false,
+        };
         let lock_lost = call.action == "UpdateIPSet" && s.faults.waf_lock_conflicts > 0;
         if lock_lost {
             s.faults.waf_lock_conflicts -= 1;
@@ -537,7 +571,25 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             ec2_query(upstream, &query);
         }
         thread::sleep(latency);
-        if changing {
+        if denied_role {
+            Some(Some(query_error(
+                403,
+                "AccessDenied",
+                "injected: User is not authorized to perform: sts:AssumeRole on this resource",
+            )))
+        } else if account_throttled {
+            let code = if service == "ec2" {
+                "RequestLimitExceeded"
+            } else {
+                "Throttling"
+            };
+            Some(Some(error_for(
+                &service,
+                503,
+                code,
+                "injected throttling of one account",
+            )))
+        } else if changing {
             Some(Some(ec2_error(
                 400,
                 "IncorrectState",
@@ -674,6 +726,19 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                 }
                 if status == 200 {
                     out_body = prefix_list_async(&call, out_body, &mut state.lock().unwrap());
+                }
+                if call.action == "AssumeRole" && status == 200 {
+                    let text = String::from_utf8_lossy(&out_body);
+                    let account = call
+                        .params
+                        .get("RoleArn")
+                        .and_then(|arn| arn.split(':').nth(4))
+                        .map(str::to_string);
+                    if let (Some(key), Some(account)) =
+                        (between(&text, "<AccessKeyId>", "</AccessKeyId>"), account)
+                    {
+                        state.lock().unwrap().accounts.insert(key, account);
+                    }
                 }
                 if call.action == "DescribeLoadBalancers"
                     && let Some(value) = enforcement

@@ -172,13 +172,22 @@ pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsEr
     Ok(split(g.ip_permissions()))
 }
 
-/// The interfaces of one VPC, as sgsync sees them.
+/// The interfaces of one VPC (or of one instance, or one interface), as sgsync sees them.
 #[derive(Default)]
 pub(crate) struct Interfaces {
     /// Interfaces tagged `sgsync:target` = the prefix: targets.
     pub(crate) targets: Vec<ObservedTarget>,
     /// Interfaces carrying a managed group without the tag: never modified.
     pub(crate) untagged: Vec<ObservedTarget>,
+    /// The VPCs the targets are in.
+    pub(crate) vpcs: BTreeSet<String>,
+}
+
+/// Which interfaces to read.
+pub(crate) enum Where<'a> {
+    Vpc(&'a str),
+    Instance(&'a str),
+    Interface(&'a str),
 }
 
 fn groups_of(eni: &NetworkInterface) -> Vec<String> {
@@ -198,15 +207,20 @@ fn groups_of(eni: &NetworkInterface) -> Vec<String> {
 /// that lacks a group created since.
 pub(crate) async fn interfaces(
     ec2: &Client,
-    vpc_id: &str,
+    place: Where<'_>,
     owner: &Ownership,
     managed: &[String],
     warnings: &mut Vec<String>,
 ) -> Result<Interfaces, AwsError> {
     const OP: &str = "ec2:DescribeNetworkInterfaces";
+    let by = match place {
+        Where::Vpc(id) => filter("vpc-id", [id]),
+        Where::Instance(id) => filter("attachment.instance-id", [id]),
+        Where::Interface(id) => filter("network-interface-id", [id]),
+    };
     let mut pages = ec2
         .describe_network_interfaces()
-        .filters(filter("vpc-id", [vpc_id]))
+        .filters(by)
         .max_results(1000)
         .into_paginator()
         .send();
@@ -237,6 +251,7 @@ pub(crate) async fn interfaces(
                 groups,
             };
             if opted_in {
+                found.vpcs.extend(eni.vpc_id().map(str::to_string));
                 found.targets.push(target);
             } else {
                 found.untagged.push(target);

@@ -1,0 +1,391 @@
+//! The fleet file: which VPCs, in which accounts and regions, and the role that reaches each. Raw TOML
+//! (`FleetFile`) is checked into a [`Fleet`] whose every entry carries its own checked [`Config`] (the
+//! sync settings of the environment and flags, with the entry's region, VPC and overrides), so a typo
+//! anywhere in the file is refused before anything is read from AWS.
+//!
+//! ```toml
+//! role_name = "sgsync"          # assumed in each account: arn:aws:iam::ACCOUNT:role/ROLE_NAME
+//! concurrency = 16              # optional, 1 to 64
+//! external_id = "…"             # optional, sent with every AssumeRole
+//! [[vpc]]
+//! account = "111111111111"
+//! region = "eu-west-1"
+//! vpc_id = "vpc-0abc…"          # optional: the region's default VPC
+//! role_arn = "arn:aws:iam::111111111111:role/other"   # optional, overrides role_name
+//! settings = { PORTS = "80,443" }                      # optional overrides of the sync settings
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::config::{Config, ConfigArgs};
+
+/// Entries synced at once, unless the file says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The most entries synced at once.
+pub const MAX_CONCURRENCY: usize = 64;
+
+/// Settings an entry may not override: the entry's own fields, and what the whole fleet shares (one
+/// document, downloaded once).
+const NOT_PER_ENTRY: [&str; 5] = [
+    "REGION",
+    "VPC_ID",
+    "FLEET",
+    "IP_RANGES_URL",
+    "DOWNLOAD_RETRY_MS",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetFile {
+    role_name: Option<String>,
+    concurrency: Option<usize>,
+    external_id: Option<String>,
+    #[serde(default)]
+    vpc: Vec<EntryFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryFile {
+    account: String,
+    region: String,
+    vpc_id: Option<String>,
+    role_arn: Option<String>,
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+}
+
+/// A checked fleet.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    /// Entries synced at once.
+    pub concurrency: usize,
+    /// Sent with every `AssumeRole` (the spoke role's `sts:ExternalId` condition).
+    pub external_id: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+/// One VPC of the fleet.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub account: String,
+    pub region: String,
+    /// `None`: the region's default VPC.
+    pub vpc_id: Option<String>,
+    /// The role to assume; `None` to use this process's own credentials (an entry in its own account).
+    pub role_arn: Option<String>,
+    /// The sync settings of this entry.
+    pub config: Config,
+}
+
+impl Entry {
+    /// `account region vpc`, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.account,
+            self.region,
+            self.vpc_id.as_deref().unwrap_or("(default VPC)")
+        )
+    }
+}
+
+/// A fleet file that cannot be used. Nothing was read from AWS.
+#[derive(Debug, Error)]
+#[error("fleet file {file}: {message}")]
+pub struct FleetError {
+    /// Where the file came from (a path, `s3://…`).
+    pub file: String,
+    pub message: String,
+}
+
+fn account_ok(a: &str) -> bool {
+    a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-5`: lower-case words joined by hyphens, a number last.
+fn region_ok(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    r.len() <= 30
+        && parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// IAM role names (with an optional path): letters, digits and `+=,.@_-`, up to 64 characters.
+fn role_name_ok(n: &str) -> bool {
+    let name = n.rsplit('/').next().unwrap_or(n);
+    (1..=64).contains(&name.len())
+        && n.len() <= 512
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+}
+
+/// The account a role ARN names, if it is one.
+fn role_arn_account(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(":iam::")?;
+    let (account, role) = rest.split_once(":role/")?;
+    let ok = partition.starts_with("aws") && account_ok(account) && role_name_ok(role);
+    ok.then_some(account)
+}
+
+/// Checks a fleet file. `args` are the sync settings of the environment and flags, which every entry
+/// starts from; `aws_region` and `function` are what `Config::from_env` takes.
+pub fn parse(
+    text: &str,
+    file: &str,
+    args: &ConfigArgs,
+    aws_region: Option<&str>,
+    function: Option<&str>,
+) -> Result<Fleet, FleetError> {
+    let fail = |message: String| FleetError {
+        file: file.to_string(),
+        message,
+    };
+    let raw: FleetFile = toml::from_str(text).map_err(|e| {
+        fail(format!(
+            "{}; see docs/organizations.md for the format",
+            e.to_string().trim_end()
+        ))
+    })?;
+    if raw.vpc.is_empty() {
+        return Err(fail(
+            "lists no VPC; add [[vpc]] entries with account and region".into(),
+        ));
+    }
+    let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        return Err(fail(format!(
+            "concurrency = {concurrency}: expected 1 to {MAX_CONCURRENCY}"
+        )));
+    }
+    if let Some(name) = &raw.role_name
+        && !role_name_ok(name)
+    {
+        return Err(fail(format!(
+            "role_name = '{}' is not an IAM role name (letters, digits and +=,.@_-, at most 64)",
+            crate::error::echo(name)
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    let mut entries = Vec::new();
+    for (i, e) in raw.vpc.into_iter().enumerate() {
+        let at = |message: String| {
+            fail(format!(
+                "[[vpc]] #{} ({} {}): {message}",
+                i + 1,
+                e.account,
+                e.region
+            ))
+        };
+        if !account_ok(&e.account) {
+            return Err(at(
+                "account must be 12 digits, as a string (account = \"111111111111\")".into(),
+            ));
+        }
+        if !region_ok(&e.region) {
+            return Err(at("region is not a region name like eu-west-1".into()));
+        }
+        if let Some(vpc) = &e.vpc_id {
+            let hex = vpc.strip_prefix("vpc-").unwrap_or("");
+            if !matches!(hex.len(), 8 | 17) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(at(format!(
+                    "vpc_id '{}' is not a VPC id (vpc- and 8 or 17 hex digits)",
+                    crate::error::echo(vpc)
+                )));
+            }
+        }
+        let role_arn = match (&e.role_arn, &raw.role_name) {
+            (Some(arn), _) => match role_arn_account(arn) {
+                Some(account) if account == e.account => Some(arn.clone()),
+                Some(account) => {
+                    return Err(at(format!(
+                        "role_arn is in account {account}, not in the entry's account {}",
+                        e.account
+                    )));
+                }
+                None => {
+                    return Err(at(format!(
+                        "role_arn '{}' is not an IAM role ARN",
+                        crate::error::echo(arn)
+                    )));
+                }
+            },
+            (None, Some(name)) => Some(format!(
+                "arn:{}:iam::{}:role/{name}",
+                partition(&e.region),
+                e.account
+            )),
+            (None, None) => None,
+        };
+        if !seen.insert((e.account.clone(), e.region.clone(), e.vpc_id.clone())) {
+            return Err(at("listed twice: two runs would fight over one VPC".into()));
+        }
+        let mut entry_args = args.clone();
+        entry_args.fleet = None;
+        entry_args.region = Some(e.region.clone());
+        entry_args.vpc_id = e.vpc_id.clone();
+        for (key, value) in &e.settings {
+            if NOT_PER_ENTRY.contains(&key.as_str()) {
+                return Err(at(format!(
+                    "settings may not set {key}: it is {}",
+                    match key.as_str() {
+                        "REGION" | "VPC_ID" => "the entry's own region / vpc_id field",
+                        _ => "shared by the whole fleet (one document, downloaded once)",
+                    }
+                )));
+            }
+            entry_args.set(key, value).map_err(&at)?;
+        }
+        let config =
+            Config::from_env(&entry_args, aws_region, function).map_err(|c| at(c.to_string()))?;
+        entries.push(Entry {
+            account: e.account,
+            region: e.region,
+            vpc_id: e.vpc_id,
+            role_arn,
+            config,
+        });
+    }
+    Ok(Fleet {
+        concurrency,
+        external_id: raw.external_id,
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Fleet {
+        parse(text, "fleet.toml", &ConfigArgs::default(), None, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, "fleet.toml", &ConfigArgs::default(), None, None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn entries_get_their_role_region_vpc_and_overrides() {
+        let fleet = parse_ok(
+            r#"
+            role_name = "sgsync"
+            concurrency = 4
+            [[vpc]]
+            account = "111111111111"
+            region = "eu-west-1"
+            vpc_id = "vpc-0123456789abcdef0"
+            [[vpc]]
+            account = "222222222222"
+            region = "cn-north-1"
+            settings = { PORTS = "80,443", TARGETS = "prefix-lists" }
+            [[vpc]]
+            account = "333333333333"
+            region = "us-east-1"
+            role_arn = "arn:aws:iam::333333333333:role/path/other"
+            "#,
+        );
+        assert_eq!(fleet.concurrency, 4);
+        let [a, b, c] = &fleet.entries[..] else {
+            panic!()
+        };
+        assert_eq!(
+            a.role_arn.as_deref(),
+            Some("arn:aws:iam::111111111111:role/sgsync")
+        );
+        assert_eq!(a.config.region, "eu-west-1");
+        assert_eq!(a.config.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
+        assert_eq!(
+            b.role_arn.as_deref(),
+            Some("arn:aws-cn:iam::222222222222:role/sgsync")
+        );
+        assert_eq!(b.config.ports.len(), 2);
+        assert!(b.config.targets.prefix_lists && !b.config.targets.security_groups);
+        assert_eq!(
+            c.role_arn.as_deref(),
+            Some("arn:aws:iam::333333333333:role/path/other")
+        );
+        assert_eq!(c.label(), "333333333333 us-east-1 (default VPC)");
+    }
+
+    #[test]
+    fn every_mistake_names_the_entry_and_what_is_accepted() {
+        for (text, needle) in [
+            ("", "lists no VPC"),
+            ("vpcs = []", "unknown field `vpcs`"),
+            (
+                "[[vpc]]\naccount = 111111111111\nregion = \"eu-west-1\"",
+                "invalid type: integer",
+            ),
+            (
+                "[[vpc]]\naccount = \"11111111111\"\nregion = \"eu-west-1\"",
+                "#1 (11111111111 eu-west-1): account must be 12 digits",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west\"",
+                "region is not a region name",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-12\"",
+                "not a VPC id",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nrole_arn = \"arn:aws:iam::222222222222:role/x\"",
+                "in account 222222222222, not in the entry's account",
+            ),
+            (
+                "concurrency = 0\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+                "expected 1 to 64",
+            ),
+            (
+                "role_name = \"a b\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+                "not an IAM role name",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+                "#2 (111111111111 eu-west-1): listed twice",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { PORT = \"80\" }",
+                "'PORT' is not a setting",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { PORTS = \"eighty\" }",
+                "PORTS",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { IP_RANGES_URL = \"https://x\" }",
+                "shared by the whole fleet",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { REGION = \"us-east-1\" }",
+                "the entry's own region",
+            ),
+        ] {
+            let e = parse_err(text);
+            assert!(e.starts_with("fleet file fleet.toml: "), "{e}");
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! A new target protected within seconds: the EventBridge launch and tag events (the AWS samples in
+//! `tests/fixtures/events/`, given the ids of real moto resources), processed by `sgsync apply --event`
+//! exactly as the function processes them. No document is downloaded (the document server is down);
+//! a few reads and one write per target; every safety rule of a full run holds.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use support::*;
+
+/// The first managed groups, made by a full run; returns their ids.
+async fn synced(aws: &Aws) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ip-ranges.json");
+    std::fs::write(&path, latest()).unwrap();
+    aws.sgsync()
+        .run(&["apply", "--ip-ranges", path.to_str().unwrap()])
+        .ok();
+    aws.managed_groups("AUTOUPDATE")
+        .await
+        .into_iter()
+        .map(|g| g.id)
+        .collect()
+}
+
+/// An event fixture with its ids replaced by real ones, written to a file.
+fn event_file(
+    dir: &tempfile::TempDir,
+    fixture_name: &str,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let mut event: Value =
+        serde_json::from_slice(&std::fs::read(fixture(&format!("events/{fixture_name}"))).unwrap())
+            .unwrap();
+    edit(&mut event);
+    let path = dir.path().join(fixture_name);
+    std::fs::write(&path, event.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn instance_event(dir: &tempfile::TempDir, fixture_name: &str, instance: &str) -> String {
+    event_file(dir, fixture_name, |e| {
+        e["detail"]["instance-id"] = Value::String(instance.into());
+        e["resources"][0] = Value::String(format!(
+            "arn:aws:ec2:us-east-1:123456789012:instance/{instance}"
+        ));
+    })
+}
+
+fn tag_event(dir: &tempfile::TempDir, arn: &str, value: Option<&str>) -> String {
+    let fixture_name = if value.is_some() {
+        "tag-change-load-balancer.json"
+    } else {
+        "tag-change-removed.json"
+    };
+    event_file(dir, fixture_name, |e| {
+        e["resources"][0] = Value::String(arn.into());
+        if let Some(v) = value {
+            e["detail"]["tags"]["sgsync:target"] = Value::String(v.into());
+        }
+    })
+}
+
+/// sgsync with its document server pointing at nothing: an event run must not need it.
+fn offline(aws: &Aws) -> Sgsync {
+    aws.sgsync()
+        .env("IP_RANGES_URL", "http://127.0.0.1:9/ip-ranges.json")
+}
+
+/// `sgsync apply --event FILE --output json`, which must succeed; its summary.
+fn apply_event(aws: &Aws, file: &str) -> Value {
+    offline(aws)
+        .run(&["apply", "--event", file, "--output", "json"])
+        .ok()
+        .json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launched_instance_whose_interface_opts_in_gets_every_managed_group_without_a_document() {
+    let aws = Aws::start().await;
+    let managed = synced(&aws).await;
+    let foreign = aws.create_foreign_group("web-admin").await;
+    let (instance, eni) = aws.launch_instance(std::slice::from_ref(&foreign)).await;
+    // moto does not copy launch-time interface tags (AWS does, from the launch template's
+    // TagSpecifications for network-interface): tag it after launch, as AWS would have.
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let own = aws.interface_groups(&eni).await;
+    assert!(own.contains(&foreign));
+    let dir = tempfile::tempdir().unwrap();
+
+    aws.proxy.clear();
+    let summary = apply_event(
+        &aws,
+        &instance_event(&dir, "ec2-instance-running.json", &instance),
+    );
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert_eq!(summary["changes"]["targets_updated"], 1);
+    // Every managed group beside its own; its own first in the request (moto reports an instance's
+    // interface groups as a set, so the order is read off the request).
+    let groups: BTreeSet<String> = aws.interface_groups(&eni).await.into_iter().collect();
+    let expected: BTreeSet<String> = own.iter().cloned().chain(managed.iter().cloned()).collect();
+    assert_eq!(groups, expected);
+    let calls = aws.proxy.calls();
+    let sent = calls
+        .iter()
+        .find(|c| c.action == "ModifyNetworkInterfaceAttribute")
+        .unwrap()
+        .values_ending("")
+        .into_iter()
+        .filter(|v| v.starts_with("sg-"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        sent[..own.len()].iter().collect::<BTreeSet<_>>(),
+        own.iter().collect::<BTreeSet<_>>()
+    );
+    // A handful of reads, one write; nothing downloaded (the server is down).
+    assert_eq!(writes(&calls), ["ModifyNetworkInterfaceAttribute"]);
+    let reads = calls.iter().filter(|c| !c.is_write()).count();
+    assert!(
+        reads <= 6,
+        "{:?}",
+        calls.iter().map(|c| &c.action).collect::<Vec<_>>()
+    );
+    assert!(calls.iter().all(|c| c.action != "DescribeLoadBalancers"));
+
+    // The same event again (EventBridge delivers at least once): nothing to do.
+    aws.proxy.clear();
+    let again = apply_event(
+        &aws,
+        &instance_event(&dir, "ec2-instance-running.json", &instance),
+    );
+    assert_eq!(again["status"], "unchanged");
+    assert!(writes(&aws.proxy.calls()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn untagged_instances_and_other_states_change_nothing() {
+    let aws = Aws::start().await;
+    synced(&aws).await;
+    let foreign = aws.create_foreign_group("web-admin").await;
+    let (untagged, eni) = aws.launch_instance(std::slice::from_ref(&foreign)).await;
+    let (tagged, tagged_eni) = aws.launch_instance(std::slice::from_ref(&foreign)).await;
+    aws.tag_target(&tagged_eni, "AUTOUPDATE").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    aws.proxy.clear();
+    let out = apply_event(
+        &aws,
+        &instance_event(&dir, "ec2-instance-running.json", &untagged),
+    );
+    assert_eq!(out["status"], "unchanged");
+    assert!(
+        out["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("carries sgsync:target=AUTOUPDATE"),
+        "{out}"
+    );
+    assert_eq!(
+        aws.interface_groups(&eni).await,
+        std::slice::from_ref(&foreign)
+    );
+
+    let stopped = apply_event(
+        &aws,
+        &instance_event(&dir, "ec2-instance-stopped.json", &tagged),
+    );
+    assert_eq!(stopped["status"], "unchanged");
+    assert!(stopped.to_string().contains("is stopped"), "{stopped}");
+    assert_eq!(
+        aws.interface_groups(&tagged_eni).await,
+        std::slice::from_ref(&foreign)
+    );
+    assert!(writes(&aws.proxy.calls()).is_empty());
+
+    // A plan of the event says what it would do, and does nothing.
+    let planned = offline(&aws)
+        .run(&[
+            "plan",
+            "--event",
+            &instance_event(&dir, "ec2-instance-running.json", &tagged),
+        ])
+        .ok();
+    assert!(
+        planned
+            .stdout
+            .contains(&format!("~ interface {tagged_eni}")),
+        "{}",
+        planned.stdout
+    );
+    assert_eq!(aws.interface_groups(&tagged_eni).await, [foreign]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_balancer_tagged_after_creation_is_attached_by_the_tag_event() {
+    let aws = Aws::start().await;
+    let managed = synced(&aws).await;
+    let foreign = aws.create_foreign_group("alb-admin").await;
+    let alb = aws
+        .create_alb("origin", std::slice::from_ref(&foreign))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Tagged for another deployment: not ours.
+    aws.proxy.clear();
+    let other = apply_event(&aws, &tag_event(&dir, &alb, Some("OTHER")));
+    assert_eq!(other["status"], "unchanged");
+    assert!(writes(&aws.proxy.calls()).is_empty());
+
+    aws.tag_target(&alb, "AUTOUPDATE").await;
+    aws.proxy.clear();
+    let out = apply_event(&aws, &tag_event(&dir, &alb, Some("AUTOUPDATE")));
+    assert_eq!(out["status"], "applied", "{out}");
+    let groups = aws.lb_groups(&alb).await;
+    assert_eq!(groups[0], foreign);
+    assert_eq!(
+        groups[1..].iter().cloned().collect::<BTreeSet<_>>(),
+        managed.iter().cloned().collect()
+    );
+    assert_eq!(writes(&aws.proxy.calls()), ["SetSecurityGroups"]);
+
+    // The tag removed: no longer a target; sgsync leaves it as it is.
+    aws.proxy.clear();
+    let removed = apply_event(&aws, &tag_event(&dir, &alb, None));
+    assert_eq!(removed["status"], "unchanged");
+    assert!(
+        removed.to_string().contains("no longer a target"),
+        "{removed}"
+    );
+    assert!(writes(&aws.proxy.calls()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_without_room_for_the_groups_is_refused_with_its_name_and_the_numbers() {
+    let aws = Aws::start().await;
+    synced(&aws).await;
+    let mut foreign = Vec::new();
+    for i in 0..3 {
+        foreign.push(aws.create_foreign_group(&format!("team-{i}")).await);
+    }
+    let (instance, eni) = aws.launch_instance(&foreign).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let before = aws.interface_groups(&eni).await;
+    let dir = tempfile::tempdir().unwrap();
+    aws.proxy.clear();
+    let out = offline(&aws).run(&[
+        "apply",
+        "--event",
+        &instance_event(&dir, "ec2-instance-running.json", &instance),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    // 3 foreign + 3 managed groups > 5 per interface.
+    assert!(out.stderr.contains(&eni), "{}", out.stderr);
+    assert!(out.stderr.contains("3 foreign"), "{}", out.stderr);
+    assert!(writes(&aws.proxy.calls()).is_empty());
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(aws.interface_groups(&eni).await), sorted(before));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_that_are_not_for_sgsync_are_refused_clearly() {
+    let aws = Aws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let other_key = event_file(&dir, "tag-change-ec2-instance.json", |_| {});
+    let out = offline(&aws).run(&["apply", "--event", &other_key]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("tag change of other keys"),
+        "{}",
+        out.stderr
+    );
+    assert!(aws.proxy.calls().is_empty());
+}

@@ -1,0 +1,259 @@
+//! A fleet of VPCs in several accounts and regions (moto keeps one backend per account, reached through
+//! `AssumeRole`), synced by `sgsync … --fleet FILE`: exact groups everywhere, one download, a second run
+//! that writes nothing, an entry whose role cannot be assumed failing alone, throttling in one account
+//! slowing that account only, per-entry settings, and a bad fleet file refused before any AWS call.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use support::proxy::Faults;
+use support::*;
+
+const FLEET: &str = r#"
+role_name = "sgsync"
+concurrency = 4
+
+[[vpc]]
+account = "111111111111"
+region = "eu-west-1"
+
+[[vpc]]
+account = "111111111111"
+region = "us-east-1"
+
+[[vpc]]
+account = "222222222222"
+region = "eu-west-1"
+
+[[vpc]]
+account = "333333333333"
+region = "ap-southeast-2"
+settings = { SERVICE = "CLOUDFRONT_ORIGIN_FACING", PORTS = "80,443" }
+"#;
+
+/// (account, region, rules) of every entry of [`FLEET`].
+fn expected() -> Vec<(&'static str, &'static str, BTreeSet<String>)> {
+    let cloudfront = expected_rules(&latest(), "80", false);
+    let origin_facing: BTreeSet<String> = {
+        let selection = sgsync::ranges::Selection {
+            services: vec!["CLOUDFRONT_ORIGIN_FACING".into()],
+            regions: None,
+            ip_versions: sgsync::ranges::IpVersions {
+                v4: true,
+                v6: false,
+            },
+        };
+        let set = sgsync::ranges::select(&latest(), &selection).unwrap();
+        let ports = sgsync::rule::parse_port_list("80,443").unwrap();
+        sgsync::rule::desired_rules(&set.ipv4, &set.ipv6, &ports)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    vec![
+        ("111111111111", "eu-west-1", cloudfront.clone()),
+        ("111111111111", "us-east-1", cloudfront.clone()),
+        ("222222222222", "eu-west-1", cloudfront),
+        ("333333333333", "ap-southeast-2", origin_facing),
+    ]
+}
+
+struct Setup {
+    aws: Aws,
+    files: FileServer,
+    _dir: tempfile::TempDir,
+    fleet: String,
+    sgsync: Sgsync,
+}
+
+async fn setup(fleet: &str) -> Setup {
+    let aws = Aws::start().await;
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", latest());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(&path, fleet).unwrap();
+    let sgsync = aws
+        .sgsync()
+        .env("IP_RANGES_URL", &files.url("/ip-ranges.json"))
+        .env("FLEET", path.to_str().unwrap());
+    Setup {
+        aws,
+        files,
+        fleet: path.to_str().unwrap().to_string(),
+        _dir: dir,
+        sgsync,
+    }
+}
+
+async fn assert_exact(aws: &Aws, account: &str, region: &str, rules: &BTreeSet<String>) {
+    let groups = aws.managed_rules_in(account, region).await;
+    let union: BTreeSet<String> = groups.values().flatten().cloned().collect();
+    let held: usize = groups.values().map(BTreeSet::len).sum();
+    assert_eq!(
+        &union, rules,
+        "{account} {region} does not hold exactly the published rules"
+    );
+    assert_eq!(held, rules.len(), "{account} {region} holds a rule twice");
+    assert!(groups.values().all(|r| r.len() <= 60), "{account} {region}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_vpc_of_the_fleet_is_kept_exact_with_one_download_and_a_second_run_writes_nothing() {
+    let s = setup(FLEET).await;
+    let out = s.sgsync.run(&["apply", "--output", "json"]).ok();
+    let summary = out.json();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert_eq!(summary["failed"], 0);
+    let vpcs = summary["vpcs"].as_array().unwrap();
+    assert_eq!(vpcs.len(), 4);
+    for (vpc, (account, region, rules)) in vpcs.iter().zip(expected()) {
+        assert_eq!(vpc["account"], account);
+        assert_eq!(vpc["region"], region);
+        assert_eq!(vpc["status"], "applied");
+        assert_eq!(vpc["rules"], rules.len());
+        assert!(vpc["vpc_id"].as_str().unwrap().starts_with("vpc-"));
+        assert_exact(&s.aws, account, region, &rules).await;
+    }
+    // One download for the whole fleet; one AssumeRole per entry; every call in its own account.
+    assert_eq!(s.files.hits("/ip-ranges.json"), 1);
+    let calls = s.aws.proxy.calls();
+    assert_eq!(calls.iter().filter(|c| c.action == "AssumeRole").count(), 4);
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.service == "ec2")
+            .all(|c| c.account.is_some()),
+        "an EC2 call was made with the hub's own credentials"
+    );
+
+    s.aws.proxy.clear();
+    let again = s.sgsync.run(&["apply"]).ok();
+    assert!(
+        writes(&s.aws.proxy.calls())
+            .iter()
+            .all(|w| w == "AssumeRole"),
+        "{:?}",
+        writes(&s.aws.proxy.calls())
+    );
+    assert!(
+        again
+            .stdout
+            .contains("Fleet: 4 VPCs: 0 applied, 0 planned, 4 unchanged, 0 skipped, 0 failed"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("111111111111  eu-west-1"),
+        "{}",
+        again.stdout
+    );
+
+    let status = s.sgsync.run(&["status", "--output", "json"]).ok().json();
+    let vpcs = status["vpcs"].as_array().unwrap();
+    assert_eq!(vpcs.len(), 4);
+    assert_eq!(vpcs[0]["groups"].as_array().unwrap().len(), 3);
+    assert_eq!(vpcs[3]["groups"].as_array().unwrap().len(), 2);
+    assert!(
+        s.sgsync
+            .run(&["status"])
+            .ok()
+            .stdout
+            .contains("Fleet: 4 VPCs, 0 failed to read.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_whose_role_cannot_be_assumed_fails_alone() {
+    let s = setup(FLEET).await;
+    s.aws.proxy.set_faults(
+        Faults {
+            deny_assume_role: Some("222222222222".into()),
+            ..Faults::default()
+        },
+        1,
+    );
+    let out = s.sgsync.run(&["apply", "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["failed"], 1);
+    let failed = &summary["vpcs"][2];
+    assert_eq!(failed["status"], "failed");
+    let why = failed["error"].as_str().unwrap();
+    assert!(
+        why.contains("cannot assume arn:aws:iam::222222222222:role/sgsync"),
+        "{why}"
+    );
+    assert!(why.contains("deploy/spoke-role.yaml"), "{why}");
+    for (i, (account, region, rules)) in expected().into_iter().enumerate() {
+        if i == 2 {
+            assert!(s.aws.managed_rules_in(account, region).await.is_empty());
+        } else {
+            assert_eq!(summary["vpcs"][i]["status"], "applied");
+            assert_exact(&s.aws, account, region, &rules).await;
+        }
+    }
+    let text = s.sgsync.run(&["plan"]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout
+            .contains("222222222222  eu-west-1       (default VPC)          FAILED"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_in_one_account_slows_that_account_only() {
+    let s = setup(FLEET).await;
+    s.aws.proxy.set_faults(
+        Faults {
+            throttle_account: Some(("111111111111".into(), 0.25)),
+            ..Faults::default()
+        },
+        7,
+    );
+    let out = s.sgsync.run(&["apply", "--output", "json"]).ok();
+    let summary = out.json();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    for (account, region, rules) in expected() {
+        assert_exact(&s.aws, account, region, &rules).await;
+    }
+    let calls = s.aws.proxy.calls();
+    let throttled = |account: &str| {
+        calls
+            .iter()
+            .filter(|c| c.injected && c.account.as_deref() == Some(account))
+            .count()
+    };
+    assert!(throttled("111111111111") > 0);
+    assert_eq!(throttled("222222222222") + throttled("333333333333"), 0);
+    let ms = |i: usize| summary["vpcs"][i]["duration_ms"].as_f64().unwrap();
+    let slow = (ms(0) + ms(1)) / 2.0;
+    let others = (ms(2) + ms(3)) / 2.0;
+    assert!(
+        slow > others,
+        "throttled entries took {slow} ms on average, the others {others} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_fleet_file_is_refused_before_any_aws_call() {
+    let s = setup("role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { PORTS = \"http\" }\n").await;
+    let out = s.sgsync.run(&["apply"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "fleet file {}: [[vpc]] #1 (111111111111 eu-west-1):",
+            s.fleet
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("PORTS"), "{}", out.stderr);
+    assert!(s.aws.proxy.calls().is_empty());
+    assert_eq!(s.files.hits("/ip-ranges.json"), 0);
+}
