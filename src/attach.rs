@@ -79,6 +79,22 @@ fn nothing(config: &Config, why: String) -> Outcome {
     }
 }
 
+/// Refuses an event of another Region: its resources cannot be this deployment's (a replayed file, or
+/// a rule forwarding events across Regions).
+fn in_region(config: &Config, region: Option<&str>) -> Result<(), AwsError> {
+    match region {
+        Some(r) if r != config.region => Err(AwsError::other(
+            "sgsync:event",
+            format!(
+                "the event happened in {r}, this deployment is in {}: nothing was changed; \
+                 replay it with REGION={r} (and that Region's settings)",
+                config.region
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Handles an instance state-change event.
 pub(crate) async fn on_instance(
     config: &Config,
@@ -86,6 +102,7 @@ pub(crate) async fn on_instance(
     event: &InstanceEvent,
     mode: Mode,
 ) -> Result<Outcome, RunError> {
+    in_region(config, event.region.as_deref())?;
     match target_of_instance(event) {
         Ok(target) => attach(config, clients, target, mode).await,
         Err(why) => Ok(nothing(config, why)),
@@ -99,6 +116,7 @@ pub(crate) async fn on_tag(
     event: &TagEvent,
     mode: Mode,
 ) -> Result<Outcome, RunError> {
+    in_region(config, event.region.as_deref())?;
     match target_of_tag(event, &config.prefix_name) {
         Ok(target) => attach(config, clients, target, mode).await,
         Err(why) => Ok(nothing(config, why)),

@@ -38,6 +38,8 @@ pub struct InstanceEvent {
     pub state: String,
     /// When EventBridge says it happened, in milliseconds since 1970 (for the attach latency).
     pub time_ms: Option<i64>,
+    /// The Region it happened in (a replayed event may come from another one).
+    pub region: Option<String>,
 }
 
 /// The target tag changed on a resource.
@@ -48,6 +50,8 @@ pub struct TagEvent {
     /// The tag's value now; `None` when it was removed.
     pub value: Option<String>,
     pub time_ms: Option<i64>,
+    /// The Region it happened in.
+    pub region: Option<String>,
 }
 
 /// Why the function was invoked: a notification carries an MD5 to check, a schedule does not, so the
@@ -208,6 +212,7 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
                 instance_id,
                 state: e.detail.state,
                 time_ms: e.time.map(|t| t.timestamp_millis()),
+                region: e.region,
             }));
         }
         (Some("aws.tag"), Some("Tag Change on Resource")) => {
@@ -232,6 +237,7 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
                 resource,
                 value: e.detail.tags.get(TAG_TARGET).cloned(),
                 time_ms: e.time.map(|t| t.timestamp_millis()),
+                region: e.region,
             }));
         }
         _ => {}
@@ -277,6 +283,7 @@ mod tests {
                 instance_id: "i-1234567890abcdef0".into(),
                 state: "running".into(),
                 time_ms: Some(1_636_666_194_000),
+                region: Some("us-east-1".into()),
             })
         );
         let Event::Instance(stopped) =
@@ -294,6 +301,7 @@ mod tests {
                         .into(),
                 value: Some("cloudfront".into()),
                 time_ms: Some(1_537_303_298_000),
+                region: Some("us-east-1".into()),
             })
         );
         let Event::Tag(removed) = parse_event_bytes(&fixture("tag-change-removed.json")).unwrap()

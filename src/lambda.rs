@@ -13,7 +13,7 @@
 
 use std::error::Error;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -77,23 +77,38 @@ async fn handle(config: &Config, clients: &Clients, payload: Value) -> Result<Va
         }
     };
     let result = run(config, clients, &event).await;
-    match &result {
-        Ok(outcome) => {
-            emit(metrics::of_outcome(&scope, outcome, now_ms()));
-            // A launch or tag: how long the target waited for its groups, from the event's time.
-            if let (Some(at), Status::Applied) = (event.time_ms(), outcome.status) {
-                let latency = (now_ms() as i64 - at).max(0) as f64 / 1000.0;
+    if let Err(e) = &result {
+        error!(error = %chain(e.as_ref()), "the run failed; nothing after the failed step was changed");
+    }
+    // A launch or tag event has its own metrics: it must neither count as a successful sync (the
+    // alarm on RunSucceeded watches the notification and daily runs, which launches must not mask)
+    // nor report the synctoken of a run that read no document.
+    if let Some(at) = event
+        .time_ms()
+        .filter(|_| Input::for_event(&event).is_none())
+    {
+        let latency = match &result {
+            Ok(outcome) if outcome.status == Status::Applied => {
+                let seconds = (now_ms() as i64 - at).max(0) as f64 / 1000.0;
                 info!(
-                    latency_seconds = latency,
+                    latency_seconds = seconds,
                     "attached the managed groups after the event"
                 );
-                emit(metrics::of_attach(&scope, latency, now_ms()));
+                Some(seconds)
             }
-        }
-        Err(e) => {
-            error!(error = %chain(e.as_ref()), "the run failed; nothing after the failed step was changed");
-            emit(metrics::of_failure(&scope, now_ms()));
-        }
+            _ => None,
+        };
+        emit(metrics::of_attach(
+            &scope,
+            result.is_ok(),
+            latency,
+            now_ms(),
+        ));
+    } else {
+        emit(match &result {
+            Ok(outcome) => metrics::of_outcome(&scope, outcome, now_ms()),
+            Err(_) => metrics::of_failure(&scope, now_ms()),
+        });
     }
     Ok(serde_json::to_value(Summary::from(&result?))?)
 }
@@ -105,6 +120,7 @@ async fn handle_fleet(
     base: &SdkConfig,
     location: &FleetLocation,
     payload: Value,
+    deadline: Option<Instant>,
 ) -> Result<Value, HandlerError> {
     let scope = [("Deployment", config.deployment_id.as_str())];
     let outcome = async {
@@ -117,7 +133,7 @@ async fn handle_fleet(
         let aws_region = Some(config.region.as_str());
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
         let fleet = fleet::parse(&text, &name, args, aws_region, function.as_deref())?;
-        Ok::<_, HandlerError>(fleet::run_fleet(config, &fleet, &input, Mode::Apply).await?)
+        Ok::<_, HandlerError>(fleet::run_fleet(config, &fleet, &input, Mode::Apply, deadline).await?)
     }
     .await;
     let outcome = match outcome {
@@ -179,7 +195,14 @@ pub async fn serve(config: Config, args: ConfigArgs) -> Result<(), lambda_runtim
         async move {
             let (config, clients, args, base) = &*shared;
             match &config.fleet {
-                Some(location) => handle_fleet(config, args, base, location, event.payload).await,
+                Some(location) => {
+                    // No VPC starts in the invocation's last minute: those not reached are reported
+                    // as such, instead of the whole run being cut off by the timeout.
+                    let left =
+                        Duration::from_millis(event.context.deadline.saturating_sub(now_ms()));
+                    let deadline = Instant::now() + left.saturating_sub(Duration::from_secs(60));
+                    handle_fleet(config, args, base, location, event.payload, Some(deadline)).await
+                }
                 None => handle(config, clients, event.payload).await,
             }
         }

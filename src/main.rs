@@ -253,7 +253,7 @@ async fn sync_command(
             entry.config.guard.force = config.guard.force;
             entry.config.repack = config.repack;
         }
-        let outcome = fleet::run_fleet(&config, &fleet, &input, mode).await?;
+        let outcome = fleet::run_fleet(&config, &fleet, &input, mode, None).await?;
         if json {
             println!(
                 "{}",

@@ -121,13 +121,23 @@ pub(crate) fn of_fleet(scope: &[(&str, &str)], vpcs: usize, now_ms: u64) -> Vec<
     )]
 }
 
-/// How long a new target waited for its groups: from the launch or tag event's time to the attachment.
-pub(crate) fn of_attach(scope: &[(&str, &str)], latency_seconds: f64, now_ms: u64) -> Vec<Value> {
-    vec![line(
-        now_ms,
-        scope,
-        &[("EventToAttachSeconds", "Seconds", latency_seconds)],
-    )]
+/// A launch or tag event's run: whether it succeeded, and how long the new target waited for its
+/// groups (from the event's time to the attachment) when it was attached. Never `RunSucceeded`: that
+/// is the notification and daily runs' signal.
+pub(crate) fn of_attach(
+    scope: &[(&str, &str)],
+    succeeded: bool,
+    latency_seconds: Option<f64>,
+    now_ms: u64,
+) -> Vec<Value> {
+    let mut values = vec![
+        ("AttachSucceeded", "Count", f64::from(u8::from(succeeded))),
+        ("AttachFailed", "Count", f64::from(u8::from(!succeeded))),
+    ];
+    if let Some(latency) = latency_seconds {
+        values.push(("EventToAttachSeconds", "Seconds", latency));
+    }
+    vec![line(now_ms, scope, &values)]
 }
 
 /// The metrics of a run that failed.

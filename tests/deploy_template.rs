@@ -571,6 +571,20 @@ fn spoke_roles_trust_only_the_hub_and_hold_the_templates_permissions_or_only_rea
         format!("{:?}", trust["Principal"]).contains("${HubAccountId}"),
         "{trust:?}"
     );
+    // Always narrowed to the one hub role: no parameter value trusts the whole hub account.
+    assert!(
+        format!("{:?}", trust["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+            .contains(":role/${HubRoleName}"),
+        "{trust:?}"
+    );
+    let hub_role = &spoke["Parameters"]["HubRoleName"];
+    assert!(hub_role.get("Default").is_none(), "{hub_role:?}");
+    // The pattern requires at least one character (an optional group `(…)?` would accept "").
+    let pattern = hub_role["AllowedPattern"].as_str().unwrap();
+    assert!(
+        pattern.ends_with("]{1,512}$") && !pattern.contains(")?"),
+        "HubRoleName may be empty: {pattern}"
+    );
     let named = |policies: &Value, name: &str| -> Option<Value> {
         list(policies).into_iter().find_map(|p| {
             let policy = p.get("Fn::If").map_or(p.clone(), |b| b[1].clone());

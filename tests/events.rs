@@ -57,6 +57,8 @@ fn tag_event(dir: &tempfile::TempDir, arn: &str, value: Option<&str>) -> String 
     };
     event_file(dir, fixture_name, |e| {
         e["resources"][0] = Value::String(arn.into());
+        // Delivered in the deployment's Region, where the resource is (the sample is from us-west-2).
+        e["region"] = Value::String("us-east-1".into());
         if let Some(v) = value {
             e["detail"]["tags"]["sgsync:target"] = Value::String(v.into());
         }
@@ -274,5 +276,18 @@ async fn events_that_are_not_for_sgsync_are_refused_clearly() {
         "{}",
         out.stderr
     );
+    // A launch in another Region (a replayed file): its instance cannot be this deployment's.
+    let elsewhere = event_file(&dir, "ec2-instance-running.json", |e| {
+        e["region"] = Value::String("eu-west-1".into());
+    });
+    let out = offline(&aws).run(&["apply", "--event", &elsewhere]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the event happened in eu-west-1, this deployment is in us-east-1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("REGION=eu-west-1"), "{}", out.stderr);
     assert!(aws.proxy.calls().is_empty());
 }

@@ -1,7 +1,8 @@
 //! A fleet of VPCs in several accounts and regions (moto keeps one backend per account, reached through
 //! `AssumeRole`), synced by `sgsync … --fleet FILE`: exact groups everywhere, one download, a second run
 //! that writes nothing, an entry whose role cannot be assumed failing alone, throttling in one account
-//! slowing that account only, per-entry settings, and a bad fleet file refused before any AWS call.
+//! slowing that account only, per-entry settings, one VPC named twice synced once, and a bad fleet file
+//! refused before any AWS call.
 
 mod support;
 
@@ -30,33 +31,19 @@ region = "eu-west-1"
 [[vpc]]
 account = "333333333333"
 region = "ap-southeast-2"
-settings = { SERVICE = "CLOUDFRONT_ORIGIN_FACING", PORTS = "80,443" }
+settings = { PORTS = "443", IP_VERSIONS = "ipv4,ipv6" }
 "#;
 
 /// (account, region, rules) of every entry of [`FLEET`].
 fn expected() -> Vec<(&'static str, &'static str, BTreeSet<String>)> {
     let cloudfront = expected_rules(&latest(), "80", false);
-    let origin_facing: BTreeSet<String> = {
-        let selection = sgsync::ranges::Selection {
-            services: vec!["CLOUDFRONT_ORIGIN_FACING".into()],
-            regions: None,
-            ip_versions: sgsync::ranges::IpVersions {
-                v4: true,
-                v6: false,
-            },
-        };
-        let set = sgsync::ranges::select(&latest(), &selection).unwrap();
-        let ports = sgsync::rule::parse_port_list("80,443").unwrap();
-        sgsync::rule::desired_rules(&set.ipv4, &set.ipv6, &ports)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
+    // The entry's own settings select again: another port, both families.
+    let dual_443 = expected_rules(&latest(), "443", true);
     vec![
         ("111111111111", "eu-west-1", cloudfront.clone()),
         ("111111111111", "us-east-1", cloudfront.clone()),
         ("222222222222", "eu-west-1", cloudfront),
-        ("333333333333", "ap-southeast-2", origin_facing),
+        ("333333333333", "ap-southeast-2", dual_443),
     ]
 }
 
@@ -97,7 +84,15 @@ async fn assert_exact(aws: &Aws, account: &str, region: &str, rules: &BTreeSet<S
         "{account} {region} does not hold exactly the published rules"
     );
     assert_eq!(held, rules.len(), "{account} {region} holds a rule twice");
-    assert!(groups.values().all(|r| r.len() <= 60), "{account} {region}");
+    // The quota holds per family, as AWS counts it.
+    for family in [false, true] {
+        assert!(
+            groups
+                .values()
+                .all(|r| r.iter().filter(|rule| rule.contains(':') == family).count() <= 60),
+            "{account} {region}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +150,7 @@ async fn every_vpc_of_the_fleet_is_kept_exact_with_one_download_and_a_second_run
     let vpcs = status["vpcs"].as_array().unwrap();
     assert_eq!(vpcs.len(), 4);
     assert_eq!(vpcs[0]["groups"].as_array().unwrap().len(), 3);
-    assert_eq!(vpcs[3]["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(vpcs[3]["groups"].as_array().unwrap().len(), 3);
     assert!(
         s.sgsync
             .run(&["status"])
@@ -256,4 +251,51 @@ async fn a_bad_fleet_file_is_refused_before_any_aws_call() {
     assert!(out.stderr.contains("PORTS"), "{}", out.stderr);
     assert!(s.aws.proxy.calls().is_empty());
     assert_eq!(s.files.hits("/ip-ranges.json"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_vpc_named_twice_is_synced_once_and_the_other_entry_says_why() {
+    let s = setup(FLEET).await;
+    let ec2 = s.aws.account_ec2("111111111111", "eu-west-1").await;
+    let default = ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("is-default")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpcs()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    // Once as the default VPC, once by its id, with other settings: the two would undo each other.
+    let twice = format!(
+        "role_name = \"sgsync\"\n\
+         [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+         [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"{default}\"\n\
+         settings = {{ PORTS = \"443\" }}\n"
+    );
+    std::fs::write(&s.fleet, twice).unwrap();
+    let out = s.sgsync.run(&["apply", "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["vpcs"][0]["status"], "applied", "{summary}");
+    assert_eq!(summary["vpcs"][1]["status"], "failed", "{summary}");
+    let why = summary["vpcs"][1]["error"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("{default} is already entry #1's VPC")),
+        "{why}"
+    );
+    // Only the first entry's rules (port 80): the second wrote nothing.
+    assert_exact(
+        &s.aws,
+        "111111111111",
+        "eu-west-1",
+        &expected_rules(&latest(), "80", false),
+    )
+    .await;
 }

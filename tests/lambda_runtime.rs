@@ -463,11 +463,27 @@ async fn the_function_attaches_a_launched_instance_and_reports_how_long_it_waite
     let summary: serde_json::Value = serde_json::from_str(&results[0].1).unwrap();
     assert_eq!(summary["status"], "applied", "{summary}");
     assert_eq!(aws.interface_groups(&eni).await.len(), own + 3);
-    let waited: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+    let metrics: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m.get("_aws").is_some())
+        .collect();
+    let waited: Vec<f64> = metrics
+        .iter()
         .filter_map(|m| m["EventToAttachSeconds"].as_f64())
         .collect();
     assert_eq!(waited.len(), 1, "one EventToAttachSeconds metric");
     assert!((3.0..60.0).contains(&waited[0]), "{waited:?}");
+    // Its own counters: a launch is not a sync, so it cannot keep the no-successful-run alarm quiet.
+    assert!(
+        metrics.iter().any(|m| m["AttachSucceeded"] == 1.0),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .all(|m| m.get("RunSucceeded").is_none()
+                && m.get("AppliedSynctokenAgeSeconds").is_none()),
+        "{metrics:?}"
+    );
 }

@@ -76,16 +76,6 @@ impl Clients {
         }
     }
 
-    /// The clients of another region, with the same credentials (and HTTP connections) as `base`.
-    pub(crate) fn in_region(base: &SdkConfig, region: &str) -> Clients {
-        Clients::of(
-            &base
-                .to_builder()
-                .region(Region::new(region.to_string()))
-                .build(),
-        )
-    }
-
     /// The clients of `region` in the account of `role_arn`, with credentials of that role assumed
     /// with `base`'s (one `AssumeRole`, checked here: an entry whose role cannot be assumed fails at
     /// once, saying so).
@@ -96,9 +86,9 @@ impl Clients {
         session: &str,
         external_id: Option<&str>,
     ) -> Result<Clients, AwsError> {
-        let mut builder = AssumeRoleProvider::builder(role_arn)
-            .session_name(session)
-            .region(Region::new(region.to_string()));
+        // STS in the caller's own Region (`base`'s): the entry's Region may be one the caller's
+        // account has not enabled, and a regional STS endpoint there would refuse it.
+        let mut builder = AssumeRoleProvider::builder(role_arn).session_name(session);
         if let Some(id) = external_id {
             builder = builder.external_id(id);
         }
@@ -199,6 +189,12 @@ where
 /// The rules-per-group quota (and groups per target), for kinds other than security groups that
 /// need it (a prefix list's weight in referencing groups): overrides, else Service Quotas, else the
 /// defaults.
+/// The id of the region's default VPC (what a deployment without VPC_ID manages).
+pub(crate) async fn default_vpc(clients: &Clients) -> Result<String, AwsError> {
+    ec2::read::default_vpc(&clients.ec2).await
+}
+
+/// The quotas to plan with (overrides win); see `quotas::resolve`.
 pub(crate) async fn quotas(clients: &Clients, overrides: QuotaOverrides) -> Quotas {
     quotas::resolve(&clients.quotas, overrides)
         .await

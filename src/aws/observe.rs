@@ -159,9 +159,12 @@ pub(crate) async fn observe_event_targets(
             ..Observed::default()
         });
     };
-    if let Some(mine) = vpc_id
-        && mine != vpc
-    {
+    // Without VPC_ID the deployment is the default VPC's: a target elsewhere is another's.
+    let mine = match vpc_id {
+        Some(mine) => mine.to_string(),
+        None => ec2::read::default_vpc(&clients.ec2).await?,
+    };
+    if mine != vpc {
         warnings.push(format!(
             "{target} is in {vpc}, not in this deployment's VPC {mine}: left to the deployment of {vpc}"
         ));

@@ -27,14 +27,46 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The most entries synced at once.
 pub const MAX_CONCURRENCY: usize = 64;
 
-/// Settings an entry may not override: the entry's own fields, and what the whole fleet shares (one
-/// document, downloaded once).
-const NOT_PER_ENTRY: [&str; 5] = [
-    "REGION",
-    "VPC_ID",
-    "FLEET",
-    "IP_RANGES_URL",
-    "DOWNLOAD_RETRY_MS",
+/// Settings an entry may not override: the entry's own fields, what the whole fleet shares (one
+/// document, downloaded once), and what decides which addresses are allowed or how far a run may
+/// move them: whoever can write the fleet file (an S3 object) must not be able to widen or unguard
+/// what the hub's own configuration allows.
+const NOT_PER_ENTRY: [(&str, &str); 11] = [
+    ("REGION", "the entry's own region field"),
+    ("VPC_ID", "the entry's own vpc_id field"),
+    ("FLEET", "the fleet file itself"),
+    (
+        "IP_RANGES_URL",
+        "shared by the whole fleet (one document, downloaded once)",
+    ),
+    (
+        "DOWNLOAD_RETRY_MS",
+        "shared by the whole fleet (one document, downloaded once)",
+    ),
+    (
+        "SERVICE",
+        "which addresses are allowed: the hub's setting alone decides it",
+    ),
+    (
+        "SERVICE_REGIONS",
+        "which addresses are allowed: the hub's setting alone decides it",
+    ),
+    (
+        "WIDEST_IPV4_PREFIX",
+        "a guard: the hub's setting alone decides it",
+    ),
+    (
+        "WIDEST_IPV6_PREFIX",
+        "a guard: the hub's setting alone decides it",
+    ),
+    (
+        "MAX_REMOVE_FRACTION",
+        "a guard: the hub's setting alone decides it",
+    ),
+    (
+        "ALLOW_LARGE_REMOVAL",
+        "a guard: the hub's setting alone decides it",
+    ),
 ];
 
 #[derive(Deserialize)]
@@ -75,8 +107,9 @@ pub struct Entry {
     pub region: String,
     /// `None`: the region's default VPC.
     pub vpc_id: Option<String>,
-    /// The role to assume; `None` to use this process's own credentials (an entry in its own account).
-    pub role_arn: Option<String>,
+    /// The role to assume. Always one: a fleet never runs on the caller's own credentials, so that a
+    /// forgotten `role_name` cannot send every entry's writes into the caller's account.
+    pub role_arn: String,
     /// The sync settings of this entry.
     pub config: Config,
 }
@@ -184,6 +217,24 @@ pub fn parse(
             crate::error::echo(name)
         )));
     }
+    if let Some(id) = &raw.external_id {
+        let ok = (2..=1224).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
+        if !ok {
+            return Err(fail(format!(
+                "external_id = '{}' is not an STS external id (2 to 1224 of letters, digits and +=,.@:/-_); \
+                 remove the line if the spoke roles require none",
+                crate::error::echo(id)
+            )));
+        }
+    }
+    if args.vpc_id.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Err(fail(
+            "VPC_ID is set, but a fleet names its VPCs per entry (vpc_id); unset VPC_ID".into(),
+        ));
+    }
     let mut seen = BTreeSet::new();
     let mut entries = Vec::new();
     for (i, e) in raw.vpc.into_iter().enumerate() {
@@ -214,7 +265,7 @@ pub fn parse(
         }
         let role_arn = match (&e.role_arn, &raw.role_name) {
             (Some(arn), _) => match role_arn_account(arn) {
-                Some(account) if account == e.account => Some(arn.clone()),
+                Some(account) if account == e.account => arn.clone(),
                 Some(account) => {
                     return Err(at(format!(
                         "role_arn is in account {account}, not in the entry's account {}",
@@ -228,12 +279,18 @@ pub fn parse(
                     )));
                 }
             },
-            (None, Some(name)) => Some(format!(
+            (None, Some(name)) => format!(
                 "arn:{}:iam::{}:role/{name}",
                 partition(&e.region),
                 e.account
-            )),
-            (None, None) => None,
+            ),
+            (None, None) => {
+                return Err(at(
+                    "no role to assume: set role_name at the top of the file or role_arn in this entry \
+                     (the hub's own account too: a fleet never runs with the caller's own credentials)"
+                        .into(),
+                ));
+            }
         };
         if !seen.insert((e.account.clone(), e.region.clone(), e.vpc_id.clone())) {
             return Err(at("listed twice: two runs would fight over one VPC".into()));
@@ -243,14 +300,8 @@ pub fn parse(
         entry_args.region = Some(e.region.clone());
         entry_args.vpc_id = e.vpc_id.clone();
         for (key, value) in &e.settings {
-            if NOT_PER_ENTRY.contains(&key.as_str()) {
-                return Err(at(format!(
-                    "settings may not set {key}: it is {}",
-                    match key.as_str() {
-                        "REGION" | "VPC_ID" => "the entry's own region / vpc_id field",
-                        _ => "shared by the whole fleet (one document, downloaded once)",
-                    }
-                )));
+            if let Some((_, why)) = NOT_PER_ENTRY.iter().find(|(k, _)| k == key) {
+                return Err(at(format!("settings may not set {key}: it is {why}")));
             }
             entry_args.set(key, value).map_err(&at)?;
         }
@@ -264,11 +315,43 @@ pub fn parse(
             config,
         });
     }
+    regional_kinds_once(&entries).map_err(fail)?;
     Ok(Fleet {
         concurrency,
         external_id: raw.external_id,
         entries,
     })
+}
+
+/// Prefix lists and WAF IP sets belong to an account and region, not to a VPC: two entries of one
+/// account, region and deployment that both keep them would write the same lists and sets, each with
+/// its own settings, run after run.
+fn regional_kinds_once(entries: &[Entry]) -> Result<(), String> {
+    let mut seen: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let kinds = &e.config.targets;
+        if !(kinds.prefix_lists || kinds.waf_ip_sets) {
+            continue;
+        }
+        let key = (
+            e.account.as_str(),
+            e.region.as_str(),
+            e.config.prefix_name.as_str(),
+            e.config.deployment_id.as_str(),
+        );
+        if let Some(first) = seen.insert(key, i) {
+            return Err(format!(
+                "[[vpc]] #{} and #{} ({} {}) both keep prefix lists or WAF IP sets, which belong to the \
+                 account and region, not to a VPC; keep them on one entry and set \
+                 settings = {{ TARGETS = \"security-groups\" }} on the other",
+                first + 1,
+                i + 1,
+                e.account,
+                e.region
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -310,22 +393,13 @@ mod tests {
         let [a, b, c] = &fleet.entries[..] else {
             panic!()
         };
-        assert_eq!(
-            a.role_arn.as_deref(),
-            Some("arn:aws:iam::111111111111:role/sgsync")
-        );
+        assert_eq!(a.role_arn, "arn:aws:iam::111111111111:role/sgsync");
         assert_eq!(a.config.region, "eu-west-1");
         assert_eq!(a.config.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
-        assert_eq!(
-            b.role_arn.as_deref(),
-            Some("arn:aws-cn:iam::222222222222:role/sgsync")
-        );
+        assert_eq!(b.role_arn, "arn:aws-cn:iam::222222222222:role/sgsync");
         assert_eq!(b.config.ports.len(), 2);
         assert!(b.config.targets.prefix_lists && !b.config.targets.security_groups);
-        assert_eq!(
-            c.role_arn.as_deref(),
-            Some("arn:aws:iam::333333333333:role/path/other")
-        );
+        assert_eq!(c.role_arn, "arn:aws:iam::333333333333:role/path/other");
         assert_eq!(c.label(), "333333333333 us-east-1 (default VPC)");
     }
 
@@ -382,10 +456,82 @@ mod tests {
                 "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { REGION = \"us-east-1\" }",
                 "the entry's own region",
             ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+                "no role to assume: set role_name",
+            ),
+            (
+                "external_id = \"\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+                "external_id = '' is not an STS external id",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { SERVICE = \"EC2\" }",
+                "may not set SERVICE: it is which addresses are allowed",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { ALLOW_LARGE_REMOVAL = \"true\" }",
+                "may not set ALLOW_LARGE_REMOVAL: it is a guard",
+            ),
+            (
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-11111111\"\nsettings = { TARGETS = \"security-groups,prefix-lists\" }\n\
+                 [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-22222222\"\nsettings = { TARGETS = \"waf-ip-sets\" }",
+                "#1 and #2 (111111111111 eu-west-1) both keep prefix lists or WAF IP sets",
+            ),
         ] {
-            let e = parse_err(text);
+            // Every case but the role's own names a role, so that its own mistake is the one found.
+            let text = if text.starts_with("[[vpc]]") && !needle.starts_with("no role") {
+                format!("role_name = \"sgsync\"\n{text}")
+            } else {
+                text.to_string()
+            };
+            let e = parse_err(&text);
             assert!(e.starts_with("fleet file fleet.toml: "), "{e}");
             assert!(e.contains(needle), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn regional_kinds_may_share_an_account_and_region_across_deployments_or_with_groups_only() {
+        let fleet = parse_ok(
+            r#"
+            role_name = "sgsync"
+            [[vpc]]
+            account = "111111111111"
+            region = "eu-west-1"
+            vpc_id = "vpc-11111111"
+            settings = { TARGETS = "security-groups,prefix-lists" }
+            [[vpc]]
+            account = "111111111111"
+            region = "eu-west-1"
+            vpc_id = "vpc-22222222"
+            [[vpc]]
+            account = "111111111111"
+            region = "eu-west-1"
+            vpc_id = "vpc-33333333"
+            settings = { TARGETS = "prefix-lists", PREFIX_NAME = "OTHER", DEPLOYMENT_ID = "other" }
+            "#,
+        );
+        assert_eq!(fleet.entries.len(), 3);
+    }
+
+    #[test]
+    fn a_vpc_id_of_the_environment_is_refused_beside_a_fleet() {
+        let args = ConfigArgs {
+            vpc_id: Some("vpc-11111111".into()),
+            ..ConfigArgs::default()
+        };
+        let e = parse(
+            "role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
+            "fleet.toml",
+            &args,
+            None,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("VPC_ID is set, but a fleet names its VPCs per entry"),
+            "{e}"
+        );
     }
 }

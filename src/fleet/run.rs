@@ -1,7 +1,9 @@
 //! Running a fleet: one download and verification of the document, then every entry observed,
-//! planned and applied on its own (its account's credentials, its region, its settings), at most
-//! `concurrency` at once. An entry's failure is its own: the others complete.
+//! planned and applied on its own (its account's credentials, its region, its settings): the entries
+//! of one account and region in turn, up to `concurrency` accounts and regions at once. An entry's
+//! failure is its own: the others complete.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,49 +57,105 @@ fn session_name(config: &Config) -> String {
     format!("sgsync-{id}")
 }
 
-/// The entry's clients: its region, and its account's credentials when it names a role.
-async fn clients(base: &SdkConfig, fleet: &Fleet, entry: &Entry) -> Result<Clients, String> {
-    match &entry.role_arn {
-        None => Ok(Clients::in_region(base, &entry.region)),
-        Some(arn) => Clients::assume(
-            base,
-            &entry.region,
-            arn,
-            &session_name(&entry.config),
-            fleet.external_id.as_deref(),
-        )
-        .await
-        .map_err(|e| e.to_string()),
+/// Why an entry was not started: the invocation is about to time out.
+const OUT_OF_TIME: &str = "not started: the invocation had less than a minute left; split the fleet file or \
+     raise its concurrency (docs/organizations.md, \"Fleet size arithmetic\")";
+
+/// The entry as it runs: its account's clients (its role assumed), and its VPC resolved, so that one
+/// VPC named twice (once by id, once as the default VPC) is caught before either writes. `claimed`:
+/// the VPCs of this account and region already taken, by entry index.
+async fn prepare(
+    base: &SdkConfig,
+    fleet: &Fleet,
+    (i, entry): (usize, &Entry),
+    claimed: &mut BTreeMap<String, usize>,
+) -> Result<(Entry, Clients), String> {
+    let clients = Clients::assume(
+        base,
+        &entry.region,
+        &entry.role_arn,
+        &session_name(&entry.config),
+        fleet.external_id.as_deref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut entry = entry.clone();
+    let vpc = match &entry.config.vpc_id {
+        Some(vpc) => vpc.clone(),
+        None => {
+            let vpc = aws::default_vpc(&clients)
+                .await
+                .map_err(|e| e.to_string())?;
+            entry.config.vpc_id = Some(vpc.clone());
+            vpc
+        }
+    };
+    if let Some(first) = claimed.get(&vpc) {
+        return Err(format!(
+            "{vpc} is already entry #{}'s VPC: one VPC, one entry (two would undo each other's \
+             settings); remove one of them from the fleet file",
+            first + 1
+        ));
     }
+    claimed.insert(vpc, i);
+    Ok((entry, clients))
 }
 
-/// Runs `work` on every entry, at most `fleet.concurrency` at once, keeping the file's order.
-async fn each<T, F, Fut>(base: &SdkConfig, fleet: &Fleet, work: F) -> Vec<EntryOutcome<T>>
+/// Runs `work` on every entry and returns the outcomes in the file's order. The entries of one account
+/// and region run one after the other: they share that region's prefix lists and WAF IP sets and the
+/// account's EC2 request rate there, and may name one VPC twice. Up to `fleet.concurrency` such
+/// chains run at once. No entry starts after `deadline`.
+async fn each<T, F, Fut>(
+    base: &SdkConfig,
+    fleet: &Fleet,
+    deadline: Option<Instant>,
+    work: F,
+) -> Vec<EntryOutcome<T>>
 where
     F: Fn(Entry, Clients) -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
+    let mut chains: Vec<Vec<(usize, &Entry)>> = Vec::new();
+    let mut chain_of: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (i, entry) in fleet.entries.iter().enumerate() {
+        let key = (entry.account.as_str(), entry.region.as_str());
+        let c = *chain_of.entry(key).or_insert_with(|| {
+            chains.push(Vec::new());
+            chains.len() - 1
+        });
+        chains[c].push((i, entry));
+    }
     let work = &work;
-    let mut done: Vec<(usize, EntryOutcome<T>)> = stream::iter(fleet.entries.iter().enumerate())
-        .map(|(i, entry)| async move {
-            let started = Instant::now();
-            let result = match clients(base, fleet, entry).await {
-                Ok(clients) => work(entry.clone(), clients).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &result {
-                error!(entry = %entry.label(), error = %e, "this VPC failed; the others go on");
+    let done: Vec<Vec<(usize, EntryOutcome<T>)>> = stream::iter(chains)
+        .map(|chain| async move {
+            let mut claimed = BTreeMap::new();
+            let mut out = Vec::new();
+            for (i, entry) in chain {
+                let started = Instant::now();
+                let result = if deadline.is_some_and(|d| started >= d) {
+                    Err(OUT_OF_TIME.to_string())
+                } else {
+                    match prepare(base, fleet, (i, entry), &mut claimed).await {
+                        Ok((entry, clients)) => work(entry, clients).await,
+                        Err(e) => Err(e),
+                    }
+                };
+                if let Err(e) = &result {
+                    error!(entry = %entry.label(), error = %e, "this VPC failed; the others go on");
+                }
+                let outcome = EntryOutcome {
+                    entry: entry.clone(),
+                    result,
+                    duration: started.elapsed(),
+                };
+                out.push((i, outcome));
             }
-            let outcome = EntryOutcome {
-                entry: entry.clone(),
-                result,
-                duration: started.elapsed(),
-            };
-            (i, outcome)
+            out
         })
         .buffer_unordered(fleet.concurrency)
         .collect()
         .await;
+    let mut done: Vec<(usize, EntryOutcome<T>)> = done.into_iter().flatten().collect();
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, o)| o).collect()
 }
@@ -121,12 +179,14 @@ fn for_entry(
     }))
 }
 
-/// Loads the document once and syncs every entry of `fleet` with it.
+/// Loads the document once and syncs every entry of `fleet` with it; no entry starts after
+/// `deadline` (the hub function's time running out).
 pub async fn run_fleet(
     config: &Config,
     fleet: &Fleet,
     input: &Input,
     mode: Mode,
+    deadline: Option<Instant>,
 ) -> Result<FleetOutcome, LoadError> {
     let loaded = Arc::new(load(config, input).await?);
     for w in &loaded.ranges.warnings {
@@ -140,7 +200,7 @@ pub async fn run_fleet(
     );
     let base = aws::base_config(&config.region).await;
     let loaded = &loaded;
-    let entries = each(&base, fleet, |entry, clients| async move {
+    let entries = each(&base, fleet, deadline, |entry, clients| async move {
         let document = for_entry(loaded, config, &entry)?;
         sync::sync_vpc(&entry.config, &clients, &document, mode)
             .await
@@ -156,7 +216,7 @@ pub async fn run_fleet(
 /// Reads every entry of `fleet` as it is now (`sgsync status --fleet`).
 pub async fn fleet_status(config: &Config, fleet: &Fleet) -> Vec<EntryOutcome<Inventory>> {
     let base = aws::base_config(&config.region).await;
-    each(&base, fleet, |entry, clients| async move {
+    each(&base, fleet, None, |entry, clients| async move {
         sync::inventory(&entry.config, &clients)
             .await
             .map_err(|e| chain(&e))

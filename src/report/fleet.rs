@@ -149,16 +149,15 @@ fn line(o: &Outcome) -> String {
         let groups = o.groups_after();
         parts.push(format!("{} rules in {} groups", o.rules, groups.len()));
         let headroom = o.headroom();
-        match headroom
-            .iter()
-            .map(|(_, h)| (h.rules.get(Family::V4), h.rules.get(Family::V6)))
-            .min()
-        {
-            Some((v4, v6)) => parts.push(format!(
-                "headroom IPv4 {v4} / IPv6 {v6} rules on the fullest of {} targets",
+        // Each family's least headroom over the targets (the fullest target of one family need not
+        // be the other's).
+        let least = |f: Family| headroom.iter().map(|(_, h)| h.rules.get(f)).min();
+        match (least(Family::V4), least(Family::V6)) {
+            (Some(v4), Some(v6)) => parts.push(format!(
+                "least headroom IPv4 {v4} / IPv6 {v6} rules over {} targets",
                 headroom.len()
             )),
-            None => parts.push("no targets".into()),
+            _ => parts.push("no targets".into()),
         }
     }
     if let Some(l) = &o.lists {
