@@ -159,9 +159,9 @@ if api.get("fleet"):
     p("|---|---|---|---|")
     p(f"| one VPC alone, first sync | | {f['single_vpc_first_sync_ms'] / 1000:.2f} | |")
     for label, key in [("fleet, first sync", "first_sync"), ("fleet, no-op", "no_op")]:
-        r = f[key]
-        rss = f"{r['peak_rss_kb'] / 1024:.1f}" if r.get("peak_rss_kb") else "not measured (no /usr/bin/time)"
-        p(f"| {label} | {r['calls']} | {r['wall_ms'] / 1000:.2f} | {rss} |")
+        run = f[key]
+        rss = f"{run['peak_rss_kb'] / 1024:.1f}" if run.get("peak_rss_kb") else "not measured (no /usr/bin/time)"
+        p(f"| {label} | {run['calls']} | {run['wall_ms'] / 1000:.2f} | {rss} |")
     p()
     p(f"Per VPC: {f['first_sync']['calls'] / f['vpcs']:.1f} calls on the first sync, {f['no_op']['calls'] / f['vpcs']:.1f} on a no-op (AssumeRole, the reads, the writes).")
     p("What this means for the size of one hub's fleet: docs/organizations.md, \"Fleet size arithmetic\".")
