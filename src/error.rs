@@ -4,6 +4,7 @@
 //! (`security_groups::apply`) and the simulated world that stands in for AWS in tests, so none of them
 //! needs the others' types; the conversion from SDK errors lives in `aws`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// An AWS call that failed: which call, AWS's error code, and its message.
@@ -80,6 +81,45 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// A plan's action that failed, in any kind's `apply`. The actions before it were applied; each plan's
+/// order guarantees that the state in between loses no access and widens nothing, and the next run
+/// converges from it. `C` is the kind's change counts, so the summary can still say what changed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{kind}step {step} of {total} ({what}) failed; the {} steps before it were applied and the next run continues from there: {source}",
+    .step - 1
+)]
+pub struct StepError<C> {
+    /// Which kind's plan, as a prefix of the message ("" for security groups, the first kind).
+    pub kind: &'static str,
+    /// 1-based index of the failed action.
+    pub step: usize,
+    /// Number of actions in the plan.
+    pub total: usize,
+    /// The failed action, in words.
+    pub what: String,
+    /// What changed before the failure.
+    pub changes: C,
+    /// The AWS error.
+    #[source]
+    pub source: AwsError,
+}
+
+/// The id of the `kind` (group, prefix list, WAF IP set) named `name` in a run's name → id map: every
+/// name a plan uses was observed or created before, so only a planner bug makes one missing.
+pub(crate) fn known_id(
+    ids: &BTreeMap<String, String>,
+    kind: &str,
+    name: &str,
+) -> Result<String, AwsError> {
+    ids.get(name).cloned().ok_or_else(|| {
+        AwsError::other(
+            "sgsync:apply",
+            format!("no id known for {kind} {name}; this is a bug, please report it"),
+        )
+    })
+}
+
 /// A value as an error message quotes it: whole when short, else its start and its length, so a
 /// hostile or broken input (a 200 KB "md5") cannot flood a log line or an invocation's error.
 pub(crate) fn echo(value: &str) -> String {
@@ -123,6 +163,31 @@ mod tests {
         assert_eq!(
             odd.to_string(),
             "ec2:DescribeVpcs failed: the response has no VPC id"
+        );
+    }
+
+    #[test]
+    fn a_failed_step_says_which_what_was_done_before_and_that_the_next_run_continues() {
+        let e = StepError {
+            kind: "prefix lists: ",
+            step: 3,
+            total: 5,
+            what: "modify AUTOUPDATE-cloudfront-ipv4-1".into(),
+            changes: (),
+            source: AwsError::coded("ec2:ModifyManagedPrefixList", "IncorrectState", "busy"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "prefix lists: step 3 of 5 (modify AUTOUPDATE-cloudfront-ipv4-1) failed; the 2 steps before \
+             it were applied and the next run continues from there: ec2:ModifyManagedPrefixList failed: \
+             IncorrectState: busy"
+        );
+        let ids = BTreeMap::from([("a".to_string(), "sg-1".to_string())]);
+        assert_eq!(known_id(&ids, "group", "a").unwrap(), "sg-1");
+        let missing = known_id(&ids, "group", "b").unwrap_err().to_string();
+        assert!(
+            missing.contains("no id known for group b; this is a bug"),
+            "{missing}"
         );
     }
 }

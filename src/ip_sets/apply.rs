@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use ipnet::IpNet;
-use thiserror::Error;
 use tracing::info;
 
 use super::model::{Action, Changes, Observed, Plan};
-use crate::error::AwsError;
+use crate::error::{AwsError, StepError, known_id};
 use crate::rule::Family;
 
 /// The calls a WAF plan is made of. Lock tokens (the optimistic lock) are the adapter's business: it
@@ -47,29 +46,8 @@ pub struct Applied {
     pub ids: BTreeMap<String, String>,
 }
 
-/// An action that failed; the ones before it were applied.
-#[derive(Debug, Error)]
-#[error(
-    "WAF IP sets: step {step} of {total} ({what}) failed; the {done} steps before it were applied and the next run continues from there: {source}"
-)]
-pub struct ApplyError {
-    pub step: usize,
-    pub total: usize,
-    pub done: usize,
-    pub what: String,
-    pub changes: Changes,
-    #[source]
-    pub source: AwsError,
-}
-
-fn id_of(ids: &BTreeMap<String, String>, name: &str) -> Result<String, AwsError> {
-    ids.get(name).cloned().ok_or_else(|| {
-        AwsError::other(
-            "sgsync:apply",
-            format!("no id known for WAF IP set {name}; this is a bug, please report it"),
-        )
-    })
-}
+/// An action that failed; see [`StepError`].
+pub type ApplyError = StepError<Changes>;
 
 /// Runs `plan`, made from `observed`, through `api`.
 pub async fn apply<A: SetApi>(
@@ -108,7 +86,7 @@ pub async fn apply<A: SetApi>(
                     remove,
                     addresses,
                 } => {
-                    api.update(&id_of(&applied.ids, set)?, set, addresses)
+                    api.update(&known_id(&applied.ids, "WAF IP set", set)?, set, addresses)
                         .await?;
                     c.sets_updated += 1;
                     c.addresses_added += add.len();
@@ -116,8 +94,12 @@ pub async fn apply<A: SetApi>(
                 }
                 Action::RecordSynctoken { sets, synctoken } => {
                     for set in sets {
-                        api.record_synctoken(&id_of(&applied.ids, set)?, set, *synctoken)
-                            .await?;
+                        api.record_synctoken(
+                            &known_id(&applied.ids, "WAF IP set", set)?,
+                            set,
+                            *synctoken,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -125,9 +107,9 @@ pub async fn apply<A: SetApi>(
         }
         .await;
         step.map_err(|source| ApplyError {
+            kind: "WAF IP sets: ",
             step: i + 1,
             total,
-            done: i,
             what: action.to_string(),
             changes: applied.changes,
             source,

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use ipnet::IpNet;
-use thiserror::Error;
 use tracing::{info, warn};
 
 use super::model::{Action, Changes, Observed, Plan};
-use crate::error::AwsError;
+use crate::error::{AwsError, StepError, known_id};
 use crate::rule::Family;
 
 /// The calls a prefix-list plan is made of. Versions (the optimistic lock) are the adapter's business:
@@ -58,29 +57,8 @@ pub struct Applied {
     pub kept: Vec<String>,
 }
 
-/// An action that failed; the ones before it were applied, and the next run continues from there.
-#[derive(Debug, Error)]
-#[error(
-    "prefix lists: step {step} of {total} ({what}) failed; the {done} steps before it were applied and the next run continues from there: {source}"
-)]
-pub struct ApplyError {
-    pub step: usize,
-    pub total: usize,
-    pub done: usize,
-    pub what: String,
-    pub changes: Changes,
-    #[source]
-    pub source: AwsError,
-}
-
-fn id_of(ids: &BTreeMap<String, String>, name: &str) -> Result<String, AwsError> {
-    ids.get(name).cloned().ok_or_else(|| {
-        AwsError::other(
-            "sgsync:apply",
-            format!("no id known for prefix list {name}; this is a bug, please report it"),
-        )
-    })
-}
+/// An action that failed; see [`StepError`].
+pub type ApplyError = StepError<Changes>;
 
 /// Runs `plan`, made from `observed`, through `api`.
 pub async fn apply<A: ListApi>(
@@ -101,9 +79,9 @@ pub async fn apply<A: ListApi>(
         info!(step = i + 1, total, %action, "applying");
         let step = run(api, action, &mut applied).await;
         step.map_err(|source| ApplyError {
+            kind: "prefix lists: ",
             step: i + 1,
             total,
-            done: i,
             what: action.to_string(),
             changes: applied.changes,
             source,
@@ -134,18 +112,24 @@ async fn run<A: ListApi>(
             c.entries_added += entries.len();
         }
         Action::Resize { list, to, .. } => {
-            api.resize(&id_of(&applied.ids, list)?, *to).await?;
+            api.resize(&known_id(&applied.ids, "prefix list", list)?, *to)
+                .await?;
             c.lists_resized += 1;
         }
         Action::Modify {
             list, add, remove, ..
         } => {
-            let (added, removed) = api.modify(&id_of(&applied.ids, list)?, add, remove).await?;
+            let (added, removed) = api
+                .modify(&known_id(&applied.ids, "prefix list", list)?, add, remove)
+                .await?;
             c.entries_added += added;
             c.entries_removed += removed;
         }
         Action::Delete { list } => {
-            if api.delete(&id_of(&applied.ids, list)?).await? {
+            if api
+                .delete(&known_id(&applied.ids, "prefix list", list)?)
+                .await?
+            {
                 applied.ids.remove(list);
                 c.lists_deleted += 1;
             } else {
@@ -159,7 +143,7 @@ async fn run<A: ListApi>(
         Action::RecordSynctoken { lists, synctoken } => {
             let ids = lists
                 .iter()
-                .map(|l| id_of(&applied.ids, l))
+                .map(|l| known_id(&applied.ids, "prefix list", l))
                 .collect::<Result<Vec<_>, _>>()?;
             api.record_synctoken(&ids, *synctoken).await?;
         }

@@ -13,11 +13,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use thiserror::Error;
 use tracing::{info, warn};
 
 use super::model::{Action, Changes, Observed, Plan, Quotas, TargetId};
-use crate::error::AwsError;
+use crate::error::{AwsError, StepError, known_id};
 use crate::rule::Rule;
 
 /// The calls a plan is made of. Each method is one API call (plus the re-read an adapter makes when
@@ -84,37 +83,8 @@ pub struct Applied {
     pub vanished: Vec<TargetId>,
 }
 
-/// An action that failed. The actions before it were applied; the plan's order guarantees that the
-/// state in between loses no access, and the next run converges from it.
-#[derive(Debug, Error)]
-#[error(
-    "step {step} of {total} ({what}) failed; the {done} steps before it were applied and the next run continues from there: {source}"
-)]
-pub struct ApplyError {
-    /// 1-based index of the failed action.
-    pub step: usize,
-    /// Number of actions in the plan.
-    pub total: usize,
-    /// Steps completed.
-    pub done: usize,
-    /// The failed action, in words.
-    pub what: String,
-    /// What changed before the failure.
-    pub changes: Changes,
-    /// The AWS error.
-    #[source]
-    pub source: AwsError,
-}
-
-/// A name the plan uses but no group has: only a planner bug can cause it.
-fn id_of(ids: &BTreeMap<String, String>, name: &str) -> Result<String, AwsError> {
-    ids.get(name).cloned().ok_or_else(|| {
-        AwsError::other(
-            "sgsync:apply",
-            format!("no id known for group {name}; this is a bug, please report it"),
-        )
-    })
-}
+/// An action that failed; see [`StepError`].
+pub type ApplyError = StepError<Changes>;
 
 /// Runs `plan`, made from `observed`, through `api`; returns what changed and the groups' ids.
 pub async fn apply<A: GroupApi>(
@@ -139,9 +109,9 @@ pub async fn apply<A: GroupApi>(
         info!(step = i + 1, total, %action, "applying");
         let step = run.action(api, action).await;
         step.map_err(|source| ApplyError {
+            kind: "",
             step: i + 1,
             total,
-            done: i,
             what: action.to_string(),
             changes: run.changes,
             source,
@@ -172,7 +142,7 @@ impl Run<'_> {
             Action::Adopt { groups } => {
                 let group_ids = groups
                     .iter()
-                    .map(|g| id_of(ids, g))
+                    .map(|g| known_id(ids, "group", g))
                     .collect::<Result<Vec<_>, _>>()?;
                 api.adopt(&group_ids).await?;
             }
@@ -183,32 +153,37 @@ impl Run<'_> {
                 self.changes.groups_created += 1;
             }
             Action::Authorize { group, rules } => {
-                self.changes.rules_authorized += api.authorize(&id_of(ids, group)?, rules).await?;
+                self.changes.rules_authorized += api
+                    .authorize(&known_id(ids, "group", group)?, rules)
+                    .await?;
             }
             Action::Revoke { group, rules, .. } => {
-                self.changes.rules_revoked += api.revoke(&id_of(ids, group)?, rules).await?;
+                self.changes.rules_revoked +=
+                    api.revoke(&known_id(ids, "group", group)?, rules).await?;
             }
             Action::SetTargetGroups {
                 target, managed, ..
             } => {
                 let managed: Vec<String> = managed
                     .iter()
-                    .map(|name| id_of(ids, name))
+                    .map(|name| known_id(ids, "group", name))
                     .collect::<Result<_, _>>()?;
                 self.set_target(api, target, managed).await?;
             }
             Action::RevokeUnmanaged { group, .. } => {
-                self.changes.rules_revoked += api.revoke_unmanaged(&id_of(ids, group)?).await?;
+                self.changes.rules_revoked += api
+                    .revoke_unmanaged(&known_id(ids, "group", group)?)
+                    .await?;
             }
             Action::DeleteGroup { group } => {
-                api.delete_group(&id_of(ids, group)?).await?;
+                api.delete_group(&known_id(ids, "group", group)?).await?;
                 ids.remove(group);
                 self.changes.groups_deleted += 1;
             }
             Action::RecordSynctoken { groups, synctoken } => {
                 let group_ids = groups
                     .iter()
-                    .map(|g| id_of(ids, g))
+                    .map(|g| known_id(ids, "group", g))
                     .collect::<Result<Vec<_>, _>>()?;
                 api.record_synctoken(&group_ids, *synctoken).await?;
             }
