@@ -299,3 +299,22 @@ async fn one_vpc_named_twice_is_synced_once_and_the_other_entry_says_why() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_without_security_groups_read_no_vpc_which_their_role_may_not() {
+    // The spoke role's prefix-list policy has no ec2:DescribeVpcs (lists belong to the region): an
+    // entry keeping lists only must not look its default VPC up.
+    let s = setup(
+        "role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+         settings = { TARGETS = \"prefix-lists\" }\n",
+    )
+    .await;
+    let summary = s.sgsync.run(&["apply", "--output", "json"]).ok().json();
+    assert_eq!(summary["vpcs"][0]["status"], "applied", "{summary}");
+    let actions: Vec<String> = s.aws.proxy.calls().into_iter().map(|c| c.action).collect();
+    assert!(
+        actions.iter().any(|a| a == "CreateManagedPrefixList"),
+        "{actions:?}"
+    );
+    assert!(!actions.iter().any(|a| a == "DescribeVpcs"), "{actions:?}");
+}
