@@ -315,21 +315,25 @@ impl Aws {
         by_zone.into_values().take(2).collect()
     }
 
-    /// A group sgsync does not own, with one rule.
-    pub async fn create_foreign_group(&self, name: &str) -> String {
+    /// An empty group in the default VPC, untagged.
+    async fn create_group(&self, name: &str, description: &str) -> String {
         let vpc = self.default_vpc().await;
-        let id = self
-            .ec2
+        self.ec2
             .create_security_group()
             .group_name(name)
-            .description("not sgsync's")
+            .description(description)
             .vpc_id(vpc)
             .send()
             .await
             .unwrap()
             .group_id()
             .unwrap()
-            .to_string();
+            .to_string()
+    }
+
+    /// A group sgsync does not own, with one rule.
+    pub async fn create_foreign_group(&self, name: &str) -> String {
+        let id = self.create_group(name, "not sgsync's").await;
         self.ec2
             .authorize_security_group_ingress()
             .group_id(&id)
@@ -764,19 +768,9 @@ impl Aws {
         cidr_rules: usize,
     ) -> String {
         use aws_sdk_ec2::types::PrefixListId;
-        let vpc = self.default_vpc().await;
         let id = self
-            .ec2
-            .create_security_group()
-            .group_name(name)
-            .description("references a managed prefix list")
-            .vpc_id(vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id()
-            .unwrap()
-            .to_string();
+            .create_group(name, "references a managed prefix list")
+            .await;
         let mut permission = IpPermission::builder()
             .ip_protocol("tcp")
             .from_port(443)
