@@ -8,7 +8,9 @@
 //! deleted group, one call per target whose groups changed, and one tag write when the recorded
 //! synctoken of a surviving group changes. A no-op run's minimum is 0 writes.
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' support (moto, the recording proxy, the binary); the benchmark uses a part of it.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

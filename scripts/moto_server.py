@@ -368,7 +368,25 @@ WAFV2Backend.update_ip_set = _update_ip_set
 
 
 
+def _exit_with_parent():
+    """Ends this server when the process that started it is gone: a test binary that shares one server
+    between its tests (held in a static, never dropped) must not leave it running."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
     from moto.server import main
 
+    _exit_with_parent()
     sys.exit(main(sys.argv[1:]))

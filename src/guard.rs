@@ -230,7 +230,7 @@ pub fn check_ranges(ranges: &RangeSet, limits: &GuardLimits) -> Result<(), Guard
 /// The address-space bound of one document, per family, as powers of two: a family with nothing
 /// applied may receive at most `first` (a first run, or the first IPv6 ranges); otherwise at most as
 /// much as is applied, or `floor` when that is more. Checked against the real history in
-/// `tests/guard_replay.rs`.
+/// `tests/it/guard_replay.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SpaceBound {
     first: u32,

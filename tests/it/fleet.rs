@@ -4,13 +4,11 @@
 //! slowing that account only, per-entry settings, one VPC named twice synced once, and a bad fleet file
 //! refused before any AWS call.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::proxy::Faults;
+use crate::support::*;
 use serde_json::Value;
-use support::proxy::Faults;
-use support::*;
 
 const FLEET: &str = r#"
 role_name = "sgsync"

@@ -3,13 +3,11 @@
 //! the calls it took, references that bound a list's size, sharing, someone else's concurrent change,
 //! crashes after any write, and the real history.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::proxy::{Faults, ProxyCall};
+use crate::support::*;
 use serde_json::Value;
-use support::proxy::{Faults, ProxyCall};
-use support::*;
 
 const ALL: &str = "security-groups,prefix-lists,waf-ip-sets";
 
@@ -36,22 +34,6 @@ fn cidr(i: u32) -> String {
 
 fn cidrs(range: std::ops::Range<u32>) -> BTreeSet<String> {
     range.map(cidr).collect()
-}
-
-/// Applies a document (written to a file) and returns the summary and the run's calls.
-fn apply(aws: &Aws, sgsync: &Sgsync, doc: &[u8]) -> (Output, Vec<ProxyCall>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ip-ranges.json");
-    std::fs::write(&path, doc).unwrap();
-    aws.proxy.clear();
-    let out = sgsync.run(&[
-        "apply",
-        "--ip-ranges",
-        path.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    (out, aws.proxy.calls())
 }
 
 fn count(calls: &[ProxyCall], action: &str) -> usize {
@@ -127,7 +109,7 @@ async fn sets_hold(
 async fn prefix_lists_alone_hold_the_published_cidrs_and_a_second_run_writes_nothing() {
     let aws = Aws::start().await;
     let sgsync = aws.sgsync().env("TARGETS", "prefix-lists");
-    let (out, calls) = apply(&aws, &sgsync, &latest());
+    let (out, calls) = aws.apply_doc(&sgsync, &latest());
     let summary = out.ok().json();
     assert_eq!(summary["status"], "applied");
     // No security group is looked at, let alone made.
@@ -165,7 +147,7 @@ async fn prefix_lists_alone_hold_the_published_cidrs_and_a_second_run_writes_not
     );
     assert_eq!(summary["prefix_lists"]["changes"]["entries_added"], 180);
 
-    let (again, calls) = apply(&aws, &sgsync, &latest());
+    let (again, calls) = aws.apply_doc(&sgsync, &latest());
     assert_eq!(again.ok().json()["status"], "unchanged");
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 
@@ -191,7 +173,7 @@ async fn all_three_kinds_dual_stack_and_one_changed_prefix_is_one_call_per_kind(
         .sgsync()
         .env("TARGETS", ALL)
         .env("IP_VERSIONS", "ipv4,ipv6");
-    let (out, _) = apply(&aws, &sgsync, &latest());
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
     let summary = out.ok().json();
     assert_eq!(summary["status"], "applied");
     let v4 = expected_cidrs(&latest(), false);
@@ -222,7 +204,7 @@ async fn all_three_kinds_dual_stack_and_one_changed_prefix_is_one_call_per_kind(
         &[gone.as_str()],
         &[NEW_PREFIXES[0]],
     );
-    let (out, calls) = apply(&aws, &sgsync, &edited);
+    let (out, calls) = aws.apply_doc(&sgsync, &edited);
     out.ok();
     let mut v4_next = v4.clone();
     v4_next.remove(&gone);
@@ -245,7 +227,7 @@ async fn all_three_kinds_dual_stack_and_one_changed_prefix_is_one_call_per_kind(
         0
     );
 
-    let (again, calls) = apply(&aws, &sgsync, &edited);
+    let (again, calls) = aws.apply_doc(&sgsync, &edited);
     assert_eq!(again.ok().json()["status"], "unchanged");
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 }
@@ -257,7 +239,7 @@ async fn a_list_is_never_grown_past_what_a_referencing_group_can_take() {
         .sgsync()
         .env("TARGETS", "prefix-lists")
         .env("PREFIX_LIST_MAX_ENTRIES", "200");
-    apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45))
+    aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45))
         .0
         .ok();
     let list = aws.prefix_lists("AUTOUPDATE").await.remove(0);
@@ -267,7 +249,7 @@ async fn a_list_is_never_grown_past_what_a_referencing_group_can_take() {
 
     // Ten more ranges need 61 entries: the group would count 66 rules. Refused before any write.
     let grown = small_document(1_700_000_100, 0..55);
-    let (out, calls) = apply(&aws, &sgsync, &grown);
+    let (out, calls) = aws.apply_doc(&sgsync, &grown);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains(&group), "{}", out.stderr);
     assert!(
@@ -281,17 +263,13 @@ async fn a_list_is_never_grown_past_what_a_referencing_group_can_take() {
 
     // Told the quota is bigger than it is, sgsync tries; EC2 fails the resize (asynchronously) and the
     // run says so, with the list as it was.
-    let (out, _) = apply(&aws, &sgsync.clone().env("RULES_PER_GROUP", "100"), &grown);
+    let (out, _) = aws.apply_doc(&sgsync.clone().env("RULES_PER_GROUP", "100"), &grown);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("modify-failed"), "{}", out.stderr);
     assert_eq!(aws.prefix_lists("AUTOUPDATE").await[0].max_entries, 50);
 
     // The remedy the message names works: lists of at most 55 entries; the group then counts 60.
-    let (out, calls) = apply(
-        &aws,
-        &sgsync.clone().env("PREFIX_LIST_MAX_ENTRIES", "55"),
-        &grown,
-    );
+    let (out, calls) = aws.apply_doc(&sgsync.clone().env("PREFIX_LIST_MAX_ENTRIES", "55"), &grown);
     out.ok();
     lists_hold(&aws, "IPv4", &cidrs(0..55)).await;
     assert_eq!(aws.prefix_lists("AUTOUPDATE").await[0].max_entries, 55);
@@ -315,7 +293,7 @@ async fn lists_are_shared_through_ram_and_new_lists_and_principals_join_the_shar
         .sgsync()
         .env("TARGETS", "prefix-lists")
         .env("SHARE_WITH", "111122223333");
-    let (out, calls) = apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45));
+    let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45));
     let summary = out.ok().json();
     assert_eq!(count(&calls, "CreateResourceShare"), 1);
     let lists = aws.prefix_lists("AUTOUPDATE").await;
@@ -330,12 +308,12 @@ async fn lists_are_shared_through_ram_and_new_lists_and_principals_join_the_shar
     );
 
     // Nothing new: reads only.
-    let (_, calls) = apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45));
+    let (_, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45));
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 
     // Growth past one list: the new list joins the share; a new principal too.
     let sgsync = sgsync.env("SHARE_WITH", "111122223333,444455556666");
-    let (out, calls) = apply(&aws, &sgsync, &small_document(1_700_000_100, 0..70));
+    let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_100, 0..70));
     out.ok();
     assert_eq!(count(&calls, "AssociateResourceShare"), 1);
     let (resources, principals) = aws.shares().await["AUTOUPDATE-cloudfront-prefix-lists"].clone();
@@ -345,7 +323,7 @@ async fn lists_are_shared_through_ram_and_new_lists_and_principals_join_the_shar
 
     // A principal dropped from SHARE_WITH is reported, never withdrawn.
     let sgsync = sgsync.env("SHARE_WITH", "111122223333");
-    let (out, calls) = apply(&aws, &sgsync, &small_document(1_700_000_100, 0..70));
+    let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_100, 0..70));
     let summary = out.ok().json();
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
     let warnings = summary["warnings"].to_string();
@@ -367,7 +345,7 @@ async fn a_list_someone_changes_meanwhile_is_read_again_and_slow_changes_are_wai
         },
         1,
     );
-    apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45))
+    aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45))
         .0
         .ok();
     let list = aws.prefix_lists("AUTOUPDATE").await.remove(0);
@@ -386,7 +364,7 @@ async fn a_list_someone_changes_meanwhile_is_read_again_and_slow_changes_are_wai
         1,
     );
     let next = small_document(1_700_000_100, 1..46);
-    let (out, calls) = apply(&aws, &sgsync, &next);
+    let (out, calls) = aws.apply_doc(&sgsync, &next);
     out.ok();
     let mismatch = calls
         .iter()
@@ -411,7 +389,7 @@ async fn a_list_someone_changes_meanwhile_is_read_again_and_slow_changes_are_wai
     );
 
     // The entry added by hand is not published: the next run removes it.
-    let (out, calls) = apply(&aws, &sgsync, &next);
+    let (out, calls) = aws.apply_doc(&sgsync, &next);
     out.ok();
     assert_eq!(count(&calls, "ModifyManagedPrefixList"), 1);
     lists_hold(&aws, "IPv4", &cidrs(1..46)).await;
@@ -424,7 +402,7 @@ async fn waf_sets_of_another_owner_stop_the_run_and_a_lost_lock_is_retried() {
     let squatter = aws
         .create_ip_set("AUTOUPDATE-cloudfront-ipv4", &["13.32.7.0/24"], &[])
         .await;
-    let (out, calls) = apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45));
+    let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45));
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains(&squatter) && out.stderr.contains("not by this one"),
@@ -434,7 +412,7 @@ async fn waf_sets_of_another_owner_stop_the_run_and_a_lost_lock_is_retried() {
     assert!(writes(&calls).is_empty());
 
     aws.reset();
-    apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45))
+    aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45))
         .0
         .ok();
     sets_hold(&aws, &cidrs(0..45), None).await;
@@ -445,7 +423,7 @@ async fn waf_sets_of_another_owner_stop_the_run_and_a_lost_lock_is_retried() {
         },
         1,
     );
-    let (out, calls) = apply(&aws, &sgsync, &small_document(1_700_000_100, 5..60));
+    let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_100, 5..60));
     out.ok();
     let updates: Vec<u16> = calls
         .iter()
@@ -485,7 +463,7 @@ async fn a_run_crashed_after_any_write_converges_and_never_narrows_or_widens() {
     loop {
         aws.reset();
         aws.proxy.set_faults(Faults::default(), 1);
-        apply(&aws, &sgsync, &small_document(1_700_000_000, 0..45))
+        aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45))
             .0
             .ok();
         aws.proxy.set_faults(
@@ -495,7 +473,7 @@ async fn a_run_crashed_after_any_write_converges_and_never_narrows_or_widens() {
             },
             1,
         );
-        let (crashed, calls) = apply(&aws, &sgsync, &small_document(1_700_000_100, 20..150));
+        let (crashed, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_100, 20..150));
         let done = calls
             .iter()
             .filter(|c| c.is_write() && c.succeeded())
@@ -520,7 +498,7 @@ async fn a_run_crashed_after_any_write_converges_and_never_narrows_or_widens() {
             );
         }
         aws.proxy.set_faults(Faults::default(), 1);
-        let (next, _) = apply(&aws, &sgsync, &small_document(1_700_000_100, 20..150));
+        let (next, _) = aws.apply_doc(&sgsync, &small_document(1_700_000_100, 20..150));
         next.ok();
         lists_hold(&aws, "IPv4", &after).await;
         sets_hold(&aws, &after, None).await;
@@ -543,7 +521,7 @@ async fn all_170_real_versions_converge_in_lists_and_sets_with_minimal_writes() 
     for (i, file) in replay_files().iter().enumerate() {
         let doc = std::fs::read(file).unwrap();
         let expected = expected_cidrs(&doc, false);
-        let (out, calls) = apply(&aws, &sgsync, &doc);
+        let (out, calls) = aws.apply_doc(&sgsync, &doc);
         assert_eq!(out.code, 0, "version {i}: {out:?}");
         let lists = lists_hold(&aws, "IPv4", &expected).await;
         assert!(lists.iter().all(|l| l.max_entries <= 60), "version {i}");

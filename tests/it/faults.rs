@@ -2,46 +2,10 @@
 //! proxy. Every run's recorded calls are checked for make-before-break and "never revoke a
 //! still-published range"; every end state for exactness, quotas, duplicates and orphans.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::proxy::Faults;
-use support::*;
-
-fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-/// The managed groups hold exactly `expected`, once each, within 60 rules, none empty, names unique.
-async fn assert_exact(aws: &Aws, expected: &BTreeSet<String>, context: &str) -> Vec<Group> {
-    let groups = aws.managed_groups("AUTOUPDATE").await;
-    let (all, count) = union(&groups);
-    assert_eq!(&all, expected, "{context}: not exactly the published rules");
-    assert_eq!(count, expected.len(), "{context}: a rule is held twice");
-    let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(
-        names.len(),
-        groups.len(),
-        "{context}: duplicate group names"
-    );
-    for g in &groups {
-        assert!(
-            !g.rules.is_empty(),
-            "{context}: {} is an orphaned empty group",
-            g.name
-        );
-        assert!(
-            g.rules.len() <= 60,
-            "{context}: {} holds {}",
-            g.name,
-            g.rules.len()
-        );
-    }
-    groups
-}
+use crate::support::proxy::Faults;
+use crate::support::*;
 
 /// 20 % of calls throttled, 5 % failing with 500, 1 % broken connections before moto and 1 % after
 /// moto did the work (the answer is lost): the whole real series converges after each step, retrying a
@@ -90,7 +54,9 @@ async fn the_real_series_converges_through_throttling_and_server_errors() {
             );
             assert!(attempts < 20, "version {i} never converged: {out:?}");
         }
-        let groups = assert_exact(&aws, &expected, &format!("version {i}")).await;
+        let groups = aws
+            .assert_holds_exactly(&expected, &format!("version {i}"))
+            .await;
         let on = aws.interface_groups(&eni).await;
         assert_eq!(on[0], foreign);
         assert_eq!(
@@ -111,7 +77,7 @@ async fn the_real_series_converges_through_throttling_and_server_errors() {
 async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let base = doc_file(&dir, "base.json", &latest());
+    let base = doc_file(&dir, "base.json", latest());
     // Two ranges replaced in full groups (early revokes) and three added (a fourth group).
     let grown_doc = edited_document(
         &latest(),
@@ -196,7 +162,9 @@ async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
             .run(&["apply", "--ip-ranges", &grown, "--output", "json"])
             .ok();
         assert_make_before_break(&aws.proxy.calls(), &expected);
-        let groups = assert_exact(&aws, &expected, &format!("after a crash at write {k}")).await;
+        let groups = aws
+            .assert_holds_exactly(&expected, &format!("after a crash at write {k}"))
+            .await;
         let want: BTreeSet<String> = groups
             .iter()
             .map(|g| g.id.clone())
@@ -225,7 +193,7 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     let aws = Aws::start().await;
     let sgsync = aws.sgsync();
     let dir = tempfile::tempdir().unwrap();
-    let base = doc_file(&dir, "base.json", &latest());
+    let base = doc_file(&dir, "base.json", latest());
     let base_rules = expected_rules(&latest(), "80", false);
     let newer_doc = edited_document(
         &latest(),
@@ -262,7 +230,8 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
         creates > 3,
         "the runs did not overlap ({creates} creations for 3 groups): the test proves nothing"
     );
-    assert_exact(&aws, &base_rules, "same document at once").await;
+    aws.assert_holds_exactly(&base_rules, "same document at once")
+        .await;
     aws.proxy.set_faults(Faults::default(), 1);
 
     // Different documents at once: the state may be either's while they race; no duplicates, and the
@@ -281,7 +250,8 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     );
     assert!(groups.iter().all(|g| g.rules.len() <= 60));
     sgsync.run(&["apply", "--ip-ranges", &newer]).ok();
-    assert_exact(&aws, &newer_rules, "after the race").await;
+    aws.assert_holds_exactly(&newer_rules, "after the race")
+        .await;
     // The older document is now stale: skipped.
     let again = sgsync
         .run(&["apply", "--ip-ranges", &base, "--output", "json"])

@@ -3,12 +3,10 @@
 //! exactly as the function processes them. No document is downloaded (the document server is down);
 //! a few reads and one write per target; every safety rule of a full run holds.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// The first managed groups, made by a full run; returns their ids.
 async fn synced(aws: &Aws) -> Vec<String> {

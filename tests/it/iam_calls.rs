@@ -4,12 +4,10 @@
 //! targets, a no-op and, for security groups, a launch event are recorded by the proxy and checked
 //! against the actions of the template's common policy and that kind's policy.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::*;
 use serde_yaml_ng::Value;
-use support::*;
 
 /// The actions (`service:Action`) of the template role's policies with these names.
 fn allowed(policies: &[&str]) -> BTreeSet<String> {

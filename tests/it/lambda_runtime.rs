@@ -2,13 +2,11 @@
 //! invocations through the real `lambda_runtime` from a local implementation of the Lambda Runtime API
 //! (the same HTTP protocol the Lambda service speaks), against moto.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A local Lambda Runtime API: hands out queued events, collects responses and errors. Only the
 /// first `released` events are handed out until `release` lets the rest go, so a test can change

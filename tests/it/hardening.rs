@@ -1,22 +1,10 @@
 //! The outside review's findings, each reproduced against moto through the recording proxy: every test
 //! here fails on sgsync as it was before the hardening and passes now.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::proxy::Faults;
-use support::*;
-
-fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-fn apply(sgsync: &Sgsync, file: &str) -> Output {
-    sgsync.run(&["apply", "--ip-ranges", file, "--output", "json"])
-}
+use crate::support::proxy::Faults;
+use crate::support::*;
 
 /// Two deployments under the default PREFIX_NAME used to take each other's groups. Now another
 /// service's deployment coexists, a second deployment of the same service refuses naming the
@@ -25,12 +13,12 @@ fn apply(sgsync: &Sgsync, file: &str) -> Output {
 async fn deployments_under_one_prefix_never_touch_each_others_groups() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let doc = doc_file(&dir, "latest.json", &latest());
+    let doc = doc_file(&dir, "latest.json", latest());
     let origin = aws
         .sgsync()
         .env("SERVICE", "CLOUDFRONT_ORIGIN_FACING")
         .env("DEPLOYMENT_ID", "origin-80");
-    apply(&origin, &doc).ok();
+    origin.apply_file(&doc).ok();
     let mine = aws.managed_groups("AUTOUPDATE").await;
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].tags["sgsync:deployment"], "origin-80");
@@ -40,14 +28,14 @@ async fn deployments_under_one_prefix_never_touch_each_others_groups() {
         .sgsync()
         .env("SERVICE", "ROUTE53_HEALTHCHECKS")
         .env("DEPLOYMENT_ID", "health");
-    apply(&health, &doc).ok();
+    health.apply_file(&doc).ok();
     let all = aws.managed_groups("AUTOUPDATE").await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(
         all.contains(&mine[0]),
         "the first deployment's group changed: {all:?}"
     );
-    apply(&origin, &doc).ok();
+    origin.apply_file(&doc).ok();
     assert_eq!(aws.managed_groups("AUTOUPDATE").await, all);
 
     // The same service on another port, as another deployment (the blog's one-function-per-port
@@ -58,7 +46,7 @@ async fn deployments_under_one_prefix_never_touch_each_others_groups() {
         .env("SERVICE", "CLOUDFRONT_ORIGIN_FACING")
         .env("PORTS", "443")
         .env("DEPLOYMENT_ID", "origin-443");
-    let out = apply(&https, &doc);
+    let out = https.apply_file(&doc);
     assert_ne!(out.code, 0, "{out:?}");
     for needle in [
         "AUTOUPDATE-cloudfront_origin_facing-1",
@@ -72,7 +60,7 @@ async fn deployments_under_one_prefix_never_touch_each_others_groups() {
 
     // The deployment itself moves to ports 80 and 443: its own groups, as before.
     let both = origin.clone().env("PORTS", "80,443");
-    let summary = apply(&both, &doc).ok().json();
+    let summary = both.apply_file(&doc).ok().json();
     assert_eq!(summary["status"], "applied");
     let expected = 2 * expected_rules_for(&latest(), "CLOUDFRONT_ORIGIN_FACING").len();
     assert_eq!(summary["rules"], expected);
@@ -99,12 +87,14 @@ async fn a_far_future_synctoken_never_freezes_sync() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
     let sgsync = aws.sgsync();
-    apply(&sgsync, &doc_file(&dir, "latest.json", &latest())).ok();
+    sgsync
+        .apply_file(&doc_file(&dir, "latest.json", latest()))
+        .ok();
 
     // A document from the year 5138: refused, nothing written.
     let future = edited_document(&latest(), 99_999_999_999, &[], &[]);
     aws.proxy.clear();
-    let out = apply(&sgsync, &doc_file(&dir, "future.json", &future));
+    let out = sgsync.apply_file(&doc_file(&dir, "future.json", &future));
     assert_ne!(out.code, 0);
     assert!(
         out.stderr.contains("ahead of this machine's clock"),
@@ -133,7 +123,8 @@ async fn a_far_future_synctoken_never_freezes_sync() {
         &["13.32.0.0/15"],
         &[NEW_PREFIXES[0]],
     );
-    let summary = apply(&sgsync, &doc_file(&dir, "newer.json", &newer))
+    let summary = sgsync
+        .apply_file(&doc_file(&dir, "newer.json", &newer))
         .ok()
         .json();
     assert_eq!(summary["status"], "applied");
@@ -154,8 +145,8 @@ async fn a_far_future_synctoken_never_freezes_sync() {
     assert_eq!(tags, BTreeSet::from([(LATEST_SYNCTOKEN + 60).to_string()]));
 
     // An older document is skipped (exit 0) ... unless forced.
-    let older = doc_file(&dir, "older.json", &latest());
-    assert_eq!(apply(&sgsync, &older).ok().json()["status"], "skipped");
+    let older = doc_file(&dir, "older.json", latest());
+    assert_eq!(sgsync.apply_file(&older).ok().json()["status"], "skipped");
     let forced = sgsync
         .run(&[
             "apply",
@@ -214,8 +205,8 @@ async fn an_entry_added_by_hand_never_reaches_a_new_target() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
     let sgsync = aws.sgsync();
-    let doc = doc_file(&dir, "latest.json", &latest());
-    apply(&sgsync, &doc).ok();
+    let doc = doc_file(&dir, "latest.json", latest());
+    sgsync.apply_file(&doc).ok();
     // All traffic from the whole IPv6 internet (the IPv4 slots of the group are full).
     let group = aws.managed_groups("AUTOUPDATE").await[1].clone();
     aws.ec2
@@ -233,7 +224,7 @@ async fn an_entry_added_by_hand_never_reaches_a_new_target() {
     let eni = aws.create_interface(&[]).await;
     aws.tag_target(&eni, "AUTOUPDATE").await;
     aws.proxy.clear();
-    apply(&sgsync, &doc).ok();
+    sgsync.apply_file(&doc).ok();
     let calls = aws.proxy.calls();
     let revoke = calls
         .iter()
@@ -269,7 +260,9 @@ async fn a_group_attached_during_the_run_stays() {
     let late = aws.create_foreign_group("late").await;
     let eni = aws.create_interface(std::slice::from_ref(&admin)).await;
     aws.tag_target(&eni, "AUTOUPDATE").await;
-    apply(&sgsync, &doc_file(&dir, "latest.json", &latest())).ok();
+    sgsync
+        .apply_file(&doc_file(&dir, "latest.json", latest()))
+        .ok();
     let before = aws.interface_groups(&eni).await;
 
     // Growth needs a fourth group; while it is created, someone attaches `late` to the interface.
@@ -290,7 +283,9 @@ async fn a_group_attached_during_the_run_stays() {
         1,
     );
     let grown = edited_document(&latest(), LATEST_SYNCTOKEN + 60, &[], &NEW_PREFIXES);
-    apply(&sgsync, &doc_file(&dir, "grown.json", &grown)).ok();
+    sgsync
+        .apply_file(&doc_file(&dir, "grown.json", &grown))
+        .ok();
     let after = aws.interface_groups(&eni).await;
     assert_eq!(after[0], admin);
     assert_eq!(
@@ -308,7 +303,9 @@ async fn untagged_interfaces_are_reported_and_never_modified() {
     let dir = tempfile::tempdir().unwrap();
     let sgsync = aws.sgsync();
     let grown = edited_document(&latest(), LATEST_SYNCTOKEN + 60, &[], &NEW_PREFIXES);
-    apply(&sgsync, &doc_file(&dir, "grown.json", &grown)).ok();
+    sgsync
+        .apply_file(&doc_file(&dir, "grown.json", &grown))
+        .ok();
     let ids: Vec<String> = aws
         .managed_groups("AUTOUPDATE")
         .await
@@ -320,7 +317,8 @@ async fn untagged_interfaces_are_reported_and_never_modified() {
     let eni = aws.create_interface(&ids).await;
 
     aws.proxy.clear();
-    let summary = apply(&sgsync, &doc_file(&dir, "grown.json", &grown))
+    let summary = sgsync
+        .apply_file(&doc_file(&dir, "grown.json", &grown))
         .ok()
         .json();
     assert_eq!(
@@ -366,10 +364,13 @@ async fn a_squatted_name_is_skipped() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
     let sgsync = aws.sgsync();
-    apply(&sgsync, &doc_file(&dir, "latest.json", &latest())).ok();
+    sgsync
+        .apply_file(&doc_file(&dir, "latest.json", latest()))
+        .ok();
     aws.create_foreign_group("AUTOUPDATE-cloudfront-4").await;
     let grown = edited_document(&latest(), LATEST_SYNCTOKEN + 60, &[], &NEW_PREFIXES);
-    let summary = apply(&sgsync, &doc_file(&dir, "grown.json", &grown))
+    let summary = sgsync
+        .apply_file(&doc_file(&dir, "grown.json", &grown))
         .ok()
         .json();
     let names: Vec<&str> = summary["groups"]
@@ -411,7 +412,9 @@ async fn a_group_not_known_yet_right_after_its_creation_is_waited_for() {
         },
         1,
     );
-    let summary = apply(&aws.sgsync(), &doc_file(&dir, "latest.json", &latest()))
+    let summary = aws
+        .sgsync()
+        .apply_file(&doc_file(&dir, "latest.json", latest()))
         .ok()
         .json();
     assert_eq!(summary["status"], "applied");
@@ -451,7 +454,9 @@ async fn an_nlb_keeps_its_privatelink_enforcement() {
         },
         1,
     );
-    apply(&aws.sgsync(), &doc_file(&dir, "latest.json", &latest())).ok();
+    aws.sgsync()
+        .apply_file(&doc_file(&dir, "latest.json", latest()))
+        .ok();
     let set = aws
         .proxy
         .calls()
@@ -475,9 +480,9 @@ async fn an_nlb_keeps_its_privatelink_enforcement() {
 async fn an_unreadable_quota_falls_back_to_what_is_held() {
     let aws = Aws::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let doc = doc_file(&dir, "latest.json", &latest());
+    let doc = doc_file(&dir, "latest.json", latest());
     let sgsync = aws.sgsync();
-    apply(&sgsync, &doc).ok();
+    sgsync.apply_file(&doc).ok();
     let mut on: Vec<String> = Vec::new();
     for i in 0..3 {
         on.push(aws.create_foreign_group(&format!("team-{i}")).await);

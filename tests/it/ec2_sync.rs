@@ -2,61 +2,22 @@
 //! an interface with a foreign group and an application load balancer. Every run's calls are recorded
 //! by the proxy and checked for make-before-break.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::*;
+use crate::support::*;
 
-/// Applies a document file through the proxy and checks the run's calls.
+/// Applies a document through the proxy and checks the run's calls for make before break.
 fn apply_file(
     aws: &Aws,
     sgsync: &Sgsync,
     doc: &[u8],
     ports: &str,
 ) -> (Output, Vec<proxy::ProxyCall>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ip-ranges.json");
-    std::fs::write(&path, doc).unwrap();
-    aws.proxy.clear();
-    let out = sgsync.run(&[
-        "apply",
-        "--ip-ranges",
-        path.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    let calls = aws.proxy.calls();
+    let (out, calls) = aws.apply_doc(sgsync, doc);
     if out.code == 0 {
         assert_make_before_break(&calls, &expected_rules(doc, ports, false));
     }
     (out, calls)
-}
-
-async fn assert_holds_exactly(aws: &Aws, expected: &BTreeSet<String>) -> Vec<Group> {
-    let groups = aws.managed_groups("AUTOUPDATE").await;
-    let (all, count) = union(&groups);
-    assert_eq!(
-        &all, expected,
-        "managed groups do not hold exactly the published rules"
-    );
-    assert_eq!(count, expected.len(), "a rule is held twice");
-    for g in &groups {
-        let (v4, v6) = per_family(&g.rules);
-        assert!(
-            v4 <= 60 && v6 <= 60,
-            "{} holds {v4} IPv4 and {v6} IPv6 rules",
-            g.name
-        );
-        assert!(!g.rules.is_empty(), "{} is empty", g.name);
-        assert_eq!(g.tags.get("Name"), Some(&g.name));
-        assert_eq!(
-            g.tags.get("sgsync:prefix").map(String::as_str),
-            Some("AUTOUPDATE")
-        );
-        assert!(g.name.starts_with("AUTOUPDATE-cloudfront-"));
-    }
-    groups
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,7 +65,7 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
     assert_eq!(summary["changes"]["rules_authorized"], 180);
     let expected = expected_rules(&latest(), "80", false);
     assert_eq!(expected.len(), 180);
-    let groups = assert_holds_exactly(&aws, &expected).await;
+    let groups = aws.assert_holds_exactly(&expected, "").await;
     assert!(
         groups
             .iter()
@@ -209,7 +170,8 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     );
     let (out, calls) = apply_file(&aws, &sgsync, &replaced, "80");
     out.ok();
-    assert_holds_exactly(&aws, &expected_rules(&replaced, "80", false)).await;
+    aws.assert_holds_exactly(&expected_rules(&replaced, "80", false), "replaced")
+        .await;
     let w = writes(&calls);
     assert_eq!(
         w,
@@ -238,7 +200,9 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let summary = out.ok().json();
     assert_eq!(summary["changes"]["groups_created"], 1);
     assert_eq!(summary["changes"]["targets_updated"], 2);
-    let groups = assert_holds_exactly(&aws, &expected_rules(&grown, "80", false)).await;
+    let groups = aws
+        .assert_holds_exactly(&expected_rules(&grown, "80", false), "grown")
+        .await;
     assert_eq!(groups.len(), 4);
     let all_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
     let eni_groups = aws.interface_groups(&eni).await;
@@ -270,7 +234,9 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let (out, calls) = apply_file(&aws, &sgsync, &shrunk, "80");
     let summary = out.ok().json();
     assert_eq!(summary["changes"]["groups_deleted"], 1);
-    let groups = assert_holds_exactly(&aws, &expected_rules(&shrunk, "80", false)).await;
+    let groups = aws
+        .assert_holds_exactly(&expected_rules(&shrunk, "80", false), "shrunk")
+        .await;
     assert_eq!(groups.len(), 3);
     let left: BTreeSet<String> = groups.iter().map(|g| g.id.clone()).collect();
     let eni_groups = aws.interface_groups(&eni).await;
@@ -327,23 +293,12 @@ async fn dual_stack_needs_three_groups_as_aws_counts_them() {
     assert_eq!(ranges["rules_by_family"]["ipv4"], 180);
     assert_eq!(ranges["rules_by_family"]["ipv6"], 31);
 
-    let dir = tempfile::tempdir().unwrap();
-    let doc = dir.path().join("ip-ranges.json");
-    std::fs::write(&doc, latest()).unwrap();
-    aws.proxy.clear();
-    let out = sgsync
-        .run(&[
-            "apply",
-            "--ip-ranges",
-            doc.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .ok();
+    let (out, calls) = aws.apply_doc(&sgsync, &latest());
+    let out = out.ok();
     assert_eq!(out.json()["changes"]["groups_created"], 3);
     let expected = expected_rules(&latest(), "80", true);
-    assert_make_before_break(&aws.proxy.calls(), &expected);
-    let groups = assert_holds_exactly(&aws, &expected).await;
+    assert_make_before_break(&calls, &expected);
+    let groups = aws.assert_holds_exactly(&expected, "dual stack").await;
     assert_eq!(groups.len(), 3);
     assert_eq!(per_family(&groups[0].rules), (60, 31));
 
@@ -436,7 +391,7 @@ async fn entries_added_by_hand_to_a_managed_group_are_revoked_and_foreign_groups
     assert_eq!(summary["status"], "applied", "{summary}");
     assert_eq!(summary["changes"]["rules_revoked"], 4, "{summary}");
     assert_eq!(writes(&calls), ["RevokeSecurityGroupIngress"]);
-    assert_holds_exactly(&aws, &expected).await;
+    aws.assert_holds_exactly(&expected, "").await;
     let raw = aws
         .ec2
         .describe_security_groups()

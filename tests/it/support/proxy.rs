@@ -11,8 +11,6 @@
 //! prefix-list sizes and versions, associations, RAM associations, WAF's validation — is added in
 //! `scripts/moto_server.py`, which the demo uses too.)
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{LATEST_MD5, latest};
 use sgsync::source::{self, Limits, SourceError};
-use support::{LATEST_MD5, latest};
-
-mod support;
 
 /// A tiny_http server on a free port, answering by path. It lives as long as the test process.
 fn serve() -> SocketAddr {

@@ -3,11 +3,9 @@
 //! groups hold exactly the published rules, no group exceeds 60 rules, every group is on every target,
 //! and the run's calls keep make-before-break; writes stay within the derived minimum.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_170_real_versions_converge_exactly_with_minimal_writes() {

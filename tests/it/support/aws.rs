@@ -1,0 +1,447 @@
+//! The AWS side of a test: moto, the recording proxy in front of it, and SDK clients to set up
+//! interfaces, instances and load balancers straight in moto (so the proxy records only sgsync's
+//! calls), and to read back what the security groups hold.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
+
+use super::cli::{Output, Sgsync};
+use super::moto::Moto;
+use super::proxy::{self, FaultProxy, ProxyCall};
+
+/// One managed group as AWS holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub rules: BTreeSet<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The AWS side of a test: moto, the proxy in front of it and SDK clients (set-up goes straight to
+/// moto, so the proxy records only sgsync's calls).
+pub struct Aws {
+    pub moto: Moto,
+    pub proxy: FaultProxy,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub waf: aws_sdk_wafv2::Client,
+    pub ram: aws_sdk_ram::Client,
+}
+
+impl Aws {
+    /// Starts moto and the proxy.
+    pub async fn start() -> Aws {
+        let moto = Moto::start();
+        let proxy = FaultProxy::start(&moto.endpoint());
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            waf: aws_sdk_wafv2::Client::new(&config),
+            ram: aws_sdk_ram::Client::new(&config),
+            moto,
+            proxy,
+        }
+    }
+
+    /// Clears moto's state (moto re-creates the default VPC).
+    pub fn reset(&self) {
+        let addr = self
+            .moto
+            .endpoint()
+            .trim_start_matches("http://")
+            .to_string();
+        proxy::forward(&addr, "POST", "/moto-api/reset", &[], b"").expect("reset moto");
+    }
+
+    /// The rules a target allows through the groups attached to it, as `cidr tcp/port`.
+    pub async fn allowed(&self, attached: &[String]) -> BTreeSet<String> {
+        let all = self.all_groups().await;
+        attached
+            .iter()
+            .filter_map(|id| all.get(id))
+            .flat_map(|(_, rules)| rules.iter().cloned())
+            .collect()
+    }
+
+    /// Applies `doc` (written to a file of its own) with `sgsync`; returns the output and the run's
+    /// calls, as the proxy recorded them.
+    pub fn apply_doc(&self, sgsync: &Sgsync, doc: &[u8]) -> (Output, Vec<ProxyCall>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = super::files::doc_file(&dir, "ip-ranges.json", doc);
+        self.proxy.clear();
+        let out = sgsync.apply_file(&file);
+        (out, self.proxy.calls())
+    }
+
+    /// The groups of `AUTOUPDATE` hold exactly `expected`, each rule once, at most 60 rules of each
+    /// family per group, none empty, names unique and tagged as sgsync tags them.
+    pub async fn assert_holds_exactly(
+        &self,
+        expected: &BTreeSet<String>,
+        context: &str,
+    ) -> Vec<Group> {
+        let groups = self.managed_groups("AUTOUPDATE").await;
+        let (all, count) = union(&groups);
+        assert_eq!(&all, expected, "{context}: not exactly the published rules");
+        assert_eq!(count, expected.len(), "{context}: a rule is held twice");
+        let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            groups.len(),
+            "{context}: duplicate group names"
+        );
+        for g in &groups {
+            let (v4, v6) = per_family(&g.rules);
+            assert!(
+                v4 <= 60 && v6 <= 60,
+                "{context}: {} holds {v4} IPv4 and {v6} IPv6 rules",
+                g.name
+            );
+            assert!(
+                !g.rules.is_empty(),
+                "{context}: {} is an orphaned empty group",
+                g.name
+            );
+            assert_eq!(g.tags.get("Name"), Some(&g.name), "{context}");
+            assert!(
+                g.name.starts_with("AUTOUPDATE-cloudfront-"),
+                "{context}: {}",
+                g.name
+            );
+        }
+        groups
+    }
+
+    /// `sgsync` pointed at this AWS through the proxy.
+    pub fn sgsync(&self) -> Sgsync {
+        Sgsync::new(&self.proxy.endpoint())
+    }
+
+    pub async fn default_vpc(&self) -> String {
+        let out = self
+            .ec2
+            .describe_vpcs()
+            .filters(Filter::builder().name("is-default").values("true").build())
+            .send()
+            .await
+            .unwrap();
+        // After /moto-api/reset moto may hold more than one default VPC: take the same one every time.
+        out.vpcs()
+            .iter()
+            .map(|v| v.vpc_id().unwrap().to_string())
+            .min()
+            .unwrap()
+    }
+
+    /// Subnets of the default VPC in two availability zones.
+    pub async fn subnets(&self) -> Vec<String> {
+        let vpc = self.default_vpc().await;
+        let out = self
+            .ec2
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .send()
+            .await
+            .unwrap();
+        let mut by_zone: BTreeMap<String, String> = BTreeMap::new();
+        for s in out.subnets() {
+            by_zone
+                .entry(s.availability_zone().unwrap().to_string())
+                .or_insert_with(|| s.subnet_id().unwrap().to_string());
+        }
+        by_zone.into_values().take(2).collect()
+    }
+
+    /// An empty group in the default VPC, untagged.
+    pub(super) async fn create_group(&self, name: &str, description: &str) -> String {
+        let vpc = self.default_vpc().await;
+        self.ec2
+            .create_security_group()
+            .group_name(name)
+            .description(description)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A group sgsync does not own, with one rule.
+    pub async fn create_foreign_group(&self, name: &str) -> String {
+        let id = self.create_group(name, "not sgsync's").await;
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .ip_ranges(IpRange::builder().cidr_ip("192.0.2.0/24").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        id
+    }
+
+    pub async fn create_interface(&self, groups: &[String]) -> String {
+        let subnet = self.subnets().await[0].clone();
+        self.ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .set_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Launches an instance with `groups` (an image moto knows); returns it and its interface.
+    pub async fn launch_instance(&self, groups: &[String]) -> (String, String) {
+        let subnet = self.subnets().await[0].clone();
+        let image = self
+            .ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()[0]
+            .image_id()
+            .unwrap()
+            .to_string();
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .set_security_group_ids(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        let instance = &out.instances()[0];
+        let eni = instance.network_interfaces()[0]
+            .network_interface_id()
+            .unwrap()
+            .to_string();
+        (instance.instance_id().unwrap().to_string(), eni)
+    }
+
+    pub async fn create_alb(&self, name: &str, groups: &[String]) -> String {
+        let subnets = self.subnets().await;
+        self.elbv2
+            .create_load_balancer()
+            .name(name)
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Opts a target in: tags an interface (`eni-…`) or a load balancer (its ARN) with
+    /// `sgsync:target` = `prefix`, as an operator does.
+    pub async fn tag_target(&self, target: &str, prefix: &str) {
+        if target.starts_with("eni-") {
+            self.ec2
+                .create_tags()
+                .resources(target)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("sgsync:target")
+                        .value(prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        } else {
+            self.elbv2
+                .add_tags()
+                .resource_arns(target)
+                .tags(
+                    aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                        .key("sgsync:target")
+                        .value(prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A network load balancer with security groups (AWS allows groups on an NLB only when it is created
+    /// with some).
+    pub async fn create_nlb(&self, name: &str, groups: &[String]) -> String {
+        let subnets = self.subnets().await;
+        self.elbv2
+            .create_load_balancer()
+            .name(name)
+            .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn interface_groups(&self, eni: &str) -> Vec<String> {
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await
+            .unwrap();
+        out.network_interfaces()[0]
+            .groups()
+            .iter()
+            .map(|g| g.group_id().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn lb_groups(&self, arn: &str) -> Vec<String> {
+        let out = self
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        out.load_balancers()[0].security_groups().to_vec()
+    }
+
+    /// The groups on a target (an `eni-…` id or a load balancer ARN), as a set.
+    pub async fn groups_on(&self, target: &str) -> BTreeSet<String> {
+        let groups = if target.starts_with("eni-") {
+            self.interface_groups(target).await
+        } else {
+            self.lb_groups(target).await
+        };
+        groups.into_iter().collect()
+    }
+
+    /// Every group of the default VPC, by id: (name, rules as `cidr tcp/port`).
+    pub async fn all_groups(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
+        let out = self.ec2.describe_security_groups().send().await.unwrap();
+        out.security_groups()
+            .iter()
+            .map(|g| {
+                (
+                    g.group_id().unwrap().to_string(),
+                    (
+                        g.group_name().unwrap().to_string(),
+                        rule_strings(g.ip_permissions()),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The groups tagged `sgsync:prefix = prefix`, sorted by name.
+    pub async fn managed_groups(&self, prefix: &str) -> Vec<Group> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("tag:sgsync:prefix")
+                    .values(prefix)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut groups: Vec<Group> = out
+            .security_groups()
+            .iter()
+            .map(|g| Group {
+                id: g.group_id().unwrap().to_string(),
+                name: g.group_name().unwrap().to_string(),
+                rules: rule_strings(g.ip_permissions()),
+                tags: g
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        groups.sort_by_key(|g| (g.name.len(), g.name.clone()));
+        groups
+    }
+}
+
+pub(super) fn rule_strings(permissions: &[IpPermission]) -> BTreeSet<String> {
+    let mut rules = BTreeSet::new();
+    for p in permissions {
+        let ports = match (p.from_port(), p.to_port()) {
+            (Some(a), Some(b)) if a == b => format!("{a}"),
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => "all".into(),
+        };
+        for r in p.ip_ranges() {
+            rules.insert(format!(
+                "{} {}/{ports}",
+                r.cidr_ip().unwrap(),
+                p.ip_protocol().unwrap()
+            ));
+        }
+        for r in p.ipv6_ranges() {
+            rules.insert(format!(
+                "{} {}/{ports}",
+                r.cidr_ipv6().unwrap(),
+                p.ip_protocol().unwrap()
+            ));
+        }
+    }
+    rules
+}
+
+/// How many of `rules` (`cidr tcp/port`) are IPv4 and IPv6: AWS's quota counts each apart.
+pub fn per_family(rules: &BTreeSet<String>) -> (usize, usize) {
+    let v6 = rules.iter().filter(|r| r.contains(':')).count();
+    (rules.len() - v6, v6)
+}
+
+/// The union of the managed groups' rules, and the total count (to see duplicates).
+pub fn union(groups: &[Group]) -> (BTreeSet<String>, usize) {
+    let all: BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.rules.iter().cloned())
+        .collect();
+    (all, groups.iter().map(|g| g.rules.len()).sum())
+}

@@ -1,0 +1,141 @@
+//! Documents and where they are served from: the real ip-ranges.json, edited variants, SNS events
+//! announcing them, and a real HTTP server on 127.0.0.1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::fixture;
+
+/// The real document (`tests/fixtures/ip-ranges/latest.json`), its published MD5 and its syncToken.
+pub fn latest() -> Vec<u8> {
+    std::fs::read(fixture("ip-ranges/latest.json")).unwrap()
+}
+pub const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
+pub const LATEST_SYNCTOKEN: u64 = 1787411825;
+
+/// A real HTTP server for documents, on 127.0.0.1; contents can change between runs.
+pub struct FileServer {
+    port: u16,
+    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    hits: Arc<Mutex<BTreeMap<String, usize>>>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl FileServer {
+    /// Starts the server.
+    pub fn start() -> FileServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let files: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+        let (s, f, h) = (server.clone(), files.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for request in s.incoming_requests() {
+                let path = request.url().to_string();
+                *h.lock().unwrap().entry(path.clone()).or_default() += 1;
+                let body = f.lock().unwrap().get(&path).cloned();
+                let _ = match body {
+                    Some(b) => request.respond(tiny_http::Response::from_data(b)),
+                    None => request.respond(tiny_http::Response::empty(404)),
+                };
+            }
+        });
+        FileServer {
+            port,
+            files,
+            hits,
+            server,
+        }
+    }
+
+    /// Serves `bytes` at `path`.
+    pub fn put(&self, path: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(path.to_string(), bytes);
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many requests `path` got.
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// An SNS event as Lambda delivers it, announcing a document.
+pub fn sns_event(url: &str, md5: &str, synctoken: u64) -> String {
+    let mut event: Value =
+        serde_json::from_slice(&std::fs::read(fixture("events/sns-latest.json")).unwrap()).unwrap();
+    let message = serde_json::json!({
+        "create-time": "2026-08-22T15:17:05+00:00",
+        "synctoken": synctoken.to_string(),
+        "md5": md5,
+        "url": url,
+    });
+    event["Records"][0]["Sns"]["Message"] = Value::String(message.to_string());
+    event.to_string()
+}
+
+/// A variant of a real document: its syncToken replaced, CLOUDFRONT IPv4 prefixes removed and added.
+pub fn edited_document(base: &[u8], synctoken: u64, remove: &[&str], add: &[&str]) -> Vec<u8> {
+    let mut doc: Value = serde_json::from_slice(base).unwrap();
+    doc["syncToken"] = Value::String(synctoken.to_string());
+    let prefixes = doc["prefixes"].as_array_mut().unwrap();
+    prefixes.retain(|p| {
+        !(p["service"] == "CLOUDFRONT" && remove.contains(&p["ip_prefix"].as_str().unwrap()))
+    });
+    for a in add {
+        prefixes.push(serde_json::json!({"ip_prefix": a, "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"}));
+    }
+    serde_json::to_vec_pretty(&doc).unwrap()
+}
+
+/// The rules sgsync's own library derives from a document (to compare with what AWS holds).
+pub fn expected_rules(document: &[u8], ports: &str, v6: bool) -> BTreeSet<String> {
+    let selection = sgsync::ranges::Selection {
+        services: vec!["CLOUDFRONT".into()],
+        regions: None,
+        ip_versions: sgsync::ranges::IpVersions { v4: true, v6 },
+    };
+    let set = sgsync::ranges::select(document, &selection).unwrap();
+    let ports = sgsync::rule::parse_port_list(ports).unwrap();
+    sgsync::rule::desired_rules(&set.ipv4, &set.ipv6, &ports)
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// The CIDRs of a document's selection, as strings (what lists and sets hold).
+pub fn expected_cidrs(document: &[u8], v6: bool) -> BTreeSet<String> {
+    expected_rules(document, "80", v6)
+        .into_iter()
+        .map(|r| r.trim_end_matches(" tcp/80").to_string())
+        .collect()
+}
+
+/// Public prefixes CloudFront does not publish (and that do not merge with each other or with
+/// CloudFront's when aggregated), for documents that add ranges: documentation ranges such as
+/// 198.51.100.0/24 are special-purpose space, which the guards refuse.
+pub const NEW_PREFIXES: [&str; 4] = [
+    "15.230.8.0/24",
+    "15.230.11.0/24",
+    "44.192.9.0/24",
+    "44.192.17.128/25",
+];
+
+/// Writes `bytes` to `name` in `dir`; returns its path.
+pub fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: impl AsRef<[u8]>) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
