@@ -140,7 +140,7 @@ p()
 p(f"Replay steps whose writes equal the minimum: {r['steps_at_minimum']} of {r['versions']}.")
 p()
 if api.get("kinds"):
-    p("Prefix lists and WAF IP sets (`TARGETS=prefix-lists,waf-ip-sets`). Minimum writes: per new list one create")
+    p("Prefix lists and WAF IP sets (`KINDS=prefix-lists,waf-ip-sets`). Minimum writes: per new list one create")
     p("and one modification per further 100 entries; per changed list one modification per 100 entries added or")
     p("removed; one tag call for the lists' synctoken; per new or changed WAF set one call, one tag call per set.")
     p()

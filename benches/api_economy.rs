@@ -385,11 +385,11 @@ fn kind_minimum(before: &KindSnapshot, after: &KindSnapshot) -> usize {
     n + retagged(&before.1, &after.1)
 }
 
-/// Prefix lists and WAF IP sets (`TARGETS=prefix-lists,waf-ip-sets`): the first sync, a no-op and
+/// Prefix lists and WAF IP sets (`KINDS=prefix-lists,waf-ip-sets`): the first sync, a no-op and
 /// one replaced prefix.
 async fn kinds(base: &str, incremental: &str) -> Vec<serde_json::Value> {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "prefix-lists,waf-ip-sets");
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists,waf-ip-sets");
     let mut rows = Vec::new();
     for (name, file) in [
         ("lists + WAF sets: initial sync (180 CIDRs)", base),

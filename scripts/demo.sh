@@ -117,9 +117,9 @@ ec2 = boto3.client("ec2")
 groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[sys.argv[1]])["NetworkInterfaces"][0]["Groups"]
 print("interface groups, in order:", ", ".join(g["GroupName"] for g in groups))
 EOF
-section "5. the same ranges as prefix lists (shared with another account) and WAF IP sets: TARGETS=prefix-lists,waf-ip-sets"
-export TARGETS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333
-echo "\$ TARGETS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333 sgsync apply --event event-2.json"
+section "5. the same ranges as prefix lists (shared with another account) and WAF IP sets: KINDS=prefix-lists,waf-ip-sets"
+export KINDS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333
+echo "\$ KINDS=prefix-lists,waf-ip-sets SHARE_WITH=111122223333 sgsync apply --event event-2.json"
 "$SGSYNC" apply --event "$DEMO/event-2.json" 2>/dev/null | tail -n 1
 py <<'EOF'
 import boto3
@@ -133,5 +133,5 @@ for n, pl in enumerate(sorted(lists, key=lambda l: l["PrefixListName"]), 1):
     print(f"security group api-origin-{n} ({sg}) references {pl['PrefixListName']}")
 EOF
 "$SGSYNC" status
-unset TARGETS SHARE_WITH
+unset KINDS SHARE_WITH
 echo; echo "demo finished: moto and the document server are stopped."

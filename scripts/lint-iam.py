@@ -3,7 +3,7 @@
 
 Each template's role policies (every `AWS::IAM::Role`'s `Policies`, whose items may be `Fn::If`, and
 every `AWS::IAM::ManagedPolicy`) are rendered with sample parameter values (with and without a VpcId,
-every kind of Targets, both WAF scopes; for a template with a `ReadOnly` parameter, the spoke role,
+every kind of Kinds, both WAF scopes; for a template with a `ReadOnly` parameter, the spoke role,
 each of these with ReadOnly true and false), CloudFormation's intrinsic functions resolved, and handed
 to parliament. Trust policies (AssumeRolePolicyDocument) are not linted: parliament checks identity
 policies. parliament's bundled IAM data lags AWS's in three places; exactly these findings are
@@ -129,7 +129,7 @@ def main():
         with open(path) as f:
             template = yaml.safe_load(f)
         every_kind = {
-            "Targets": "security-groups,prefix-lists,waf-ip-sets",
+            "Kinds": "security-groups,prefix-lists,waf-ip-sets",
             "ShareWith": "111122223333",
         }
         combinations = [

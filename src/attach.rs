@@ -130,7 +130,7 @@ async fn attach(
     target: EventTarget,
     mode: Mode,
 ) -> Result<Outcome, RunError> {
-    if !config.targets.security_groups {
+    if !config.kinds.security_groups {
         return Ok(nothing(
             config,
             "TARGETS has no security-groups: prefix lists and WAF IP sets have nothing to attach"

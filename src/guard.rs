@@ -41,18 +41,6 @@ pub struct GuardLimits {
     pub force: bool,
 }
 
-impl Default for GuardLimits {
-    fn default() -> Self {
-        GuardLimits {
-            widest_v4: 8,
-            widest_v6: 16,
-            max_remove_fraction: 0.5,
-            allow_large_removal: false,
-            force: false,
-        }
-    }
-}
-
 /// How far ahead of the clock a syncToken may be: a document is published, then announced; a token
 /// from the future means a broken clock or a broken document.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 24 * 60 * 60;
@@ -413,6 +401,15 @@ mod tests {
             .collect()
     }
 
+    /// The limits of the settings' defaults (`config::settings`).
+    const LIMITS: GuardLimits = GuardLimits {
+        widest_v4: 8,
+        widest_v6: 16,
+        max_remove_fraction: 0.5,
+        allow_large_removal: false,
+        force: false,
+    };
+
     fn range_set(v4s: &[&str], v6s: &[&str]) -> RangeSet {
         RangeSet {
             synctoken: 1,
@@ -427,7 +424,7 @@ mod tests {
 
     #[test]
     fn wide_ranges_are_refused_with_the_setting_to_change() {
-        let limits = GuardLimits::default();
+        let limits = LIMITS;
         assert!(
             check_ranges(
                 &range_set(&["13.32.0.0/15", "3.0.0.0/8"], &["2600:9000::/28"]),
@@ -454,7 +451,7 @@ mod tests {
         let limits = GuardLimits {
             widest_v4: 1,
             widest_v6: 1,
-            ..GuardLimits::default()
+            ..LIMITS
         };
         for (v4s, v6s, needle) in [
             (&["10.0.0.0/8"][..], &[][..], "private-use, RFC 1918"),
@@ -510,7 +507,7 @@ mod tests {
 
     #[test]
     fn address_space_is_bounded_by_what_is_applied_and_on_a_first_run() {
-        let limits = GuardLimits::default();
+        let limits = LIMITS;
         // 128 separate /8s pass the width check, not this one.
         let many: Vec<String> = (1..=128).map(|i| format!("{}.0.0.0/8", i + 11)).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -594,7 +591,7 @@ mod tests {
             ],
             &[80],
         );
-        let limits = GuardLimits::default();
+        let limits = LIMITS;
         let half = rules(&["13.32.0.0/15", "52.84.0.0/15"], &[80]);
         assert!(check_removal("rules", &applied, &half, &limits).is_ok());
         let e = check_removal("rules", &applied, &rules(&["13.32.0.0/15"], &[80]), &limits)

@@ -22,7 +22,7 @@ use tracing::{error, info};
 use aws_config::SdkConfig;
 
 use crate::aws::{self, Clients};
-use crate::config::{Config, ConfigArgs, FleetLocation};
+use crate::config::{Config, ConfigArgs, Environment, FleetLocation};
 use crate::event::Event;
 use crate::load::Input;
 use crate::outcome::{Outcome, Status};
@@ -130,9 +130,11 @@ async fn handle_fleet(
              sgsync in each account for them (deploy/stackset.yaml), or let the daily run attach new targets",
         )?;
         let (text, name) = fleet::read_fleet_file(location, base).await?;
-        let aws_region = Some(config.region.as_str());
-        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
-        let fleet = fleet::parse(&text, &name, args, aws_region, function.as_deref())?;
+        let env = Environment {
+            aws_region: Some(config.region.clone()),
+            ..Environment::of_process()
+        };
+        let fleet = fleet::parse(&text, &name, args, &env)?;
         Ok::<_, HandlerError>(fleet::run_fleet(config, &fleet, &input, Mode::Apply, deadline).await?)
     }
     .await;

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use serde::Serialize;
-use sgsync::config::{Config, ConfigArgs, FleetLocation};
+use sgsync::config::{Config, ConfigArgs, Environment, FleetLocation};
 use sgsync::fleet::{self, Fleet};
 use sgsync::report::{FleetStatusReport, FleetSummary, RangesReport, StatusReport, Summary};
 use sgsync::{Clients, Input, Mode, event, ranges, source};
@@ -165,17 +165,15 @@ fn show<T: Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<(), 
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
-    let env = |name| std::env::var(name).ok();
-    let config = Config::from_env(
-        &cli.config,
-        env("AWS_REGION").as_deref(),
-        env("AWS_LAMBDA_FUNCTION_NAME").as_deref(),
-    )?;
-    let args = cli.config.clone();
+    let args = ConfigArgs::from_env(|name| std::env::var(name).ok()).with_flags(&cli.config);
+    let config = Config::from_args(&args, &Environment::of_process())?;
     let json = cli.output == Output::Json;
+    init_logging(&config, matches!(cli.command, Command::Lambda));
+    for note in &config.notes {
+        tracing::warn!("{note}");
+    }
     match cli.command {
         Command::Lambda => {
-            init_logging(&config, true);
             sgsync::serve(config, args)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -194,7 +192,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Plan(doc) => return sync_command(config, &args, doc, Mode::Plan, json).await,
         Command::Apply(doc) => return sync_command(config, &args, doc, Mode::Apply, json).await,
         Command::Status => {
-            init_logging(&config, false);
             if let Some(location) = &config.fleet {
                 let fleet = read_fleet(&config, &args, location).await?;
                 let entries = fleet::fleet_status(&config, &fleet).await;
@@ -227,8 +224,11 @@ async fn read_fleet(
 ) -> Result<Fleet, Box<dyn Error>> {
     let base = sgsync::base_config(&config.region).await;
     let (text, name) = fleet::read_fleet_file(location, &base).await?;
-    let region = std::env::var("AWS_REGION").ok();
-    Ok(fleet::parse(&text, &name, args, region.as_deref(), None)?)
+    let env = Environment {
+        function: None,
+        ..Environment::of_process()
+    };
+    Ok(fleet::parse(&text, &name, args, &env)?)
 }
 
 async fn sync_command(
@@ -241,7 +241,6 @@ async fn sync_command(
     config.guard.force = doc.force;
     config.repack = doc.repack;
     let trigger = trigger(doc)?;
-    init_logging(&config, false);
     if let Some(location) = &config.fleet {
         let Trigger::Document(input) = trigger else {
             return Err("--fleet takes a document (a notification, the schedule, --ip-ranges): launch and tag \

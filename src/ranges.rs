@@ -25,16 +25,6 @@ pub struct IpVersions {
     pub v6: bool,
 }
 
-impl Default for IpVersions {
-    /// IPv4 only, like the blog's function.
-    fn default() -> Self {
-        IpVersions {
-            v4: true,
-            v6: false,
-        }
-    }
-}
-
 /// An `IP_VERSIONS` value that names no IP version; the caller adds which setting it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("'{0}' is not an IP version; expected ipv4, ipv6 or ipv4,ipv6")]
@@ -757,7 +747,6 @@ mod tests {
             "dual".parse::<IpVersions>().unwrap().to_string(),
             "ipv4,ipv6"
         );
-        assert_eq!(IpVersions::default().to_string(), "ipv4");
         for text in ["ipv4", "ipv6", "ipv4,ipv6"] {
             assert_eq!(text.parse::<IpVersions>().unwrap().to_string(), text);
         }

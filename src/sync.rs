@@ -125,7 +125,7 @@ pub async fn observe(config: &Config, clients: &Clients) -> Result<Observed, Aws
 /// Reads every kind `TARGETS` names as it is now, for `sgsync status`: the groups and their targets,
 /// the lists and what references them, the sets.
 pub async fn inventory(config: &Config, clients: &Clients) -> Result<Inventory, AwsError> {
-    let groups = match config.targets.security_groups {
+    let groups = match config.kinds.security_groups {
         true => Some(observe(config, clients).await?),
         false => None,
     };
@@ -152,11 +152,11 @@ async fn observe_regional(
     clients: &Clients,
 ) -> Result<(Option<ListsOutcome>, Option<SetsOutcome>), AwsError> {
     let owner = config.ownership();
-    let lists = match config.targets.prefix_lists {
+    let lists = match config.kinds.prefix_lists {
         true => Some(aws::observe_lists(clients, &owner).await?),
         false => None,
     };
-    let sets = match config.targets.waf_ip_sets {
+    let sets = match config.kinds.waf_ip_sets {
         true => Some(aws::observe_sets(clients, config.waf_scope, &owner).await?),
         false => None,
     };
@@ -212,7 +212,7 @@ pub async fn sync_vpc(
         .chain(ranges.ipv6.iter().map(|n| IpNet::V6(*n)))
         .collect();
 
-    let groups = match config.targets.security_groups {
+    let groups = match config.kinds.security_groups {
         true => Some(observe(config, clients).await?),
         false => None,
     };

@@ -1,114 +1,148 @@
-//! The raw settings, as clap reads them from flags and the environment: strings, unchecked.
-//! [`super::Config::from_args`] turns them into a checked [`super::Config`] (ripgrep's low/high split).
+//! The raw settings, as given: text by setting, unchecked, from the environment, the flags or a fleet
+//! entry. [`super::Config::from_args`] turns them into a checked [`super::Config`] (ripgrep's
+//! low/high split). Which settings exist, and their flags, come from the table in `settings`.
 
-use clap::Args;
+use std::collections::BTreeMap;
 
-/// The raw settings as clap reads them from flags and the environment; [`Config::from_args`] checks them.
-#[derive(Args, Clone, Debug, Default)]
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
+
+use super::settings::{SETTINGS, Setting, Var, by_name};
+
+/// The raw settings: the text each one was given, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigArgs {
-    /// VPC whose security groups are managed [env: VPC_ID; default: the region's default VPC]
-    #[arg(long, env = "VPC_ID", global = true, hide_env = true)]
-    pub vpc_id: Option<String>,
-    /// Ports or ranges to allow, comma-separated, e.g. 80,443 or 8000-8080 [env: PORTS; default: 80]
-    #[arg(long, env = "PORTS", global = true, hide_env = true)]
-    pub ports: Option<String>,
-    /// Name prefix (and ownership tag) of the managed groups; targets opt in with the tag sgsync:target=PREFIX_NAME [env: PREFIX_NAME; default: AUTOUPDATE]
-    #[arg(long, env = "PREFIX_NAME", global = true, hide_env = true)]
-    pub prefix_name: Option<String>,
-    /// Which deployment this is, recorded on its groups so two deployments never take each other's [env: DEPLOYMENT_ID; default: the Lambda function's name, else "default"]
-    #[arg(long, env = "DEPLOYMENT_ID", global = true, hide_env = true)]
-    pub deployment_id: Option<String>,
-    /// Log at debug level: true or false [env: DEBUG; default: false]
-    #[arg(long, env = "DEBUG", global = true, hide_env = true, num_args = 0..=1, default_missing_value = "true")]
-    pub debug: Option<String>,
-    /// Service(s) whose ranges are allowed, comma-separated [env: SERVICE; default: CLOUDFRONT]
-    #[arg(long, env = "SERVICE", global = true, hide_env = true)]
-    pub service: Option<String>,
-    /// AWS region of the VPC [env: REGION, else AWS_REGION; default: us-east-1]
-    #[arg(long, env = "REGION", global = true, hide_env = true)]
-    pub region: Option<String>,
-    /// IP versions to allow: ipv4, ipv6 or ipv4,ipv6 [env: IP_VERSIONS; default: ipv4]
-    #[arg(long, env = "IP_VERSIONS", global = true, hide_env = true)]
-    pub ip_versions: Option<String>,
-    /// Keep only ranges of these document regions, comma-separated (GLOBAL is one) [env: SERVICE_REGIONS; default: all]
-    #[arg(long, env = "SERVICE_REGIONS", global = true, hide_env = true)]
-    pub service_regions: Option<String>,
-    /// The only URL a notification may point to [env: IP_RANGES_URL; default: https://ip-ranges.amazonaws.com/ip-ranges.json]
-    #[arg(long, env = "IP_RANGES_URL", global = true, hide_env = true)]
-    pub ip_ranges_url: Option<String>,
-    /// Inbound rules per group, overriding Service Quotas L-0EA8095F [env: RULES_PER_GROUP]
-    #[arg(long, env = "RULES_PER_GROUP", global = true, hide_env = true)]
-    pub rules_per_group: Option<String>,
-    /// Groups per interface or load balancer, overriding Service Quotas L-2AFB9258 [env: GROUPS_PER_TARGET]
-    #[arg(long, env = "GROUPS_PER_TARGET", global = true, hide_env = true)]
-    pub groups_per_target: Option<String>,
-    /// Largest fraction of the applied ranges one document may remove [env: MAX_REMOVE_FRACTION; default: 0.5]
-    #[arg(long, env = "MAX_REMOVE_FRACTION", global = true, hide_env = true)]
-    pub max_remove_fraction: Option<String>,
-    /// Allow a document to remove more than MAX_REMOVE_FRACTION: true or false [env: ALLOW_LARGE_REMOVAL; default: false]
-    #[arg(long, env = "ALLOW_LARGE_REMOVAL", global = true, hide_env = true)]
-    pub allow_large_removal: Option<String>,
-    /// Widest IPv4 prefix length accepted from the document [env: WIDEST_IPV4_PREFIX; default: 8]
-    #[arg(long, env = "WIDEST_IPV4_PREFIX", global = true, hide_env = true)]
-    pub widest_ipv4_prefix: Option<String>,
-    /// Widest IPv6 prefix length accepted from the document [env: WIDEST_IPV6_PREFIX; default: 16]
-    #[arg(long, env = "WIDEST_IPV6_PREFIX", global = true, hide_env = true)]
-    pub widest_ipv6_prefix: Option<String>,
-    /// What to keep in sync, comma-separated: security-groups, prefix-lists, waf-ip-sets [env: TARGETS; default: security-groups]
-    #[arg(long, env = "TARGETS", global = true, hide_env = true)]
-    pub targets: Option<String>,
-    /// The largest MaxEntries a managed prefix list may have (its weight in a referencing group's rules quota), 1 to 1000 [env: PREFIX_LIST_MAX_ENTRIES; default: 60]
-    #[arg(long, env = "PREFIX_LIST_MAX_ENTRIES", global = true, hide_env = true)]
-    pub prefix_list_max_entries: Option<String>,
-    /// Share the managed prefix lists through AWS RAM with these account ids, OU ARNs or the organization ARN, comma-separated [env: SHARE_WITH; default: none]
-    #[arg(long, env = "SHARE_WITH", global = true, hide_env = true)]
-    pub share_with: Option<String>,
-    /// Scope of the managed WAF IP sets: REGIONAL or CLOUDFRONT (then REGION must be us-east-1) [env: WAF_SCOPE; default: REGIONAL]
-    #[arg(long, env = "WAF_SCOPE", global = true, hide_env = true)]
-    pub waf_scope: Option<String>,
-    /// Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY [env: FLEET; default: the one VPC of VPC_ID and REGION]
-    #[arg(long, env = "FLEET", global = true, hide_env = true)]
-    pub fleet: Option<String>,
-    /// Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries [env: DOWNLOAD_RETRY_MS; default: 2000]
-    #[arg(long, env = "DOWNLOAD_RETRY_MS", global = true, hide_env = true)]
-    pub download_retry_ms: Option<String>,
+    values: BTreeMap<Var, String>,
+    /// What reading them has to say (an older name used), for the log.
+    pub notes: Vec<String>,
 }
 
 impl ConfigArgs {
-    /// Sets one setting by its environment name, as a fleet entry's `[vpc.settings]` overrides it.
-    pub fn set(&mut self, variable: &str, value: &str) -> Result<(), String> {
-        let field = match variable {
-            "VPC_ID" => &mut self.vpc_id,
-            "PORTS" => &mut self.ports,
-            "PREFIX_NAME" => &mut self.prefix_name,
-            "DEPLOYMENT_ID" => &mut self.deployment_id,
-            "DEBUG" => &mut self.debug,
-            "SERVICE" => &mut self.service,
-            "REGION" => &mut self.region,
-            "IP_VERSIONS" => &mut self.ip_versions,
-            "SERVICE_REGIONS" => &mut self.service_regions,
-            "IP_RANGES_URL" => &mut self.ip_ranges_url,
-            "RULES_PER_GROUP" => &mut self.rules_per_group,
-            "GROUPS_PER_TARGET" => &mut self.groups_per_target,
-            "MAX_REMOVE_FRACTION" => &mut self.max_remove_fraction,
-            "ALLOW_LARGE_REMOVAL" => &mut self.allow_large_removal,
-            "WIDEST_IPV4_PREFIX" => &mut self.widest_ipv4_prefix,
-            "WIDEST_IPV6_PREFIX" => &mut self.widest_ipv6_prefix,
-            "TARGETS" => &mut self.targets,
-            "PREFIX_LIST_MAX_ENTRIES" => &mut self.prefix_list_max_entries,
-            "SHARE_WITH" => &mut self.share_with,
-            "WAF_SCOPE" => &mut self.waf_scope,
-            "FLEET" => &mut self.fleet,
-            "DOWNLOAD_RETRY_MS" => &mut self.download_retry_ms,
-            _ => {
-                return Err(format!(
-                    "'{}' is not a setting; the settings are {}",
-                    crate::error::echo(variable),
-                    super::VARIABLES.join(", ")
-                ));
+    /// The settings `lookup` (the process environment: `|k| std::env::var(k).ok()`) gives. An empty
+    /// variable counts as unset: CloudFormation passes empty strings for parameters left empty.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> ConfigArgs {
+        let mut args = ConfigArgs::default();
+        for s in SETTINGS {
+            let given = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+            if let Some(value) = given(s.name) {
+                args.values.insert(s.var, value);
+            } else if let Some(value) = s.alias.and_then(given) {
+                args.note_alias(s, s.alias.unwrap_or_default(), "environment variable");
+                args.values.insert(s.var, value);
             }
+        }
+        args
+    }
+
+    fn note_alias(&mut self, s: &Setting, alias: &str, what: &str) {
+        self.notes.push(format!(
+            "the {what} {alias} is now called {} ({alias} keeps working; rename it)",
+            s.name
+        ));
+    }
+
+    /// Sets one setting by its name, as a fleet entry's `settings` does; an older name works too.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let Some(s) = by_name(name) else {
+            let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "'{}' is not a setting; the settings are {}",
+                crate::error::echo(name),
+                names.join(", ")
+            ));
         };
-        *field = Some(value.to_string());
+        if s.name != name {
+            self.note_alias(s, name, "setting");
+        }
+        self.values.insert(s.var, value.to_string());
+        Ok(())
+    }
+
+    /// The text a setting was given, trimmed; `None` when it was not given or is blank.
+    pub fn get(&self, var: Var) -> Option<&str> {
+        self.values
+            .get(&var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The text a setting was given, else its default.
+    pub fn value(&self, var: Var) -> Option<&str> {
+        self.get(var).or(var.setting().default)
+    }
+
+    /// Forgets a setting (a fleet entry's own fields replace some).
+    pub fn unset(&mut self, var: Var) {
+        self.values.remove(&var);
+    }
+
+    /// These settings with every one `flags` gives replaced: a flag wins over its variable.
+    pub fn with_flags(mut self, flags: &ConfigArgs) -> ConfigArgs {
+        self.values
+            .extend(flags.values.iter().map(|(k, v)| (*k, v.clone())));
+        self.notes.extend(flags.notes.iter().cloned());
+        self
+    }
+}
+
+/// The flag of every setting, global to every command (the environment variables are read
+/// separately, by [`ConfigArgs::from_env`]), and the hidden flags of older names.
+impl Args for ConfigArgs {
+    fn augment_args(mut cmd: Command) -> Command {
+        for s in SETTINGS {
+            let flag: &'static str = Box::leak(s.flag().into_boxed_str());
+            let help = format!(
+                "{} [env: {}; default: {}]",
+                s.help,
+                s.name,
+                s.default_text()
+            );
+            let mut arg = Arg::new(s.name)
+                .long(flag)
+                .global(true)
+                .value_name("VALUE")
+                .help(help);
+            if s.var == Var::Debug {
+                // `--debug` alone means true.
+                arg = arg.num_args(0..=1).default_missing_value("true");
+            }
+            cmd = cmd.arg(arg);
+            if let Some(alias) = s.alias {
+                let flag: &'static str = Box::leak(alias.to_ascii_lowercase().into_boxed_str());
+                cmd = cmd.arg(
+                    Arg::new(alias)
+                        .long(flag)
+                        .global(true)
+                        .hide(true)
+                        .action(ArgAction::Set),
+                );
+            }
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ConfigArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ConfigArgs::default();
+        for s in SETTINGS {
+            if let Some(v) = matches.get_one::<String>(s.name) {
+                args.values.insert(s.var, v.clone());
+            } else if let Some(alias) = s.alias
+                && let Some(v) = matches.get_one::<String>(alias)
+            {
+                args.note_alias(s, &format!("--{}", alias.to_ascii_lowercase()), "flag");
+                args.values.insert(s.var, v.clone());
+            }
+        }
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = self.clone().with_flags(&Self::from_arg_matches(matches)?);
         Ok(())
     }
 }

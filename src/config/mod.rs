@@ -1,4 +1,5 @@
-//! Configuration from environment variables and flags.
+//! Configuration: the settings (`settings`, one table), their raw text (`args`, from the environment,
+//! the flags or a fleet entry) and the checked [`Config`] a run uses.
 //!
 //! The names and defaults are the blog's Python function's (`VPC_ID`, `PORTS`, `PREFIX_NAME`, `DEBUG`,
 //! `SERVICE`, `REGION`), so its users can switch without rewriting their deployment; the new settings
@@ -7,6 +8,7 @@
 //! with the variable, the value and what is accepted, before anything is read from AWS.
 
 mod args;
+mod settings;
 mod values;
 
 use std::fmt;
@@ -14,10 +16,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use args::ConfigArgs;
+pub use settings::{Commands, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
 pub use values::FleetLocation;
 use values::{
     Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals, Region,
-    Regions, Services, Targets, Url, VpcId, WafScope,
+    Regions, Services, Url, VpcId, WafScope,
 };
 
 use crate::guard::GuardLimits;
@@ -25,34 +28,6 @@ use crate::ownership::Ownership;
 use crate::ranges::{IpVersions, Selection};
 use crate::rule::PortRange;
 use crate::security_groups::{QuotaOverrides, Quotas};
-use crate::source;
-
-/// Every environment variable sgsync reads its settings from: the deploy template must offer each
-/// (except `REGION`, which Lambda sets as `AWS_REGION`) and tests keep the caller's values out.
-pub const VARIABLES: &[&str] = &[
-    "VPC_ID",
-    "PORTS",
-    "PREFIX_NAME",
-    "DEPLOYMENT_ID",
-    "DEBUG",
-    "SERVICE",
-    "REGION",
-    "IP_VERSIONS",
-    "SERVICE_REGIONS",
-    "IP_RANGES_URL",
-    "RULES_PER_GROUP",
-    "GROUPS_PER_TARGET",
-    "MAX_REMOVE_FRACTION",
-    "ALLOW_LARGE_REMOVAL",
-    "WIDEST_IPV4_PREFIX",
-    "WIDEST_IPV6_PREFIX",
-    "TARGETS",
-    "PREFIX_LIST_MAX_ENTRIES",
-    "SHARE_WITH",
-    "WAF_SCOPE",
-    "FLEET",
-    "DOWNLOAD_RETRY_MS",
-];
 
 /// A setting that was refused: which one, the value, and what would have been accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,23 +53,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The kinds of allow-list a deployment keeps in sync (`TARGETS`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kinds of allow-list a deployment keeps in sync (`KINDS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Kinds {
     pub security_groups: bool,
     pub prefix_lists: bool,
     pub waf_ip_sets: bool,
-}
-
-impl Default for Kinds {
-    /// Security groups only: what sgsync always did.
-    fn default() -> Self {
-        Kinds {
-            security_groups: true,
-            prefix_lists: false,
-            waf_ip_sets: false,
-        }
-    }
 }
 
 /// The description texts of managed groups and of their rules.
@@ -106,6 +70,27 @@ pub struct Descriptions {
     pub rule: String,
     /// A WAF IP set's description (WAF allows letters, digits, spaces and `_+=:#@/-,.` only).
     pub ip_set: String,
+}
+
+/// What the process runs in, beside its settings: the defaults of `REGION` and `DEPLOYMENT_ID`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// The SDK's `AWS_REGION` (inside Lambda, the function's own region).
+    pub aws_region: Option<String>,
+    /// The Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`): a function deployed without
+    /// `DEPLOYMENT_ID` is its own deployment.
+    pub function: Option<String>,
+}
+
+impl Environment {
+    /// What this process runs in.
+    pub fn of_process() -> Environment {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Environment {
+            aws_region: var("AWS_REGION"),
+            function: var("AWS_LAMBDA_FUNCTION_NAME"),
+        }
+    }
 }
 
 /// The checked configuration of one run.
@@ -138,8 +123,8 @@ pub struct Config {
     /// First wait before downloading again when a cache serves a document older than its
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
-    /// What to keep in sync.
-    pub targets: Kinds,
+    /// `KINDS`: what to keep in sync.
+    pub kinds: Kinds,
     /// `PREFIX_LIST_MAX_ENTRIES`: the largest `MaxEntries` of a managed prefix list.
     pub prefix_list_max_entries: usize,
     /// `SHARE_WITH`: RAM principals the prefix lists are shared with.
@@ -151,17 +136,35 @@ pub struct Config {
     /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
     /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
     pub repack: bool,
+    /// What reading the settings has to say (an older name used), for the log.
+    pub notes: Vec<String>,
 }
 
-/// The value of a setting, checked: `None` when unset or empty (CloudFormation passes empty strings
-/// for parameters left at their empty default), else the parsed value or an error that names the
-/// variable, the value and what its type accepts.
-fn read<T>(variable: &'static str, raw: &Option<String>) -> Result<Option<T>, ConfigError>
+/// The value of a setting, checked: the text it was given, else its default (`None` when it has
+/// neither), parsed; a refusal names the variable, the value and what its type accepts.
+fn read<T>(args: &ConfigArgs, var: Var) -> Result<Option<T>, ConfigError>
 where
     T: FromStr,
     T::Err: fmt::Display,
 {
-    let Some(text) = raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+    parse(var.name(), args.value(var))
+}
+
+/// [`read`] for a setting with a default, which therefore always has a value.
+fn value<T>(args: &ConfigArgs, var: Var) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    Ok(read(args, var)?.expect("a setting with a default always has a value"))
+}
+
+fn parse<T>(variable: &'static str, text: Option<&str>) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let Some(text) = text.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     text.parse()
@@ -174,37 +177,21 @@ where
 }
 
 impl Config {
-    /// Checks the raw settings; `aws_region` is the SDK's `AWS_REGION`, used when `REGION` is unset
-    /// (inside Lambda it is the function's own region, which is what a deployment there expects).
-    pub fn from_args(args: &ConfigArgs, aws_region: Option<&str>) -> Result<Config, ConfigError> {
-        Config::from_env(args, aws_region, None)
-    }
-
-    /// [`Config::from_args`], where `function` is the Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`):
-    /// a function deployed without `DEPLOYMENT_ID` is its own deployment.
-    pub fn from_env(
-        args: &ConfigArgs,
-        aws_region: Option<&str>,
-        function: Option<&str>,
-    ) -> Result<Config, ConfigError> {
-        let function = function.map(|f| Some(f.to_string())).unwrap_or_default();
-        let deployment_id = match read::<DeploymentId>("DEPLOYMENT_ID", &args.deployment_id)? {
+    /// Checks the raw settings; `env` gives what `REGION` and `DEPLOYMENT_ID` default to.
+    pub fn from_args(args: &ConfigArgs, env: &Environment) -> Result<Config, ConfigError> {
+        let deployment_id = match read::<DeploymentId>(args, Var::DeploymentId)? {
             Some(d) => d.0,
-            None => read::<DeploymentId>("DEPLOYMENT_ID", &function)?
+            None => parse::<DeploymentId>("DEPLOYMENT_ID", env.function.as_deref())?
                 .map_or_else(|| "default".to_string(), |d| d.0),
         };
-        let aws_region = aws_region.map(|r| Some(r.to_string())).unwrap_or_default();
-        let region = match read::<Region>("REGION", &args.region)? {
+        let region = match read::<Region>(args, Var::Region)? {
             Some(r) => r,
-            None => {
-                read::<Region>("REGION", &aws_region)?.unwrap_or_else(|| Region("us-east-1".into()))
-            }
+            None => parse::<Region>("REGION", env.aws_region.as_deref())?
+                .unwrap_or_else(|| Region("us-east-1".into())),
         };
         let quota_overrides = QuotaOverrides {
-            rules_per_group: read::<Count<1000>>("RULES_PER_GROUP", &args.rules_per_group)?
-                .map(|c| c.0),
-            groups_per_target: read::<Count<16>>("GROUPS_PER_TARGET", &args.groups_per_target)?
-                .map(|c| c.0),
+            rules_per_group: read::<Count<1000>>(args, Var::RulesPerGroup)?.map(|c| c.0),
+            groups_per_target: read::<Count<16>>(args, Var::GroupsPerTarget)?.map(|c| c.0),
         };
         if let QuotaOverrides {
             rules_per_group: Some(rules),
@@ -222,11 +209,9 @@ impl Config {
                 ),
             });
         }
-        let targets =
-            read::<Targets>("TARGETS", &args.targets)?.map_or_else(Kinds::default, |t| t.0);
-        let waf_scope = read::<WafScope>("WAF_SCOPE", &args.waf_scope)?
-            .map_or(crate::ip_sets::Scope::Regional, |s| s.0);
-        if targets.waf_ip_sets
+        let kinds = value::<values::KindList>(args, Var::Kinds)?.0;
+        let waf_scope = value::<WafScope>(args, Var::WafScope)?.0;
+        if kinds.waf_ip_sets
             && waf_scope == crate::ip_sets::Scope::Cloudfront
             && region.0 != "us-east-1"
         {
@@ -240,66 +225,33 @@ impl Config {
                 ),
             });
         }
-        if targets
-            == (Kinds {
-                security_groups: false,
-                prefix_lists: false,
-                waf_ip_sets: false,
-            })
-        {
-            return Err(ConfigError {
-                variable: "TARGETS",
-                value: args.targets.clone().unwrap_or_default(),
-                reason: "names no target kind; expected security-groups, prefix-lists and/or waf-ip-sets".into(),
-            });
-        }
         let config = Config {
-            targets,
+            kinds,
             waf_scope,
-            prefix_list_max_entries: read::<Count<1000>>(
-                "PREFIX_LIST_MAX_ENTRIES",
-                &args.prefix_list_max_entries,
-            )?
-            .map_or(60, |c| c.0),
-            share_with: read::<Principals>("SHARE_WITH", &args.share_with)?
-                .map_or_else(Vec::new, |p| p.0),
-            fleet: read::<FleetLocation>("FLEET", &args.fleet)?,
+            prefix_list_max_entries: value::<Count<1000>>(args, Var::PrefixListMaxEntries)?.0,
+            share_with: read::<Principals>(args, Var::ShareWith)?.map_or_else(Vec::new, |p| p.0),
+            fleet: read::<FleetLocation>(args, Var::Fleet)?,
             quota_overrides,
-            vpc_id: read::<VpcId>("VPC_ID", &args.vpc_id)?.map(|v| v.0),
-            ports: read::<Ports>("PORTS", &args.ports)?
-                .map_or_else(|| vec![PortRange::single(80)], |p| p.0),
-            prefix_name: read::<PrefixName>("PREFIX_NAME", &args.prefix_name)?
-                .map_or_else(|| "AUTOUPDATE".to_string(), |p| p.0),
+            vpc_id: read::<VpcId>(args, Var::VpcId)?.map(|v| v.0),
+            ports: value::<Ports>(args, Var::Ports)?.0,
+            prefix_name: value::<PrefixName>(args, Var::PrefixName)?.0,
             deployment_id,
-            debug: read::<Flag>("DEBUG", &args.debug)?.is_some_and(|f| f.0),
-            services: read::<Services>("SERVICE", &args.service)?
-                .map_or_else(|| vec!["CLOUDFRONT".to_string()], |s| s.0),
+            debug: value::<Flag>(args, Var::Debug)?.0,
+            services: value::<Services>(args, Var::Service)?.0,
             region: region.0,
-            ip_versions: read::<IpVersions>("IP_VERSIONS", &args.ip_versions)?.unwrap_or_default(),
-            service_regions: read::<Regions>("SERVICE_REGIONS", &args.service_regions)?
-                .map(|r| r.0),
-            ip_ranges_url: read::<Url>("IP_RANGES_URL", &args.ip_ranges_url)?
-                .map_or_else(|| source::DEFAULT_URL.to_string(), |u| u.0),
+            ip_versions: value::<IpVersions>(args, Var::IpVersions)?,
+            service_regions: read::<Regions>(args, Var::ServiceRegions)?.map(|r| r.0),
+            ip_ranges_url: value::<Url>(args, Var::IpRangesUrl)?.0,
             guard: GuardLimits {
-                widest_v4: read::<PrefixLen<32>>("WIDEST_IPV4_PREFIX", &args.widest_ipv4_prefix)?
-                    .map_or(8, |p| p.0),
-                widest_v6: read::<PrefixLen<128>>("WIDEST_IPV6_PREFIX", &args.widest_ipv6_prefix)?
-                    .map_or(16, |p| p.0),
-                max_remove_fraction: read::<Fraction>(
-                    "MAX_REMOVE_FRACTION",
-                    &args.max_remove_fraction,
-                )?
-                .map_or(0.5, |f| f.0),
-                allow_large_removal: read::<Flag>(
-                    "ALLOW_LARGE_REMOVAL",
-                    &args.allow_large_removal,
-                )?
-                .is_some_and(|f| f.0),
+                widest_v4: value::<PrefixLen<32>>(args, Var::WidestIpv4Prefix)?.0,
+                widest_v6: value::<PrefixLen<128>>(args, Var::WidestIpv6Prefix)?.0,
+                max_remove_fraction: value::<Fraction>(args, Var::MaxRemoveFraction)?.0,
+                allow_large_removal: value::<Flag>(args, Var::AllowLargeRemoval)?.0,
                 force: false,
             },
-            download_retry: read::<Millis>("DOWNLOAD_RETRY_MS", &args.download_retry_ms)?
-                .map_or(Duration::from_secs(2), |m| m.0),
+            download_retry: value::<Millis>(args, Var::DownloadRetryMs)?.0,
             repack: false,
+            notes: args.notes.clone(),
         };
         config.check_names()?;
         Ok(config)
@@ -314,7 +266,7 @@ impl Config {
             value: self.prefix_name.clone(),
             reason,
         };
-        if self.targets.waf_ip_sets {
+        if self.kinds.waf_ip_sets {
             let name = crate::ip_sets::set_name(&stem, crate::rule::Family::V6);
             let ok = name.len() <= 128
                 && name
@@ -328,7 +280,7 @@ impl Config {
                 )));
             }
         }
-        if self.targets.prefix_lists {
+        if self.kinds.prefix_lists {
             let name = format!("{stem}-ipv6-1000");
             if name.len() > 255 || stem.to_ascii_lowercase().starts_with("com.amazonaws") {
                 return Err(refuse(format!(
@@ -394,6 +346,13 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn function(name: &str) -> Environment {
+        Environment {
+            aws_region: None,
+            function: Some(name.into()),
+        }
+    }
+
     fn args(pairs: &[(&str, &str)]) -> ConfigArgs {
         let mut a = ConfigArgs::default();
         for (k, v) in pairs {
@@ -403,36 +362,83 @@ mod tests {
     }
 
     #[test]
-    fn variables_lists_exactly_the_variables_clap_reads() {
-        use clap::Args as _;
+    fn every_setting_is_a_flag_and_a_flag_wins_over_its_variable() {
+        use clap::{Args as _, FromArgMatches as _};
         let command = ConfigArgs::augment_args(clap::Command::new("sgsync"));
-        let read: Vec<String> = command
+        let shown: Vec<String> = command
             .get_arguments()
-            .filter_map(|a| a.get_env())
-            .map(|e| e.to_string_lossy().into_owned())
+            .filter(|a| !a.is_hide_set())
+            .map(|a| a.get_id().to_string())
             .collect();
-        assert_eq!(read, VARIABLES);
+        assert_eq!(shown, VARIABLES);
+        let matches = command
+            .try_get_matches_from(["sgsync", "--ports", "443", "--targets", "waf"])
+            .unwrap();
+        let flags = ConfigArgs::from_arg_matches(&matches).unwrap();
+        let env = ConfigArgs::from_env(|k| match k {
+            "PORTS" => Some("80".into()),
+            "SERVICE" => Some("S3".into()),
+            _ => None,
+        });
+        let merged = env.with_flags(&flags);
+        assert_eq!(merged.get(Var::Ports), Some("443"));
+        assert_eq!(merged.get(Var::Service), Some("S3"));
+        assert_eq!(merged.get(Var::Kinds), Some("waf"));
+        assert!(
+            merged.notes[0].contains("--targets is now called KINDS"),
+            "{:?}",
+            merged.notes
+        );
+    }
+
+    #[test]
+    fn the_old_name_of_a_setting_works_with_a_note() {
+        let env = ConfigArgs::from_env(|k| (k == "TARGETS").then(|| "prefix-lists".into()));
+        let c = Config::from_args(&env, &Environment::default()).unwrap();
+        assert!(c.kinds.prefix_lists && !c.kinds.security_groups);
+        assert!(
+            c.notes[0].contains("TARGETS is now called KINDS"),
+            "{:?}",
+            c.notes
+        );
+        // The new name wins when both are set.
+        let both = ConfigArgs::from_env(|k| match k {
+            "TARGETS" => Some("prefix-lists".into()),
+            "KINDS" => Some("waf-ip-sets".into()),
+            _ => None,
+        });
+        let c = Config::from_args(&both, &Environment::default()).unwrap();
+        assert!(c.kinds.waf_ip_sets && !c.kinds.prefix_lists);
+        let mut entry = ConfigArgs::default();
+        entry.set("KINDS", "waf").unwrap();
+        assert_eq!(entry.get(Var::Kinds), Some("waf"));
     }
 
     #[test]
     fn defaults_are_the_blogs() {
-        let c = Config::from_args(&ConfigArgs::default(), None).unwrap();
+        let c = Config::from_args(&ConfigArgs::default(), &Environment::default()).unwrap();
         assert_eq!(c.ports, vec![PortRange::single(80)]);
         assert_eq!(c.prefix_name, "AUTOUPDATE");
         assert_eq!(c.services, ["CLOUDFRONT"]);
         assert_eq!(c.region, "us-east-1");
         assert!(!c.debug);
         assert_eq!(c.vpc_id, None);
-        assert_eq!(c.ip_versions, IpVersions::default());
-        assert_eq!(c.ip_ranges_url, source::DEFAULT_URL);
+        assert_eq!(
+            c.ip_versions,
+            IpVersions {
+                v4: true,
+                v6: false
+            }
+        );
+        assert_eq!(c.ip_ranges_url, crate::source::DEFAULT_URL);
         assert_eq!(c.default_quotas(), Quotas::default());
         assert_eq!(c.ownership().stem, "AUTOUPDATE-cloudfront");
         assert_eq!(c.deployment_id, "default");
         let in_lambda =
-            Config::from_env(&ConfigArgs::default(), None, Some("sgsync-prod")).unwrap();
+            Config::from_args(&ConfigArgs::default(), &function("sgsync-prod")).unwrap();
         assert_eq!(in_lambda.deployment_id, "sgsync-prod");
         let set =
-            Config::from_env(&args(&[("DEPLOYMENT_ID", "stack-1")]), None, Some("fn")).unwrap();
+            Config::from_args(&args(&[("DEPLOYMENT_ID", "stack-1")]), &function("fn")).unwrap();
         assert_eq!(set.deployment_id, "stack-1");
         for url in [
             "http://127.0.0.1:8080/ip-ranges.json",
@@ -440,7 +446,8 @@ mod tests {
             "http://[::1]:9/x",
         ] {
             assert!(
-                Config::from_args(&args(&[("IP_RANGES_URL", url)]), None).is_ok(),
+                Config::from_args(&args(&[("IP_RANGES_URL", url)]), &Environment::default())
+                    .is_ok(),
                 "{url}"
             );
         }
@@ -451,7 +458,10 @@ mod tests {
     fn empty_values_count_as_unset_and_aws_region_is_the_fallback() {
         let c = Config::from_args(
             &args(&[("VPC_ID", ""), ("PORTS", " "), ("REGION", "")]),
-            Some("eu-west-1"),
+            &Environment {
+                aws_region: Some("eu-west-1".into()),
+                function: None,
+            },
         )
         .unwrap();
         assert_eq!(c.vpc_id, None);
@@ -472,7 +482,7 @@ mod tests {
                 ("GROUPS_PER_TARGET", "10"),
                 ("VPC_ID", "vpc-0abc"),
             ]),
-            None,
+            &Environment::default(),
         )
         .unwrap();
         assert_eq!(c.ports.len(), 3);
@@ -496,18 +506,18 @@ mod tests {
     fn targets_and_their_settings() {
         let c = Config::from_args(
             &args(&[
-                ("TARGETS", "prefix-lists, waf-ip-sets"),
+                ("KINDS", "prefix-lists, waf-ip-sets"),
                 (
                     "SHARE_WITH",
                     "111122223333,arn:aws:organizations::111122223333:ou/o-abc/ou-abc-def",
                 ),
                 ("PREFIX_LIST_MAX_ENTRIES", "200"),
             ]),
-            None,
+            &Environment::default(),
         )
         .unwrap();
         assert_eq!(
-            c.targets,
+            c.kinds,
             Kinds {
                 security_groups: false,
                 prefix_lists: true,
@@ -517,25 +527,29 @@ mod tests {
         assert_eq!(c.share_with.len(), 2);
         assert_eq!(c.prefix_list_max_entries, 200);
         assert_eq!(
-            Config::from_args(&ConfigArgs::default(), None)
+            Config::from_args(&ConfigArgs::default(), &Environment::default())
                 .unwrap()
-                .targets,
-            Kinds::default()
+                .kinds,
+            Kinds {
+                security_groups: true,
+                ..Kinds::default()
+            },
+            "security groups only, as sgsync always did"
         );
         let e = Config::from_args(
             &args(&[
-                ("TARGETS", "waf-ip-sets"),
+                ("KINDS", "waf-ip-sets"),
                 ("WAF_SCOPE", "cloudfront"),
                 ("REGION", "eu-west-1"),
             ]),
-            None,
+            &Environment::default(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("only in us-east-1"), "{e}");
         assert!(
             Config::from_args(
-                &args(&[("TARGETS", "waf"), ("WAF_SCOPE", "CLOUDFRONT")]),
-                None
+                &args(&[("KINDS", "waf"), ("WAF_SCOPE", "CLOUDFRONT")]),
+                &Environment::default()
             )
             .is_ok()
         );
@@ -543,11 +557,11 @@ mod tests {
         let waf = |prefix: &str, service: &str| {
             Config::from_args(
                 &args(&[
-                    ("TARGETS", "waf-ip-sets"),
+                    ("KINDS", "waf-ip-sets"),
                     ("PREFIX_NAME", prefix),
                     ("SERVICE", service),
                 ]),
-                None,
+                &Environment::default(),
             )
         };
         let e = waf("office(1)", "CLOUDFRONT").unwrap_err();
@@ -563,13 +577,19 @@ mod tests {
                 .contains("one deployment per service")
         );
         assert!(waf("office_1", "CLOUDFRONT").is_ok());
-        assert!(Config::from_args(&args(&[("PREFIX_NAME", "office(1)")]), None).is_ok());
+        assert!(
+            Config::from_args(
+                &args(&[("PREFIX_NAME", "office(1)")]),
+                &Environment::default()
+            )
+            .is_ok()
+        );
         let e = Config::from_args(
             &args(&[
-                ("TARGETS", "prefix-lists"),
+                ("KINDS", "prefix-lists"),
                 ("PREFIX_NAME", "com.amazonaws.mine"),
             ]),
-            None,
+            &Environment::default(),
         )
         .unwrap_err();
         assert!(
@@ -582,12 +602,12 @@ mod tests {
     fn quota_overrides_must_respect_awss_product_rule() {
         let ok = Config::from_args(
             &args(&[("RULES_PER_GROUP", "200"), ("GROUPS_PER_TARGET", "5")]),
-            None,
+            &Environment::default(),
         );
         assert!(ok.is_ok());
         let e = Config::from_args(
             &args(&[("RULES_PER_GROUP", "100"), ("GROUPS_PER_TARGET", "16")]),
-            None,
+            &Environment::default(),
         )
         .unwrap_err();
         assert_eq!(e.variable, "RULES_PER_GROUP");
@@ -620,9 +640,9 @@ mod tests {
             ("IP_RANGES_URL", "https://user@evil.example/x", "https"),
             ("DEPLOYMENT_ID", "my stack", "128 letters"),
             (
-                "TARGETS",
+                "KINDS",
                 "security-groups,firewalls",
-                "'firewalls' is not a target kind",
+                "'firewalls' is not a kind of allow-list",
             ),
             ("PREFIX_LIST_MAX_ENTRIES", "1001", "1 to 1000"),
             ("SHARE_WITH", "1234,o-abc", "account id (12 digits)"),
@@ -633,7 +653,7 @@ mod tests {
             ("WIDEST_IPV6_PREFIX", "/129", "1 to 128"),
             ("DOWNLOAD_RETRY_MS", "2s", "milliseconds"),
         ] {
-            let e = Config::from_args(&args(&[(var, value)]), None).unwrap_err();
+            let e = Config::from_args(&args(&[(var, value)]), &Environment::default()).unwrap_err();
             let text = e.to_string();
             assert_eq!(e.variable, var);
             assert!(

@@ -259,18 +259,14 @@ impl FromStr for Millis {
     }
 }
 
-/// `TARGETS`: which kinds of allow-list to keep in sync.
+/// `KINDS`: which kinds of allow-list to keep in sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Targets(pub(super) crate::config::Kinds);
+pub(super) struct KindList(pub(super) crate::config::Kinds);
 
-impl FromStr for Targets {
+impl FromStr for KindList {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut kinds = crate::config::Kinds {
-            security_groups: false,
-            prefix_lists: false,
-            waf_ip_sets: false,
-        };
+        let mut kinds = crate::config::Kinds::default();
         for item in s.split(',').map(|i| i.trim().to_ascii_lowercase()) {
             match item.as_str() {
                 "security-groups" | "security_groups" | "sg" => kinds.security_groups = true,
@@ -278,12 +274,13 @@ impl FromStr for Targets {
                 "waf-ip-sets" | "waf_ip_sets" | "waf" => kinds.waf_ip_sets = true,
                 other => {
                     return Err(format!(
-                        "'{other}' is not a target kind; expected a comma list of security-groups, prefix-lists and waf-ip-sets"
+                        "'{}' is not a kind of allow-list; expected a comma list of security-groups, prefix-lists and waf-ip-sets",
+                        crate::error::echo(other)
                     ));
                 }
             }
         }
-        Ok(Targets(kinds))
+        Ok(KindList(kinds))
     }
 }
 

@@ -20,54 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::config::{Config, ConfigArgs};
+use crate::config::{Config, ConfigArgs, Environment, PerEntry, Var, by_name};
 
 /// Entries synced at once, unless the file says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The most entries synced at once.
 pub const MAX_CONCURRENCY: usize = 64;
-
-/// Settings an entry may not override: the entry's own fields, what the whole fleet shares (one
-/// document, downloaded once), and what decides which addresses are allowed or how far a run may
-/// move them: whoever can write the fleet file (an S3 object) must not be able to widen or unguard
-/// what the hub's own configuration allows.
-const NOT_PER_ENTRY: [(&str, &str); 11] = [
-    ("REGION", "the entry's own region field"),
-    ("VPC_ID", "the entry's own vpc_id field"),
-    ("FLEET", "the fleet file itself"),
-    (
-        "IP_RANGES_URL",
-        "shared by the whole fleet (one document, downloaded once)",
-    ),
-    (
-        "DOWNLOAD_RETRY_MS",
-        "shared by the whole fleet (one document, downloaded once)",
-    ),
-    (
-        "SERVICE",
-        "which addresses are allowed: the hub's setting alone decides it",
-    ),
-    (
-        "SERVICE_REGIONS",
-        "which addresses are allowed: the hub's setting alone decides it",
-    ),
-    (
-        "WIDEST_IPV4_PREFIX",
-        "a guard: the hub's setting alone decides it",
-    ),
-    (
-        "WIDEST_IPV6_PREFIX",
-        "a guard: the hub's setting alone decides it",
-    ),
-    (
-        "MAX_REMOVE_FRACTION",
-        "a guard: the hub's setting alone decides it",
-    ),
-    (
-        "ALLOW_LARGE_REMOVAL",
-        "a guard: the hub's setting alone decides it",
-    ),
-];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,13 +138,12 @@ fn role_arn_account(arn: &str) -> Option<&str> {
 }
 
 /// Checks a fleet file. `args` are the sync settings of the environment and flags, which every entry
-/// starts from; `aws_region` and `function` are what `Config::from_env` takes.
+/// starts from; `env` is what `Config::from_args` takes.
 pub fn parse(
     text: &str,
     file: &str,
     args: &ConfigArgs,
-    aws_region: Option<&str>,
-    function: Option<&str>,
+    env: &Environment,
 ) -> Result<Fleet, FleetError> {
     let fail = |message: String| FleetError {
         file: file.to_string(),
@@ -230,7 +187,7 @@ pub fn parse(
             )));
         }
     }
-    if args.vpc_id.as_deref().is_some_and(|v| !v.is_empty()) {
+    if args.get(Var::VpcId).is_some() {
         return Err(fail(
             "VPC_ID is set, but a fleet names its VPCs per entry (vpc_id); unset VPC_ID".into(),
         ));
@@ -295,18 +252,23 @@ pub fn parse(
         if !seen.insert((e.account.clone(), e.region.clone(), e.vpc_id.clone())) {
             return Err(at("listed twice: two runs would fight over one VPC".into()));
         }
+        // What a writer of the fleet file (an S3 object) may not decide: the entry's own fields, what
+        // the fleet shares (one document), and what decides which addresses are allowed or how far a
+        // run may move them (`config::settings`, `per_entry`).
         let mut entry_args = args.clone();
-        entry_args.fleet = None;
-        entry_args.region = Some(e.region.clone());
-        entry_args.vpc_id = e.vpc_id.clone();
+        entry_args.unset(Var::Fleet);
+        entry_args.unset(Var::VpcId);
         for (key, value) in &e.settings {
-            if let Some((_, why)) = NOT_PER_ENTRY.iter().find(|(k, _)| k == key) {
+            if let Some(PerEntry::Never(why)) = by_name(key).map(|s| s.per_entry) {
                 return Err(at(format!("settings may not set {key}: it is {why}")));
             }
             entry_args.set(key, value).map_err(&at)?;
         }
-        let config =
-            Config::from_env(&entry_args, aws_region, function).map_err(|c| at(c.to_string()))?;
+        entry_args.set("REGION", &e.region).map_err(&at)?;
+        if let Some(vpc) = &e.vpc_id {
+            entry_args.set("VPC_ID", vpc).map_err(&at)?;
+        }
+        let config = Config::from_args(&entry_args, env).map_err(|c| at(c.to_string()))?;
         entries.push(Entry {
             account: e.account,
             region: e.region,
@@ -329,7 +291,7 @@ pub fn parse(
 fn regional_kinds_once(entries: &[Entry]) -> Result<(), String> {
     let mut seen: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
-        let kinds = &e.config.targets;
+        let kinds = &e.config.kinds;
         if !(kinds.prefix_lists || kinds.waf_ip_sets) {
             continue;
         }
@@ -343,7 +305,7 @@ fn regional_kinds_once(entries: &[Entry]) -> Result<(), String> {
             return Err(format!(
                 "[[vpc]] #{} and #{} ({} {}) both keep prefix lists or WAF IP sets, which belong to the \
                  account and region, not to a VPC; keep them on one entry and set \
-                 settings = {{ TARGETS = \"security-groups\" }} on the other",
+                 settings = {{ KINDS = \"security-groups\" }} on the other",
                 first + 1,
                 i + 1,
                 e.account,
@@ -359,14 +321,24 @@ mod tests {
     use super::*;
 
     fn parse_ok(text: &str) -> Fleet {
-        parse(text, "fleet.toml", &ConfigArgs::default(), None, None)
-            .unwrap_or_else(|e| panic!("{e}"))
+        parse(
+            text,
+            "fleet.toml",
+            &ConfigArgs::default(),
+            &Environment::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn parse_err(text: &str) -> String {
-        parse(text, "fleet.toml", &ConfigArgs::default(), None, None)
-            .unwrap_err()
-            .to_string()
+        parse(
+            text,
+            "fleet.toml",
+            &ConfigArgs::default(),
+            &Environment::default(),
+        )
+        .unwrap_err()
+        .to_string()
     }
 
     #[test]
@@ -382,7 +354,7 @@ mod tests {
             [[vpc]]
             account = "222222222222"
             region = "cn-north-1"
-            settings = { PORTS = "80,443", TARGETS = "prefix-lists" }
+            settings = { PORTS = "80,443", KINDS = "prefix-lists" }
             [[vpc]]
             account = "333333333333"
             region = "us-east-1"
@@ -398,7 +370,7 @@ mod tests {
         assert_eq!(a.config.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
         assert_eq!(b.role_arn, "arn:aws-cn:iam::222222222222:role/sgsync");
         assert_eq!(b.config.ports.len(), 2);
-        assert!(b.config.targets.prefix_lists && !b.config.targets.security_groups);
+        assert!(b.config.kinds.prefix_lists && !b.config.kinds.security_groups);
         assert_eq!(c.role_arn, "arn:aws:iam::333333333333:role/path/other");
         assert_eq!(c.label(), "333333333333 us-east-1 (default VPC)");
     }
@@ -473,8 +445,8 @@ mod tests {
                 "may not set ALLOW_LARGE_REMOVAL: it is a guard",
             ),
             (
-                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-11111111\"\nsettings = { TARGETS = \"security-groups,prefix-lists\" }\n\
-                 [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-22222222\"\nsettings = { TARGETS = \"waf-ip-sets\" }",
+                "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-11111111\"\nsettings = { KINDS = \"security-groups,prefix-lists\" }\n\
+                 [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-22222222\"\nsettings = { KINDS = \"waf-ip-sets\" }",
                 "#1 and #2 (111111111111 eu-west-1) both keep prefix lists or WAF IP sets",
             ),
         ] {
@@ -499,7 +471,7 @@ mod tests {
             account = "111111111111"
             region = "eu-west-1"
             vpc_id = "vpc-11111111"
-            settings = { TARGETS = "security-groups,prefix-lists" }
+            settings = { KINDS = "security-groups,prefix-lists" }
             [[vpc]]
             account = "111111111111"
             region = "eu-west-1"
@@ -508,7 +480,7 @@ mod tests {
             account = "111111111111"
             region = "eu-west-1"
             vpc_id = "vpc-33333333"
-            settings = { TARGETS = "prefix-lists", PREFIX_NAME = "OTHER", DEPLOYMENT_ID = "other" }
+            settings = { KINDS = "prefix-lists", PREFIX_NAME = "OTHER", DEPLOYMENT_ID = "other" }
             "#,
         );
         assert_eq!(fleet.entries.len(), 3);
@@ -516,16 +488,13 @@ mod tests {
 
     #[test]
     fn a_vpc_id_of_the_environment_is_refused_beside_a_fleet() {
-        let args = ConfigArgs {
-            vpc_id: Some("vpc-11111111".into()),
-            ..ConfigArgs::default()
-        };
+        let mut args = ConfigArgs::default();
+        args.set("VPC_ID", "vpc-11111111").unwrap();
         let e = parse(
             "role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
             "fleet.toml",
             &args,
-            None,
-            None,
+            &Environment::default(),
         )
         .unwrap_err()
         .to_string();

@@ -82,7 +82,7 @@ async fn prepare(
     let mut entry = entry.clone();
     // Only security groups live in a VPC (and only their policy may read VPCs); prefix lists and WAF
     // sets belong to the region, one entry each (`regional_kinds_once`).
-    if !entry.config.targets.security_groups {
+    if !entry.config.kinds.security_groups {
         return Ok((entry, clients));
     }
     let vpc = match &entry.config.vpc_id {

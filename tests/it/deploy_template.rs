@@ -77,7 +77,7 @@ fn is_mutating(action: &str) -> bool {
 }
 
 #[test]
-fn each_kind_gets_its_permissions_only_when_targets_names_it() {
+fn each_kind_gets_its_permissions_only_when_kinds_names_it() {
     let t = template();
     let policies = list(&t["Resources"]["Role"]["Properties"]["Policies"]);
     let mut conditions = Vec::new();

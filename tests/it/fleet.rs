@@ -304,7 +304,7 @@ async fn entries_without_security_groups_read_no_vpc_which_their_role_may_not() 
     // entry keeping lists only must not look its default VPC up.
     let s = setup(
         "role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
-         settings = { TARGETS = \"prefix-lists\" }\n",
+         settings = { KINDS = \"prefix-lists\" }\n",
     )
     .await;
     let summary = s.sgsync.run(&["apply", "--output", "json"]).ok().json();

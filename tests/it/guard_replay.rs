@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
-use sgsync::guard::{GuardLimits, check_growth, check_ranges, check_removal, check_synctoken};
+use sgsync::guard::{check_growth, check_ranges, check_removal, check_synctoken};
 use sgsync::ranges::{IpVersions, Selection, select};
 use sgsync::rule::{PortRange, Rule, desired_rules};
 use sgsync::testkit::replay_files;
@@ -34,7 +34,12 @@ fn walk(service: &str, v4: bool) -> Vec<(String, sgsync::ranges::RangeSet, BTree
 
 /// Which steps of `service`'s history (dual stack, or IPv6 alone) the guards refuse without `--force`.
 fn refused(service: &str, v4: bool) -> Vec<String> {
-    let limits = GuardLimits::default();
+    let limits = sgsync::config::Config::from_args(
+        &sgsync::config::ConfigArgs::default(),
+        &sgsync::config::Environment::default(),
+    )
+    .unwrap()
+    .guard;
     let nets =
         |rules: &BTreeSet<Rule>| -> BTreeSet<IpNet> { rules.iter().map(|r| r.net).collect() };
     let mut previous: Option<BTreeSet<Rule>> = None;

@@ -1,6 +1,6 @@
 //! Every AWS call a run makes is one the deployed role allows. moto does not enforce IAM, so a call
 //! added to the code without its permission in `deploy/template.yaml` would pass every other test
-//! and fail on AWS with AccessDenied. For each kind alone (`TARGETS`), the calls of a first sync with
+//! and fail on AWS with AccessDenied. For each kind alone (`KINDS`), the calls of a first sync with
 //! targets, a no-op and, for security groups, a launch event are recorded by the proxy and checked
 //! against the actions of the template's common policy and that kind's policy.
 
@@ -64,7 +64,7 @@ async fn every_call_of_each_kind_is_allowed_by_the_template_policy_of_that_kind(
         ("waf-ip-sets", "sgsync-waf-ip-sets"),
     ] {
         let aws = Aws::start().await;
-        let sgsync = aws.sgsync().env("TARGETS", kind).env("IP_RANGES_URL", &url);
+        let sgsync = aws.sgsync().env("KINDS", kind).env("IP_RANGES_URL", &url);
         // Targets before the first sync: an interface and a load balancer that opt in.
         let foreign = aws.create_foreign_group("admin").await;
         let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;

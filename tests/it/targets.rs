@@ -108,7 +108,7 @@ async fn sets_hold(
 #[tokio::test(flavor = "multi_thread")]
 async fn prefix_lists_alone_hold_the_published_cidrs_and_a_second_run_writes_nothing() {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "prefix-lists");
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists");
     let (out, calls) = aws.apply_doc(&sgsync, &latest());
     let summary = out.ok().json();
     assert_eq!(summary["status"], "applied");
@@ -171,7 +171,7 @@ async fn all_three_kinds_dual_stack_and_one_changed_prefix_is_one_call_per_kind(
     aws.tag_target(&eni, "AUTOUPDATE").await;
     let sgsync = aws
         .sgsync()
-        .env("TARGETS", ALL)
+        .env("KINDS", ALL)
         .env("IP_VERSIONS", "ipv4,ipv6");
     let (out, _) = aws.apply_doc(&sgsync, &latest());
     let summary = out.ok().json();
@@ -237,7 +237,7 @@ async fn a_list_is_never_grown_past_what_a_referencing_group_can_take() {
     let aws = Aws::start().await;
     let sgsync = aws
         .sgsync()
-        .env("TARGETS", "prefix-lists")
+        .env("KINDS", "prefix-lists")
         .env("PREFIX_LIST_MAX_ENTRIES", "200");
     aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45))
         .0
@@ -291,7 +291,7 @@ async fn lists_are_shared_through_ram_and_new_lists_and_principals_join_the_shar
     let aws = Aws::start().await;
     let sgsync = aws
         .sgsync()
-        .env("TARGETS", "prefix-lists")
+        .env("KINDS", "prefix-lists")
         .env("SHARE_WITH", "111122223333");
     let (out, calls) = aws.apply_doc(&sgsync, &small_document(1_700_000_000, 0..45));
     let summary = out.ok().json();
@@ -336,7 +336,7 @@ async fn lists_are_shared_through_ram_and_new_lists_and_principals_join_the_shar
 #[tokio::test(flavor = "multi_thread")]
 async fn a_list_someone_changes_meanwhile_is_read_again_and_slow_changes_are_waited_for() {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "prefix-lists");
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists");
     // EC2 applies each change asynchronously: sgsync must wait before the next one.
     aws.proxy.set_faults(
         Faults {
@@ -398,7 +398,7 @@ async fn a_list_someone_changes_meanwhile_is_read_again_and_slow_changes_are_wai
 #[tokio::test(flavor = "multi_thread")]
 async fn waf_sets_of_another_owner_stop_the_run_and_a_lost_lock_is_retried() {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "waf-ip-sets");
+    let sgsync = aws.sgsync().env("KINDS", "waf-ip-sets");
     let squatter = aws
         .create_ip_set("AUTOUPDATE-cloudfront-ipv4", &["13.32.7.0/24"], &[])
         .await;
@@ -454,7 +454,7 @@ async fn waf_sets_of_another_owner_stop_the_run_and_a_lost_lock_is_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_crashed_after_any_write_converges_and_never_narrows_or_widens() {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "prefix-lists,waf-ip-sets");
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists,waf-ip-sets");
     let before = cidrs(0..45);
     let after = cidrs(20..150);
     let both: BTreeSet<String> = before.intersection(&after).cloned().collect();
@@ -516,7 +516,7 @@ async fn a_run_crashed_after_any_write_converges_and_never_narrows_or_widens() {
 #[tokio::test(flavor = "multi_thread")]
 async fn all_170_real_versions_converge_in_lists_and_sets_with_minimal_writes() {
     let aws = Aws::start().await;
-    let sgsync = aws.sgsync().env("TARGETS", "prefix-lists,waf-ip-sets");
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists,waf-ip-sets");
     let mut previous: Option<BTreeSet<String>> = None;
     for (i, file) in replay_files().iter().enumerate() {
         let doc = std::fs::read(file).unwrap();
