@@ -14,17 +14,15 @@
 //! numbers), never widen, exact ownership. A plan that would do more than attach (the groups need a
 //! full run first) is refused, and the daily run does it.
 
-use std::collections::BTreeSet;
-
 use tracing::{info, warn};
 
 use crate::aws::{self, Clients, EventTarget};
 use crate::config::Config;
-use crate::error::AwsError;
 use crate::event::{InstanceEvent, TAG_TARGET, TagEvent};
-use crate::outcome::{GroupsOutcome, Outcome, Status};
-use crate::security_groups::{self, Action, Changes, Desired, Plan};
-use crate::sync::{self, Mode, RunError};
+use crate::kind::{KindError, Mode};
+use crate::kinds;
+use crate::outcome::{Outcome, Refusal, RunError, Status};
+use crate::security_groups::{self, Action, Changes, Desired, Observed, Part, Plan};
 
 /// What an event asks sgsync to look at, or why it asks for nothing.
 fn target_of_instance(e: &InstanceEvent) -> Result<EventTarget, String> {
@@ -73,24 +71,18 @@ fn nothing(config: &Config, why: String) -> Outcome {
         create_date: String::new(),
         rules: 0,
         warnings: vec![why],
-        groups: None,
-        lists: None,
-        sets: None,
+        kinds: Vec::new(),
     }
 }
 
 /// Refuses an event of another Region: its resources cannot be this deployment's (a replayed file, or
 /// a rule forwarding events across Regions).
-fn in_region(config: &Config, region: Option<&str>) -> Result<(), AwsError> {
+fn in_region(config: &Config, region: Option<&str>) -> Result<(), Refusal> {
     match region {
-        Some(r) if r != config.region => Err(AwsError::other(
-            "sgsync:event",
-            format!(
-                "the event happened in {r}, this deployment is in {}: nothing was changed; \
-                 replay it with REGION={r} (and that Region's settings)",
-                config.region
-            ),
-        )),
+        Some(r) if r != config.region => Err(Refusal::OtherRegion {
+            event: r.to_string(),
+            deployment: config.region.clone(),
+        }),
         _ => Ok(()),
     }
 }
@@ -123,64 +115,42 @@ pub(crate) async fn on_tag(
     }
 }
 
-/// Gives the event's targets every managed group of their VPC.
-async fn attach(
-    config: &Config,
-    clients: &Clients,
-    target: EventTarget,
-    mode: Mode,
-) -> Result<Outcome, RunError> {
-    if !config.kinds.security_groups {
-        return Ok(nothing(
-            config,
-            "TARGETS has no security-groups: prefix lists and WAF IP sets have nothing to attach"
-                .into(),
-        ));
-    }
-    let owner = config.ownership();
-    let observed = aws::observe_event_targets(
-        clients,
-        config.vpc_id.as_deref(),
-        &owner,
-        config.quota_overrides,
-        &target,
-    )
-    .await?;
-    for w in &observed.warnings {
-        warn!("{w}");
-    }
+/// Why there is nothing to attach to the event's targets, if so: none of them opted in, or the VPC
+/// has no managed group yet.
+fn nothing_to_attach(observed: &Observed, target: &EventTarget, prefix: &str) -> Option<String> {
     if observed.targets.is_empty() {
-        return Ok(nothing(
-            config,
-            format!(
-                "{target}: no interface or load balancer there carries {TAG_TARGET}={}; nothing to attach",
-                owner.prefix
-            ),
+        return Some(format!(
+            "{target}: no interface or load balancer there carries {TAG_TARGET}={prefix}; nothing to attach"
         ));
     }
     if observed.groups.is_empty() && observed.conflicts.is_empty() {
-        return Ok(nothing(
-            config,
-            format!(
-                "no managed group exists yet in {}: the next full run creates them and attaches them to {target}",
-                observed.vpc_id
-            ),
+        return Some(format!(
+            "no managed group exists yet in {}: the next full run creates them and attaches them to {target}",
+            observed.vpc_id
         ));
     }
-    // Desired: exactly what the groups hold now, so the plan moves no published range.
-    let rules: BTreeSet<_> = observed
-        .groups
-        .iter()
-        .flat_map(|g| g.rules.iter().copied())
-        .collect();
-    let synctoken = observed.synctokens().max().unwrap_or(0);
+    None
+}
+
+/// The plan that gives the event's targets the managed groups as they are: the desired rules are
+/// exactly what the groups hold now, so the plan moves no published range. Only attachments (and the
+/// cleaning of entries added by hand) may remain; a plan that needs more is refused.
+fn attachments(
+    observed: &Observed,
+    stem: &str,
+    target: &EventTarget,
+) -> Result<(Plan, Desired), RunError> {
     let desired = Desired {
-        rules,
-        synctoken,
-        group_stem: owner.stem.clone(),
+        rules: observed
+            .groups
+            .iter()
+            .flat_map(|g| g.rules.iter().copied())
+            .collect(),
+        synctoken: observed.synctokens().max().unwrap_or(0),
+        group_stem: stem.to_string(),
         repack: false,
     };
-    let mut plan = security_groups::plan(&desired, &observed)?;
+    let mut plan = security_groups::plan(&desired, observed).map_err(KindError::plan)?;
     // Tags are the full run's business (a group behind the others is caught up there).
     plan.actions
         .retain(|a| !matches!(a, Action::RecordSynctoken { .. }));
@@ -196,44 +166,70 @@ async fn attach(
         .map(ToString::to_string)
         .collect();
     if !beyond.is_empty() {
-        return Err(RunError::Aws(AwsError::other(
-            "sgsync:attach",
-            format!(
-                "{target} cannot just be given the managed groups: they first need a full run ({}); nothing was \
-                 changed. Run `sgsync apply`, or wait for the daily run",
-                beyond.join("; ")
-            ),
-        )));
+        return Err(Refusal::NeedsFullRun {
+            target: target.to_string(),
+            actions: beyond.join("; "),
+        }
+        .into());
     }
-    let mut outcome = Outcome {
-        status: Status::Unchanged,
+    Ok((plan, desired))
+}
+
+/// Gives the event's targets every managed group of their VPC.
+async fn attach(
+    config: &Config,
+    clients: &Clients,
+    target: EventTarget,
+    mode: Mode,
+) -> Result<Outcome, RunError> {
+    if !config.kinds.security_groups {
+        return Ok(nothing(
+            config,
+            "KINDS has no security-groups: prefix lists and WAF IP sets have nothing to attach"
+                .into(),
+        ));
+    }
+    let owner = config.ownership();
+    let observed = aws::observe_event_targets(
+        clients,
+        config.vpc_id.as_deref(),
+        &owner,
+        config.quota_overrides,
+        &target,
+    )
+    .await?;
+    for w in &observed.warnings {
+        warn!("{w}");
+    }
+    if let Some(why) = nothing_to_attach(&observed, &target, &owner.prefix) {
+        return Ok(nothing(config, why));
+    }
+    let (plan, desired) = attachments(&observed, &owner.stem, &target)?;
+    let mut part = Part {
+        plan,
+        ..Part::observed(observed)
+    };
+    let status = if part.plan.is_empty() {
+        info!(%target, "already carries every managed group");
+        Status::Unchanged
+    } else if mode == Mode::Plan {
+        part.changes = Changes::of_plan(&part.plan);
+        Status::Planned
+    } else {
+        let mut api = kinds::groups_api(config, clients);
+        security_groups::apply_part(&mut api, &mut part)
+            .await
+            .map_err(KindError::from)?;
+        info!(%target, targets_updated = part.changes.targets_updated, "attached the managed groups");
+        Status::Applied
+    };
+    Ok(Outcome {
+        status,
         service: config.service_label(),
-        synctoken,
+        synctoken: desired.synctoken,
         create_date: String::new(),
         rules: desired.rules.len(),
         warnings: Vec::new(),
-        groups: Some(GroupsOutcome {
-            observed,
-            plan: Plan::default(),
-            changes: Changes::default(),
-            ids: None,
-        }),
-        lists: None,
-        sets: None,
-    };
-    let g = outcome.groups.as_mut().expect("set above");
-    g.plan = plan;
-    if g.plan.is_empty() {
-        info!(%target, "already carries every managed group");
-        return Ok(outcome);
-    }
-    if mode == Mode::Plan {
-        outcome.status = Status::Planned;
-        g.changes = Changes::of_plan(&g.plan);
-        return Ok(outcome);
-    }
-    sync::apply_groups(config, clients, &owner, g).await?;
-    outcome.status = Status::Applied;
-    info!(%target, targets_updated = g.changes.targets_updated, "attached the managed groups");
-    Ok(outcome)
+        kinds: vec![Box::new(part)],
+    })
 }

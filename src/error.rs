@@ -1,4 +1,5 @@
-//! The failure of one AWS call, as plain data; and how any error quotes what it was given.
+//! The failure of one AWS call, as plain data; a failed step of a plan; and how any error is told:
+//! whole, on one line ([`chain`]), quoting what it was given by its start and length ([`echo`]).
 //!
 //! [`AwsError`] is shared by the adapters that make the calls (`aws`), the core that runs plans through them
 //! (`security_groups::apply`) and the simulated world that stands in for AWS in tests, so none of them
@@ -118,6 +119,21 @@ pub(crate) fn known_id(
             format!("no id known for {kind} {name}; this is a bug, please report it"),
         )
     })
+}
+
+/// An error and its causes on one line, so that a log line (and an invocation's error) keeps it whole.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A value as an error message quotes it: whole when short, else its start and its length, so a

@@ -243,6 +243,7 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
         _ => {}
     }
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
     keys.truncate(8);
     Err(EventError::Unsupported(if keys.is_empty() {
         "top-level keys: none: an empty object".into()

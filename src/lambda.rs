@@ -19,37 +19,21 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::{error, info};
 
-use aws_config::SdkConfig;
-
-use crate::aws::{self, Clients};
+use crate::aws::{Clients, Session};
 use crate::config::{Config, ConfigArgs, Environment, FleetLocation};
+use crate::error::chain;
 use crate::event::Event;
+use crate::kind::Mode;
 use crate::load::Input;
 use crate::outcome::{Outcome, Status};
 use crate::report::{FleetSummary, Summary};
-use crate::sync::{self, Mode};
-use crate::{event, fleet, metrics};
+use crate::{dispatch, event, fleet, metrics};
 
 /// The error type handed to the runtime: the message is what appears in the invocation's error.
 type HandlerError = Box<dyn Error + Send + Sync>;
 
-/// An error and its causes on one line, so that a log line keeps it whole.
-pub fn chain(e: &dyn Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 async fn run(config: &Config, clients: &Clients, event: &Event) -> Result<Outcome, HandlerError> {
-    Ok(sync::run_event(config, clients, event, Mode::Apply).await?)
+    Ok(dispatch::run_event(config, clients, event, Mode::Apply).await?)
 }
 
 fn now_ms() -> u64 {
@@ -117,7 +101,7 @@ async fn handle(config: &Config, clients: &Clients, payload: Value) -> Result<Va
 async fn handle_fleet(
     config: &Config,
     args: &ConfigArgs,
-    base: &SdkConfig,
+    base: &Session,
     location: &FleetLocation,
     payload: Value,
     deadline: Option<Instant>,
@@ -189,7 +173,7 @@ async fn handle_fleet(
 /// Serves invocations until the runtime stops the process. `args` are the raw settings, which every
 /// fleet entry starts from.
 pub async fn serve(config: Config, args: ConfigArgs) -> Result<(), lambda_runtime::Error> {
-    let base = aws::base_config(&config.region).await;
+    let base = Session::load(&config.region).await;
     let clients = Clients::connect(&config.region).await;
     let shared = Arc::new((config, clients, args, base));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

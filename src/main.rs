@@ -19,7 +19,8 @@ use sgsync::fleet::{self, Fleet};
 use sgsync::report::{FleetStatusReport, FleetSummary, RangesReport, StatusReport, Summary};
 use sgsync::{Clients, Input, Mode, event, ranges, source};
 
-/// Keep VPC security groups in sync with the IP ranges Amazon publishes for CloudFront.
+/// Keep AWS allow-lists (security groups, prefix lists, WAF IP sets) holding exactly the IP ranges
+/// Amazon publishes for a service, CloudFront by default.
 ///
 /// Settings come from flags or from the environment variables named in each flag's help (the names of
 /// the AWS blog's Python function). The AWS endpoint, credentials and region come from the SDK's
@@ -45,7 +46,7 @@ enum Output {
 /// Where `plan` and `apply` take the document from. With neither flag: the configured IP_RANGES_URL.
 #[derive(Args, Debug)]
 struct DocumentArgs {
-    /// An SNS or scheduled Lambda event (JSON), processed exactly as the Lambda would
+    /// A Lambda event (JSON: an SNS notification, the schedule, an instance launch or a tag change), processed exactly as the function would
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ip_ranges", "md5"])]
     event: Option<PathBuf>,
     /// An ip-ranges.json file or http(s) URL
@@ -72,9 +73,9 @@ enum Command {
     },
     /// Show the changes a sync would make, and change nothing.
     Plan(DocumentArgs),
-    /// Make the managed groups hold exactly the published ranges, and attach them to every target.
+    /// Make the managed allow-lists hold exactly the published ranges, and attach the groups to every target.
     Apply(DocumentArgs),
-    /// Show the managed groups, their rules against the quota, their targets and the free capacity.
+    /// Show what each kind holds now: the groups (rules against the quota, targets, free capacity), the prefix lists (what references them), the WAF IP sets.
     Status,
     /// Serve Lambda invocations (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -222,7 +223,7 @@ async fn read_fleet(
     args: &ConfigArgs,
     location: &FleetLocation,
 ) -> Result<Fleet, Box<dyn Error>> {
-    let base = sgsync::base_config(&config.region).await;
+    let base = sgsync::Session::load(&config.region).await;
     let (text, name) = fleet::read_fleet_file(location, &base).await?;
     let env = Environment {
         function: None,

@@ -9,8 +9,8 @@
 
 use serde_json::{Value, json};
 
+use crate::kind::Gauge;
 use crate::outcome::{Outcome, Status};
-use crate::rule::Family;
 
 /// CloudWatch namespace of every metric.
 pub(crate) const NAMESPACE: &str = "sgsync";
@@ -40,33 +40,13 @@ fn line(timestamp_ms: u64, dimensions: &[(&str, &str)], values: &[(&str, &str, f
     doc
 }
 
-/// The metrics of a run that ended with an outcome: one line for the run, one per target with its
-/// headroom (rules of each family and groups it can still take under the quotas).
+/// The metrics of a run that ended with an outcome: one line for the run (with each kind's own
+/// values, such as the groups applied), and one per dimension a kind adds (each target's headroom:
+/// rules of each family and groups it can still take under the quotas).
 ///
 /// `scope` are the dimensions of the run: `Deployment`, and for a fleet entry `Account` and `Region`.
 pub(crate) fn of_outcome(scope: &[(&str, &str)], outcome: &Outcome, now_ms: u64) -> Vec<Value> {
-    let mut made = 0;
-    if let Some(g) = &outcome.groups {
-        let c = &g.changes;
-        made += c.groups_created
-            + c.rules_authorized
-            + c.rules_revoked
-            + c.targets_updated
-            + c.groups_deleted;
-    }
-    if let Some(l) = &outcome.lists {
-        let c = &l.changes;
-        made += c.lists_created
-            + c.lists_resized
-            + c.entries_added
-            + c.entries_removed
-            + c.lists_deleted;
-    }
-    if let Some(s) = &outcome.sets {
-        let c = &s.changes;
-        made += c.sets_created + c.addresses_added + c.addresses_removed;
-    }
-    let groups = outcome.groups_after();
+    let made: usize = outcome.kinds.iter().map(|k| k.changes_made()).sum();
     let age = outcome
         .applied_synctoken()
         .map(|t| (now_ms / 1000).saturating_sub(t) as f64);
@@ -83,27 +63,23 @@ pub(crate) fn of_outcome(scope: &[(&str, &str)], outcome: &Outcome, now_ms: u64)
             f64::from(u8::from(outcome.status == Status::Skipped)),
         ),
         ("RulesApplied", "Count", outcome.rules as f64),
-        ("GroupsApplied", "Count", groups.len() as f64),
         ("ChangesMade", "Count", made as f64),
     ];
     if let Some(age) = age {
         values.push(("AppliedSynctokenAgeSeconds", "Seconds", age));
     }
+    let gauges: Vec<Gauge> = outcome.kinds.iter().flat_map(|k| k.gauges()).collect();
+    for g in gauges.iter().filter(|g| g.dimension.is_none()) {
+        values.extend(g.values.iter().copied());
+    }
     let mut lines = vec![line(now_ms, scope, &values)];
-    let headroom = outcome.headroom();
-    for (target, h) in &headroom {
-        let target = target.to_string();
+    for g in &gauges {
+        let Some((key, value)) = &g.dimension else {
+            continue;
+        };
         let mut dims = scope.to_vec();
-        dims.push(("Target", &target));
-        lines.push(line(
-            now_ms,
-            &dims,
-            &[
-                ("RuleHeadroomIPv4", "Count", h.rules.get(Family::V4) as f64),
-                ("RuleHeadroomIPv6", "Count", h.rules.get(Family::V6) as f64),
-                ("GroupHeadroom", "Count", h.groups as f64),
-            ],
-        ));
+        dims.push((key, value));
+        lines.push(line(now_ms, &dims, &g.values));
     }
     lines
 }

@@ -1,48 +1,85 @@
-//! The security-group kind's [`GroupApi`] on AWS: EC2 for groups and interfaces, ELBv2 for load
-//! balancers. This is what `apply` drives in production.
+//! The security-group kind on AWS: [`GroupReads`] and [`GroupApi`] through EC2 for groups and
+//! interfaces and ELBv2 for load balancers. This is what a run drives in production.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Clients, ec2, elbv2};
+use super::{Clients, ec2, elbv2, observe};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
 use crate::rule::Rule;
-use crate::security_groups::{GroupApi, TargetId};
+use crate::security_groups::{GroupApi, GroupReads, Observed, QuotaOverrides, TargetId};
 
-/// The AWS side of one VPC's plan: the clients and what new groups and rules are made with.
+/// The AWS side of one VPC's security groups: the clients, the VPC, and what new groups and rules
+/// are made with.
 pub(crate) struct AwsGroups<'a> {
     clients: &'a Clients,
-    vpc_id: &'a str,
-    owner: &'a Ownership,
-    group_description: &'a str,
-    rule_description: &'a str,
+    /// The VPC; `None` until `observe` resolves the region's default VPC.
+    vpc_id: Option<String>,
+    owner: Ownership,
+    overrides: QuotaOverrides,
+    group_description: String,
+    rule_description: String,
     /// NLBs' PrivateLink enforcement as re-read before their groups are set, to send back unchanged.
     enforcement: BTreeMap<String, String>,
 }
 
 impl<'a> AwsGroups<'a> {
-    /// Applies to `vpc_id`; new groups are owned by `owner` and described as given.
+    /// The groups `owner` owns in `vpc_id` (`None`: the region's default VPC); new groups and rules
+    /// are described as given.
     pub(crate) fn new(
         clients: &'a Clients,
-        vpc_id: &'a str,
-        owner: &'a Ownership,
-        group_description: &'a str,
-        rule_description: &'a str,
+        vpc_id: Option<String>,
+        owner: Ownership,
+        overrides: QuotaOverrides,
+        group_description: String,
+        rule_description: String,
     ) -> Self {
         AwsGroups {
             clients,
             vpc_id,
             owner,
+            overrides,
             group_description,
             rule_description,
             enforcement: BTreeMap::new(),
         }
     }
+
+    fn vpc(&self) -> Result<&str, AwsError> {
+        self.vpc_id.as_deref().ok_or_else(|| {
+            AwsError::other(
+                "sgsync:apply",
+                "no VPC known before the first read; this is a bug, please report it",
+            )
+        })
+    }
+}
+
+impl GroupReads for AwsGroups<'_> {
+    async fn observe(&mut self) -> Result<Observed, AwsError> {
+        let observed = observe::observe(
+            self.clients,
+            self.vpc_id.as_deref(),
+            &self.owner,
+            self.overrides,
+        )
+        .await?;
+        self.vpc_id = Some(observed.vpc_id.clone());
+        Ok(observed)
+    }
+
+    async fn names_taken(
+        &mut self,
+        vpc_id: &str,
+        names: &[String],
+    ) -> Result<BTreeSet<String>, AwsError> {
+        ec2::read::names_taken(&self.clients.ec2, vpc_id, names, &self.owner).await
+    }
 }
 
 impl GroupApi for AwsGroups<'_> {
     async fn adopt(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
-        ec2::write::adopt(&self.clients.ec2, group_ids, self.owner).await
+        ec2::write::adopt(&self.clients.ec2, group_ids, &self.owner).await
     }
 
     async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
@@ -61,13 +98,13 @@ impl GroupApi for AwsGroups<'_> {
     }
 
     async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
-        let c = &self.clients.ec2;
-        let description = self.group_description;
-        ec2::write::create_group(c, self.vpc_id, name, description, self.owner, synctoken).await
+        let vpc = self.vpc()?;
+        let (c, description) = (&self.clients.ec2, &self.group_description);
+        ec2::write::create_group(c, vpc, name, description, &self.owner, synctoken).await
     }
 
     async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
-        ec2::write::authorize(&self.clients.ec2, group_id, rules, self.rule_description).await
+        ec2::write::authorize(&self.clients.ec2, group_id, rules, &self.rule_description).await
     }
 
     async fn revoke(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {

@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, sdk_error};
 use crate::error::AwsError;
-use crate::ip_sets::{Observed, ObservedSet, Scope, SetApi, set_name};
+use crate::ip_sets::{Observed, ObservedSet, Scope, SetApi, SetReads, set_name};
 use crate::ownership::{Conflict, Ownership};
 use crate::rule::Family;
 
@@ -73,7 +73,7 @@ async fn read(
 
 /// The sets named as this deployment names them (`{stem}-ipv4`, `{stem}-ipv6`) in `s`, with their
 /// addresses; one carrying another deployment's tag (or none) is a conflict.
-pub(crate) async fn observe(
+async fn observe(
     waf: &Client,
     s: Scope,
     owner: &Ownership,
@@ -146,12 +146,12 @@ pub(crate) async fn observe(
     Ok((observed, arns))
 }
 
-/// The WAF kind's [`SetApi`] on wafv2.
+/// The WAF kind's [`SetReads`] and [`SetApi`] on wafv2.
 pub(crate) struct AwsSets<'a> {
     waf: &'a Client,
     scope: Scope,
-    owner: &'a Ownership,
-    description: &'a str,
+    owner: Ownership,
+    description: String,
     arns: BTreeMap<String, String>,
     /// When each paced action was last called.
     last: BTreeMap<&'static str, Instant>,
@@ -159,25 +159,19 @@ pub(crate) struct AwsSets<'a> {
 
 impl<'a> AwsSets<'a> {
     pub(crate) fn new(
-        waf: &'a Client,
+        clients: &'a super::Clients,
         scope: Scope,
-        owner: &'a Ownership,
-        description: &'a str,
-        arns: BTreeMap<String, String>,
+        owner: Ownership,
+        description: String,
     ) -> Self {
         AwsSets {
-            waf,
+            waf: &clients.waf,
             scope,
             owner,
             description,
-            arns,
+            arns: BTreeMap::new(),
             last: BTreeMap::new(),
         }
-    }
-
-    /// Set id → ARN, the sets this run created included.
-    pub(crate) fn arns(&self) -> BTreeMap<String, String> {
-        self.arns.clone()
     }
 
     /// Waits until another call of `action` is within WAF's pace.
@@ -189,6 +183,18 @@ impl<'a> AwsSets<'a> {
             }
         }
         self.last.insert(action, Instant::now());
+    }
+}
+
+impl SetReads for AwsSets<'_> {
+    async fn observe(&mut self) -> Result<(Observed, BTreeMap<String, String>), AwsError> {
+        let (observed, arns) = observe(self.waf, self.scope, &self.owner).await?;
+        self.arns = arns.clone();
+        Ok((observed, arns))
+    }
+
+    fn arns(&self) -> BTreeMap<String, String> {
+        self.arns.clone()
     }
 }
 
@@ -211,7 +217,7 @@ impl SetApi for AwsSets<'_> {
             .create_ip_set()
             .name(name)
             .scope(scope(self.scope))
-            .description(self.description)
+            .description(&self.description)
             .ip_address_version(version)
             .set_addresses(Some(addresses.iter().map(ToString::to_string).collect()))
             .tags(tag(TAG_PREFIX, &self.owner.prefix))
@@ -246,7 +252,7 @@ impl SetApi for AwsSets<'_> {
                 .scope(scope(self.scope))
                 .id(id)
                 // UpdateIPSet replaces every mutable field: the description is sent again.
-                .description(self.description)
+                .description(&self.description)
                 .set_addresses(Some(addresses.iter().map(ToString::to_string).collect()))
                 .lock_token(token)
                 .send()

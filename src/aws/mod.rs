@@ -1,17 +1,16 @@
 //! Thin adapters between the core's plain data and AWS: the only modules that know an SDK type.
 //!
-//! - [`observe()`]: one read of a VPC (groups, targets, quotas) → `security_groups::Observed`.
-//! - [`AwsGroups`]: the security-group kind's [`GroupApi`](crate::security_groups::GroupApi) on EC2
-//!   and ELBv2, the calls `apply` makes.
-//! - `ec2`: reads (`ec2::read`), writes (`ec2::write`) and the rule ↔ `IpPermission` conversion
-//!   (`ec2::permissions`); `elbv2`: load balancers' groups; `quotas`: Service Quotas.
-//! - `prefix_lists`: the prefix-list kind (observe, [`ListApi`](crate::prefix_lists::ListApi), the
-//!   resize check against referencing groups); `share`: its RAM share.
-//! - `ip_sets`: the WAF kind (observe, [`SetApi`](crate::ip_sets::SetApi)).
+//! Each kind's reads and writes (the API traits its folder defines), on the official SDK:
 //!
-//! Adapters take narrow arguments (a VPC id, the ownership, the overrides), never the whole
-//! configuration. Every client is built from one SDK config, so the standard `AWS_ENDPOINT_URL` (moto
-//! in tests and the demo), credentials chain and retry settings apply to all of them alike.
+//! - `groups`: [`AwsGroups`], security groups (EC2, and ELBv2 for load balancers' groups); reads of a
+//!   VPC (`observe`: groups, targets, quotas; the targets of an event), EC2 calls (`ec2::read`,
+//!   `ec2::write`, the rule ↔ `IpPermission` conversion `ec2::permissions`), `elbv2`, `quotas`;
+//! - `prefix_lists`: [`AwsLists`], customer-managed prefix lists, and `share`, their RAM share;
+//! - `ip_sets`: [`AwsSets`], WAF IP sets.
+//!
+//! Adapters take narrow arguments (a VPC id, the ownership, the overrides, the descriptions), never the
+//! whole configuration. Every client is built from one [`Session`], so the standard `AWS_ENDPOINT_URL`
+//! (moto in tests and the demo), credentials chain and retry settings apply to all of them alike.
 
 mod ec2;
 mod elbv2;
@@ -32,12 +31,9 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub(crate) use groups::AwsGroups;
-pub(crate) use observe::EventTarget;
-pub(crate) use observe::{names_taken, observe, observe_event_targets};
-pub(crate) use share::ShareState;
-
-use crate::ownership::Ownership;
-use crate::security_groups::{QuotaOverrides, Quotas};
+pub(crate) use ip_sets::AwsSets;
+pub(crate) use observe::{EventTarget, observe_event_targets};
+pub(crate) use prefix_lists::AwsLists;
 
 use crate::error::AwsError;
 
@@ -63,7 +59,7 @@ pub struct Clients {
 impl Clients {
     /// Builds the clients for `region` from the standard SDK configuration chain.
     pub async fn connect(region: &str) -> Clients {
-        Clients::of(&base_config(region).await)
+        Clients::of(&Session::load(region).await.0)
     }
 
     fn of(config: &SdkConfig) -> Clients {
@@ -80,7 +76,7 @@ impl Clients {
     /// with `base`'s (one `AssumeRole`, checked here: an entry whose role cannot be assumed fails at
     /// once, saying so).
     pub(crate) async fn assume(
-        base: &SdkConfig,
+        base: &Session,
         region: &str,
         role_arn: &str,
         session: &str,
@@ -92,7 +88,7 @@ impl Clients {
         if let Some(id) = external_id {
             builder = builder.external_id(id);
         }
-        let provider = builder.configure(base).build().await;
+        let provider = builder.configure(&base.0).build().await;
         let credentials = provider.provide_credentials().await.map_err(|e| {
             AwsError::other(
                 "sts:AssumeRole",
@@ -104,6 +100,7 @@ impl Clients {
             )
         })?;
         let config = base
+            .0
             .to_builder()
             .region(Region::new(region.to_string()))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
@@ -115,8 +112,19 @@ impl Clients {
 /// The SDK configuration every client is built from: the standard chain (credentials, endpoint), and
 /// the retry and timeout policy. Retries: the SDK's standard mode (exponential backoff with jitter on
 /// throttling, 5xx and transient network errors), 6 attempts, backoff capped at 5 s; a call times out
-/// after 20 s. The worst case per call stays well inside the Lambda timeout.
-pub async fn base_config(region: &str) -> SdkConfig {
+/// after 20 s. The worst case per call stays well inside the Lambda timeout. A fleet's assumed roles
+/// start from it, and share its HTTP connection pool.
+#[derive(Clone, Debug)]
+pub struct Session(SdkConfig);
+
+impl Session {
+    /// The configuration of `region` from the standard chain.
+    pub async fn load(region: &str) -> Session {
+        Session(base_config(region).await)
+    }
+}
+
+async fn base_config(region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .retry_config(
@@ -137,15 +145,15 @@ pub async fn base_config(region: &str) -> SdkConfig {
 
 /// Reads a small S3 object (a fleet file) as text; at most `max_bytes`.
 pub(crate) async fn read_s3(
-    base: &SdkConfig,
+    base: &Session,
     bucket: &str,
     key: &str,
     max_bytes: usize,
 ) -> Result<String, AwsError> {
     const OP: &str = "s3:GetObject";
     // An endpoint override (an emulator, a VPC endpoint by IP) cannot take bucket host names.
-    let config = aws_sdk_s3::config::Builder::from(base)
-        .force_path_style(base.endpoint_url().is_some())
+    let config = aws_sdk_s3::config::Builder::from(&base.0)
+        .force_path_style(base.0.endpoint_url().is_some())
         .build();
     let out = aws_sdk_s3::Client::from_conf(config)
         .get_object()
@@ -186,120 +194,7 @@ where
     }
 }
 
-/// The rules-per-group quota (and groups per target), for kinds other than security groups that
-/// need it (a prefix list's weight in referencing groups): overrides, else Service Quotas, else the
-/// defaults.
 /// The id of the region's default VPC (what a deployment without VPC_ID manages).
 pub(crate) async fn default_vpc(clients: &Clients) -> Result<String, AwsError> {
     ec2::read::default_vpc(&clients.ec2).await
-}
-
-/// The quotas to plan with (overrides win); see `quotas::resolve`.
-pub(crate) async fn quotas(clients: &Clients, overrides: QuotaOverrides) -> Quotas {
-    quotas::resolve(&clients.quotas, overrides)
-        .await
-        .0
-        .unwrap_or_else(|| overrides.over(Quotas::default()))
-}
-
-/// The prefix lists this deployment owns in the region.
-pub(crate) async fn observe_lists(
-    clients: &Clients,
-    owner: &Ownership,
-) -> Result<crate::prefix_lists::Observed, AwsError> {
-    prefix_lists::observe(&clients.ec2, owner).await
-}
-
-/// Refuses to raise a list when a referencing group would exceed its quota.
-pub(crate) async fn check_list_resize(
-    clients: &Clients,
-    list: &crate::prefix_lists::ObservedList,
-    to: usize,
-    rules_per_group: usize,
-) -> Result<(), AwsError> {
-    prefix_lists::check_resize(
-        &clients.ec2,
-        &list.id,
-        &list.name,
-        list.family,
-        to,
-        rules_per_group,
-    )
-    .await
-}
-
-/// What references a prefix list.
-pub(crate) async fn list_references(clients: &Clients, id: &str) -> Result<Vec<String>, AwsError> {
-    prefix_lists::references(&clients.ec2, id).await
-}
-
-/// The prefix-list kind's write API for a run.
-pub(crate) fn lists_api<'a>(
-    clients: &'a Clients,
-    owner: &'a Ownership,
-    description: &'a str,
-    observed: &crate::prefix_lists::Observed,
-) -> prefix_lists::AwsLists<'a> {
-    prefix_lists::AwsLists::new(&clients.ec2, owner, description, observed)
-}
-
-/// The ARNs of prefix lists, for sharing: `arn:aws:ec2:REGION:ACCOUNT:prefix-list/ID`.
-pub(crate) async fn list_arns(clients: &Clients, ids: &[String]) -> Result<Vec<String>, AwsError> {
-    let out = clients
-        .ec2
-        .describe_managed_prefix_lists()
-        .set_prefix_list_ids(Some(ids.to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("ec2:DescribeManagedPrefixLists", e))?;
-    Ok(out
-        .prefix_lists()
-        .iter()
-        .filter_map(|l| l.prefix_list_arn().map(str::to_string))
-        .collect())
-}
-
-/// The deployment's RAM share against the lists (ARNs) and principals it should hold.
-pub(crate) async fn inspect_share(
-    clients: &Clients,
-    owner: &Ownership,
-    list_arns: &[String],
-    principals: &[String],
-) -> Result<ShareState, AwsError> {
-    share::inspect(&clients.ram, owner, list_arns, principals).await
-}
-
-/// Adds what the share lacks; returns its ARN.
-pub(crate) async fn complete_share(
-    clients: &Clients,
-    owner: &Ownership,
-    state: &ShareState,
-) -> Result<String, AwsError> {
-    share::complete(&clients.ram, owner, state).await
-}
-
-/// The WAF IP sets this deployment owns in `scope`, and their ARNs by id.
-pub(crate) async fn observe_sets(
-    clients: &Clients,
-    scope: crate::ip_sets::Scope,
-    owner: &Ownership,
-) -> Result<
-    (
-        crate::ip_sets::Observed,
-        std::collections::BTreeMap<String, String>,
-    ),
-    AwsError,
-> {
-    ip_sets::observe(&clients.waf, scope, owner).await
-}
-
-/// The WAF kind's write API for a run.
-pub(crate) fn sets_api<'a>(
-    clients: &'a Clients,
-    scope: crate::ip_sets::Scope,
-    owner: &'a Ownership,
-    description: &'a str,
-    arns: std::collections::BTreeMap<String, String>,
-) -> ip_sets::AwsSets<'a> {
-    ip_sets::AwsSets::new(&clients.waf, scope, owner, description, arns)
 }

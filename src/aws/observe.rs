@@ -213,16 +213,6 @@ fn held(groups: &[ObservedGroup], targets: &[ObservedTarget], overrides: QuotaOv
     })
 }
 
-/// Which of `names` are held by groups in `vpc_id` that `owner` does not own.
-pub(crate) async fn names_taken(
-    clients: &Clients,
-    vpc_id: &str,
-    names: &[String],
-    owner: &Ownership,
-) -> Result<BTreeSet<String>, AwsError> {
-    ec2::read::names_taken(&clients.ec2, vpc_id, names, owner).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::EventTarget;

@@ -68,3 +68,12 @@ pub(super) async fn resolve(
     };
     (notes.is_empty().then_some(quotas), notes)
 }
+
+/// The quotas to plan with: overrides, else Service Quotas, else AWS's defaults (for kinds that need
+/// them without a VPC's groups to fall back on: a prefix list's weight in referencing groups).
+pub(super) async fn planning(client: &Client, overrides: QuotaOverrides) -> Quotas {
+    resolve(client, overrides)
+        .await
+        .0
+        .unwrap_or_else(|| overrides.over(Quotas::default()))
+}

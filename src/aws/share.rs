@@ -13,29 +13,7 @@ use aws_sdk_ram::types::{
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, sdk_error};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
-
-/// The deployment's share as read: what it lacks, and what it has beyond `SHARE_WITH`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ShareState {
-    /// The share's name: `{stem}-prefix-lists`.
-    pub(crate) name: String,
-    /// Its ARN; `None` when it does not exist yet.
-    pub(crate) arn: Option<String>,
-    /// List ARNs to add.
-    pub(crate) missing_lists: Vec<String>,
-    /// Principals to add.
-    pub(crate) missing_principals: Vec<String>,
-    /// Principals it holds that `SHARE_WITH` no longer names: reported, never removed (withdrawing a
-    /// share makes the other account's rules that reference the lists stop matching).
-    pub(crate) extra_principals: Vec<String>,
-}
-
-impl ShareState {
-    /// Whether completing the share would write nothing.
-    pub(crate) fn complete(&self) -> bool {
-        self.arn.is_some() && self.missing_lists.is_empty() && self.missing_principals.is_empty()
-    }
-}
+use crate::prefix_lists::ShareState;
 
 async fn associated(
     ram: &Client,
@@ -75,7 +53,7 @@ async fn associated(
 
 /// Reads the deployment's share against `lists` (prefix-list ARNs) and `principals` (account ids,
 /// OU or organization ARNs).
-pub(crate) async fn inspect(
+pub(super) async fn inspect(
     ram: &Client,
     owner: &Ownership,
     lists: &[String],
@@ -133,7 +111,7 @@ pub(crate) async fn inspect(
 }
 
 /// Adds what `state` lacks (creating the share, tagged as owned, when there is none); returns its ARN.
-pub(crate) async fn complete(
+pub(super) async fn complete(
     ram: &Client,
     owner: &Ownership,
     state: &ShareState,

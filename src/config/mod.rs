@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use args::ConfigArgs;
-pub use settings::{Commands, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
+pub use settings::{Commands, Kinds, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
 pub use values::FleetLocation;
 use values::{
     Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals, Region,
@@ -52,14 +52,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// The kinds of allow-list a deployment keeps in sync (`KINDS`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Kinds {
-    pub security_groups: bool,
-    pub prefix_lists: bool,
-    pub waf_ip_sets: bool,
-}
 
 /// The description texts of managed groups and of their rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +201,7 @@ impl Config {
                 ),
             });
         }
-        let kinds = value::<values::KindList>(args, Var::Kinds)?.0;
+        let kinds = value::<Kinds>(args, Var::Kinds)?;
         let waf_scope = value::<WafScope>(args, Var::WafScope)?.0;
         if kinds.waf_ip_sets
             && waf_scope == crate::ip_sets::Scope::Cloudfront
@@ -408,7 +400,7 @@ mod tests {
             _ => None,
         });
         let c = Config::from_args(&both, &Environment::default()).unwrap();
-        assert!(c.kinds.waf_ip_sets && !c.kinds.prefix_lists);
+        assert_eq!(c.kinds, "waf".parse().unwrap());
         let mut entry = ConfigArgs::default();
         entry.set("KINDS", "waf").unwrap();
         assert_eq!(entry.get(Var::Kinds), Some("waf"));
@@ -516,24 +508,14 @@ mod tests {
             &Environment::default(),
         )
         .unwrap();
-        assert_eq!(
-            c.kinds,
-            Kinds {
-                security_groups: false,
-                prefix_lists: true,
-                waf_ip_sets: true
-            }
-        );
+        assert_eq!(c.kinds, "prefix-lists,waf-ip-sets".parse().unwrap());
         assert_eq!(c.share_with.len(), 2);
         assert_eq!(c.prefix_list_max_entries, 200);
         assert_eq!(
             Config::from_args(&ConfigArgs::default(), &Environment::default())
                 .unwrap()
                 .kinds,
-            Kinds {
-                security_groups: true,
-                ..Kinds::default()
-            },
+            "security-groups".parse().unwrap(),
             "security groups only, as sgsync always did"
         );
         let e = Config::from_args(

@@ -235,6 +235,44 @@ settings! {
     }
 }
 
+/// The kinds of allow-list a deployment keeps in sync (`KINDS`): the one place in the settings that
+/// lists them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kinds {
+    pub security_groups: bool,
+    pub prefix_lists: bool,
+    pub waf_ip_sets: bool,
+}
+
+impl Kinds {
+    /// Whether it keeps a kind that belongs to an account and region rather than to a VPC (prefix
+    /// lists, WAF IP sets): two fleet entries of one account, region and deployment may not both.
+    pub fn regional(&self) -> bool {
+        self.prefix_lists || self.waf_ip_sets
+    }
+}
+
+impl std::str::FromStr for Kinds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut kinds = Kinds::default();
+        for item in s.split(',').map(|i| i.trim().to_ascii_lowercase()) {
+            match item.as_str() {
+                "security-groups" | "security_groups" | "sg" => kinds.security_groups = true,
+                "prefix-lists" | "prefix_lists" => kinds.prefix_lists = true,
+                "waf-ip-sets" | "waf_ip_sets" | "waf" => kinds.waf_ip_sets = true,
+                other => {
+                    return Err(format!(
+                        "'{}' is not a kind of allow-list; expected a comma list of security-groups, prefix-lists and waf-ip-sets",
+                        crate::error::echo(other)
+                    ));
+                }
+            }
+        }
+        Ok(kinds)
+    }
+}
+
 impl Var {
     /// This setting's row of [`SETTINGS`].
     pub fn setting(self) -> &'static Setting {
@@ -260,6 +298,16 @@ pub fn by_name(name: &str) -> Option<&'static Setting> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_combine_and_have_short_names() {
+        let all: Kinds = "security-groups, prefix_lists,WAF".parse().unwrap();
+        assert!(all.security_groups && all.prefix_lists && all.waf_ip_sets && all.regional());
+        let groups: Kinds = "sg".parse().unwrap();
+        assert!(groups.security_groups && !groups.regional());
+        let e = "security-groups,firewalls".parse::<Kinds>().unwrap_err();
+        assert!(e.contains("'firewalls' is not a kind of allow-list"), "{e}");
+    }
 
     #[test]
     fn every_setting_is_one_row_and_its_default_parses_as_a_value() {

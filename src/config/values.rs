@@ -259,31 +259,6 @@ impl FromStr for Millis {
     }
 }
 
-/// `KINDS`: which kinds of allow-list to keep in sync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct KindList(pub(super) crate::config::Kinds);
-
-impl FromStr for KindList {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut kinds = crate::config::Kinds::default();
-        for item in s.split(',').map(|i| i.trim().to_ascii_lowercase()) {
-            match item.as_str() {
-                "security-groups" | "security_groups" | "sg" => kinds.security_groups = true,
-                "prefix-lists" | "prefix_lists" => kinds.prefix_lists = true,
-                "waf-ip-sets" | "waf_ip_sets" | "waf" => kinds.waf_ip_sets = true,
-                other => {
-                    return Err(format!(
-                        "'{}' is not a kind of allow-list; expected a comma list of security-groups, prefix-lists and waf-ip-sets",
-                        crate::error::echo(other)
-                    ));
-                }
-            }
-        }
-        Ok(KindList(kinds))
-    }
-}
-
 /// `SHARE_WITH`: RAM principals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Principals(pub(super) Vec<String>);

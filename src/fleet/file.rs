@@ -21,6 +21,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::{Config, ConfigArgs, Environment, PerEntry, Var, by_name};
+use crate::outcome::EntryLabel;
 
 /// Entries synced at once, unless the file says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -73,14 +74,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `account region vpc`, for messages.
-    pub fn label(&self) -> String {
-        format!(
-            "{} {} {}",
-            self.account,
-            self.region,
-            self.vpc_id.as_deref().unwrap_or("(default VPC)")
-        )
+    /// Which VPC it is.
+    pub fn label(&self) -> EntryLabel {
+        EntryLabel {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            vpc_id: self.vpc_id.clone(),
+        }
     }
 }
 
@@ -291,8 +291,7 @@ pub fn parse(
 fn regional_kinds_once(entries: &[Entry]) -> Result<(), String> {
     let mut seen: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
-        let kinds = &e.config.kinds;
-        if !(kinds.prefix_lists || kinds.waf_ip_sets) {
+        if !e.config.kinds.regional() {
             continue;
         }
         let key = (
@@ -370,9 +369,9 @@ mod tests {
         assert_eq!(a.config.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
         assert_eq!(b.role_arn, "arn:aws-cn:iam::222222222222:role/sgsync");
         assert_eq!(b.config.ports.len(), 2);
-        assert!(b.config.kinds.prefix_lists && !b.config.kinds.security_groups);
+        assert_eq!(b.config.kinds, "prefix-lists".parse().unwrap());
         assert_eq!(c.role_arn, "arn:aws:iam::333333333333:role/path/other");
-        assert_eq!(c.label(), "333333333333 us-east-1 (default VPC)");
+        assert_eq!(c.label().label(), "333333333333 us-east-1 (default VPC)");
     }
 
     #[test]
@@ -446,7 +445,7 @@ mod tests {
             ),
             (
                 "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-11111111\"\nsettings = { KINDS = \"security-groups,prefix-lists\" }\n\
-                 [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-22222222\"\nsettings = { KINDS = \"waf-ip-sets\" }",
+                 [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"vpc-22222222\"\nsettings = { KINDS = \"prefix-lists\" }",
                 "#1 and #2 (111111111111 eu-west-1) both keep prefix lists or WAF IP sets",
             ),
         ] {

@@ -8,4 +8,4 @@ mod file;
 mod run;
 
 pub use file::{DEFAULT_CONCURRENCY, Entry, Fleet, FleetError, MAX_CONCURRENCY, parse};
-pub use run::{EntryOutcome, FleetOutcome, fleet_status, read_fleet_file, run_fleet};
+pub use run::{fleet_status, read_fleet_file, run_fleet};

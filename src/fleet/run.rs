@@ -5,46 +5,21 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_config::SdkConfig;
 use futures_util::StreamExt;
 use futures_util::stream;
 use tracing::{error, info, warn};
 
 use super::file::{Entry, Fleet};
-use crate::aws::{self, Clients};
+use crate::aws::{self, Clients, Session};
 use crate::config::Config;
-use crate::lambda::chain;
+use crate::error::chain;
+use crate::kind::Mode;
 use crate::load::{Input, LoadError, Loaded, load};
-use crate::outcome::{Inventory, Outcome};
+use crate::outcome::{EntryOutcome, FleetOutcome, Inventory};
 use crate::ranges;
-use crate::sync::{self, Mode};
-
-/// One entry's result.
-#[derive(Debug)]
-pub struct EntryOutcome<T> {
-    pub entry: Entry,
-    /// What the run did, or why it failed (the whole error chain, one line).
-    pub result: Result<T, String>,
-    /// How long the entry took, credentials included.
-    pub duration: Duration,
-}
-
-/// A fleet run: every entry, in the file's order.
-#[derive(Debug)]
-pub struct FleetOutcome {
-    /// The document's synctoken.
-    pub synctoken: u64,
-    pub entries: Vec<EntryOutcome<Outcome>>,
-}
-
-impl FleetOutcome {
-    /// How many entries failed.
-    pub fn failed(&self) -> usize {
-        self.entries.iter().filter(|e| e.result.is_err()).count()
-    }
-}
+use crate::sync;
 
 /// The AWS session name sgsync's assumed roles carry (CloudTrail shows it): `sgsync-DEPLOYMENT`.
 fn session_name(config: &Config) -> String {
@@ -65,7 +40,7 @@ const OUT_OF_TIME: &str = "not started: the invocation had less than a minute le
 /// VPC named twice (once by id, once as the default VPC) is caught before either writes. `claimed`:
 /// the VPCs of this account and region already taken, by entry index.
 async fn prepare(
-    base: &SdkConfig,
+    base: &Session,
     fleet: &Fleet,
     (i, entry): (usize, &Entry),
     claimed: &mut BTreeMap<String, usize>,
@@ -111,7 +86,7 @@ async fn prepare(
 /// account's EC2 request rate there, and may name one VPC twice. Up to `fleet.concurrency` such
 /// chains run at once. No entry starts after `deadline`.
 async fn each<T, F, Fut>(
-    base: &SdkConfig,
+    base: &Session,
     fleet: &Fleet,
     deadline: Option<Instant>,
     work: F,
@@ -146,10 +121,10 @@ where
                     }
                 };
                 if let Err(e) = &result {
-                    error!(entry = %entry.label(), error = %e, "this VPC failed; the others go on");
+                    error!(entry = %entry.label().label(), error = %e, "this VPC failed; the others go on");
                 }
                 let outcome = EntryOutcome {
-                    entry: entry.clone(),
+                    entry: entry.label(),
                     result,
                     duration: started.elapsed(),
                 };
@@ -203,7 +178,7 @@ pub async fn run_fleet(
         synctoken = loaded.ranges.synctoken,
         "syncing the fleet"
     );
-    let base = aws::base_config(&config.region).await;
+    let base = Session::load(&config.region).await;
     let loaded = &loaded;
     let entries = each(&base, fleet, deadline, |entry, clients| async move {
         let document = for_entry(loaded, config, &entry)?;
@@ -220,7 +195,7 @@ pub async fn run_fleet(
 
 /// Reads every entry of `fleet` as it is now (`sgsync status --fleet`).
 pub async fn fleet_status(config: &Config, fleet: &Fleet) -> Vec<EntryOutcome<Inventory>> {
-    let base = aws::base_config(&config.region).await;
+    let base = Session::load(&config.region).await;
     each(&base, fleet, None, |entry, clients| async move {
         sync::inventory(&entry.config, &clients)
             .await
@@ -232,7 +207,7 @@ pub async fn fleet_status(config: &Config, fleet: &Fleet) -> Vec<EntryOutcome<In
 /// Reads the fleet file `config.fleet` names (a path, or an S3 object read with `base`'s credentials).
 pub async fn read_fleet_file(
     location: &crate::config::FleetLocation,
-    base: &SdkConfig,
+    base: &Session,
 ) -> Result<(String, String), String> {
     use crate::config::FleetLocation;
     match location {

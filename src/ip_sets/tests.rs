@@ -186,3 +186,52 @@ proptest! {
         }
     }
 }
+
+/// What is said about the kind: the diff a reviewer reads, the counts, the summary.
+#[test]
+fn an_update_reads_as_a_diff_of_addresses() {
+    use std::collections::BTreeMap;
+
+    use crate::kind::Kind;
+    let d = desired(0..70, 7, &[Family::V4]);
+    let observed = Observed {
+        sets: vec![ObservedSet {
+            id: "set-1".into(),
+            name: "AUTOUPDATE-cloudfront-ipv4".into(),
+            family: Family::V4,
+            addresses: d
+                .nets
+                .iter()
+                .skip(1)
+                .copied()
+                .chain(["192.0.2.0/24".parse().unwrap()])
+                .collect(),
+            synctoken: Some(6),
+        }],
+        ..Observed::default()
+    };
+    let p = plan(&d, &observed).unwrap();
+    let part = Part {
+        changes: Changes::of_plan(&p),
+        plan: p,
+        ..Part::observed(Scope::Regional, observed, BTreeMap::new())
+    };
+    let diff = part.diff();
+    let first = d.nets.iter().next().unwrap();
+    for needle in [
+        "  ~ WAF IP set AUTOUPDATE-cloudfront-ipv4 (set-1)\n".to_string(),
+        format!("      + {first}\n      - 192.0.2.0/24\n"),
+        "  ~ record synctoken 7 on AUTOUPDATE-cloudfront-ipv4\n".to_string(),
+    ] {
+        assert!(diff.contains(&needle), "missing {needle:?} in\n{diff}");
+    }
+    assert_eq!(
+        part.changes_text(true),
+        "0 WAF IP set(s) to create, 1 to update (1 address(es) to add, 1 to remove)"
+    );
+    let summary = part.summary();
+    assert_eq!(summary.key, Some("waf_ip_sets"));
+    assert_eq!(summary.value["scope"], "REGIONAL");
+    assert_eq!(summary.value["actions"][0]["action"], "update");
+    assert_eq!(summary.value["sets"][0]["addresses"], d.nets.len());
+}

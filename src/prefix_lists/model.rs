@@ -113,6 +113,45 @@ pub enum Action {
     RecordSynctoken { lists: Vec<String>, synctoken: u64 },
 }
 
+/// The deployment's RAM share of the lists (`SHARE_WITH`), as read: what it lacks, and what it has
+/// beyond `SHARE_WITH`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareState {
+    /// The share's name: `{stem}-prefix-lists`.
+    pub name: String,
+    /// Its ARN; `None` when it does not exist yet.
+    pub arn: Option<String>,
+    /// List ARNs to add.
+    pub missing_lists: Vec<String>,
+    /// Principals to add.
+    pub missing_principals: Vec<String>,
+    /// Principals it holds that `SHARE_WITH` no longer names: reported, never removed (withdrawing a
+    /// share makes the other account's rules that reference the lists stop matching).
+    pub extra_principals: Vec<String>,
+}
+
+impl ShareState {
+    /// Whether completing the share would write nothing.
+    pub fn complete(&self) -> bool {
+        self.arn.is_some() && self.missing_lists.is_empty() && self.missing_principals.is_empty()
+    }
+}
+
+/// The RAM share of the lists in a run's summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Share {
+    /// `{stem}-prefix-lists`.
+    pub name: String,
+    /// Its ARN; `None` when it does not exist yet.
+    pub arn: Option<String>,
+    /// The principals it is shared with (`SHARE_WITH`).
+    pub principals: Vec<String>,
+    /// Lists the run added to it (for `plan`: would add).
+    pub lists_added: usize,
+    /// Principals the run added to it (for `plan`: would add).
+    pub principals_added: usize,
+}
+
 /// A list after the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ListAfter {

@@ -45,6 +45,28 @@ pub enum PlanError {
         .0[0].name, .0[0].id, .0[0].deployment, .0[0].deployment
     )]
     Conflict(Vec<Conflict>),
+    /// A list would grow past what a security group that references it can take.
+    #[error(
+        "prefix list {list} ({id}) needs {to} entries, but security group {group} ({group_name}) references it and \
+         would then count {count} {family} rules (a list counts its max entries in each rule that \
+         references it), over its quota of {quota}; nothing was changed. Lower \
+         PREFIX_LIST_MAX_ENTRIES (more, smaller lists), reference the list from fewer rules of that \
+         group, or raise the rules-per-group quota (L-0EA8095F)"
+    )]
+    ResizeDoesNotFit {
+        list: String,
+        id: String,
+        /// Its new `MaxEntries`.
+        to: usize,
+        /// The referencing group.
+        group: String,
+        group_name: String,
+        family: Family,
+        /// The rules of `family` the group would count.
+        count: usize,
+        /// Its rules-per-group quota.
+        quota: usize,
+    },
 }
 
 /// The fate of one existing list.

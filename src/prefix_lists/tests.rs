@@ -310,3 +310,43 @@ proptest! {
         prop_assert_eq!(plan(&d, &observed), plan(&d, &observed));
     }
 }
+
+/// What is said about the kind: the diff a reviewer reads, the counts, the summary, each action.
+#[test]
+fn a_plan_reads_as_a_diff_and_each_action_as_a_few_words() {
+    use crate::kind::Kind;
+    let observed = Observed::default();
+    let p = plan(&desired(nets(0..70), 7, 60), &observed).unwrap();
+    let part = Part {
+        changes: Changes::of_plan(&p),
+        plan: p,
+        observed,
+        ..Part::default()
+    };
+    let diff = part.diff();
+    for needle in [
+        "  + prefix list AUTOUPDATE-cloudfront-ipv4-1 (new, IPv4, max 60 entries)\n",
+        "  + prefix list AUTOUPDATE-cloudfront-ipv4-2 (new, IPv4, max 15 entries)\n",
+        &format!("      + {}\n", v4(0)),
+    ] {
+        assert!(diff.contains(needle), "missing {needle:?} in\n{diff}");
+    }
+    assert_eq!(
+        part.changes_text(true),
+        "2 prefix list(s) to create, 0 to resize, 70 entr(ies) to add, 0 to remove, 0 list(s) to delete"
+    );
+    let summary = part.summary();
+    assert_eq!(summary.key, Some("prefix_lists"));
+    assert_eq!(summary.value["lists"][0]["family"], "IPv4");
+    let entries: u64 = summary.value["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["entries"].as_u64().unwrap())
+        .sum();
+    assert_eq!(entries, 70);
+    assert_eq!(
+        names(&part.plan)[0],
+        "create prefix list AUTOUPDATE-cloudfront-ipv4-1 with 60 entries"
+    );
+}

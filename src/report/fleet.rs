@@ -7,9 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{StatusReport, Summary};
-use crate::fleet::{Entry, EntryOutcome, FleetOutcome};
-use crate::outcome::{Inventory, Outcome, Status};
-use crate::rule::Family;
+use crate::outcome::{EntryLabel, EntryOutcome, FleetOutcome, Inventory, Outcome, Status};
 
 /// How a fleet run ended: `failed` when any VPC failed, else the most eventful of the VPCs' ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -53,7 +51,7 @@ pub struct FleetSummary {
     pub vpcs: Vec<EntrySummary>,
 }
 
-fn base(entry: &Entry, duration_ms: u64) -> EntrySummary {
+fn base(entry: &EntryLabel, duration_ms: u64) -> EntrySummary {
     EntrySummary {
         account: entry.account.clone(),
         region: entry.region.clone(),
@@ -75,7 +73,7 @@ impl From<&FleetOutcome> for FleetSummary {
                 match &e.result {
                     Ok(outcome) => {
                         let summary = Summary::from(outcome);
-                        if summary.security_groups.is_some() {
+                        if summary.kinds.contains_key("vpc_id") {
                             s.vpc_id = None; // the summary's own field
                         }
                         s.summary = Some(summary);
@@ -127,7 +125,7 @@ fn age(synctoken: u64) -> String {
     }
 }
 
-fn label(entry: &Entry) -> String {
+fn label(entry: &EntryLabel) -> String {
     format!(
         "{:<12}  {:<14}  {:<21}",
         entry.account,
@@ -136,48 +134,13 @@ fn label(entry: &Entry) -> String {
     )
 }
 
-/// One VPC's run in a line: how it ended, what it holds, its tightest headroom, the applied synctoken.
+/// One VPC's run in a line: how it ended, what each kind holds, the applied synctoken.
 fn line(o: &Outcome) -> String {
-    let status = match o.status {
-        Status::Applied => "applied",
-        Status::Unchanged => "unchanged",
-        Status::Planned => "planned",
-        Status::Skipped => "skipped",
-    };
-    let mut parts = Vec::new();
-    if o.groups.is_some() {
-        let groups = o.groups_after();
-        parts.push(format!("{} rules in {} groups", o.rules, groups.len()));
-        let headroom = o.headroom();
-        // Each family's least headroom over the targets (the fullest target of one family need not
-        // be the other's).
-        let least = |f: Family| headroom.iter().map(|(_, h)| h.rules.get(f)).min();
-        match (least(Family::V4), least(Family::V6)) {
-            (Some(v4), Some(v6)) => parts.push(format!(
-                "least headroom IPv4 {v4} / IPv6 {v6} rules over {} targets",
-                headroom.len()
-            )),
-            _ => parts.push("no targets".into()),
-        }
-    }
-    if let Some(l) = &o.lists {
-        let n = if l.plan.layout.is_empty() {
-            l.observed.lists.len()
-        } else {
-            l.plan.layout.len()
-        };
-        parts.push(format!("{n} prefix lists"));
-    }
-    if let Some(s) = &o.sets {
-        parts.push(format!(
-            "{} WAF IP sets",
-            s.ids.len().max(s.plan.layout.len())
-        ));
-    }
+    let mut parts: Vec<String> = o.kinds.iter().map(|k| k.line()).collect();
     if let Some(t) = o.applied_synctoken() {
         parts.push(format!("synctoken {t} ({} old)", age(t)));
     }
-    format!("{status:<9}  {}", parts.join(", "))
+    format!("{:<9}  {}", o.status.word(), parts.join(", "))
 }
 
 /// What `plan`/`apply --fleet` print: a line per VPC, then the total.
@@ -195,32 +158,30 @@ impl fmt::Display for FleetOutcome {
                 .filter(|e| e.result.as_ref().is_ok_and(|o| o.status == s))
                 .count()
         };
-        let changes = self
-            .entries
+        // Every kind's changes, summed over the VPCs, in the order the kinds first appear.
+        let mut changes: Vec<(&str, usize)> = Vec::new();
+        for o in self.entries.iter().filter_map(|e| e.result.as_ref().ok()) {
+            for k in &o.kinds {
+                match changes.iter_mut().find(|(noun, _)| *noun == k.noun()) {
+                    Some((_, n)) => *n += k.changes_made(),
+                    None => changes.push((k.noun(), k.changes_made())),
+                }
+            }
+        }
+        let changes: Vec<String> = changes
             .iter()
-            .filter_map(|e| e.result.as_ref().ok())
-            .filter_map(|o| o.groups.as_ref().map(|g| g.changes))
-            .fold((0, 0, 0, 0), |acc, c| {
-                (
-                    acc.0 + c.groups_created,
-                    acc.1 + c.rules_authorized,
-                    acc.2 + c.rules_revoked,
-                    acc.3 + c.targets_updated,
-                )
-            });
+            .map(|(noun, n)| format!("{n} change(s) to {noun}"))
+            .collect();
         writeln!(
             f,
-            "Fleet: {} VPCs: {} applied, {} planned, {} unchanged, {} skipped, {} failed; {} groups created, {} rules authorized, {} revoked, {} targets updated.",
+            "Fleet: {} VPCs: {} applied, {} planned, {} unchanged, {} skipped, {} failed; {}.",
             self.entries.len(),
             count(Status::Applied),
             count(Status::Planned),
             count(Status::Unchanged),
             count(Status::Skipped),
             self.failed(),
-            changes.0,
-            changes.1,
-            changes.2,
-            changes.3
+            changes.join(", ")
         )
     }
 }
@@ -255,7 +216,7 @@ impl From<&[EntryOutcome<Inventory>]> for FleetStatusReport {
                     account: e.entry.account.clone(),
                     region: e.entry.region.clone(),
                     vpc_id: match &status {
-                        Some(s) if s.security_groups.is_some() => None,
+                        Some(s) if s.kinds.contains_key("vpc_id") => None,
                         _ => e.entry.vpc_id.clone(),
                     },
                     error: e.result.as_ref().err().cloned(),
@@ -276,7 +237,8 @@ impl fmt::Display for FleetStatusReport {
             let vpc = v
                 .status
                 .as_ref()
-                .and_then(|s| s.security_groups.as_ref().map(|g| g.vpc_id.clone()))
+                .and_then(|s| s.kinds.get("vpc_id").and_then(|v| v.as_str()))
+                .map(str::to_string)
                 .or_else(|| v.vpc_id.clone())
                 .unwrap_or_else(|| "(default VPC)".into());
             let head = format!("{:<12}  {:<14}  {:<21}", v.account, v.region, vpc);
@@ -284,22 +246,7 @@ impl fmt::Display for FleetStatusReport {
                 writeln!(f, "{head}  FAILED  {}", v.error.as_deref().unwrap_or(""))?;
                 continue;
             };
-            let mut parts = Vec::new();
-            if let Some(g) = &s.security_groups {
-                parts.push(format!(
-                    "{} groups, IPv4 {} / IPv6 {} rules, {} targets",
-                    g.groups.len(),
-                    g.rules.v4,
-                    g.rules.v6,
-                    g.targets.len()
-                ));
-            }
-            if let Some(l) = &s.prefix_lists {
-                parts.push(format!("{} prefix lists", l.len()));
-            }
-            if let Some(w) = &s.waf_ip_sets {
-                parts.push(format!("{} WAF IP sets", w.sets.len()));
-            }
+            let mut parts: Vec<String> = s.lines().map(str::to_string).collect();
             parts.push(match s.applied_synctoken {
                 Some(t) => format!("synctoken {t} ({} old)", age(t)),
                 None => "nothing applied yet".into(),

@@ -1,12 +1,12 @@
-//! Everything sgsync tells its user, in one place: the JSON documents (the run's [`Summary`], which is
-//! also the Lambda's answer, [`RangesReport`], [`StatusReport`]) and their text for a person at a
-//! terminal, as `Display` implementations (an `Outcome`, every kind's actions, the reports). The CLI
-//! only chooses between JSON and text.
+//! Everything sgsync tells its user about a run, in one place: the JSON documents (the run's
+//! [`Summary`], which is also the Lambda's answer, [`RangesReport`], [`StatusReport`], the fleet's)
+//! and their text for a person at a terminal, as `Display` implementations. Each kind says its own part
+//! (`crate::kind::Kind`); these put the parts together. The CLI only chooses between JSON and text.
 //!
 //! - `ranges`: what a document yields (`sgsync ranges`);
 //! - `summary`: one run as JSON, and its log line;
 //! - `status`: what exists now (`sgsync status`);
-//! - `text`: a run as a reviewer reads it (the diff of `plan` and `apply`), and each action in words;
+//! - `text`: a run as a reviewer reads it (the diff of `plan` and `apply`);
 //! - `fleet`: a fleet run and a fleet's status, a line per VPC.
 
 mod fleet;
@@ -17,9 +17,5 @@ mod text;
 
 pub use fleet::{EntryStatus, EntrySummary, FleetStatus, FleetStatusReport, FleetSummary};
 pub use ranges::{Counts, RangesReport};
-pub use status::{
-    GroupStatus, GroupsStatus, ListStatus, SetStatus, SetsStatus, StatusReport, TargetStatus,
-};
-pub use summary::{
-    GroupSummary, GroupsSummary, ListSummary, ListsSummary, SetSummary, SetsSummary, Summary,
-};
+pub use status::StatusReport;
+pub use summary::Summary;

@@ -1,27 +1,34 @@
-//! Security groups as a target kind: managed groups hold the desired rules and are attached to every
-//! target (network interface, ALB, NLB).
-//!
-//! A kind is three steps, and this module holds the two that are not IO:
+//! Security groups as a kind of allow-list: managed groups hold the desired rules and are attached to
+//! every target (network interface, ALB, NLB).
 //!
 //! ```text
-//!  aws::observe ──► Observed ──► plan() ──► Plan ──► apply(&mut impl GroupApi) ──► Applied
-//!  (adapters)       model.rs     plan.rs,            apply.rs; the AWS adapters (aws::groups) and
-//!                                packing.rs          the simulated world (testkit) implement GroupApi
+//!  GroupReads::observe ──► Observed ──► plan() ──► Plan ──► apply(&mut impl GroupApi) ──► Applied
+//!  (aws::groups)           model.rs     plan.rs,            apply.rs; the AWS adapters (aws::groups)
+//!                                       packing.rs          and the simulated world (testkit) implement it
 //! ```
 //!
-//! The other kinds (`prefix_lists`, `ip_sets`) sit beside this one with the same three parts; `sync`
-//! runs them in turn. Ownership (which groups are this deployment's) is shared: `crate::ownership`.
+//! `run` drives those steps as the kind contract of `crate::kind`; `part` is the kind's part of a
+//! run as plain data, `report` what is said about it, `text` its diff. The other kinds (`prefix_lists`,
+//! `ip_sets`) have the same parts. Ownership (which groups are this deployment's) is shared:
+//! `crate::ownership`.
 
 mod apply;
 mod model;
 mod packing;
+mod part;
 mod plan;
+mod report;
+mod run;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use apply::{Applied, ApplyError, GroupApi, apply};
 pub use model::{
     Action, Capacity, Changes, Desired, Observed, ObservedGroup, ObservedTarget, Plan,
     QuotaOverrides, Quotas, TargetId,
 };
+pub(crate) use part::Part;
 pub use plan::{PlanError, plan};
+pub use run::GroupReads;
+pub(crate) use run::{Run, apply_part};

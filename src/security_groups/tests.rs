@@ -862,3 +862,50 @@ proptest! {
         prop_assert_eq!(plan(&d, &start.observed), plan(&d, &start.observed));
     }
 }
+
+/// What is said about the kind: the diff a reviewer reads, the counts, the summary, each action.
+#[test]
+fn a_plan_reads_as_a_diff_and_each_action_as_a_few_words() {
+    use crate::kind::Kind;
+    let observed = Observed {
+        vpc_id: "vpc-1".into(),
+        ..Observed::default()
+    };
+    let plan = plan(&desired(rules(0..70), 7), &observed).unwrap();
+    let part = Part {
+        changes: Changes::of_plan(&plan),
+        plan,
+        ..Part::observed(observed)
+    };
+    let diff = part.diff();
+    for needle in [
+        "  + group AUTOUPDATE-cloudfront-1 (new)\n",
+        "      + 10.0.0.0/24 tcp/443\n",
+        "  + group AUTOUPDATE-cloudfront-2 (new)\n",
+    ] {
+        assert!(diff.contains(needle), "missing {needle:?} in\n{diff}");
+    }
+    assert_eq!(
+        part.changes_text(true),
+        "2 group(s) to create, 70 rule(s) to authorize, 0 to revoke, 0 target(s) to update, 0 group(s) to delete"
+    );
+    assert_eq!(
+        part.place().unwrap(),
+        "in VPC vpc-1 (quotas: 60 rules per group, 5 groups per target)"
+    );
+    let summary = part.summary();
+    assert_eq!(summary.key, None);
+    assert_eq!(summary.value["groups"][0]["id"], serde_json::Value::Null);
+    assert_eq!(summary.value["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(summary.value["vpc_id"], "vpc-1");
+    let words: Vec<String> = part.plan.actions.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        words,
+        [
+            "create group AUTOUPDATE-cloudfront-1",
+            "create group AUTOUPDATE-cloudfront-2",
+            "authorize 60 rules in AUTOUPDATE-cloudfront-1",
+            "authorize 10 rules in AUTOUPDATE-cloudfront-2",
+        ]
+    );
+}

@@ -1,0 +1,265 @@
+//! Reading prefix lists: the lists this deployment owns and their entries, what references a list,
+//! and the security groups that reference the lists, as the resize check needs them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ManagedPrefixList, PrefixListState, Tag};
+use ipnet::IpNet;
+
+use super::state::{Settled, describe, settled};
+use crate::aws::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, sdk_error};
+use crate::error::AwsError;
+use crate::ownership::{Claim, Conflict, Ownership};
+use crate::prefix_lists::{Observed, ObservedList, Referencing};
+use crate::rule::{Family, PerFamily};
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+pub(super) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+pub(super) fn family_of(list: &ManagedPrefixList) -> Option<Family> {
+    match list.address_family()? {
+        "IPv4" => Some(Family::V4),
+        "IPv6" => Some(Family::V6),
+        _ => None,
+    }
+}
+
+fn family_stem(owner: &Ownership, family: Family) -> Ownership {
+    Ownership {
+        stem: format!("{}-{}", owner.stem, family.tag()),
+        ..owner.clone()
+    }
+}
+
+/// The entries of one list.
+pub(super) async fn entries(ec2: &Client, id: &str) -> Result<BTreeSet<IpNet>, AwsError> {
+    const OP: &str = "ec2:GetManagedPrefixListEntries";
+    let mut pages = ec2
+        .get_managed_prefix_list_entries()
+        .prefix_list_id(id)
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut out = BTreeSet::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(OP, e))?;
+        for entry in page.entries() {
+            let cidr = entry.cidr().unwrap_or_default();
+            let net: IpNet = cidr
+                .parse()
+                .map_err(|_| AwsError::malformed(OP, &format!("valid CIDR (got {cidr:?})")))?;
+            out.insert(net);
+        }
+    }
+    Ok(out)
+}
+
+/// The lists tagged with this deployment's prefix, classified by name and deployment tag, with their
+/// entries (one `GetManagedPrefixListEntries` per owned list); and the account that owns them.
+pub(super) async fn observe(
+    ec2: &Client,
+    owner: &Ownership,
+) -> Result<(Observed, Option<String>), AwsError> {
+    const OP: &str = "ec2:DescribeManagedPrefixLists";
+    let mut pages = ec2
+        .describe_managed_prefix_lists()
+        .filters(filter(&format!("tag:{TAG_PREFIX}"), &owner.prefix))
+        .into_paginator()
+        .send();
+    let mut observed = Observed::default();
+    let mut account = None;
+    let mut names = BTreeSet::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(OP, e))?;
+        for list in page.prefix_lists() {
+            let (Some(id), Some(name), Some(family)) = (
+                list.prefix_list_id(),
+                list.prefix_list_name(),
+                family_of(list),
+            ) else {
+                continue;
+            };
+            let gone = matches!(
+                list.state(),
+                Some(PrefixListState::DeleteComplete | PrefixListState::DeleteInProgress)
+            );
+            if gone {
+                continue;
+            }
+            let deployment = tag(list.tags(), TAG_DEPLOYMENT);
+            match family_stem(owner, family).claim(name, deployment) {
+                Claim::Own => {}
+                Claim::Conflict { deployment } => {
+                    observed.conflicts.push(Conflict {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                        deployment,
+                    });
+                    continue;
+                }
+                // Lists are new in sgsync: none was made without a deployment tag.
+                Claim::Legacy | Claim::OtherService | Claim::Stray => continue,
+            }
+            // EC2 does not keep names unique: a second list of one name (two runs at once) is
+            // emptied and deleted under a name of its own.
+            let name = if names.insert(name.to_string()) {
+                name.to_string()
+            } else {
+                observed.warnings.push(format!(
+                    "prefix lists {name} exist twice; {id} is emptied and deleted (two runs at once?)"
+                ));
+                format!("{name}#{id}")
+            };
+            let state = match list.state() {
+                Some(
+                    PrefixListState::CreateInProgress
+                    | PrefixListState::ModifyInProgress
+                    | PrefixListState::RestoreInProgress,
+                ) => settled(ec2, id).await?,
+                _ => Settled::of(list),
+            };
+            if let Some(why) = state.failed {
+                observed.warnings.push(format!(
+                    "prefix list {name} ({id}): its last change failed ({why}); AWS kept it as it was"
+                ));
+            }
+            account = account.or(list.owner_id().map(str::to_string));
+            observed.lists.push(ObservedList {
+                id: id.to_string(),
+                name,
+                family,
+                max_entries: list.max_entries().unwrap_or(0).max(0) as usize,
+                version: state.version,
+                entries: entries(ec2, id).await?,
+                synctoken: tag(list.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
+            });
+        }
+    }
+    Ok((observed, account))
+}
+
+/// What references list `id`: security groups, route tables, firewalls …, of this account and of
+/// the accounts it is shared with.
+pub(super) async fn references(ec2: &Client, id: &str) -> Result<Vec<String>, AwsError> {
+    const OP: &str = "ec2:GetManagedPrefixListAssociations";
+    let mut pages = ec2
+        .get_managed_prefix_list_associations()
+        .prefix_list_id(id)
+        .max_results(255)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(OP, e))?;
+        out.extend(
+            page.prefix_list_associations()
+                .iter()
+                .filter_map(|a| a.resource_id())
+                .map(str::to_string),
+        );
+    }
+    Ok(out)
+}
+
+/// The security groups of `account` that reference any of `list_ids`, with the slots their other
+/// entries take and every prefix-list reference they hold (each list's family and size read once);
+/// and how many references from other accounts' resources were left out (a group in an account the
+/// lists are shared with cannot be read with this account's credentials).
+pub(super) async fn referencing(
+    ec2: &Client,
+    list_ids: &[String],
+    account: Option<&str>,
+) -> Result<(Vec<Referencing>, usize), AwsError> {
+    const OP: &str = "ec2:GetManagedPrefixListAssociations";
+    let mut groups = BTreeSet::new();
+    let mut foreign = 0;
+    for id in list_ids {
+        let mut pages = ec2
+            .get_managed_prefix_list_associations()
+            .prefix_list_id(id)
+            .max_results(255)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(OP, e))?;
+            for a in page.prefix_list_associations() {
+                let Some(resource) = a.resource_id() else {
+                    continue;
+                };
+                let ours = account.is_none() || a.resource_owner() == account;
+                if !ours {
+                    foreign += 1;
+                } else if resource.starts_with("sg-") {
+                    groups.insert(resource.to_string());
+                }
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok((Vec::new(), foreign));
+    }
+    let out = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(groups.into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+    let mut lists: BTreeMap<String, (Family, usize)> = BTreeMap::new();
+    let mut found = Vec::new();
+    for g in out.security_groups() {
+        let mut slots = PerFamily::default();
+        let mut refs = Vec::new();
+        for p in g.ip_permissions() {
+            slots.v4 += p.ip_ranges().len() + p.user_id_group_pairs().len();
+            slots.v6 += p.ipv6_ranges().len() + p.user_id_group_pairs().len();
+            for reference in p.prefix_list_ids() {
+                let Some(pl) = reference.prefix_list_id() else {
+                    continue;
+                };
+                let (family, size) = match lists.get(pl) {
+                    Some(known) => *known,
+                    None => {
+                        let list = describe(ec2, pl).await?;
+                        let known = (
+                            family_of(&list).unwrap_or(Family::V4),
+                            list.max_entries().unwrap_or(0).max(0) as usize,
+                        );
+                        lists.insert(pl.to_string(), known);
+                        known
+                    }
+                };
+                refs.push((pl.to_string(), family, size));
+            }
+        }
+        found.push(Referencing {
+            id: g.group_id().unwrap_or("?").to_string(),
+            name: g.group_name().unwrap_or("?").to_string(),
+            slots,
+            lists: refs,
+        });
+    }
+    Ok((found, foreign))
+}
+
+/// The ARNs of prefix lists, for sharing: `arn:aws:ec2:REGION:ACCOUNT:prefix-list/ID`.
+pub(super) async fn arns(ec2: &Client, ids: &[String]) -> Result<Vec<String>, AwsError> {
+    let out = ec2
+        .describe_managed_prefix_lists()
+        .set_prefix_list_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ec2:DescribeManagedPrefixLists", e))?;
+    Ok(out
+        .prefix_lists()
+        .iter()
+        .filter_map(|l| l.prefix_list_arn().map(str::to_string))
+        .collect())
+}
