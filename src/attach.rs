@@ -160,7 +160,9 @@ fn attachments(
         .filter(|a| {
             !matches!(
                 a,
-                Action::SetTargetGroups { .. } | Action::RevokeUnmanaged { .. }
+                Action::SetTargetGroups { .. }
+                    | Action::RevokeUnmanaged { .. }
+                    | Action::RevokeOutbound { .. }
             )
         })
         .map(ToString::to_string)

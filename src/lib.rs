@@ -37,6 +37,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod addresses;
 mod attach;
 mod aws;
 pub mod config;

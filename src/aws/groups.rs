@@ -115,6 +115,10 @@ impl GroupApi for AwsGroups<'_> {
         ec2::write::revoke_unmanaged(&self.clients.ec2, group_id).await
     }
 
+    async fn revoke_outbound(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        ec2::write::revoke_outbound(&self.clients.ec2, group_id).await
+    }
+
     async fn set_target_groups(
         &mut self,
         target: &TargetId,

@@ -25,8 +25,9 @@ use crate::rule::Rule;
 pub trait GroupApi {
     /// Records this deployment on groups an older sgsync made (tag `sgsync:deployment`), in one call.
     fn adopt(&mut self, group_ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Creates a managed group tagged as owned and with `synctoken`; returns its id. A group of that
-    /// name that this deployment already owns (a crashed or concurrent run made it) is adopted.
+    /// Creates a managed group tagged as owned and with `synctoken`, without any outbound entry (AWS's
+    /// default one is revoked right away); returns its id. A group of that name that this deployment
+    /// already owns (a crashed or concurrent run made it) is adopted.
     fn create_group(
         &mut self,
         name: &str,
@@ -47,6 +48,12 @@ pub trait GroupApi {
     /// Revokes every entry of the group that is not a managed rule, as it is at the time of the call;
     /// returns how many were removed.
     fn revoke_unmanaged(
+        &mut self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+    /// Revokes every outbound entry of the group, as it is at the time of the call; returns how many
+    /// were removed.
+    fn revoke_outbound(
         &mut self,
         group_id: &str,
     ) -> impl Future<Output = Result<usize, AwsError>> + Send;
@@ -174,6 +181,10 @@ impl Run<'_> {
                 self.changes.rules_revoked += api
                     .revoke_unmanaged(&known_id(ids, "group", group)?)
                     .await?;
+            }
+            Action::RevokeOutbound { group, .. } => {
+                self.changes.rules_revoked +=
+                    api.revoke_outbound(&known_id(ids, "group", group)?).await?;
             }
             Action::DeleteGroup { group } => {
                 api.delete_group(&known_id(ids, "group", group)?).await?;

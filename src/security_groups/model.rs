@@ -101,6 +101,10 @@ pub struct ObservedGroup {
     /// The slots those entries take in each family's quota: a CIDR entry in its own family, a group
     /// or prefix-list source in both (conservatively: AWS counts a group reference in both).
     pub unmanaged_slots: PerFamily,
+    /// Its outbound entries. A managed group allows no outbound traffic: attached to an interface whose
+    /// own groups restrict outbound traffic, any outbound entry (AWS's default "all traffic to
+    /// 0.0.0.0/0" included) would widen it. They are revoked before the group reaches any target.
+    pub outbound: usize,
     /// The synctoken recorded on the group by the last run that completed (a tag).
     pub synctoken: Option<u64>,
     /// Made by an sgsync that did not record deployments: the run first tags it as this
@@ -273,6 +277,14 @@ pub enum Action {
         /// holds ranges the new document no longer publishes.
         early: bool,
     },
+    /// Revoke every outbound entry of a kept managed group (AWS's default one, left by a run that
+    /// stopped right after creating the group, or one added by hand): before any target update, so a
+    /// managed group never reaches a target with one.
+    RevokeOutbound {
+        group: String,
+        /// How many entries were observed (the apply step re-reads the group and revokes what is there).
+        entries: usize,
+    },
     /// Revoke every entry of a kept managed group that is not a TCP/CIDR rule (all traffic, other
     /// protocols, group or prefix-list sources): a managed group allows the published ranges and
     /// nothing else, so anything added by hand is drift. Late, like every other removal.
@@ -301,9 +313,10 @@ impl Action {
     /// Whether the action may remove access (revoke, a target update that detaches, delete).
     pub fn is_break(&self) -> bool {
         match self {
-            Action::Revoke { .. } | Action::RevokeUnmanaged { .. } | Action::DeleteGroup { .. } => {
-                true
-            }
+            Action::Revoke { .. }
+            | Action::RevokeUnmanaged { .. }
+            | Action::RevokeOutbound { .. }
+            | Action::DeleteGroup { .. } => true,
             Action::Adopt { .. } => false,
             Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
             _ => false,
@@ -359,7 +372,8 @@ impl Changes {
                 Action::CreateGroup { .. } => c.groups_created += 1,
                 Action::Authorize { rules, .. } => c.rules_authorized += rules.len(),
                 Action::Revoke { rules, .. } => c.rules_revoked += rules.len(),
-                Action::RevokeUnmanaged { entries, .. } => c.rules_revoked += entries,
+                Action::RevokeUnmanaged { entries, .. }
+                | Action::RevokeOutbound { entries, .. } => c.rules_revoked += entries,
                 Action::SetTargetGroups { .. } => c.targets_updated += 1,
                 Action::DeleteGroup { .. } => c.groups_deleted += 1,
                 Action::RecordSynctoken { .. } | Action::Adopt { .. } => {}

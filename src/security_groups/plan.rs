@@ -247,6 +247,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     // published access, so they go before anything is added, freeing their slots and reaching no
     // target that did not have them.
     for g in &packing.existing {
+        if g.observed.outbound > 0 && layout.contains_key(&g.observed.name) {
+            actions.push(Action::RevokeOutbound {
+                group: g.observed.name.clone(),
+                entries: g.observed.outbound,
+            });
+        }
         if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) {
             actions.push(Action::RevokeUnmanaged {
                 group: g.observed.name.clone(),

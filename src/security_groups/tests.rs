@@ -81,6 +81,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::Revoke { early: true, .. } => "early-revoke",
             Action::Revoke { .. } => "revoke",
             Action::RevokeUnmanaged { .. } => "revoke-unmanaged",
+            Action::RevokeOutbound { .. } => "revoke-outbound",
             Action::Adopt { .. } => "adopt",
             Action::DeleteGroup { .. } => "delete",
             Action::RecordSynctoken { .. } => "tag",
@@ -280,6 +281,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
         rules,
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
+        outbound: 0,
         synctoken: None,
         legacy: false,
     };
@@ -398,6 +400,7 @@ fn an_old_layout_moves_only_when_asked_to_repack() {
         rules: rules.iter().copied().collect(),
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
+        outbound: 0,
         synctoken: Some(1),
         legacy: false,
     };
@@ -706,11 +709,13 @@ fn start() -> impl Strategy<Value = Start> {
         .prop_flat_map(|(rpg, gpt)| {
             // Entries sgsync does not manage: IPv4 CIDRs, IPv6 CIDRs, group references (both families).
             let unmanaged = (0..=rpg.min(2), 0..=rpg.min(2), 0..=1usize);
+            // Outbound entries: AWS's default one (a run stopped right after a create), or more by hand.
             let group = (
                 rule_set(2 * rpg),
                 unmanaged,
                 prop::option::of(0u64..3),
                 prop::bool::weighted(0.2),
+                prop::sample::select(vec![0usize, 0, 0, 1, 2]),
             );
             (
                 Just(rpg),
@@ -727,30 +732,35 @@ fn start() -> impl Strategy<Value = Start> {
             let groups: Vec<ObservedGroup> = groups
                 .into_iter()
                 .enumerate()
-                .map(|(i, (mut rules, (v4, v6, both), synctoken, legacy))| {
-                    let slots = PerFamily {
-                        v4: (v4 + both).min(rpg),
-                        v6: (v6 + both).min(rpg),
-                    };
-                    for family in Family::ALL {
-                        let room = rpg - slots.get(family);
-                        while PerFamily::of(&rules).get(family) > room {
-                            let last = *rules.iter().rev().find(|r| r.family() == family).unwrap();
-                            rules.remove(&last);
+                .map(
+                    |(i, (mut rules, (v4, v6, both), synctoken, legacy, outbound))| {
+                        let slots = PerFamily {
+                            v4: (v4 + both).min(rpg),
+                            v6: (v6 + both).min(rpg),
+                        };
+                        for family in Family::ALL {
+                            let room = rpg - slots.get(family);
+                            while PerFamily::of(&rules).get(family) > room {
+                                let last =
+                                    *rules.iter().rev().find(|r| r.family() == family).unwrap();
+                                rules.remove(&last);
+                            }
                         }
-                    }
-                    let entries = v4 + v6 + both;
-                    clean &= entries == 0 && rules.iter().all(|r| seen.insert(*r));
-                    ObservedGroup {
-                        id: format!("sg-{i}"),
-                        name: format!("AUTOUPDATE-cloudfront-{}", numbers[i]),
-                        rules,
-                        unmanaged_entries: entries,
-                        unmanaged_slots: slots,
-                        synctoken,
-                        legacy,
-                    }
-                })
+                        let entries = v4 + v6 + both;
+                        clean &=
+                            entries == 0 && outbound == 0 && rules.iter().all(|r| seen.insert(*r));
+                        ObservedGroup {
+                            id: format!("sg-{i}"),
+                            name: format!("AUTOUPDATE-cloudfront-{}", numbers[i]),
+                            rules,
+                            unmanaged_entries: entries,
+                            unmanaged_slots: slots,
+                            outbound,
+                            synctoken,
+                            legacy,
+                        }
+                    },
+                )
                 .collect();
             let mut tagged = Vec::new();
             let mut untagged = Vec::new();
@@ -908,4 +918,33 @@ fn a_plan_reads_as_a_diff_and_each_action_as_a_few_words() {
             "authorize 10 rules in AUTOUPDATE-cloudfront-2",
         ]
     );
+}
+
+/// AWS gives every new VPC group an outbound rule (all traffic to 0.0.0.0/0). A run stopped right after
+/// creating a group leaves it there; so does someone adding one by hand. Attached as is, the group
+/// would open all outbound traffic on an interface whose own groups restrict it: it is revoked before
+/// any target update, and a group never reaches a target with one.
+#[test]
+fn outbound_entries_are_revoked_before_the_group_reaches_any_target() {
+    let world = synced(70, Quotas::default());
+    let mut observed = world.observe();
+    observed.groups[1].outbound = 1;
+    observed.targets.push(ObservedTarget {
+        id: TargetId::Interface("eni-new".into()),
+        groups: vec!["sg-foreign".into()],
+    });
+    let p = plan(&desired(rules(0..70), 2), &observed).unwrap();
+    assert_eq!(
+        kinds(&p),
+        ["revoke-outbound", "target", "tag"],
+        "{:#?}",
+        p.actions
+    );
+    let after = check_run(&observed, &desired(rules(0..70), 2), &p).unwrap();
+    assert!(after.groups.values().all(|g| g.outbound == 0));
+    // Without the revoke, the referee sees the widening.
+    let mut skipped = p.clone();
+    skipped.actions.remove(0);
+    let e = check_run(&observed, &desired(rules(0..70), 2), &skipped).unwrap_err();
+    assert!(e.contains("Outbound"), "{e}");
 }

@@ -68,6 +68,11 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
                 }
                 targets.push(line);
             }
+            Action::RevokeOutbound { group, entries } => {
+                per_group.entry(group).or_default().1.push(format!(
+                    "- {entries} outbound entries (a managed group allows no outbound traffic)"
+                ))
+            }
             Action::RevokeUnmanaged { group, entries } => {
                 per_group.entry(group).or_default().1.push(format!(
                     "- {entries} entries not managed by sgsync (all traffic, other protocols, \
@@ -150,6 +155,9 @@ impl fmt::Display for Action {
                 attach.len(),
                 detach.len()
             ),
+            Action::RevokeOutbound { group, entries } => {
+                write!(f, "revoke {entries} outbound entries from {group}")
+            }
             Action::RevokeUnmanaged { group, entries } => {
                 write!(
                     f,

@@ -38,6 +38,8 @@ pub struct SimGroup {
     pub unmanaged_entries: usize,
     /// The slots they take in each family's quota.
     pub unmanaged_slots: PerFamily,
+    /// Outbound entries.
+    pub outbound: usize,
     /// The synctoken tag.
     pub synctoken: Option<u64>,
     /// Made by an sgsync that did not record deployments (no `sgsync:deployment` tag yet).
@@ -76,6 +78,8 @@ impl SimGroup {
 enum Allowed {
     Rule(Rule),
     Unmanaged(String, usize),
+    /// An outbound entry of a group: any is a widening where it was not before.
+    Outbound(String, usize),
 }
 
 impl World {
@@ -97,6 +101,7 @@ impl World {
                         rules: g.rules.clone(),
                         unmanaged_entries: g.unmanaged_entries,
                         unmanaged_slots: g.unmanaged_slots,
+                        outbound: g.outbound,
                         synctoken: g.synctoken,
                         legacy: g.legacy,
                     };
@@ -136,6 +141,7 @@ impl World {
                     rules: g.rules.clone(),
                     unmanaged_entries: g.unmanaged_entries,
                     unmanaged_slots: g.unmanaged_slots,
+                    outbound: g.outbound,
                     synctoken: g.synctoken,
                     legacy: g.legacy,
                 })
@@ -162,6 +168,7 @@ impl World {
                 .iter()
                 .map(|r| Allowed::Rule(*r))
                 .chain((0..g.unmanaged_entries).map(|i| Allowed::Unmanaged(g.id.clone(), i)))
+                .chain((0..g.outbound).map(|i| Allowed::Outbound(g.id.clone(), i)))
                 .collect()
         };
         let by_id: BTreeMap<&str, &SimGroup> =
@@ -222,6 +229,8 @@ impl GroupApi for World {
             rules: BTreeSet::new(),
             unmanaged_entries: 0,
             unmanaged_slots: PerFamily::default(),
+            // EC2 gives a new group an outbound rule; the create call revokes it before it returns.
+            outbound: 0,
             synctoken: Some(synctoken),
             legacy: false,
         };
@@ -257,6 +266,11 @@ impl GroupApi for World {
         let g = self.by_id("ec2:RevokeSecurityGroupIngress", group_id)?;
         g.unmanaged_slots = PerFamily::default();
         Ok(std::mem::take(&mut g.unmanaged_entries))
+    }
+
+    async fn revoke_outbound(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        let g = self.by_id("ec2:RevokeSecurityGroupEgress", group_id)?;
+        Ok(std::mem::take(&mut g.outbound))
     }
 
     async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
@@ -426,7 +440,7 @@ impl Refereed<'_> {
             // No lost access.
             if let Some(r) = before.iter().find(|a| match a {
                 Allowed::Rule(r) => self.desired.rules.contains(r) && !have.contains(a),
-                Allowed::Unmanaged(..) => false,
+                Allowed::Unmanaged(..) | Allowed::Outbound(..) => false,
             }) {
                 return fail(format!("{who:?} lost still-published {r:?}"));
             }
@@ -435,7 +449,7 @@ impl Refereed<'_> {
                 !before.contains(a)
                     && match a {
                         Allowed::Rule(r) => !self.desired.rules.contains(r),
-                        Allowed::Unmanaged(..) => true,
+                        Allowed::Unmanaged(..) | Allowed::Outbound(..) => true,
                     }
             }) {
                 return fail(format!(
@@ -477,6 +491,11 @@ impl GroupApi for Refereed<'_> {
     async fn revoke_unmanaged(&mut self, group_id: &str) -> Result<usize, AwsError> {
         self.before();
         let r = self.world.revoke_unmanaged(group_id).await;
+        self.then(r)
+    }
+    async fn revoke_outbound(&mut self, group_id: &str) -> Result<usize, AwsError> {
+        self.before();
+        let r = self.world.revoke_outbound(group_id).await;
         self.then(r)
     }
     async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
@@ -527,7 +546,7 @@ fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
                 }
             }
             // Not published access: allowed before anything is added.
-            Action::RevokeUnmanaged { .. } => {}
+            Action::RevokeUnmanaged { .. } | Action::RevokeOutbound { .. } => {}
             a if a.is_break() && last_make.is_some_and(|m| m > i) => {
                 return Err(format!("step {i}: {a:?} comes before a make action"));
             }
@@ -540,6 +559,7 @@ fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
             } => Some((group.clone(), "early revoke")),
             Action::Revoke { group, .. } => Some((group.clone(), "revoke")),
             Action::RevokeUnmanaged { group, .. } => Some((group.clone(), "revoke unmanaged")),
+            Action::RevokeOutbound { group, .. } => Some((group.clone(), "revoke outbound")),
             _ => None,
         };
         if let Some(key) = key {
@@ -579,6 +599,9 @@ fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), Stri
         }
         if g.legacy {
             return Err(format!("group {name} was not adopted"));
+        }
+        if g.outbound > 0 {
+            return Err(format!("group {name} ends with outbound entries"));
         }
         if plan.layout.get(name) != Some(&g.rules) {
             return Err(format!("plan layout disagrees with the world for {name}"));

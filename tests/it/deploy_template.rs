@@ -177,6 +177,7 @@ fn iam_is_least_privilege() {
     for action in [
         "ec2:AuthorizeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
         "ec2:DeleteSecurityGroup",
     ] {
         let found = with(action);
@@ -326,6 +327,7 @@ fn iam_is_least_privilege() {
         "ec2:CreateTags",
         "ec2:AuthorizeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
         "ec2:DeleteSecurityGroup",
         "ec2:ModifyNetworkInterfaceAttribute",
         "elasticloadbalancing:SetSecurityGroups",

@@ -71,18 +71,29 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
             .iter()
             .all(|g| g.tags["sgsync:synctoken"] == LATEST_SYNCTOKEN.to_string())
     );
-    // Tags at creation: no separate CreateTags call; one authorize per group.
+    // Tags at creation: no separate CreateTags call; EC2's default outbound rule revoked right after
+    // each create; one authorize per group.
     assert_eq!(
         writes(&aws.proxy.calls()),
         [
             "CreateSecurityGroup",
+            "RevokeSecurityGroupEgress",
             "CreateSecurityGroup",
+            "RevokeSecurityGroupEgress",
             "CreateSecurityGroup",
+            "RevokeSecurityGroupEgress",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress"
         ]
     );
+    for g in &groups {
+        assert!(
+            aws.outbound(&g.id).await.is_empty(),
+            "{} allows outbound traffic",
+            g.name
+        );
+    }
 
     aws.proxy.clear();
     let second = sgsync
@@ -220,8 +231,8 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let w = writes(&calls);
     assert_eq!(
         w.iter().filter(|a| a.as_str() != "CreateTags").count(),
-        4,
-        "create + authorize + 2 target updates: {w:?}"
+        5,
+        "create + its outbound rule revoked + authorize + 2 target updates: {w:?}"
     );
 
     // Shrink: the fourth group is emptied, detached from both targets and deleted.

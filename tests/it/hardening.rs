@@ -422,7 +422,7 @@ async fn a_group_not_known_yet_right_after_its_creation_is_waited_for() {
     assert!(
         calls
             .iter()
-            .any(|c| c.injected && c.action == "AuthorizeSecurityGroupIngress"),
+            .any(|c| c.injected && c.action == "RevokeSecurityGroupEgress"),
         "the fault was not met"
     );
     let expected = expected_rules(&latest(), "80", false);

@@ -7,6 +7,7 @@
 //!   the hardening findings, injected faults and concurrent runs;
 //! - `targets`: prefix lists, their RAM share and WAF IP sets;
 //! - `events`, `fleet`, `lambda_runtime`: the event path, many accounts, the function on the real runtime;
+//! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
 //! - `source_http`, `guard_replay`, `planner_replay`: downloads, and the guards and the planner over the
 //!   real history (no AWS).
@@ -30,3 +31,4 @@ mod lambda_runtime;
 mod planner_replay;
 mod source_http;
 mod targets;
+mod trust;

@@ -127,6 +127,11 @@ pub(super) fn split(permissions: &[IpPermission]) -> Split {
     out
 }
 
+/// How many entries (sources) permissions hold: EC2 counts each against the quota.
+pub(super) fn count(permissions: &[IpPermission]) -> usize {
+    permissions.iter().map(entries).sum()
+}
+
 /// How many entries (sources) a permission holds.
 fn entries(p: &IpPermission) -> usize {
     p.ip_ranges().len()

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{NetworkInterface, SecurityGroup, Tag};
+use aws_sdk_ec2::types::{IpPermission, NetworkInterface, SecurityGroup, Tag};
 
-use super::permissions::{Split, split};
+use super::permissions::{Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
@@ -120,6 +120,7 @@ fn observed_group(
         unmanaged_slots: entries.unmanaged_slots(),
         rules: entries.rules,
         unmanaged_entries: unmanaged,
+        outbound: count(g.ip_permissions_egress()),
         synctoken: tag(g.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
         legacy,
     }
@@ -155,9 +156,9 @@ pub(crate) async fn names_taken(
     Ok(taken)
 }
 
-/// One group's inbound entries as they are now: the re-read after EC2 says a rule already exists or
-/// is already gone, and before revoking what sgsync does not manage.
-pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsError> {
+/// One group as it is now: the re-read after EC2 says a rule already exists or is already gone, and
+/// before revoking what sgsync does not manage.
+async fn group(ec2: &Client, group_id: &str) -> Result<SecurityGroup, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let out = ec2
         .describe_security_groups()
@@ -165,11 +166,20 @@ pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsEr
         .send()
         .await
         .map_err(|e| sdk_error(OP, e))?;
-    let g = out
-        .security_groups()
+    out.security_groups()
         .first()
-        .ok_or_else(|| AwsError::malformed(OP, "security group"))?;
-    Ok(split(g.ip_permissions()))
+        .cloned()
+        .ok_or_else(|| AwsError::malformed(OP, "security group"))
+}
+
+/// One group's inbound entries as they are now.
+pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsError> {
+    Ok(split(group(ec2, group_id).await?.ip_permissions()))
+}
+
+/// One group's outbound entries as they are now, as permissions that revoke exactly them.
+pub(super) async fn outbound(ec2: &Client, group_id: &str) -> Result<Vec<IpPermission>, AwsError> {
+    Ok(group(ec2, group_id).await?.ip_permissions_egress().to_vec())
 }
 
 /// The interfaces of one VPC (or of one instance, or one interface), as sgsync sees them.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
 use tracing::{info, warn};
 
 use super::permissions::permissions;
@@ -77,10 +77,12 @@ pub(crate) async fn create_group(
         .await;
     let err = match created {
         Ok(out) => {
-            return out
+            let id = out
                 .group_id()
                 .map(str::to_string)
-                .ok_or_else(|| AwsError::malformed(OP, "group id"));
+                .ok_or_else(|| AwsError::malformed(OP, "group id"))?;
+            revoke_default_outbound(ec2, &id).await?;
+            return Ok(id);
         }
         Err(e) => sdk_error(OP, e),
     };
@@ -226,6 +228,53 @@ pub(crate) async fn revoke_unmanaged(ec2: &Client, group_id: &str) -> Result<usi
     match revoked.map_err(|e| sdk_error(OP, e)) {
         Ok(_) => Ok(count),
         // Removed meanwhile (a concurrent run, or by hand): what we wanted.
+        Err(err) if err.is("InvalidPermission.NotFound") => Ok(0),
+        Err(err) => Err(err),
+    }
+}
+
+/// Revokes the outbound rule EC2 gives every new VPC group (all traffic to 0.0.0.0/0), right after
+/// its creation and before it is attached anywhere: a managed group allows no outbound traffic. One call
+/// naming exactly that rule; a group without it is done.
+async fn revoke_default_outbound(ec2: &Client, group_id: &str) -> Result<(), AwsError> {
+    const OP: &str = "ec2:RevokeSecurityGroupEgress";
+    let all = IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    let revoked = eventually(|| async {
+        ec2.revoke_security_group_egress()
+            .group_id(group_id)
+            .ip_permissions(all.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))
+    })
+    .await;
+    match revoked {
+        Ok(_) => Ok(()),
+        Err(e) if e.is("InvalidPermission.NotFound") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Revokes every outbound entry of a managed group, as it is now (re-read first); returns how many
+/// entries were removed.
+pub(crate) async fn revoke_outbound(ec2: &Client, group_id: &str) -> Result<usize, AwsError> {
+    const OP: &str = "ec2:RevokeSecurityGroupEgress";
+    let outbound = read::outbound(ec2, group_id).await?;
+    let count = super::permissions::count(&outbound);
+    if count == 0 {
+        return Ok(0);
+    }
+    let revoked = ec2
+        .revoke_security_group_egress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(outbound))
+        .send()
+        .await;
+    match revoked.map_err(|e| sdk_error(OP, e)) {
+        Ok(_) => Ok(count),
         Err(err) if err.is("InvalidPermission.NotFound") => Ok(0),
         Err(err) => Err(err),
     }

@@ -350,6 +350,55 @@ impl Aws {
         groups.into_iter().collect()
     }
 
+    /// A group's outbound entries, as `cidr protocol/ports`.
+    pub async fn outbound(&self, group_id: &str) -> BTreeSet<String> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+            .unwrap();
+        rule_strings(out.security_groups()[0].ip_permissions_egress())
+    }
+
+    /// Revokes every outbound entry of a group (what a locked-down group of an origin looks like).
+    pub async fn revoke_all_outbound(&self, group_id: &str) {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+            .unwrap();
+        let egress = out.security_groups()[0].ip_permissions_egress().to_vec();
+        if !egress.is_empty() {
+            self.ec2
+                .revoke_security_group_egress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(egress))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Adds an outbound rule to a group (all traffic to `cidr`), as someone would by hand.
+    pub async fn add_outbound(&self, group_id: &str, cidr: &str) {
+        self.ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("-1")
+                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Every group of the default VPC, by id: (name, rules as `cidr tcp/port`).
     pub async fn all_groups(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
         let out = self.ec2.describe_security_groups().send().await.unwrap();
