@@ -225,17 +225,125 @@ struct Document<'a> {
     ipv6_prefixes: Vec<Entry<'a>>,
 }
 
-/// One entry of either array; the two arrays differ only in the name of the prefix field.
-#[derive(Deserialize)]
+/// One entry of either array; the two arrays differ only in the name of the prefix field. Read
+/// leniently (a field of the wrong type, a field given twice): such an entry of a selected service
+/// refuses the document, and one of another service is skipped with a warning, so a broken entry of
+/// a service nobody selected cannot stop CloudFront's updates.
 struct Entry<'a> {
-    #[serde(borrow, default)]
-    ip_prefix: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    ipv6_prefix: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    region: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    service: Option<Text<'a>>,
+    ip_prefix: Field<'a>,
+    ipv6_prefix: Field<'a>,
+    region: Field<'a>,
+    service: Field<'a>,
+    /// A field of the four that the entry holds more than once.
+    duplicate: Option<&'static str>,
+    /// The other value of a `service` or `region` given twice: whichever names the selection, the
+    /// entry counts as selected (and is refused for the duplicate).
+    again: Vec<(&'static str, Field<'a>)>,
+}
+
+/// One field of an entry as read: a string, or what it was instead.
+enum Field<'a> {
+    Missing,
+    Text(Text<'a>),
+    /// Not a string: what it is ("a number", "null" …).
+    Invalid(&'static str),
+}
+
+impl Field<'_> {
+    /// The string, if it is one.
+    fn text(&self) -> Option<&str> {
+        match self {
+            Field::Text(t) => Some(t),
+            Field::Missing | Field::Invalid(_) => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess};
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Field::Text(Text(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Field::Text(Text(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Field::Invalid("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Field::Invalid("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Field::Invalid("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Field::Invalid("a number"))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Field::Invalid("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Invalid("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Invalid("an object"))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess};
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Entry<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entry = Entry {
+                    ip_prefix: Field::Missing,
+                    ipv6_prefix: Field::Missing,
+                    region: Field::Missing,
+                    service: Field::Missing,
+                    duplicate: None,
+                    again: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let (name, slot) = match &*key {
+                        "ip_prefix" => ("ip_prefix", &mut entry.ip_prefix),
+                        "ipv6_prefix" => ("ipv6_prefix", &mut entry.ipv6_prefix),
+                        "region" => ("region", &mut entry.region),
+                        "service" => ("service", &mut entry.service),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let value: Field<'a> = map.next_value()?;
+                    if matches!(slot, Field::Missing) {
+                        *slot = value;
+                    } else {
+                        entry.duplicate = entry.duplicate.or(Some(name));
+                        entry.again.push((name, value));
+                    }
+                }
+                Ok(entry)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// A string field that borrows from the input unless it has escapes. serde borrows a `Cow<str>` only
@@ -370,19 +478,38 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
 
     for (array, is_v6) in [(prefixes, false), (&doc.ipv6_prefixes, true)] {
         for entry in array {
-            let service = entry.service.as_deref().unwrap_or("");
-            let region = entry.region.as_deref().unwrap_or("");
-            let text = if is_v6 {
+            let service = entry.service.text().unwrap_or("");
+            let region = entry.region.text().unwrap_or("");
+            let field = if is_v6 {
                 &entry.ipv6_prefix
             } else {
                 &entry.ip_prefix
             };
-            let text = text.as_deref().unwrap_or("");
-            let selected = wanted(service, region);
-            let parsed: Result<IpNet, String> = if is_v6 {
-                canonical::<Ipv6Net>(text, Ipv6Net::trunc).map(IpNet::V6)
-            } else {
-                canonical::<Ipv4Net>(text, Ipv4Net::trunc).map(IpNet::V4)
+            let text = field.text().unwrap_or("");
+            let mut selected = wanted(service, region);
+            for (name, value) in &entry.again {
+                let value = value.text().unwrap_or("");
+                selected |= match *name {
+                    "service" => wanted(value, region),
+                    "region" => wanted(service, value),
+                    _ => false,
+                };
+            }
+            let malformed = match (entry.duplicate, field, &entry.service, &entry.region) {
+                (Some(name), ..) => Some(format!("the entry holds the field {name} twice")),
+                (_, Field::Invalid(what), ..) => Some(format!("not a string but {what}")),
+                (_, _, Field::Invalid(what), _) => {
+                    Some(format!("its service is not a string but {what}"))
+                }
+                (_, _, _, Field::Invalid(what)) => {
+                    Some(format!("its region is not a string but {what}"))
+                }
+                _ => None,
+            };
+            let parsed: Result<IpNet, String> = match malformed {
+                Some(problem) => Err(problem),
+                None if is_v6 => canonical::<Ipv6Net>(text, Ipv6Net::trunc).map(IpNet::V6),
+                None => canonical::<Ipv4Net>(text, Ipv4Net::trunc).map(IpNet::V4),
             };
             // Name the real mistake when an IPv6 prefix sits among the IPv4 ones or vice versa.
             let parsed = parsed.map_err(|problem| {
@@ -426,7 +553,7 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
     }
 
     if let Some(i) = seen_services.iter().position(|seen| !seen) {
-        let known = known_values(prefixes, &doc.ipv6_prefixes, |e| e.service.as_deref());
+        let known = known_values(prefixes, &doc.ipv6_prefixes, |e| e.service.text());
         return Err(RangesError::UnknownService {
             service: selection.services[i].clone(),
             synctoken,
@@ -437,9 +564,9 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
         let regions = selection.regions.as_deref().unwrap_or_default();
         let known = known_values(prefixes, &doc.ipv6_prefixes, |e| {
             e.service
-                .as_deref()
+                .text()
                 .filter(|s| selection.services.iter().any(|w| w == s))
-                .and(e.region.as_deref())
+                .and(e.region.text())
         });
         return Err(RangesError::UnknownRegion {
             region: regions[i].clone(),
@@ -453,7 +580,7 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
         let mut known: BTreeSet<&str> = prefixes
             .iter()
             .chain(&doc.ipv6_prefixes)
-            .filter_map(|e| e.service.as_deref())
+            .filter_map(|e| e.service.text())
             .collect();
         known.remove("");
         let mut names: Vec<&str> = known.into_iter().collect();
@@ -685,6 +812,69 @@ mod tests {
         assert_eq!(ok.ipv4.len(), 1);
         assert_eq!(ok.warnings.len(), 1);
         assert!(ok.warnings[0].contains("AMAZON"));
+    }
+
+    /// A field of the wrong type or a field given twice: the whole document used to be refused, even
+    /// for an entry of a service nobody selected. Now such an entry is skipped with a warning, unless
+    /// it is one of the selection's (then the document is corrupt where it matters).
+    #[test]
+    fn a_malformed_entry_of_another_service_warns_one_of_the_selection_refuses() {
+        let doc = |entry: &str| {
+            format!(
+                r#"{{"syncToken": "1", "createDate": "d", "prefixes": [
+                {entry},
+                {{"ip_prefix": "13.32.0.0/15", "region": "GLOBAL", "service": "CLOUDFRONT"}}]}}"#
+            )
+        };
+        let cf = sel(&["CLOUDFRONT"], "ipv4");
+        for (entry, warning) in [
+            (
+                r#"{"ip_prefix": 5, "region": "GLOBAL", "service": "AMAZON"}"#,
+                "not a string but a number",
+            ),
+            (
+                r#"{"ip_prefix": "3.5.0.0/16", "ip_prefix": "3.6.0.0/16", "region": "GLOBAL", "service": "AMAZON"}"#,
+                "holds the field ip_prefix twice",
+            ),
+            (
+                r#"{"ip_prefix": ["3.5.0.0/16"], "region": null, "service": "EC2"}"#,
+                "not a string but an array",
+            ),
+            (
+                r#"{"ip_prefix": "3.5.0.0/16", "region": {"a": 1}, "service": "EC2"}"#,
+                "its region is not a string but an object",
+            ),
+            (
+                r#"{"ip_prefix": "3.5.0.0/16", "region": "GLOBAL", "service": 7}"#,
+                "its service is not a string but a number",
+            ),
+        ] {
+            let ok = select(doc(entry).as_bytes(), &cf).unwrap_or_else(|e| panic!("{entry}: {e}"));
+            assert_eq!(ok.ipv4.len(), 1, "{entry}");
+            assert!(
+                ok.warnings[0].contains(warning),
+                "{entry}: {:?}",
+                ok.warnings
+            );
+        }
+        for (entry, problem) in [
+            (
+                r#"{"ip_prefix": 5, "region": "GLOBAL", "service": "CLOUDFRONT"}"#,
+                "not a string but a number",
+            ),
+            (
+                r#"{"ip_prefix": "3.5.0.0/16", "region": "GLOBAL", "service": "CLOUDFRONT", "ip_prefix": "3.6.0.0/16"}"#,
+                "holds the field ip_prefix twice",
+            ),
+            // Either value of a service given twice may be the one meant: the selection's refuses.
+            (
+                r#"{"ip_prefix": "3.5.0.0/16", "region": "GLOBAL", "service": "AMAZON", "service": "CLOUDFRONT"}"#,
+                "holds the field service twice",
+            ),
+        ] {
+            let e = select(doc(entry).as_bytes(), &cf).unwrap_err().to_string();
+            assert!(e.contains(problem) && e.contains("corrupt"), "{entry}: {e}");
+        }
     }
 
     #[test]

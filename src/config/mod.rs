@@ -618,8 +618,21 @@ mod tests {
                 "http://ip-ranges.amazonaws.com/ip-ranges.json",
                 "plain http only on 127.0.0.1",
             ),
-            ("IP_RANGES_URL", "http://127.0.0.1.evil.example/x", "https"),
-            ("IP_RANGES_URL", "https://user@evil.example/x", "https"),
+            (
+                "IP_RANGES_URL",
+                "https://user@evil.example/x",
+                "user name or password",
+            ),
+            (
+                "IP_RANGES_URL",
+                "http://localhost:80@any.host/ip-ranges.json",
+                "user name or password",
+            ),
+            (
+                "IP_RANGES_URL",
+                "http://127.0.0.1.evil.example/x",
+                "plain http only",
+            ),
             ("DEPLOYMENT_ID", "my stack", "128 letters"),
             (
                 "KINDS",

@@ -123,42 +123,38 @@ impl FromStr for Region {
 }
 
 /// `IP_RANGES_URL`: where the document is downloaded from. HTTPS, so that what is downloaded is
-/// what the server sent; plain HTTP only from this machine (tests, the demo).
+/// what the server sent; plain HTTP only from this machine (tests, the demo). Parsed as the download
+/// client parses it (`reqwest::Url`), so the host checked is the host connected to: a user-info part
+/// (`http://localhost:80@any.host/`) would make a naive reader see another host, and is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Url(pub(super) String);
 
 impl FromStr for Url {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let authority = |rest: &str| {
-            rest.split(['/', '?', '#'])
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        };
-        let ok = match (s.strip_prefix("https://"), s.strip_prefix("http://")) {
-            (Some(rest), _) => {
-                let host = authority(rest);
-                !host.is_empty() && !host.contains('@')
-            }
-            (None, Some(rest)) => {
-                let host = authority(rest);
-                // The host without a port; an IPv6 literal keeps its brackets.
-                let name = match host.strip_prefix('[') {
-                    Some(v6) => v6.split(']').next().unwrap_or_default(),
-                    None => host.split(':').next().unwrap_or_default(),
-                };
-                matches!(name, "127.0.0.1" | "localhost" | "::1")
-            }
-            (None, None) => false,
-        };
-        if ok {
-            Ok(Url(s.to_string()))
-        } else {
-            Err(format!(
-                "expected an https URL (plain http only on 127.0.0.1, localhost or [::1], for tests), normally {}",
+        let refuse = |why: &str| {
+            format!(
+                "{why}; expected an https URL (plain http only on 127.0.0.1, localhost or [::1], for tests), \
+                 normally {}",
                 crate::source::DEFAULT_URL
-            ))
+            )
+        };
+        let url = reqwest::Url::parse(s).map_err(|e| refuse(&format!("not a URL ({e})")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse("a user name or password in the URL is not accepted"));
+        }
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback());
+        match url.scheme() {
+            "https" if !host.is_empty() => Ok(Url(s.to_string())),
+            "http" if loopback => Ok(Url(s.to_string())),
+            "http" => Err(refuse("plain http only on 127.0.0.1, localhost or [::1]")),
+            other => Err(refuse(&format!("the scheme is {other}"))),
         }
     }
 }

@@ -48,3 +48,52 @@ async fn outbound_widening_on_attach() {
         }
     }
 }
+
+/// Finding 9: `http://localhost:80@any.host/…` passed the loopback-only check for plain http (the
+/// user-info part was read as the host). The URL is now parsed as the download client parses it, and
+/// user info is refused: nothing is downloaded, nothing is read from AWS.
+#[test]
+fn a_url_with_user_info_passed_the_loopback_check() {
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", latest());
+    // No AWS behind it: the refusal must come first.
+    let sgsync = Sgsync::new("http://127.0.0.1:9").env(
+        "IP_RANGES_URL",
+        "http://localhost:80@any.host/ip-ranges.json",
+    );
+    let out = sgsync.run(&["plan"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("IP_RANGES_URL") && out.stderr.contains("user name or password"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Finding 10: one malformed entry of a service nobody selected (`"ip_prefix": 5`, a key given
+/// twice) refused the whole document, so CloudFront's update never arrived. Now it is skipped with
+/// a warning; the selected service's entries are still checked strictly.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_entry_of_an_unselected_service_refused_the_whole_document() {
+    let aws = Aws::start().await;
+    let mut doc: serde_json::Value = serde_json::from_slice(&latest()).unwrap();
+    let prefixes = doc["prefixes"].as_array_mut().unwrap();
+    prefixes.push(serde_json::json!({"ip_prefix": 5, "region": "GLOBAL", "service": "AMAZON"}));
+    let mut text = serde_json::to_string(&doc).unwrap();
+    // A key given twice cannot be built with serde_json's map: written into the text.
+    text = text.replacen(
+        r#""prefixes":["#,
+        r#""prefixes":[{"ip_prefix":"3.5.0.0/16","ip_prefix":"3.6.0.0/16","region":"GLOBAL","service":"S3"},"#,
+        1,
+    );
+    let (out, _) = aws.apply_doc(&aws.sgsync(), text.as_bytes());
+    let summary = out.ok().json();
+    assert_eq!(summary["status"], "applied");
+    assert_eq!(summary["rules"], 180);
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("not a string but a number")
+            && warnings.contains("holds the field ip_prefix twice"),
+        "{warnings}"
+    );
+}
