@@ -90,6 +90,8 @@ class Renderer:
                 return f"arn:aws:sqs:eu-west-1:123456789012:{arg[0]}"
             if k == "Fn::Join":
                 return arg[0].join(str(x) for x in self.value(arg[1]))
+            if k == "Fn::Split":
+                return str(self.value(arg[1])).split(arg[0])
         # A key whose value is AWS::NoValue is removed, as CloudFormation does.
         rendered = {k: self.value(x) for k, x in v.items()}
         return {k: x for k, x in rendered.items() if x is not None}

@@ -19,6 +19,7 @@ pub(crate) fn selected<'a>(config: &Config, clients: &'a Clients) -> Vec<Box<dyn
             owner.clone(),
             config.quota_overrides,
             descriptions.rule.clone(),
+            config.allow_external_share,
         );
         kinds.push(Box::new(prefix_lists::Run::new(
             api,

@@ -115,6 +115,7 @@ pub(super) async fn complete(
     ram: &Client,
     owner: &Ownership,
     state: &ShareState,
+    allow_external: bool,
 ) -> Result<String, AwsError> {
     let Some(arn) = &state.arn else {
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
@@ -123,9 +124,9 @@ pub(super) async fn complete(
             .name(&state.name)
             .set_resource_arns(Some(state.missing_lists.clone()))
             .set_principals(Some(state.missing_principals.clone()))
-            // Principals outside the organization must accept an invitation; inside it, with RAM's
-            // organization sharing on, the share is active at once.
-            .allow_external_principals(true)
+            // Inside the organization only, unless ALLOW_EXTERNAL_SHARE says otherwise (then an
+            // outside principal must accept RAM's invitation); the role's policy pins the same.
+            .allow_external_principals(allow_external)
             .tags(tag(TAG_PREFIX, &owner.prefix))
             .tags(tag(TAG_DEPLOYMENT, &owner.deployment))
             .send()

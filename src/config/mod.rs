@@ -121,6 +121,8 @@ pub struct Config {
     pub prefix_list_max_entries: usize,
     /// `SHARE_WITH`: RAM principals the prefix lists are shared with.
     pub share_with: Vec<String>,
+    /// `ALLOW_EXTERNAL_SHARE`: whether those may be outside the organization.
+    pub allow_external_share: bool,
     /// `WAF_SCOPE`.
     pub waf_scope: crate::ip_sets::Scope,
     /// `FLEET`: where the fleet file is; `None` for the one VPC of `VPC_ID` and `REGION`.
@@ -222,6 +224,7 @@ impl Config {
             waf_scope,
             prefix_list_max_entries: value::<Count<1000>>(args, Var::PrefixListMaxEntries)?.0,
             share_with: read::<Principals>(args, Var::ShareWith)?.map_or_else(Vec::new, |p| p.0),
+            allow_external_share: value::<Flag>(args, Var::AllowExternalShare)?.0,
             fleet: read::<FleetLocation>(args, Var::Fleet)?,
             quota_overrides,
             vpc_id: read::<VpcId>(args, Var::VpcId)?.map(|v| v.0),

@@ -44,6 +44,9 @@ const DOCUMENT: Commands = Commands {
 pub enum PerEntry {
     /// Set it to anything the setting accepts.
     Free,
+    /// Narrow it: what the entry's value allows must be allowed by the hub's (ports, IP families,
+    /// principals), or the entry fails alone.
+    Narrower,
     /// Nothing: the reason says why (the hub's configuration alone decides it).
     Never(&'static str),
 }
@@ -131,7 +134,7 @@ settings! {
     Ports = "PORTS" {
         default: Some("80"), unset: "",
         help: "Ports or ranges to allow, comma-separated, e.g. 80,443 or 8000-8080",
-        commands: DOCUMENT, per_entry: PerEntry::Free, alias: None,
+        commands: DOCUMENT, per_entry: PerEntry::Narrower, alias: None,
     }
     PrefixName = "PREFIX_NAME" {
         default: Some("AUTOUPDATE"), unset: "",
@@ -161,7 +164,7 @@ settings! {
     IpVersions = "IP_VERSIONS" {
         default: Some("ipv4"), unset: "",
         help: "IP versions to allow: ipv4, ipv6 or ipv4,ipv6",
-        commands: DOCUMENT, per_entry: PerEntry::Free, alias: None,
+        commands: DOCUMENT, per_entry: PerEntry::Narrower, alias: None,
     }
     ServiceRegions = "SERVICE_REGIONS" {
         default: None, unset: "all",
@@ -216,7 +219,12 @@ settings! {
     ShareWith = "SHARE_WITH" {
         default: None, unset: "none",
         help: "Share the managed prefix lists through AWS RAM with these account ids, OU ARNs or the organization ARN, comma-separated",
-        commands: SYNC, per_entry: PerEntry::Free, alias: None,
+        commands: SYNC, per_entry: PerEntry::Narrower, alias: None,
+    }
+    AllowExternalShare = "ALLOW_EXTERNAL_SHARE" {
+        default: Some("false"), unset: "",
+        help: "Let SHARE_WITH name accounts outside the organization (RAM's allowExternalPrincipals): true or false",
+        commands: SYNC, per_entry: PerEntry::Never("who may reach the lists: the hub's setting alone decides it"), alias: None,
     }
     WafScope = "WAF_SCOPE" {
         default: Some("REGIONAL"), unset: "",

@@ -71,6 +71,9 @@ pub struct Entry {
     pub role_arn: String,
     /// The sync settings of this entry.
     pub config: Config,
+    /// Why the entry is not run, when its settings would widen what the hub allows: it fails alone,
+    /// before anything is read from AWS.
+    pub refused: Option<String>,
 }
 
 impl Entry {
@@ -192,6 +195,7 @@ pub fn parse(
             "VPC_ID is set, but a fleet names its VPCs per entry (vpc_id); unset VPC_ID".into(),
         ));
     }
+    let hub = Config::from_args(args, env).map_err(|c| fail(c.to_string()))?;
     let mut seen = BTreeSet::new();
     let mut entries = Vec::new();
     for (i, e) in raw.vpc.into_iter().enumerate() {
@@ -269,12 +273,21 @@ pub fn parse(
             entry_args.set("VPC_ID", vpc).map_err(&at)?;
         }
         let config = Config::from_args(&entry_args, env).map_err(|c| at(c.to_string()))?;
+        let refused = widens(&hub, &config).map(|why| {
+            format!(
+                "[[vpc]] #{} ({} {}): {why}; nothing was read or changed for this entry",
+                i + 1,
+                e.account,
+                e.region
+            )
+        });
         entries.push(Entry {
             account: e.account,
             region: e.region,
             vpc_id: e.vpc_id,
             role_arn,
             config,
+            refused,
         });
     }
     regional_kinds_once(&entries).map_err(fail)?;
@@ -283,6 +296,53 @@ pub fn parse(
         external_id: raw.external_id,
         entries,
     })
+}
+
+/// What an entry's settings would allow beyond the hub's, if anything: a fleet file (an S3 object)
+/// may narrow what the hub's configuration allows, never widen it (docs/design.md, "Threat model").
+fn widens(hub: &Config, entry: &Config) -> Option<String> {
+    let within = |from: u16, to: u16| {
+        // Covered by the union of the hub's ranges (sorted, non-overlapping).
+        let mut next = u32::from(from);
+        for r in &hub.ports {
+            if u32::from(r.from) <= next && next <= u32::from(r.to) {
+                next = u32::from(r.to) + 1;
+            }
+        }
+        next > u32::from(to)
+    };
+    let ports: Vec<String> = hub.ports.iter().map(ToString::to_string).collect();
+    if let Some(r) = entry.ports.iter().find(|r| !within(r.from, r.to)) {
+        return Some(format!(
+            "settings may not widen PORTS: {r} allows ports the hub's PORTS ({}) does not; an entry may \
+             only narrow what the hub allows",
+            ports.join(",")
+        ));
+    }
+    let (h, e) = (hub.ip_versions, entry.ip_versions);
+    if (e.v4 && !h.v4) || (e.v6 && !h.v6) {
+        return Some(format!(
+            "settings may not widen IP_VERSIONS: {e} allows a family the hub's IP_VERSIONS ({h}) does \
+             not; an entry may only narrow what the hub allows"
+        ));
+    }
+    if let Some(p) = entry
+        .share_with
+        .iter()
+        .find(|p| !hub.share_with.contains(p))
+    {
+        return Some(format!(
+            "settings may not widen SHARE_WITH: {} is not among the hub's SHARE_WITH ({}); an entry may \
+             only share with principals the hub names",
+            crate::error::echo(p),
+            if hub.share_with.is_empty() {
+                "none".to_string()
+            } else {
+                hub.share_with.join(",")
+            }
+        ));
+    }
+    None
 }
 
 /// Prefix lists and WAF IP sets belong to an account and region, not to a VPC: two entries of one
@@ -342,7 +402,9 @@ mod tests {
 
     #[test]
     fn entries_get_their_role_region_vpc_and_overrides() {
-        let fleet = parse_ok(
+        let mut hub = ConfigArgs::default();
+        hub.set("PORTS", "80,443").unwrap();
+        let fleet = parse(
             r#"
             role_name = "sgsync"
             concurrency = 4
@@ -353,13 +415,17 @@ mod tests {
             [[vpc]]
             account = "222222222222"
             region = "cn-north-1"
-            settings = { PORTS = "80,443", KINDS = "prefix-lists" }
+            settings = { PORTS = "443", KINDS = "prefix-lists" }
             [[vpc]]
             account = "333333333333"
             region = "us-east-1"
             role_arn = "arn:aws:iam::333333333333:role/path/other"
             "#,
-        );
+            "fleet.toml",
+            &hub,
+            &Environment::default(),
+        )
+        .unwrap();
         assert_eq!(fleet.concurrency, 4);
         let [a, b, c] = &fleet.entries[..] else {
             panic!()
@@ -368,7 +434,8 @@ mod tests {
         assert_eq!(a.config.region, "eu-west-1");
         assert_eq!(a.config.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
         assert_eq!(b.role_arn, "arn:aws-cn:iam::222222222222:role/sgsync");
-        assert_eq!(b.config.ports.len(), 2);
+        assert_eq!(b.config.ports.len(), 1);
+        assert!(fleet.entries.iter().all(|e| e.refused.is_none()));
         assert_eq!(b.config.kinds, "prefix-lists".parse().unwrap());
         assert_eq!(c.role_arn, "arn:aws:iam::333333333333:role/path/other");
         assert_eq!(c.label().label(), "333333333333 us-east-1 (default VPC)");
@@ -459,6 +526,64 @@ mod tests {
             assert!(e.starts_with("fleet file fleet.toml: "), "{e}");
             assert!(e.contains(needle), "{text:?}: {e}");
         }
+    }
+
+    /// A writer of the fleet file (an S3 object) may narrow what the hub allows, never widen it: each
+    /// widening entry fails alone, naming the setting; the others run.
+    #[test]
+    fn an_entry_that_widens_ports_families_or_principals_fails_alone() {
+        let mut hub = ConfigArgs::default();
+        hub.set("PORTS", "80,443").unwrap();
+        hub.set("SHARE_WITH", "111122223333").unwrap();
+        let entry = |settings: &str| {
+            format!(
+                "role_name = \"sgsync\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+                 [[vpc]]\naccount = \"222222222222\"\nregion = \"eu-west-1\"\nsettings = {{ {settings} }}\n"
+            )
+        };
+        for (settings, needle) in [
+            (r#"PORTS = "1-65535""#, "may not widen PORTS: 1-65535"),
+            (
+                r#"PORTS = "443,1-442,444-65535""#,
+                "may not widen PORTS: 1-442 allows ports the hub's PORTS (80,443) does not",
+            ),
+            (r#"IP_VERSIONS = "ipv4,ipv6""#, "may not widen IP_VERSIONS"),
+            (
+                r#"SHARE_WITH = "111122223333,444455556666""#,
+                "may not widen SHARE_WITH: 444455556666 is not among the hub's",
+            ),
+            (
+                r#"ALLOW_EXTERNAL_SHARE = "true""#,
+                "may not set ALLOW_EXTERNAL_SHARE",
+            ),
+        ] {
+            let parsed = parse(
+                &entry(settings),
+                "fleet.toml",
+                &hub,
+                &Environment::default(),
+            );
+            match parsed {
+                Ok(fleet) => {
+                    assert!(fleet.entries[0].refused.is_none(), "{settings}");
+                    let why = fleet.entries[1].refused.as_deref().unwrap_or_default();
+                    assert!(
+                        why.contains("#2 (222222222222 eu-west-1)") && why.contains(needle),
+                        "{settings}: {why}"
+                    );
+                }
+                Err(e) => assert!(e.to_string().contains(needle), "{settings}: {e}"),
+            }
+        }
+        // Narrowing, and the same: fine.
+        let fleet = parse(
+            &entry(r#"PORTS = "443", IP_VERSIONS = "ipv4", SHARE_WITH = "111122223333""#),
+            "fleet.toml",
+            &hub,
+            &Environment::default(),
+        )
+        .unwrap();
+        assert!(fleet.entries.iter().all(|e| e.refused.is_none()));
     }
 
     #[test]

@@ -112,7 +112,9 @@ where
             let mut out = Vec::new();
             for (i, entry) in chain {
                 let started = Instant::now();
-                let result = if deadline.is_some_and(|d| started >= d) {
+                let result = if let Some(why) = &entry.refused {
+                    Err(why.clone())
+                } else if deadline.is_some_and(|d| started >= d) {
                     Err(OUT_OF_TIME.to_string())
                 } else {
                     match prepare(base, fleet, (i, entry), &mut claimed).await {

@@ -280,12 +280,9 @@ fn iam_is_least_privilege() {
             }
         }
     }
-    // RAM: a share tagged as this deployment's, of this account's prefix lists.
-    for action in [
-        "ram:CreateResourceShare",
-        "ram:AssociateResourceShare",
-        "ram:TagResource",
-    ] {
+    // RAM: a share tagged as this deployment's, of this account's prefix lists, to the principals the
+    // parameters name, inside the organization unless AllowExternalShare says otherwise.
+    for action in ["ram:CreateResourceShare", "ram:AssociateResourceShare"] {
         let found = with(action);
         assert!(!found.is_empty(), "{action} missing");
         for s in found {
@@ -294,12 +291,16 @@ fn iam_is_least_privilege() {
                 || (has(s, "ram:ResourceTag/sgsync:prefix")
                     && has(s, "ram:ResourceTag/sgsync:deployment"));
             assert!(tagged, "{action} without ownership conditions: {s:?}");
-            if action != "ram:TagResource" {
-                assert!(
-                    has(s, "ram:RequestedResourceType") && has(s, "ram:ResourceArn"),
-                    "{s:?}"
-                );
-            }
+            assert!(
+                has(s, "ram:RequestedResourceType") && has(s, "ram:ResourceArn"),
+                "{s:?}"
+            );
+            assert!(
+                (has(s, "ram:RequestedAllowsExternalPrincipals")
+                    || has(s, "ram:AllowsExternalPrincipals"))
+                    && has(s, "ram:Principal"),
+                "{action} without the principals pinned: {s:?}"
+            );
         }
     }
     // A hub reads its one fleet file and assumes the spoke roles by their one name.
@@ -632,5 +633,35 @@ fn spoke_roles_trust_only_the_hub_and_hold_the_templates_permissions_or_only_rea
                 "the spoke's common policy allows {a}"
             );
         }
+    }
+}
+
+/// Trust finding 8: the role could tag any IP set named `PrefixName-*` (and RAM's `TagResource` any
+/// share) with this deployment's tags, without a resource-tag condition: adoption by tag. Now it tags
+/// only what already carries them; creations authorize their own tags.
+#[test]
+fn the_role_could_tag_someone_elses_ip_set_or_share() {
+    let has = |s: &Value, key: &str| condition_keys(s).iter().any(|k| k == key);
+    let t = template();
+    let statements = statements(&t);
+    let with = |action: &str| -> Vec<&Value> {
+        statements
+            .iter()
+            .filter(|s| actions(s).iter().any(|a| a == action))
+            .collect()
+    };
+    // RAM's TagResource has no resource-tag key, so the role may not tag shares at all (a share's
+    // tags come with CreateResourceShare, which authorizes them): tagging someone else's share would
+    // adopt it. WAF's TagResource only on sets that carry this deployment's tags already (CreateIPSet
+    // authorizes the tags it creates a set with).
+    assert!(
+        with("ram:TagResource").is_empty(),
+        "the role may tag RAM shares"
+    );
+    for s in with("wafv2:TagResource") {
+        assert!(
+            has(s, "aws:ResourceTag/sgsync:prefix") && has(s, "aws:ResourceTag/sgsync:deployment"),
+            "wafv2:TagResource on sets this deployment does not own: {s:?}"
+        );
     }
 }

@@ -17,25 +17,28 @@ concurrency = 4
 [[vpc]]
 account = "111111111111"
 region = "eu-west-1"
+settings = { PORTS = "80", IP_VERSIONS = "ipv4" }
 
 [[vpc]]
 account = "111111111111"
 region = "us-east-1"
+settings = { PORTS = "80", IP_VERSIONS = "ipv4" }
 
 [[vpc]]
 account = "222222222222"
 region = "eu-west-1"
+settings = { PORTS = "80", IP_VERSIONS = "ipv4" }
 
 [[vpc]]
 account = "333333333333"
 region = "ap-southeast-2"
-settings = { PORTS = "443", IP_VERSIONS = "ipv4,ipv6" }
+settings = { PORTS = "443" }
 "#;
 
 /// (account, region, rules) of every entry of [`FLEET`].
 fn expected() -> Vec<(&'static str, &'static str, BTreeSet<String>)> {
     let cloudfront = expected_rules(&latest(), "80", false);
-    // The entry's own settings select again: another port, both families.
+    // The hub allows 80 and 443, both families; each entry narrows it (one port; IPv4 only).
     let dual_443 = expected_rules(&latest(), "443", true);
     vec![
         ("111111111111", "eu-west-1", cloudfront.clone()),
@@ -63,6 +66,8 @@ async fn setup(fleet: &str) -> Setup {
     let sgsync = aws
         .sgsync()
         .env("IP_RANGES_URL", &files.url("/ip-ranges.json"))
+        .env("PORTS", "80,443")
+        .env("IP_VERSIONS", "ipv4,ipv6")
         .env("FLEET", path.to_str().unwrap());
     Setup {
         aws,
@@ -274,8 +279,9 @@ async fn one_vpc_named_twice_is_synced_once_and_the_other_entry_says_why() {
     let twice = format!(
         "role_name = \"sgsync\"\n\
          [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+         settings = {{ PORTS = \"80\", IP_VERSIONS = \"ipv4\" }}\n\
          [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nvpc_id = \"{default}\"\n\
-         settings = {{ PORTS = \"443\" }}\n"
+         settings = {{ PORTS = \"443\", IP_VERSIONS = \"ipv4\" }}\n"
     );
     std::fs::write(&s.fleet, twice).unwrap();
     let out = s.sgsync.run(&["apply", "--output", "json"]);

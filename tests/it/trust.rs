@@ -97,3 +97,45 @@ async fn a_malformed_entry_of_an_unselected_service_refused_the_whole_document()
         "{warnings}"
     );
 }
+
+/// Finding 4: a fleet entry could set `PORTS = "1-65535"` (or `IP_VERSIONS`, `SHARE_WITH`) wider than
+/// the hub's: whoever may write the fleet file (an S3 object) widened every origin of that entry. Now
+/// such an entry fails alone, naming the setting, before anything is read; the others run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_entry_widened_the_hubs_ports() {
+    let aws = Aws::start().await;
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", latest());
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = doc_file(
+        &dir,
+        "fleet.toml",
+        "role_name = \"sgsync\"\n\
+         [[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+         [[vpc]]\naccount = \"222222222222\"\nregion = \"eu-west-1\"\n\
+         settings = { PORTS = \"443,1-442,444-65535\" }\n",
+    );
+    let out = aws
+        .sgsync()
+        .env("IP_RANGES_URL", &files.url("/ip-ranges.json"))
+        .env("FLEET", &fleet)
+        .run(&["apply", "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary = out.json();
+    assert_eq!(summary["vpcs"][0]["status"], "applied", "{summary}");
+    assert_eq!(summary["vpcs"][1]["status"], "failed", "{summary}");
+    let why = summary["vpcs"][1]["error"].as_str().unwrap();
+    assert!(why.contains("may not widen PORTS: 1-442"), "{why}");
+    assert!(
+        aws.managed_rules_in("222222222222", "eu-west-1")
+            .await
+            .is_empty()
+    );
+    let calls = aws.proxy.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.account.as_deref() == Some("222222222222")),
+        "the refused entry called AWS"
+    );
+}

@@ -21,6 +21,8 @@ pub(crate) struct AwsLists<'a> {
     overrides: QuotaOverrides,
     /// Each entry's description: the service it comes from.
     description: String,
+    /// `ALLOW_EXTERNAL_SHARE`: principals outside the organization may be shared with.
+    allow_external: bool,
     /// The account that owns the lists (read with them): references from other accounts are not
     /// readable from here.
     account: Option<String>,
@@ -38,12 +40,14 @@ impl<'a> AwsLists<'a> {
         owner: Ownership,
         overrides: QuotaOverrides,
         description: String,
+        allow_external: bool,
     ) -> Self {
         AwsLists {
             clients,
             owner,
             overrides,
             description,
+            allow_external,
             account: None,
             names: BTreeMap::new(),
             versions: BTreeMap::new(),
@@ -96,6 +100,6 @@ impl ShareApi for AwsLists<'_> {
     }
 
     async fn complete_share(&mut self, state: &ShareState) -> Result<String, AwsError> {
-        share::complete(&self.clients.ram, &self.owner, state).await
+        share::complete(&self.clients.ram, &self.owner, state, self.allow_external).await
     }
 }
