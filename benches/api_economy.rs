@@ -4,8 +4,9 @@
 //!
 //! The derived minimum of a run, from the groups before and after it: per group, one authorize if it
 //! gained rules and one revoke if it lost any (a deleted group's rules are revoked too, so that every
-//! removed rule is named in a request: invariant 7 of docs/design.md); one create per new group and
-//! one revoke of the outbound rule EC2 gives it (a managed group allows no outbound traffic), one delete per
+//! removed rule is named in a request: invariant 7 of docs/design.md); one create per new group, one
+//! revoke of the outbound rule EC2 gives it (a managed group allows no outbound traffic) and one write
+//! of the deployment's record (what it made: ownership), one delete and one record write per
 //! deleted group, one call per target whose groups changed, and one tag write when the recorded
 //! synctoken of a surviving group changes. A no-op run's minimum is 0 writes.
 
@@ -34,7 +35,7 @@ fn minimum(before: &Snapshot, after: &Snapshot, targets_changed: usize) -> usize
     let mut n = targets_changed;
     for (id, (rules, _)) in after {
         match before.get(id) {
-            None => n += 2 + usize::from(!rules.is_empty()),
+            None => n += 3 + usize::from(!rules.is_empty()),
             Some((old, _)) => {
                 n += usize::from(!rules.is_subset(old)) + usize::from(!old.is_subset(rules));
             }
@@ -42,7 +43,7 @@ fn minimum(before: &Snapshot, after: &Snapshot, targets_changed: usize) -> usize
     }
     for (id, (old, _)) in before {
         if !after.contains_key(id) {
-            n += 1 + usize::from(!old.is_empty());
+            n += 2 + usize::from(!old.is_empty());
         }
     }
     let retagged = after

@@ -123,7 +123,7 @@ fn nothing_to_attach(observed: &Observed, target: &EventTarget, prefix: &str) ->
             "{target}: no interface or load balancer there carries {TAG_TARGET}={prefix}; nothing to attach"
         ));
     }
-    if observed.groups.is_empty() && observed.conflicts.is_empty() {
+    if observed.groups.is_empty() {
         return Some(format!(
             "no managed group exists yet in {}: the next full run creates them and attaches them to {target}",
             observed.vpc_id

@@ -62,5 +62,6 @@ pub(crate) fn groups_api<'a>(config: &Config, clients: &'a Clients) -> AwsGroups
         config.quota_overrides,
         descriptions.group,
         descriptions.rule,
+        config.adopt,
     )
 }

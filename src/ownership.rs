@@ -44,8 +44,9 @@ fn is_index(n: &str) -> bool {
     !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `{stem}-{n}`.
-fn numbered(name: &str, stem: &str) -> bool {
+/// `{stem}-{n}`: a name this deployment gives with its current settings (a recorded group of
+/// another name is of an earlier selection, and is retired).
+pub(crate) fn numbered(name: &str, stem: &str) -> bool {
     name.strip_prefix(stem)
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(is_index)

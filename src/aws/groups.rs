@@ -1,8 +1,12 @@
 //! The security-group kind on AWS: [`GroupReads`] and [`GroupApi`] through EC2 for groups and
-//! interfaces and ELBv2 for load balancers. This is what a run drives in production.
+//! interfaces, ELBv2 for load balancers, and the deployment's record in SSM Parameter Store (what it
+//! made: ownership). This is what a run drives in production.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::ec2::write::Created;
+use super::observe::GROUPS_RECORD;
+use super::record::Record;
 use super::{Clients, ec2, elbv2, observe};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
@@ -19,6 +23,12 @@ pub(crate) struct AwsGroups<'a> {
     overrides: QuotaOverrides,
     group_description: String,
     rule_description: String,
+    /// `--adopt`: groups carrying this deployment's tags that it did not record are adopted.
+    adopt: bool,
+    /// `/sgsync/<DEPLOYMENT_ID>/security-groups`.
+    record: Record<'a>,
+    /// The record as read by the last observe.
+    recorded: BTreeSet<String>,
     /// NLBs' PrivateLink enforcement as re-read before their groups are set, to send back unchanged.
     enforcement: BTreeMap<String, String>,
 }
@@ -33,15 +43,31 @@ impl<'a> AwsGroups<'a> {
         overrides: QuotaOverrides,
         group_description: String,
         rule_description: String,
+        adopt: bool,
     ) -> Self {
         AwsGroups {
             clients,
             vpc_id,
+            record: Record::new(&clients.ssm, &owner.deployment, GROUPS_RECORD),
             owner,
             overrides,
             group_description,
             rule_description,
+            adopt,
+            recorded: BTreeSet::new(),
             enforcement: BTreeMap::new(),
+        }
+    }
+
+    /// The refusal of a create whose name a group this deployment did not record holds.
+    fn taken(&self, name: &str, vpc: &str, err: AwsError) -> AwsError {
+        AwsError {
+            message: format!(
+                "a group named {name} already exists in {vpc} but this deployment did not record it ({}); \
+                 the next run skips the name",
+                self.record.name
+            ),
+            ..err
         }
     }
 
@@ -57,11 +83,14 @@ impl<'a> AwsGroups<'a> {
 
 impl GroupReads for AwsGroups<'_> {
     async fn observe(&mut self) -> Result<Observed, AwsError> {
+        self.recorded = self.record.read().await?.set;
         let observed = observe::observe(
             self.clients,
             self.vpc_id.as_deref(),
             &self.owner,
             self.overrides,
+            &self.recorded,
+            self.adopt,
         )
         .await?;
         self.vpc_id = Some(observed.vpc_id.clone());
@@ -73,13 +102,33 @@ impl GroupReads for AwsGroups<'_> {
         vpc_id: &str,
         names: &[String],
     ) -> Result<BTreeSet<String>, AwsError> {
-        ec2::read::names_taken(&self.clients.ec2, vpc_id, names, &self.owner).await
+        ec2::read::names_taken(&self.clients.ec2, vpc_id, names, &self.recorded).await
     }
 }
 
 impl GroupApi for AwsGroups<'_> {
-    async fn adopt(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
-        ec2::write::adopt(&self.clients.ec2, group_ids, &self.owner).await
+    async fn adopt(
+        &mut self,
+        group_ids: &[String],
+        untagged_ids: &[String],
+    ) -> Result<(), AwsError> {
+        self.record.update(&self.owner, group_ids, &[]).await?;
+        self.recorded.extend(group_ids.iter().cloned());
+        if !untagged_ids.is_empty() {
+            ec2::write::tag_deployment(&self.clients.ec2, untagged_ids, &self.owner).await?;
+        }
+        Ok(())
+    }
+
+    async fn reclaim(&mut self, group_id: &str) -> Result<bool, AwsError> {
+        // Read again: the record and the group as they are now, not as the plan saw them.
+        if self.record.read().await?.set.contains(group_id)
+            || !ec2::read::empty_and_unused(&self.clients.ec2, group_id).await?
+        {
+            return Ok(false);
+        }
+        ec2::write::delete_group(&self.clients.ec2, group_id).await?;
+        Ok(true)
     }
 
     async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
@@ -98,9 +147,32 @@ impl GroupApi for AwsGroups<'_> {
     }
 
     async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
-        let vpc = self.vpc()?;
+        let vpc = self.vpc()?.to_string();
         let (c, description) = (&self.clients.ec2, &self.group_description);
-        ec2::write::create_group(c, vpc, name, description, &self.owner, synctoken).await
+        match ec2::write::create_group(c, &vpc, name, description, &self.owner, synctoken).await? {
+            Created::New(id) => {
+                // Recorded before anything else is done to it: a run that stops right here leaves
+                // an empty group attached nowhere, which the next run reclaims.
+                self.record
+                    .update(&self.owner, std::slice::from_ref(&id), &[])
+                    .await?;
+                self.recorded.insert(id.clone());
+                Ok(id)
+            }
+            // A concurrent run of this deployment made it and records it right after (the name was
+            // free when this run looked): given a moment, the record says so.
+            Created::Taken(Some(id), err) => {
+                for wait in [200, 400, 800, 1600] {
+                    if self.record.read().await?.set.contains(&id) {
+                        self.recorded.insert(id.clone());
+                        return Ok(id);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                Err(self.taken(name, &vpc, err))
+            }
+            Created::Taken(None, err) => Err(self.taken(name, &vpc, err)),
+        }
     }
 
     async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {
@@ -136,7 +208,14 @@ impl GroupApi for AwsGroups<'_> {
     }
 
     async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
-        ec2::write::delete_group(&self.clients.ec2, group_id).await
+        ec2::write::delete_group(&self.clients.ec2, group_id).await?;
+        self.forget(&[group_id.to_string()]).await
+    }
+
+    async fn forget(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
+        self.record.update(&self.owner, &[], group_ids).await?;
+        self.recorded.retain(|id| !group_ids.contains(id));
+        Ok(())
     }
 
     async fn record_synctoken(

@@ -19,6 +19,7 @@ mod ip_sets;
 mod observe;
 mod prefix_lists;
 mod quotas;
+mod record;
 mod share;
 
 use std::time::Duration;
@@ -54,6 +55,7 @@ pub struct Clients {
     quotas: aws_sdk_servicequotas::Client,
     waf: aws_sdk_wafv2::Client,
     ram: aws_sdk_ram::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl Clients {
@@ -69,6 +71,7 @@ impl Clients {
             quotas: aws_sdk_servicequotas::Client::new(config),
             waf: aws_sdk_wafv2::Client::new(config),
             ram: aws_sdk_ram::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 

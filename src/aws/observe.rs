@@ -1,8 +1,9 @@
-//! One read of a VPC: the groups carrying this deployment's prefix tag (its own, adopted, and other
-//! deployments' that conflict), their rules, the targets (interfaces and load balancers tagged
-//! `sgsync:target`), the ones carrying a managed group without the tag, and the quotas. A no-op run
-//! makes exactly these reads (one call each for groups, interfaces and load balancers, one
-//! `DescribeTags` per 20 load balancers of the VPC, plus Service Quotas) and nothing else.
+//! One read of a VPC: the groups this deployment recorded, and those carrying its tags without being
+//! recorded (reported, or adopted with `--adopt`), their rules, the targets (interfaces and load
+//! balancers tagged `sgsync:target`), the ones carrying a managed group without the tag, and the
+//! quotas. A no-op run makes exactly these reads (the record, the recorded groups by id, the tagged
+//! groups of the VPC, interfaces and load balancers, one `DescribeTags` per 20 load balancers of the
+//! VPC, plus Service Quotas) and nothing else.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +14,7 @@ use crate::error::AwsError;
 use crate::ownership::Ownership;
 use crate::rule::PerFamily;
 use crate::security_groups::{
-    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId,
+    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId, Unrecorded,
 };
 
 /// Reads everything a plan needs in `vpc_id` (`None`: the region's default VPC) about the groups
@@ -23,13 +24,17 @@ pub(crate) async fn observe(
     vpc_id: Option<&str>,
     owner: &Ownership,
     overrides: QuotaOverrides,
+    recorded: &BTreeSet<String>,
+    adopt: bool,
 ) -> Result<Observed, AwsError> {
     let vpc_id = match vpc_id {
         Some(id) => id.to_string(),
         None => ec2::read::default_vpc(&clients.ec2).await?,
     };
     let mut warnings = Vec::new();
-    let tagged = ec2::read::managed_groups(&clients.ec2, &vpc_id, owner, &mut warnings).await?;
+    let tagged =
+        ec2::read::managed_groups(&clients.ec2, &vpc_id, owner, recorded, adopt, &mut warnings)
+            .await?;
     let ids: Vec<String> = tagged.groups.iter().map(|g| g.id.clone()).collect();
     let mut eni_warnings = Vec::new();
     let (interfaces, balancers, (read, notes)) = future::join3(
@@ -46,9 +51,9 @@ pub(crate) async fn observe(
     .await;
     warnings.extend(eni_warnings);
     let (interfaces, balancers) = (interfaces?, balancers?);
-    let mut targets = interfaces.targets;
+    let mut targets = interfaces.targets.clone();
     targets.extend(balancers.targets);
-    let mut untagged = interfaces.untagged;
+    let mut untagged = interfaces.untagged.clone();
     untagged.extend(balancers.untagged);
     for t in &untagged {
         warnings.push(format!(
@@ -70,13 +75,20 @@ pub(crate) async fn observe(
             )
         }));
     }
+    let unrecorded = unrecorded(
+        tagged.unrecorded,
+        &interfaces.attached,
+        owner,
+        &mut warnings,
+    );
     Ok(Observed {
         vpc_id,
         groups: tagged.groups,
         targets,
         untagged,
-        conflicts: tagged.conflicts,
-        taken_names: BTreeSet::new(),
+        unrecorded,
+        missing: tagged.missing,
+        taken_names: tagged.taken,
         quotas,
         warnings,
     })
@@ -135,6 +147,10 @@ pub(crate) async fn observe_event_targets(
     overrides: QuotaOverrides,
     target: &EventTarget,
 ) -> Result<Observed, AwsError> {
+    let recorded = super::record::Record::new(&clients.ssm, &owner.deployment, GROUPS_RECORD)
+        .read()
+        .await?
+        .set;
     let mut warnings = Vec::new();
     let (targets, vpcs): (Vec<ObservedTarget>, BTreeSet<String>) = match target {
         EventTarget::Instance(id) | EventTarget::Interface(id) => {
@@ -175,22 +191,59 @@ pub(crate) async fn observe_event_targets(
         });
     }
     let (tagged, (read, _)) = future::join(
-        ec2::read::managed_groups(&clients.ec2, &vpc, owner, &mut warnings),
+        ec2::read::managed_groups(&clients.ec2, &vpc, owner, &recorded, false, &mut warnings),
         quotas::resolve(&clients.quotas, overrides),
     )
     .await;
     let tagged = tagged?;
+    for (u, _) in &tagged.unrecorded {
+        warnings.push(unrecorded_warning(u, owner));
+    }
     let quotas = read.unwrap_or_else(|| held(&tagged.groups, &targets, overrides));
     Ok(Observed {
         vpc_id: vpc,
         groups: tagged.groups,
         targets,
         untagged: Vec::new(),
-        conflicts: tagged.conflicts,
-        taken_names: BTreeSet::new(),
+        unrecorded: tagged.unrecorded.into_iter().map(|(u, _)| u).collect(),
+        missing: Vec::new(),
+        taken_names: tagged.taken,
         quotas,
         warnings,
     })
+}
+
+/// The record of a deployment's security groups: `/sgsync/<DEPLOYMENT_ID>/security-groups`.
+pub(crate) const GROUPS_RECORD: &str = "security-groups";
+
+/// What the user hears of a group that carries this deployment's tags without being recorded.
+fn unrecorded_warning(u: &Unrecorded, owner: &Ownership) -> String {
+    format!(
+        "group {} ({}) carries this deployment's tags but is not in its record (/sgsync/{}/{GROUPS_RECORD}): \
+         not managed, never filled, attached or counted. Tags are anyone's to write; if an sgsync that kept \
+         no record made it, `sgsync apply --adopt` records it (review it with `sgsync plan --adopt`)",
+        u.id, u.name, owner.deployment
+    )
+}
+
+/// The unrecorded groups, each reclaimable when it carries this deployment's own tags, is empty and
+/// is attached to no interface (what a run that stopped between create and record leaves).
+fn unrecorded(
+    found: Vec<(Unrecorded, bool)>,
+    attached: &BTreeSet<String>,
+    owner: &Ownership,
+    warnings: &mut Vec<String>,
+) -> Vec<Unrecorded> {
+    found
+        .into_iter()
+        .map(|(mut u, own_and_empty)| {
+            u.reclaimable = own_and_empty && !attached.contains(&u.id);
+            if !u.reclaimable {
+                warnings.push(unrecorded_warning(&u, owner));
+            }
+            u
+        })
+        .collect()
 }
 
 /// The quotas to plan with when Service Quotas cannot be read: the overrides, else the larger of

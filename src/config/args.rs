@@ -101,7 +101,7 @@ impl Args for ConfigArgs {
                 .global(true)
                 .value_name("VALUE")
                 .help(help);
-            if s.var == Var::Debug {
+            if matches!(s.var, Var::Debug | Var::Adopt) {
                 // `--debug` alone means true.
                 arg = arg.num_args(0..=1).default_missing_value("true");
             }

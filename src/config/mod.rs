@@ -130,6 +130,9 @@ pub struct Config {
     /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
     /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
     pub repack: bool,
+    /// `ADOPT` (`--adopt`): record the resources carrying this deployment's tags that it did not
+    /// record (an sgsync that kept no record made them).
+    pub adopt: bool,
     /// What reading the settings has to say (an older name used), for the log.
     pub notes: Vec<String>,
 }
@@ -246,6 +249,7 @@ impl Config {
             },
             download_retry: value::<Millis>(args, Var::DownloadRetryMs)?.0,
             repack: false,
+            adopt: value::<Flag>(args, Var::Adopt)?.0,
             notes: args.notes.clone(),
         };
         config.check_names()?;

@@ -231,6 +231,11 @@ settings! {
         help: "Scope of the managed WAF IP sets: REGIONAL or CLOUDFRONT (then REGION must be us-east-1)",
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
+    Adopt = "ADOPT" {
+        default: Some("false"), unset: "",
+        help: "Record as this deployment's the groups, lists and sets that carry its tags but are not in its record (made by an sgsync that kept none); review them first with plan --adopt",
+        commands: SYNC, per_entry: PerEntry::Never("adoption: the hub's setting alone decides it"), alias: None,
+    }
     Fleet = "FLEET" {
         default: None, unset: "the one VPC of VPC_ID and REGION",
         help: "Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY",

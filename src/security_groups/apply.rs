@@ -23,11 +23,20 @@ use crate::rule::Rule;
 /// AWS says the work was already done), so call counts stay predictable; each returns what it really
 /// changed, which is what [`Changes`] reports.
 pub trait GroupApi {
-    /// Records this deployment on groups an older sgsync made (tag `sgsync:deployment`), in one call.
-    fn adopt(&mut self, group_ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Records groups as this deployment's (an sgsync that kept no record made them), and tags those
+    /// of `untagged_ids` `sgsync:deployment`.
+    fn adopt(
+        &mut self,
+        group_ids: &[String],
+        untagged_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Deletes a group that carries this deployment's tags but is not in its record, if it is still
+    /// empty, attached nowhere and unrecorded; returns whether it did.
+    fn reclaim(&mut self, group_id: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Creates a managed group tagged as owned and with `synctoken`, without any outbound entry (AWS's
-    /// default one is revoked right away); returns its id. A group of that name that this deployment
-    /// already owns (a crashed or concurrent run made it) is adopted.
+    /// default one is revoked right away), and records it as this deployment's before anything else is
+    /// done to it; returns its id. A group of that name this deployment already recorded (a concurrent
+    /// run made it) is taken as made.
     fn create_group(
         &mut self,
         name: &str,
@@ -68,8 +77,11 @@ pub trait GroupApi {
         target: &TargetId,
         group_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Deletes a group; one already gone is not an error.
+    /// Deletes a group, and takes it out of the deployment's record; one already gone is not an error.
     fn delete_group(&mut self, group_id: &str)
+    -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Takes ids of groups that no longer exist out of the deployment's record.
+    fn forget(&mut self, group_ids: &[String])
     -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Records the applied synctoken on groups, in one call.
     fn record_synctoken(
@@ -146,12 +158,22 @@ impl Run<'_> {
     async fn action<A: GroupApi>(&mut self, api: &mut A, action: &Action) -> Result<(), AwsError> {
         let ids = &mut *self.ids;
         match action {
-            Action::Adopt { groups } => {
-                let group_ids = groups
-                    .iter()
-                    .map(|g| known_id(ids, "group", g))
-                    .collect::<Result<Vec<_>, _>>()?;
-                api.adopt(&group_ids).await?;
+            Action::Adopt { groups, untagged } => {
+                let of = |names: &[String]| {
+                    names
+                        .iter()
+                        .map(|g| known_id(ids, "group", g))
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                api.adopt(&of(groups)?, &of(untagged)?).await?;
+            }
+            Action::Reclaim { group, id } => {
+                if !api.reclaim(id).await? {
+                    warn!(
+                        group,
+                        id, "the unrecorded group is no longer empty and unused: left as it is"
+                    );
+                }
             }
             Action::CreateGroup { group, synctoken } => {
                 let id = api.create_group(group, *synctoken).await?;
@@ -191,6 +213,7 @@ impl Run<'_> {
                 ids.remove(group);
                 self.changes.groups_deleted += 1;
             }
+            Action::Forget { ids } => api.forget(ids).await?,
             Action::RecordSynctoken { groups, synctoken } => {
                 let group_ids = groups
                     .iter()

@@ -8,7 +8,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::ownership::Conflict;
 use crate::rule::{PerFamily, Rule};
 
 /// The quotas that bound a layout. Defaults are AWS's defaults; both are adjustable per account.
@@ -107,9 +106,24 @@ pub struct ObservedGroup {
     pub outbound: usize,
     /// The synctoken recorded on the group by the last run that completed (a tag).
     pub synctoken: Option<u64>,
-    /// Made by an sgsync that did not record deployments: the run first tags it as this
-    /// deployment's.
+    /// Found carrying this deployment's tags but not in its record, and adopted (`--adopt`: an
+    /// sgsync that kept no record made it): the run records it first.
+    pub adopt: bool,
+    /// Made by an sgsync that did not record deployments (no `sgsync:deployment` tag): adopted, it is
+    /// tagged as this deployment's too.
     pub legacy: bool,
+}
+
+/// A group that carries this deployment's tags but is not in its record: someone else made it (tags
+/// are anyone's to write), or a run stopped between creating and recording it, or an sgsync that kept
+/// no record made it. It is never filled, attached or counted; only reported, unless `--adopt`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unrecorded {
+    pub id: String,
+    pub name: String,
+    /// Empty (no inbound entry) and attached nowhere: harmless to delete, so its name can be used
+    /// again (what a run that stopped right after a create leaves).
+    pub reclaimable: bool,
 }
 
 /// A target as observed: every group attached to it, managed or not, in the order the API gave.
@@ -134,11 +148,15 @@ pub struct Observed {
     /// Interfaces and load balancers that carry a managed group but not the target tag. They are
     /// never modified, so no rule may leave a group attached to one of them (it would lose access).
     pub untagged: Vec<ObservedTarget>,
-    /// Groups of this deployment's name pattern that another deployment owns: nothing is planned
-    /// while there is one.
-    pub conflicts: Vec<Conflict>,
+    /// Groups that carry this deployment's tags but are not in its record: reported, never changed
+    /// (but a reclaimable one, deleted so that its name is free).
+    pub unrecorded: Vec<Unrecorded>,
+    /// Ids the record holds of groups that no longer exist (deleted by hand, or by a run that stopped
+    /// before it updated the record): taken out of the record.
+    pub missing: Vec<String>,
     /// Names of this deployment's pattern held by groups it does not own (untagged groups, other
-    /// deployments'): new groups skip them.
+    /// deployments', unrecorded ones): new groups skip them, so two deployments under one prefix
+    /// coexist with interleaved numbers.
     pub taken_names: BTreeSet<String>,
     /// The quotas to plan with (read from Service Quotas, overridden, or AWS's defaults).
     pub quotas: Quotas,
@@ -238,10 +256,17 @@ pub struct Desired {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Record this deployment on groups an sgsync that did not record deployments made (the tag
-    /// `sgsync:deployment`): first, so that every later call is on a group the deployment's role
-    /// may change.
-    Adopt { groups: Vec<String> },
+    /// Record groups this deployment adopts (`--adopt`: made by an sgsync that kept no record), and
+    /// tag those without `sgsync:deployment` as this deployment's: first, so that every later call
+    /// is on a group the deployment owns.
+    Adopt {
+        groups: Vec<String>,
+        /// Those of `groups` that lack the deployment tag.
+        untagged: Vec<String>,
+    },
+    /// Delete a group that carries this deployment's tags but is not in its record, empty and
+    /// attached nowhere (a run stopped between creating and recording it): its name is free again.
+    Reclaim { group: String, id: String },
     /// Create a managed group, tagged with ownership and the synctoken at creation.
     CreateGroup {
         /// The new group's name.
@@ -297,6 +322,8 @@ pub enum Action {
     DeleteGroup { group: String },
     /// Record the applied synctoken on groups that hold the desired rules already.
     RecordSynctoken { groups: Vec<String>, synctoken: u64 },
+    /// Take ids of groups that no longer exist out of the deployment's record.
+    Forget { ids: Vec<String> },
 }
 
 impl Action {
@@ -317,6 +344,8 @@ impl Action {
             | Action::RevokeUnmanaged { .. }
             | Action::RevokeOutbound { .. }
             | Action::DeleteGroup { .. } => true,
+            // An empty group attached nowhere: it takes nothing from anyone.
+            Action::Reclaim { .. } => false,
             Action::Adopt { .. } => false,
             Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
             _ => false,
@@ -376,7 +405,10 @@ impl Changes {
                 | Action::RevokeOutbound { entries, .. } => c.rules_revoked += entries,
                 Action::SetTargetGroups { .. } => c.targets_updated += 1,
                 Action::DeleteGroup { .. } => c.groups_deleted += 1,
-                Action::RecordSynctoken { .. } | Action::Adopt { .. } => {}
+                Action::RecordSynctoken { .. }
+                | Action::Adopt { .. }
+                | Action::Reclaim { .. }
+                | Action::Forget { .. } => {}
             }
         }
         c

@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use super::model::ObservedGroup;
-use crate::ownership::natural_key;
+use crate::ownership::{natural_key, numbered};
 use crate::rule::{Family, PerFamily, Rule};
 
 /// The fate of one existing group.
@@ -34,6 +34,9 @@ pub(super) struct GroupPacking<'a> {
     pub moved_out: BTreeSet<Rule>,
     /// Desired rules it receives.
     pub added: BTreeSet<Rule>,
+    /// Of an earlier selection (its name is not `{stem}-{n}` of this one: `SERVICE` or `PREFIX_NAME`
+    /// changed): it gives up everything and receives nothing, and is deleted once emptied.
+    pub retiring: bool,
 }
 
 impl GroupPacking<'_> {
@@ -142,10 +145,13 @@ pub(super) fn pack<'a>(
                 stale: BTreeSet::new(),
                 moved_out: BTreeSet::new(),
                 added: BTreeSet::new(),
+                retiring: !numbered(&g.name, group_stem),
             };
             for rule in &g.rules {
                 if !desired.contains(rule) {
                     p.stale.insert(*rule);
+                } else if p.retiring {
+                    p.moved_out.insert(*rule);
                 } else if held.insert(*rule) {
                     p.kept.insert(*rule);
                 } else {
@@ -205,7 +211,7 @@ pub(super) fn pack<'a>(
         .filter(|&i| !existing[i].kept.is_empty())
         .chain((0..existing.len()).filter(|&i| {
             let g = &existing[i];
-            g.kept.is_empty() && g.moved_out.is_empty()
+            g.kept.is_empty() && g.moved_out.is_empty() && !g.retiring
         }))
         .collect();
     for i in receivers {

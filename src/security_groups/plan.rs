@@ -5,16 +5,18 @@
 //!
 //! The order of a plan is the safety argument (invariants 1 and 2 of docs/design.md):
 //!
-//! 0. adopt groups an older sgsync made (record this deployment on them);
-//! 1. create new groups;
-//! 2. early revokes, of nothing still published: ranges the new document no longer publishes, where a
-//!    group needs their slots or is about to reach a target that does not have it yet; and entries
-//!    sgsync does not manage (added by hand);
+//! 0. adopt groups an sgsync that kept no record made (`--adopt`: record them);
+//! 1. create new groups (each recorded, without outbound entries, before anything else is done to it);
+//! 2. early revokes, of nothing still published: ranges the new document no longer publishes (no
+//!    address of theirs is still published), where a group needs their slots or is about to reach a
+//!    target that does not have it yet; outbound entries and entries sgsync does not manage (added by
+//!    hand);
 //! 3. authorize every group's new rules (one call per group);
 //! 4. set every target's groups to its foreign groups + every managed group that holds rules (one atomic
 //!    call per target, re-read just before: attach-only updates first, then swaps, then detach-only);
 //! 5. late revokes: stale ranges, second copies and moved rules (one call per group);
-//! 6. delete groups left empty (already detached in step 4);
+//! 6. delete groups left empty (already detached in step 4), and empty unrecorded groups attached
+//!    nowhere (a run stopped between create and record), whose names are free again;
 //! 7. record the applied synctoken on the groups whose tag differs.
 //!
 //! Before step 5, every target already allows every desired rule, so nothing a target allowed that is
@@ -25,9 +27,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-use super::model::{Action, Desired, Observed, ObservedTarget, Plan, Quotas, TargetId};
+use super::model::{
+    Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, TargetId,
+};
 use super::packing;
-use crate::ownership::{Conflict, natural_key};
+use crate::ownership::natural_key;
 use crate::rule::{PerFamily, Rule};
 
 /// Why no plan could be made. Nothing has been changed when the planner says no.
@@ -46,14 +50,6 @@ pub enum PlanError {
         .0.rules_per_group, .0.groups_per_target, .0.rules_per_group * .0.groups_per_target, Quotas::PRODUCT_LIMIT
     )]
     ImpossibleQuotas(Quotas),
-    /// Another deployment owns groups of this deployment's name pattern: the two would fight.
-    #[error(
-        "{} owned by deployment '{}' (tag sgsync:deployment), not by this one; two deployments with the \
-         same PREFIX_NAME and SERVICE would take each other's groups, so nothing was changed. Give one of \
-         them another PREFIX_NAME, or run as that deployment (DEPLOYMENT_ID={})",
-        conflict_groups(.0), .0[0].deployment, .0[0].deployment
-    )]
-    Conflict(Vec<Conflict>),
     /// The plan would take access away from a target sgsync may not modify.
     #[error(
         "{target} carries managed group {group} but not the target tag (sgsync:target = PREFIX_NAME), so \
@@ -81,17 +77,6 @@ pub enum PlanError {
         /// The target with the most foreign groups, if any.
         fullest: Option<TargetId>,
     },
-}
-
-fn conflict_groups(conflicts: &[Conflict]) -> String {
-    let names: Vec<String> = conflicts
-        .iter()
-        .map(|c| format!("{} ({})", c.name, c.id))
-        .collect();
-    match names.as_slice() {
-        [one] => format!("group {one} is"),
-        many => format!("groups {} are", many.join(", ")),
-    }
 }
 
 fn capacity_message(
@@ -136,9 +121,6 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if quotas.rules_per_group * quotas.groups_per_target > Quotas::PRODUCT_LIMIT {
         return Err(PlanError::ImpossibleQuotas(quotas));
     }
-    if !observed.conflicts.is_empty() {
-        return Err(PlanError::Conflict(observed.conflicts.clone()));
-    }
     let name_of: BTreeMap<&str, &str> = observed
         .groups
         .iter()
@@ -158,6 +140,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if rules.exceeds(capacity.max_rules) {
         return Err(over(PerFamily::both(capacity.max_rules)));
     }
+    // An unrecorded group's name is taken in EC2 whether or not the adapter listed it.
+    let taken: BTreeSet<String> = (observed.taken_names.iter().cloned())
+        .chain(observed.unrecorded.iter().map(|u| u.name.clone()))
+        .collect();
     let pack = |max_groups| {
         packing::pack(
             &desired.rules,
@@ -165,7 +151,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             quotas.rules_per_group,
             max_groups,
             &desired.group_stem,
-            &observed.taken_names,
+            &taken,
         )
     };
     // A repack asks for the fewest groups the rules need; when entries sgsync does not manage (or
@@ -204,16 +190,25 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
 
     let mut actions = Vec::new();
 
-    // 0. Adopt the groups an older sgsync made, so that every later call is on this deployment's.
-    let legacy: Vec<String> = packing
+    // 0. Adopt the groups an sgsync that kept no record made (`--adopt`), so that every later call
+    //    is on this deployment's; reclaim the names of empty unrecorded groups nobody uses.
+    let adopted: Vec<&ObservedGroup> = packing
         .existing
         .iter()
-        .filter(|g| g.observed.legacy)
-        .map(|g| g.observed.name.clone())
+        .map(|g| g.observed)
+        .filter(|g| g.adopt || g.legacy)
         .collect();
-    if !legacy.is_empty() {
-        actions.push(Action::Adopt { groups: legacy });
+    if !adopted.is_empty() {
+        actions.push(Action::Adopt {
+            groups: adopted.iter().map(|g| g.name.clone()).collect(),
+            untagged: adopted
+                .iter()
+                .filter(|g| g.legacy)
+                .map(|g| g.name.clone())
+                .collect(),
+        });
     }
+
     // 1. Create.
     for (name, _) in &packing.created {
         actions.push(Action::CreateGroup {
@@ -329,6 +324,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             });
         }
     }
+    // Empty unrecorded groups attached nowhere (a run stopped between create and record): deleted
+    // with the others, their names free for the next run (this one skipped them).
+    for u in observed.unrecorded.iter().filter(|u| u.reclaimable) {
+        actions.push(Action::Reclaim {
+            group: u.name.clone(),
+            id: u.id.clone(),
+        });
+    }
     // 7. Bookkeeping: the synctoken the groups now reflect.
     let untagged: Vec<String> = packing
         .existing
@@ -341,6 +344,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         actions.push(Action::RecordSynctoken {
             groups: untagged,
             synctoken: desired.synctoken,
+        });
+    }
+    if !observed.missing.is_empty() {
+        actions.push(Action::Forget {
+            ids: observed.missing.clone(),
         });
     }
 

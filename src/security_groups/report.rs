@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::model::{Action, Changes, Observed, Quotas, TargetId};
+use super::model::{Action, Changes, Observed, Quotas, TargetId, Unrecorded};
 use super::part::Part;
 use super::text;
 use crate::guard::{self, GuardError, GuardLimits};
@@ -43,6 +43,8 @@ struct GroupsSummary<'a> {
     untagged_targets: Vec<&'a TargetId>,
     /// The plan's actions, in order (empty when nothing changes).
     actions: &'a [Action],
+    /// Groups carrying this deployment's tags that it did not record: never managed.
+    unrecorded: &'a [Unrecorded],
 }
 
 /// The kind's section of the run's summary: top-level fields.
@@ -63,6 +65,7 @@ pub(super) fn summary(part: &Part) -> Section {
         targets: part.observed.targets.iter().map(|t| &t.id).collect(),
         untagged_targets: part.observed.untagged.iter().map(|t| &t.id).collect(),
         actions: &part.plan.actions,
+        unrecorded: &part.observed.unrecorded,
     };
     Section {
         key: None,
@@ -114,6 +117,8 @@ struct GroupsStatus {
     /// Most rules of each family that fit on every target: rules per group × (groups per target −
     /// most foreign).
     max_rules: usize,
+    /// Groups carrying this deployment's tags that it did not record: never managed.
+    unrecorded: Vec<Unrecorded>,
 }
 
 /// The kind's section of `sgsync status`: top-level fields.
@@ -158,6 +163,7 @@ fn groups_status(o: &Observed) -> GroupsStatus {
             .collect(),
         rules: PerFamily::of(o.groups.iter().flat_map(|g| &g.rules)),
         max_rules: o.capacity().max_rules,
+        unrecorded: o.unrecorded.clone(),
     }
 }
 
@@ -340,7 +346,14 @@ impl Kind for Part {
     fn gauges(&self) -> Vec<Gauge> {
         let mut gauges = vec![Gauge {
             dimension: None,
-            values: vec![("GroupsApplied", "Count", self.groups_after().len() as f64)],
+            values: vec![
+                ("GroupsApplied", "Count", self.groups_after().len() as f64),
+                (
+                    "UnrecordedGroups",
+                    "Count",
+                    self.observed.unrecorded.len() as f64,
+                ),
+            ],
         }];
         for (target, h) in self.headroom() {
             gauges.push(Gauge {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ownership::{Claim, Conflict, Ownership};
+use crate::ownership::{Claim, Ownership};
 use crate::rule::{Family, PerFamily, PortRange, Rule};
 use crate::testkit::groups::{Meddle, World, check_run, check_run_meddled};
 
@@ -82,6 +82,8 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::Revoke { .. } => "revoke",
             Action::RevokeUnmanaged { .. } => "revoke-unmanaged",
             Action::RevokeOutbound { .. } => "revoke-outbound",
+            Action::Reclaim { .. } => "reclaim",
+            Action::Forget { .. } => "forget",
             Action::Adopt { .. } => "adopt",
             Action::DeleteGroup { .. } => "delete",
             Action::RecordSynctoken { .. } => "tag",
@@ -282,6 +284,7 @@ fn a_second_copy_is_kept_when_its_first_copy_is_evacuated() {
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
         outbound: 0,
+        adopt: false,
         synctoken: None,
         legacy: false,
     };
@@ -401,6 +404,7 @@ fn an_old_layout_moves_only_when_asked_to_repack() {
         unmanaged_entries: 0,
         unmanaged_slots: PerFamily::default(),
         outbound: 0,
+        adopt: false,
         synctoken: Some(1),
         legacy: false,
     };
@@ -535,24 +539,86 @@ fn an_untagged_carrier_is_never_modified_and_never_loses_access() {
     );
 }
 
+/// A group of another deployment under the same name pattern (or one this deployment did not record)
+/// holds its name: new groups take the next free one, and the run goes on. Two deployments of one
+/// service under one prefix coexist with interleaved numbers.
 #[test]
-fn a_group_another_deployment_owns_stops_everything() {
+fn a_name_another_deployment_holds_is_skipped_not_a_stop() {
     let observed = Observed {
-        conflicts: vec![Conflict {
-            id: "sg-1".into(),
+        taken_names: ["AUTOUPDATE-cloudfront-1".to_string()].into(),
+        unrecorded: vec![Unrecorded {
+            id: "sg-theirs".into(),
             name: "AUTOUPDATE-cloudfront-1".into(),
-            deployment: "cloudfront-443".into(),
+            reclaimable: false,
         }],
         ..Observed::default()
     };
-    let err = plan(&desired(rules(0..10), 1), &observed).unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.starts_with(
-            "group AUTOUPDATE-cloudfront-1 (sg-1) is owned by deployment 'cloudfront-443'"
-        ) && text.contains("another PREFIX_NAME")
-            && text.contains("DEPLOYMENT_ID=cloudfront-443"),
-        "{text}"
+    let (p, after) = run(&observed, &desired(rules(0..70), 1), quotas(60, 5));
+    assert_eq!(kinds(&p), ["create", "create", "authorize", "authorize"]);
+    let names: Vec<&String> = after.groups.keys().collect();
+    assert_eq!(
+        names,
+        ["AUTOUPDATE-cloudfront-2", "AUTOUPDATE-cloudfront-3"]
+    );
+    assert!(after.unrecorded.contains_key("AUTOUPDATE-cloudfront-1"));
+}
+
+/// A run stopped between creating a group and recording it leaves an empty group attached nowhere:
+/// the next run deletes it (last, with the other deletions), and its name is free again.
+#[test]
+fn an_empty_unused_unrecorded_group_is_reclaimed_and_its_name_reused() {
+    let observed = Observed {
+        unrecorded: vec![Unrecorded {
+            id: "sg-crashed".into(),
+            name: "AUTOUPDATE-cloudfront-1".into(),
+            reclaimable: true,
+        }],
+        ..Observed::default()
+    };
+    let (p, after) = run(&observed, &desired(rules(0..10), 1), quotas(60, 5));
+    assert_eq!(kinds(&p), ["create", "authorize", "reclaim"]);
+    assert!(after.groups.contains_key("AUTOUPDATE-cloudfront-2"));
+    assert!(after.unrecorded.is_empty());
+    // The next run may use the name again.
+    let (_, later) = run(&after.observe(), &desired(rules(0..70), 2), quotas(60, 5));
+    assert!(later.groups.contains_key("AUTOUPDATE-cloudfront-1"));
+}
+
+/// A deployment's own groups follow its settings: when SERVICE (or PREFIX_NAME) changes, the groups
+/// named for the old selection are retired make-before-break: the new ones are created, filled and
+/// attached first, then the old ones detached and deleted.
+#[test]
+fn groups_of_an_earlier_selection_are_retired_make_before_break() {
+    let world = with_target(synced(70, quotas(60, 5)), "eni-1", &["sg-foreign"]);
+    let observed = world.observe();
+    let origin_facing = Desired {
+        group_stem: "AUTOUPDATE-cloudfront_origin_facing".into(),
+        ..desired(rules(30..100), 2)
+    };
+    let (p, after) = run(&observed, &origin_facing, quotas(60, 5));
+    assert_eq!(
+        kinds(&p),
+        [
+            "create",
+            "create",
+            "authorize",
+            "authorize",
+            "target",
+            "revoke",
+            "revoke",
+            "delete",
+            "delete"
+        ],
+        "{:#?}",
+        p.actions
+    );
+    let names: Vec<&String> = after.groups.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "AUTOUPDATE-cloudfront_origin_facing-1",
+            "AUTOUPDATE-cloudfront_origin_facing-2"
+        ]
     );
 }
 
@@ -757,6 +823,7 @@ fn start() -> impl Strategy<Value = Start> {
                             unmanaged_slots: slots,
                             outbound,
                             synctoken,
+                            adopt: legacy,
                             legacy,
                         }
                     },

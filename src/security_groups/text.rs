@@ -79,7 +79,15 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
                      group or prefix-list sources)"
                 ))
             }
-            Action::Adopt { groups } => adopted.extend(groups.iter().cloned()),
+            Action::Adopt { groups, .. } => adopted.extend(groups.iter().cloned()),
+            Action::Reclaim { group, id } => targets.push(format!(
+                "  - group {group} ({id}): carries this deployment's tags but is not in its record, empty and \
+                 attached nowhere (a run stopped between creating and recording it): deleted, its name is free"
+            )),
+            Action::Forget { ids } => targets.push(format!(
+                "  ~ record: forget {} (no longer exist)",
+                ids.join(", ")
+            )),
             Action::DeleteGroup { group } => deleted.push(group.as_str()),
             Action::RecordSynctoken { .. } => {}
         }
@@ -115,7 +123,7 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
     if !adopted.is_empty() {
         let _ = writeln!(
             out,
-            "  ~ adopt {} (made by an sgsync that did not record deployments)",
+            "  ~ adopt {} (made by an sgsync that kept no record: recorded as this deployment's)",
             adopted.join(", ")
         );
     }
@@ -164,11 +172,15 @@ impl fmt::Display for Action {
                     "revoke {entries} entries not managed by sgsync from {group}"
                 )
             }
-            Action::Adopt { groups } => write!(
+            Action::Adopt { groups, .. } => write!(
                 f,
-                "record this deployment on {} groups made by an older sgsync",
+                "record {} groups made by an sgsync that kept no record as this deployment's",
                 groups.len()
             ),
+            Action::Reclaim { group, .. } => {
+                write!(f, "delete the empty unrecorded group {group}")
+            }
+            Action::Forget { ids } => write!(f, "forget {} deleted groups", ids.len()),
             Action::DeleteGroup { group } => write!(f, "delete group {group}"),
             Action::RecordSynctoken { groups, synctoken } => {
                 write!(f, "record synctoken {synctoken} on {} groups", groups.len())

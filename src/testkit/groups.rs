@@ -25,7 +25,7 @@ use crate::error::AwsError;
 use crate::rule::{Family, PerFamily, Rule};
 use crate::security_groups::{
     Action, Changes, Desired, GroupApi, Observed, ObservedGroup, ObservedTarget, Plan, Quotas,
-    TargetId, apply, plan,
+    TargetId, Unrecorded, apply, plan,
 };
 
 /// One group in the simulated VPC.
@@ -42,6 +42,8 @@ pub struct SimGroup {
     pub outbound: usize,
     /// The synctoken tag.
     pub synctoken: Option<u64>,
+    /// Found unrecorded and adopted (`--adopt`): not recorded yet.
+    pub adopt: bool,
     /// Made by an sgsync that did not record deployments (no `sgsync:deployment` tag yet).
     pub legacy: bool,
 }
@@ -56,6 +58,9 @@ pub struct World {
     pub targets: BTreeMap<TargetId, Vec<String>>,
     /// Interfaces and load balancers without the tag: sgsync must never change them.
     pub untagged: BTreeMap<TargetId, Vec<String>>,
+    /// Groups carrying this deployment's tags that it did not record, by name: never touched, but a
+    /// reclaimable one may be deleted.
+    pub unrecorded: BTreeMap<String, Unrecorded>,
     /// The quotas an observe step reports.
     pub quotas: Quotas,
     created: usize,
@@ -103,6 +108,7 @@ impl World {
                         unmanaged_slots: g.unmanaged_slots,
                         outbound: g.outbound,
                         synctoken: g.synctoken,
+                        adopt: g.adopt,
                         legacy: g.legacy,
                     };
                     (g.name.clone(), sim)
@@ -110,6 +116,11 @@ impl World {
                 .collect(),
             targets: lists(&observed.targets),
             untagged: lists(&observed.untagged),
+            unrecorded: observed
+                .unrecorded
+                .iter()
+                .map(|u| (u.name.clone(), u.clone()))
+                .collect(),
             quotas: observed.quotas,
             created: 0,
         }
@@ -143,11 +154,14 @@ impl World {
                     unmanaged_slots: g.unmanaged_slots,
                     outbound: g.outbound,
                     synctoken: g.synctoken,
+                    adopt: g.adopt,
                     legacy: g.legacy,
                 })
                 .collect(),
             targets: list(&self.targets),
             untagged,
+            unrecorded: self.unrecorded.values().cloned().collect(),
+            taken_names: self.unrecorded.keys().cloned().collect(),
             quotas: self.quotas,
             ..Observed::default()
         }
@@ -198,16 +212,43 @@ impl World {
 /// EC2's behaviour, strictly; quotas are the referee's business (a test may lower them below what a
 /// group already holds, which real EC2, at its real quota, would not refuse).
 impl GroupApi for World {
-    async fn adopt(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
+    async fn adopt(
+        &mut self,
+        group_ids: &[String],
+        untagged_ids: &[String],
+    ) -> Result<(), AwsError> {
         for id in group_ids {
+            self.by_id("ssm:PutParameter", id)?.adopt = false;
+        }
+        for id in untagged_ids {
             self.by_id("ec2:CreateTags", id)?.legacy = false;
         }
         Ok(())
     }
 
+    async fn reclaim(&mut self, group_id: &str) -> Result<bool, AwsError> {
+        let found = self
+            .unrecorded
+            .iter()
+            .find(|(_, u)| u.id == group_id)
+            .map(|(name, u)| (name.clone(), u.reclaimable));
+        match found {
+            Some((name, true)) => {
+                self.unrecorded.remove(&name);
+                Ok(true)
+            }
+            Some((_, false)) => Err(refused(
+                "ec2:DeleteSecurityGroup",
+                "sgsync:unrecorded",
+                format!("{group_id} is not empty and unused: a plan may not reclaim it"),
+            )),
+            None => Ok(false),
+        }
+    }
+
     async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
         const OP: &str = "ec2:CreateSecurityGroup";
-        if self.groups.contains_key(name) {
+        if self.groups.contains_key(name) || self.unrecorded.contains_key(name) {
             return Err(refused(OP, "InvalidGroup.Duplicate", name.to_string()));
         }
         // Ids are never reused, as in EC2: a fresh one that no group or target holds.
@@ -232,6 +273,7 @@ impl GroupApi for World {
             // EC2 gives a new group an outbound rule; the create call revokes it before it returns.
             outbound: 0,
             synctoken: Some(synctoken),
+            adopt: false,
             legacy: false,
         };
         self.groups.insert(name.to_string(), sim);
@@ -309,6 +351,11 @@ impl GroupApi for World {
             .map(|(n, _)| n.clone())
             .ok_or_else(|| refused(OP, "InvalidGroup.NotFound", group_id.to_string()))?;
         self.groups.remove(&name);
+        Ok(())
+    }
+
+    async fn forget(&mut self, _group_ids: &[String]) -> Result<(), AwsError> {
+        // The simulated world is its own record: a group that is gone is in no record.
         Ok(())
     }
 
@@ -468,9 +515,18 @@ impl Refereed<'_> {
 }
 
 impl GroupApi for Refereed<'_> {
-    async fn adopt(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
+    async fn adopt(
+        &mut self,
+        group_ids: &[String],
+        untagged_ids: &[String],
+    ) -> Result<(), AwsError> {
         self.before();
-        let r = self.world.adopt(group_ids).await;
+        let r = self.world.adopt(group_ids, untagged_ids).await;
+        self.then(r)
+    }
+    async fn reclaim(&mut self, group_id: &str) -> Result<bool, AwsError> {
+        self.before();
+        let r = self.world.reclaim(group_id).await;
         self.then(r)
     }
     async fn create_group(&mut self, name: &str, synctoken: u64) -> Result<String, AwsError> {
@@ -514,6 +570,11 @@ impl GroupApi for Refereed<'_> {
     async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
         self.before();
         let r = self.world.delete_group(group_id).await;
+        self.then(r)
+    }
+    async fn forget(&mut self, group_ids: &[String]) -> Result<(), AwsError> {
+        self.before();
+        let r = self.world.forget(group_ids).await;
         self.then(r)
     }
     async fn record_synctoken(
@@ -597,7 +658,7 @@ fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), Stri
         if g.used().exceeds(quotas.rules_per_group) {
             return Err(format!("group {name} ends over the rules quota"));
         }
-        if g.legacy {
+        if g.legacy || g.adopt {
             return Err(format!("group {name} was not adopted"));
         }
         if g.outbound > 0 {

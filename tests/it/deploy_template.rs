@@ -96,13 +96,24 @@ fn each_kind_gets_its_permissions_only_when_kinds_names_it() {
             "HasFleet"
         ]
     );
-    // The common policy: logs, dead letters, quotas; nothing that changes a network.
+    // The common policy: logs, dead letters, quotas, the deployment's record (its path only);
+    // nothing that changes a network.
     for s in list(&policies[0]["PolicyDocument"]["Statement"]) {
         for a in actions(&s) {
             assert!(
-                a.starts_with("logs:") || a.starts_with("sqs:") || a.starts_with("servicequotas:"),
+                a.starts_with("logs:")
+                    || a.starts_with("sqs:")
+                    || a.starts_with("servicequotas:")
+                    || a.starts_with("ssm:"),
                 "{a}"
             );
+            if a.starts_with("ssm:") {
+                let resource = format!("{:?}", s["Resource"]);
+                assert!(
+                    resource.contains(":parameter/sgsync/${Deployment}/*"),
+                    "{resource}"
+                );
+            }
         }
     }
 }
@@ -345,7 +356,6 @@ fn iam_is_least_privilege() {
         "ram:GetResourceShareAssociations",
         "ram:CreateResourceShare",
         "ram:AssociateResourceShare",
-        "ram:TagResource",
         "wafv2:ListIPSets",
         "wafv2:ListTagsForResource",
         "wafv2:CreateIPSet",
@@ -354,6 +364,11 @@ fn iam_is_least_privilege() {
         "wafv2:UpdateIPSet",
         "s3:GetObject",
         "sts:AssumeRole",
+        "ssm:GetParameter",
+        "ssm:GetParameterHistory",
+        "ssm:PutParameter",
+        "ssm:DeleteParameter",
+        "ssm:AddTagsToResource",
     ];
     for s in &statements {
         for a in actions(s) {

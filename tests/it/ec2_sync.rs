@@ -72,16 +72,19 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
             .all(|g| g.tags["sgsync:synctoken"] == LATEST_SYNCTOKEN.to_string())
     );
     // Tags at creation: no separate CreateTags call; EC2's default outbound rule revoked right after
-    // each create; one authorize per group.
+    // each create, and the group recorded as this deployment's; one authorize per group.
     assert_eq!(
         writes(&aws.proxy.calls()),
         [
             "CreateSecurityGroup",
             "RevokeSecurityGroupEgress",
+            "PutParameter",
             "CreateSecurityGroup",
             "RevokeSecurityGroupEgress",
+            "PutParameter",
             "CreateSecurityGroup",
             "RevokeSecurityGroupEgress",
+            "PutParameter",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress"
@@ -112,8 +115,9 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
         "a no-op run wrote: {:?}",
         writes(&calls)
     );
-    // One read each: the default VPC, the groups, the interfaces, the load balancers (no DescribeTags:
-    // the VPC has no load balancer).
+    // One read each: the record, the default VPC, the recorded groups and the tagged ones (those
+    // not recorded are reported), the interfaces, the load balancers (no DescribeTags: the VPC has no
+    // load balancer).
     let mut reads = ec2_elb_reads(&calls);
     reads.sort();
     assert_eq!(
@@ -122,7 +126,9 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
             "DescribeLoadBalancers",
             "DescribeNetworkInterfaces",
             "DescribeSecurityGroups",
-            "DescribeVpcs"
+            "DescribeSecurityGroups",
+            "DescribeVpcs",
+            "GetParameter"
         ],
         "a no-op run's EC2/ELBv2 reads"
     );
@@ -231,8 +237,8 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let w = writes(&calls);
     assert_eq!(
         w.iter().filter(|a| a.as_str() != "CreateTags").count(),
-        5,
-        "create + its outbound rule revoked + authorize + 2 target updates: {w:?}"
+        6,
+        "create + its outbound rule revoked + recorded + authorize + 2 target updates: {w:?}"
     );
 
     // Shrink: the fourth group is emptied, detached from both targets and deleted.

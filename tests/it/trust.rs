@@ -3,6 +3,8 @@
 //! and write tags, but not change interfaces, load balancers or the function; or an unlucky operator.
 //! Each test is named after its finding and failed on sgsync before the fix.
 
+use std::collections::BTreeSet;
+
 use crate::support::*;
 
 /// Finding 1: attaching the managed groups opened all outbound traffic on an interface whose own
@@ -137,5 +139,83 @@ async fn a_fleet_entry_widened_the_hubs_ports() {
             .iter()
             .any(|c| c.account.as_deref() == Some("222222222222")),
         "the refused entry called AWS"
+    );
+}
+
+/// Finding 2: a group someone else creates, named like a managed one and tagged `sgsync:prefix` and
+/// `sgsync:deployment` (or only the prefix: a "legacy" group), was filled with the published rules and
+/// attached to every target, and its creator could then swap a rule for 0.0.0.0/0. Now a group is this
+/// deployment's only when its record (SSM Parameter Store, which only its role may write) says so: the
+/// forged ones are reported (warning, `unrecorded` in the summary, a metric), never filled, attached
+/// or counted; the deployment makes its own, under the next free names.
+#[tokio::test(flavor = "multi_thread")]
+async fn ownership_by_tags_alone_is_forgeable() {
+    let aws = Aws::start().await;
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let forged = aws
+        .create_tagged_group(
+            "AUTOUPDATE-cloudfront-1",
+            &[
+                ("sgsync:prefix", "AUTOUPDATE"),
+                ("sgsync:deployment", "default"),
+            ],
+        )
+        .await;
+    let legacy = aws
+        .create_tagged_group(
+            "AUTOUPDATE-cloudfront-2",
+            &[("sgsync:prefix", "AUTOUPDATE")],
+        )
+        .await;
+    // Not empty: a forged group with an opening the forger prepared.
+    aws.open_to_the_world(&forged).await;
+
+    let (out, _) = aws.apply_doc(&aws.sgsync(), &latest());
+    let summary = out.ok().json();
+    let unrecorded: Vec<&str> = summary["unrecorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        unrecorded.contains(&forged.as_str()) && unrecorded.contains(&legacy.as_str()),
+        "{summary}"
+    );
+    assert!(
+        summary["warnings"]
+            .to_string()
+            .contains("not in its record"),
+        "{summary}"
+    );
+    let on_target = aws.groups_on(&eni).await;
+    assert!(
+        !on_target.contains(&forged) && !on_target.contains(&legacy),
+        "a forged group reached the target: {on_target:?}"
+    );
+    // The deployment's own groups, under the next free names, hold exactly the published rules.
+    let all = aws.all_groups().await;
+    let names: BTreeSet<&str> = on_target
+        .iter()
+        .map(|id| all[id].0.as_str())
+        .filter(|name| *name != "default")
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "AUTOUPDATE-cloudfront-3",
+            "AUTOUPDATE-cloudfront-4",
+            "AUTOUPDATE-cloudfront-5"
+        ])
+    );
+    assert_eq!(
+        aws.allowed(&on_target.iter().cloned().collect::<Vec<_>>())
+            .await,
+        expected_rules(&latest(), "80", false)
+    );
+    assert!(
+        aws.all_groups().await[&legacy].1.is_empty(),
+        "the legacy-looking group was filled"
     );
 }

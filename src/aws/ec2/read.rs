@@ -10,8 +10,8 @@ use super::permissions::{Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::ownership::{Claim, Conflict, Ownership};
-use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId};
+use crate::ownership::{Claim, Ownership};
+use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId, Unrecorded};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
@@ -37,24 +37,67 @@ pub(crate) async fn default_vpc(ec2: &Client) -> Result<String, AwsError> {
     }
 }
 
-/// The groups in `vpc_id` tagged `sgsync:prefix` = the owner's prefix, as the owner sees them.
+/// The groups of a VPC as the owner sees them: those it recorded, and those that carry its tags
+/// without being recorded.
 pub(crate) struct Tagged {
-    /// Its own groups, and those an older sgsync made (adopted).
+    /// Its recorded groups in the VPC; with `adopt`, also the unrecorded ones it would have made.
     pub(crate) groups: Vec<ObservedGroup>,
-    /// Groups of its name pattern another deployment owns.
-    pub(crate) conflicts: Vec<Conflict>,
+    /// Recorded ids found in no VPC of the region: deleted, to be taken out of the record.
+    pub(crate) missing: Vec<String>,
+    /// Groups carrying its prefix tag and named as it names them, not recorded (and not adopted),
+    /// with whether they carry this deployment's tag and are empty.
+    pub(crate) unrecorded: Vec<(Unrecorded, bool)>,
+    /// Names of its pattern held by groups it does not own.
+    pub(crate) taken: BTreeSet<String>,
 }
 
-/// The groups carrying `owner`'s prefix tag in `vpc_id`, classified by [`Ownership::claim`]: own and
-/// legacy groups are managed; another deployment's groups of the same pattern are conflicts; other
-/// services' deployments are left alone silently; anything else tagged is reported and left alone.
+/// How many ids one `group-id` filter takes (EC2 allows 200 values per filter).
+const IDS_PER_FILTER: usize = 200;
+
+/// The groups `owner` recorded (`recorded`, ids of any VPC of the region), and the groups in
+/// `vpc_id` carrying its prefix tag that it did not record, classified by [`Ownership::claim`]: its
+/// own and legacy pattern are unrecorded (or, with `adopt`, adopted); another deployment's take their
+/// names; other services' deployments are left alone silently; any other name is reported.
 pub(crate) async fn managed_groups(
     ec2: &Client,
     vpc_id: &str,
     owner: &Ownership,
+    recorded: &BTreeSet<String>,
+    adopt: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Tagged, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
+    let mut tagged = Tagged {
+        groups: Vec::new(),
+        missing: Vec::new(),
+        unrecorded: Vec::new(),
+        taken: BTreeSet::new(),
+    };
+    // The record first, by id (a filter, not GroupIds: an id that no longer exists is not an error).
+    let ids: Vec<&String> = recorded.iter().collect();
+    let mut found = BTreeSet::new();
+    for chunk in ids.chunks(IDS_PER_FILTER) {
+        let mut pages = ec2
+            .describe_security_groups()
+            .filters(filter("group-id", chunk.iter().map(|s| s.as_str())))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(OP, e))?;
+            for g in page.security_groups() {
+                let (Some(id), Some(name)) = (g.group_id(), g.group_name()) else {
+                    return Err(AwsError::malformed(OP, "group id or name"));
+                };
+                found.insert(id.to_string());
+                if g.vpc_id() == Some(vpc_id) {
+                    tagged
+                        .groups
+                        .push(observed_group(id, name, g, false, false, warnings));
+                }
+            }
+        }
+    }
+    tagged.missing = recorded.difference(&found).cloned().collect();
     let prefix = &owner.prefix;
     let mut pages = ec2
         .describe_security_groups()
@@ -62,31 +105,38 @@ pub(crate) async fn managed_groups(
         .filters(filter(&format!("tag:{TAG_PREFIX}"), [prefix]))
         .into_paginator()
         .send();
-    let mut tagged = Tagged {
-        groups: Vec::new(),
-        conflicts: Vec::new(),
-    };
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error(OP, e))?;
         for g in page.security_groups() {
             let (Some(id), Some(name)) = (g.group_id(), g.group_name()) else {
                 return Err(AwsError::malformed(OP, "group id or name"));
             };
-            match owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)) {
-                Claim::Own => tagged.groups.push(observed_group(id, name, g, false, warnings)),
-                Claim::Legacy => {
-                    warnings.push(format!(
-                        "group {id} ({name}) was made by an sgsync that did not record deployments: this \
-                         deployment ({}) adopts it",
-                        owner.deployment
-                    ));
-                    tagged.groups.push(observed_group(id, name, g, true, warnings));
+            if recorded.contains(id) {
+                continue;
+            }
+            let claim = owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT));
+            match claim {
+                Claim::Own | Claim::Legacy if adopt => {
+                    let legacy = claim == Claim::Legacy;
+                    tagged
+                        .groups
+                        .push(observed_group(id, name, g, true, legacy, warnings));
                 }
-                Claim::Conflict { deployment } => tagged.conflicts.push(Conflict {
-                    id: id.to_string(),
-                    name: name.to_string(),
-                    deployment,
-                }),
+                Claim::Own | Claim::Legacy => {
+                    tagged.taken.insert(name.to_string());
+                    let empty = g.ip_permissions().is_empty();
+                    tagged.unrecorded.push((
+                        Unrecorded {
+                            id: id.to_string(),
+                            name: name.to_string(),
+                            reclaimable: false,
+                        },
+                        claim == Claim::Own && empty,
+                    ));
+                }
+                Claim::Conflict { .. } => {
+                    tagged.taken.insert(name.to_string());
+                }
                 Claim::OtherService => {}
                 Claim::Stray => warnings.push(format!(
                     "group {id} ({name}) carries {TAG_PREFIX}={prefix} but is not named {}-<n>: not managed, left alone",
@@ -102,6 +152,7 @@ fn observed_group(
     id: &str,
     name: &str,
     g: &SecurityGroup,
+    adopt: bool,
     legacy: bool,
     warnings: &mut Vec<String>,
 ) -> ObservedGroup {
@@ -122,16 +173,17 @@ fn observed_group(
         unmanaged_entries: unmanaged,
         outbound: count(g.ip_permissions_egress()),
         synctoken: tag(g.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
+        adopt,
         legacy,
     }
 }
 
-/// Which of `names` groups in `vpc_id` that `owner` does not own already hold.
+/// Which of `names` groups in `vpc_id` that are not in `recorded` hold.
 pub(crate) async fn names_taken(
     ec2: &Client,
     vpc_id: &str,
     names: &[String],
-    owner: &Ownership,
+    recorded: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let out = ec2
@@ -143,13 +195,10 @@ pub(crate) async fn names_taken(
         .map_err(|e| sdk_error(OP, e))?;
     let mut taken = BTreeSet::new();
     for g in out.security_groups() {
-        let Some(name) = g.group_name() else { continue };
-        let ours = tag(g.tags(), TAG_PREFIX) == Some(owner.prefix.as_str())
-            && matches!(
-                owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)),
-                Claim::Own | Claim::Legacy
-            );
-        if names.iter().any(|n| n == name) && !ours {
+        let (Some(id), Some(name)) = (g.group_id(), g.group_name()) else {
+            continue;
+        };
+        if names.iter().any(|n| n == name) && !recorded.contains(id) {
             taken.insert(name.to_string());
         }
     }
@@ -191,6 +240,9 @@ pub(crate) struct Interfaces {
     pub(crate) untagged: Vec<ObservedTarget>,
     /// The VPCs the targets are in.
     pub(crate) vpcs: BTreeSet<String>,
+    /// Every group attached to any interface read (load balancers' interfaces included): what "used
+    /// nowhere" is checked against.
+    pub(crate) attached: BTreeSet<String>,
 }
 
 /// Which interfaces to read.
@@ -243,6 +295,7 @@ pub(crate) async fn interfaces(
                 .ok_or_else(|| AwsError::malformed(OP, "network interface id"))?;
             let opted_in = tag(eni.tag_set(), TAG_TARGET) == Some(owner.prefix.as_str());
             let groups = groups_of(eni);
+            found.attached.extend(groups.iter().cloned());
             let carries = groups.iter().any(|g| managed.contains(g));
             if !opted_in && !carries {
                 continue;
@@ -311,15 +364,13 @@ pub(crate) async fn interface_groups(
     }
 }
 
-/// The id of the group named `name` in `vpc_id`, and whether `owner` owns it: what a create that
-/// found the name taken must know before adopting the group (a crashed or concurrent run of the same
-/// deployment made it).
+/// The id of the group named `name` in `vpc_id`: what a create that found the name taken must know
+/// (a concurrent run of the same deployment made and recorded it, or someone else holds the name).
 pub(super) async fn group_named(
     ec2: &Client,
     vpc_id: &str,
     name: &str,
-    owner: &Ownership,
-) -> Result<Option<(String, bool)>, AwsError> {
+) -> Result<Option<String>, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let out = ec2
         .describe_security_groups()
@@ -328,12 +379,31 @@ pub(super) async fn group_named(
         .send()
         .await
         .map_err(|e| sdk_error(OP, e))?;
-    let Some(g) = out.security_groups().first() else {
-        return Ok(None);
+    Ok(out
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+        .map(str::to_string))
+}
+
+/// Whether a group is empty (no inbound entry) and attached to no interface: what may be reclaimed.
+pub(crate) async fn empty_and_unused(ec2: &Client, group_id: &str) -> Result<bool, AwsError> {
+    let g = match group(ec2, group_id).await {
+        Ok(g) => g,
+        Err(e) if e.is("InvalidGroup.NotFound") => return Ok(false),
+        Err(e) => return Err(e),
     };
-    let owned = tag(g.tags(), TAG_PREFIX) == Some(owner.prefix.as_str())
-        && owner.claim(name, tag(g.tags(), TAG_DEPLOYMENT)) == Claim::Own;
-    Ok(g.group_id().map(|id| (id.to_string(), owned)))
+    if !g.ip_permissions().is_empty() {
+        return Ok(false);
+    }
+    const OP: &str = "ec2:DescribeNetworkInterfaces";
+    let out = ec2
+        .describe_network_interfaces()
+        .filters(filter("group-id", [group_id]))
+        .send()
+        .await
+        .map_err(|e| sdk_error(OP, e))?;
+    Ok(out.network_interfaces().is_empty())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::permissions::permissions;
 use super::read;
@@ -55,9 +55,17 @@ where
     call().await
 }
 
+/// What a create found.
+pub(crate) enum Created {
+    /// A new group, without its default outbound rule.
+    New(String),
+    /// The name was taken, by this group (if it could be read).
+    Taken(Option<String>, AwsError),
+}
+
 /// Creates a managed group, tagged at creation (no separate CreateTags call, and never an untagged
-/// moment). If the name exists already (a crashed or concurrent run created it), the existing group is
-/// adopted when it carries this deployment's ownership tag, and refused otherwise.
+/// moment), and revokes the outbound rule EC2 gives it. A name already taken is reported with the
+/// group that holds it: whether that is this deployment's is the record's to say.
 pub(crate) async fn create_group(
     ec2: &Client,
     vpc_id: &str,
@@ -65,7 +73,7 @@ pub(crate) async fn create_group(
     description: &str,
     owner: &Ownership,
     synctoken: u64,
-) -> Result<String, AwsError> {
+) -> Result<Created, AwsError> {
     const OP: &str = "ec2:CreateSecurityGroup";
     let created = ec2
         .create_security_group()
@@ -82,31 +90,17 @@ pub(crate) async fn create_group(
                 .map(str::to_string)
                 .ok_or_else(|| AwsError::malformed(OP, "group id"))?;
             revoke_default_outbound(ec2, &id).await?;
-            return Ok(id);
+            return Ok(Created::New(id));
         }
         Err(e) => sdk_error(OP, e),
     };
     if !err.is("InvalidGroup.Duplicate") {
         return Err(err);
     }
-    match read::group_named(ec2, vpc_id, name, owner).await? {
-        Some((id, true)) => {
-            info!(
-                group = name,
-                id, "group already exists (an earlier or concurrent run created it): adopting it"
-            );
-            Ok(id)
-        }
-        _ => Err(AwsError {
-            operation: OP,
-            code: err.code,
-            message: format!(
-                "a group named {name} already exists in {vpc_id} but this deployment does not own it (tags \
-                 {TAG_PREFIX}={} and {TAG_DEPLOYMENT}={}); rename that group or choose another PREFIX_NAME",
-                owner.prefix, owner.deployment
-            ),
-        }),
-    }
+    Ok(Created::Taken(
+        read::group_named(ec2, vpc_id, name).await?,
+        err,
+    ))
 }
 
 /// Sends `rules` with `send`; when EC2 answers one of `redo_on` (some of the work was done already),
@@ -339,8 +333,8 @@ pub(crate) async fn record_synctoken(
     tag_groups(ec2, group_ids, TAG_SYNCTOKEN, &synctoken.to_string()).await
 }
 
-/// Records the deployment on groups an older sgsync made, in one call.
-pub(crate) async fn adopt(
+/// Tags groups an sgsync that did not record deployments made as this deployment's, in one call.
+pub(crate) async fn tag_deployment(
     ec2: &Client,
     group_ids: &[String],
     owner: &Ownership,

@@ -178,6 +178,46 @@ impl Aws {
             .to_string()
     }
 
+    /// An empty group with these tags, as someone who may write tags would make it.
+    pub async fn create_tagged_group(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        let vpc = self.default_vpc().await;
+        let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup);
+        for (k, v) in tags {
+            spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        }
+        self.ec2
+            .create_security_group()
+            .group_name(name)
+            .description("made by someone else")
+            .vpc_id(vpc)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Opens a group to the world on every TCP port, as an attacker would.
+    pub async fn open_to_the_world(&self, group_id: &str) {
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(1)
+                    .to_port(65535)
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A group sgsync does not own, with one rule.
     pub async fn create_foreign_group(&self, name: &str) -> String {
         let id = self.create_group(name, "not sgsync's").await;

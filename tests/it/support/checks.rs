@@ -74,7 +74,7 @@ pub fn writes(calls: &[ProxyCall]) -> Vec<String> {
         .collect()
 }
 
-/// Calls that read EC2 or ELBv2 (Service Quotas excluded).
+/// Calls that read EC2, ELBv2 or the record (Service Quotas excluded).
 pub fn ec2_elb_reads(calls: &[ProxyCall]) -> Vec<String> {
     calls
         .iter()
