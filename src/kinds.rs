@@ -20,6 +20,7 @@ pub(crate) fn selected<'a>(config: &Config, clients: &'a Clients) -> Vec<Box<dyn
             config.quota_overrides,
             descriptions.rule.clone(),
             config.allow_external_share,
+            config.adopt,
         );
         kinds.push(Box::new(prefix_lists::Run::new(
             api,
@@ -41,11 +42,14 @@ pub(crate) fn selected<'a>(config: &Config, clients: &'a Clients) -> Vec<Box<dyn
             config.waf_scope,
             owner.clone(),
             descriptions.ip_set.clone(),
+            config.adopt,
         );
+        let record = api.record_name();
         kinds.push(Box::new(ip_sets::Run::new(
             api,
             config.waf_scope,
             owner.stem,
+            record,
         )));
     }
     kinds

@@ -88,16 +88,17 @@ impl Ownership {
     }
 }
 
-/// A resource of this deployment's name pattern that another deployment owns: nothing of its kind is
-/// planned until someone decides which deployment it belongs to.
+/// A resource (group, prefix list, IP set, share) that carries this deployment's tags and name but is
+/// not in its record: someone else made it (tags are anyone's to write), or a run stopped between
+/// creating and recording it, or an sgsync that kept no record made it. It is never filled, attached,
+/// shared or counted; only reported, unless `--adopt`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Conflict {
-    /// Its id.
+pub struct Unrecorded {
     pub id: String,
-    /// Its name.
     pub name: String,
-    /// The deployment whose tag it carries.
-    pub deployment: String,
+    /// Empty and used nowhere (on no target, referenced by nothing): harmless to delete, so that its
+    /// name can be used again (what a run that stopped right after a create leaves).
+    pub reclaimable: bool,
 }
 
 /// Sort key that orders `AUTOUPDATE-cloudfront-2` before `AUTOUPDATE-cloudfront-10`: the order in

@@ -4,7 +4,7 @@
 //! and retry. WAF allows one call per second per account and region of any one Create, Put or Update
 //! action, so consecutive calls of one such action are spaced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_wafv2::Client;
@@ -12,10 +12,11 @@ use aws_sdk_wafv2::types::{IpAddressVersion, Scope as WafScope, Tag};
 use ipnet::IpNet;
 use tracing::warn;
 
+use super::record::{Record, unrecorded_warning};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, sdk_error};
 use crate::error::AwsError;
-use crate::ip_sets::{Observed, ObservedSet, Scope, SetApi, SetReads, set_name};
-use crate::ownership::{Conflict, Ownership};
+use crate::ip_sets::{Observed, ObservedSet, RetiringSet, Scope, SetApi, SetReads, set_name};
+use crate::ownership::{Ownership, Unrecorded};
 use crate::rule::Family;
 
 /// WAF's pace for each Create, Put or Update action: one call per second per account and region
@@ -71,12 +72,15 @@ async fn read(
     Ok((addresses, token, set.arn().to_string()))
 }
 
-/// The sets named as this deployment names them (`{stem}-ipv4`, `{stem}-ipv6`) in `s`, with their
-/// addresses; one carrying another deployment's tag (or none) is a conflict.
+/// The sets of the scope this deployment recorded (by ARN) and those of its names (`{stem}-ipv4`,
+/// `{stem}-ipv6`) it did not; and every recorded set's ARN by id.
 async fn observe(
     waf: &Client,
     s: Scope,
     owner: &Ownership,
+    recorded: &BTreeSet<String>,
+    record: &str,
+    adopt: bool,
 ) -> Result<(Observed, BTreeMap<String, String>), AwsError> {
     const OP: &str = "wafv2:ListIPSets";
     let wanted: BTreeMap<String, Family> = Family::ALL
@@ -85,6 +89,7 @@ async fn observe(
         .collect();
     let mut observed = Observed::default();
     let mut arns = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     let mut marker: Option<String> = None;
     loop {
         let out = waf
@@ -100,7 +105,16 @@ async fn observe(
             else {
                 continue;
             };
+            seen.insert(arn.to_string());
+            let recorded = recorded.contains(arn);
             let Some(family) = wanted.get(name).copied() else {
+                if recorded {
+                    arns.insert(id.to_string(), arn.to_string());
+                    observed.retiring.push(RetiringSet {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                    });
+                }
                 continue;
             };
             let tags = waf
@@ -113,27 +127,37 @@ async fn observe(
                 .tag_info_for_resource()
                 .map(|t| t.tag_list().iter().map(|t| (t.key(), t.value())).collect())
                 .unwrap_or_default();
-            let owned = tags.get(TAG_PREFIX) == Some(&owner.prefix.as_str())
+            let ours = tags.get(TAG_PREFIX) == Some(&owner.prefix.as_str())
                 && tags.get(TAG_DEPLOYMENT) == Some(&owner.deployment.as_str());
-            if !owned {
-                observed.conflicts.push(Conflict {
+            let adopted = !recorded && ours && adopt;
+            if !recorded && !adopted {
+                // A set of this deployment's name that it did not record.
+                let empty = ours && read(waf, s, name, id).await?.0.is_empty();
+                let u = Unrecorded {
                     id: id.to_string(),
                     name: name.to_string(),
-                    deployment: tags
-                        .get(TAG_DEPLOYMENT)
-                        .map_or("none (no sgsync tags)".to_string(), |d| d.to_string()),
-                });
+                    // Whether a web ACL uses it shows when it is deleted: WAF refuses.
+                    reclaimable: empty,
+                };
+                if !empty {
+                    observed
+                        .warnings
+                        .push(unrecorded_warning("WAF IP set", &u, record));
+                }
+                observed.unrecorded.push(u);
                 continue;
             }
+            arns.insert(id.to_string(), arn.to_string());
             let (addresses, _, _) = read(waf, s, name, id).await?;
+            let synctoken = tags.get(TAG_SYNCTOKEN).and_then(|v| v.parse().ok());
             observed.sets.push(ObservedSet {
                 id: id.to_string(),
                 name: name.to_string(),
                 family,
                 addresses: addresses.into_iter().collect(),
-                synctoken: tags.get(TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
+                synctoken,
+                adopt: adopted,
             });
-            arns.insert(id.to_string(), arn.to_string());
         }
         marker = out
             .next_marker()
@@ -143,8 +167,16 @@ async fn observe(
             break;
         }
     }
+    observed.missing = recorded
+        .iter()
+        .filter(|arn| !seen.contains(*arn))
+        .cloned()
+        .collect();
     Ok((observed, arns))
 }
+
+/// The record of a deployment's WAF IP sets: `/sgsync/<DEPLOYMENT_ID>/waf-ip-sets`.
+const SETS_RECORD: &str = "waf-ip-sets";
 
 /// The WAF kind's [`SetReads`] and [`SetApi`] on wafv2.
 pub(crate) struct AwsSets<'a> {
@@ -152,6 +184,11 @@ pub(crate) struct AwsSets<'a> {
     scope: Scope,
     owner: Ownership,
     description: String,
+    /// `--adopt`: sets carrying this deployment's tags and names that it did not record are taken
+    /// over.
+    adopt: bool,
+    /// `/sgsync/<DEPLOYMENT_ID>/waf-ip-sets`: the sets' ARNs.
+    record: Record<'a>,
     arns: BTreeMap<String, String>,
     /// When each paced action was last called.
     last: BTreeMap<&'static str, Instant>,
@@ -163,15 +200,64 @@ impl<'a> AwsSets<'a> {
         scope: Scope,
         owner: Ownership,
         description: String,
+        adopt: bool,
     ) -> Self {
         AwsSets {
             waf: &clients.waf,
             scope,
+            record: Record::new(&clients.ssm, &owner.deployment, SETS_RECORD),
             owner,
             description,
+            adopt,
             arns: BTreeMap::new(),
             last: BTreeMap::new(),
         }
+    }
+
+    /// The record's name.
+    pub(crate) fn record_name(&self) -> String {
+        self.record.name.clone()
+    }
+
+    fn arn(&self, id: &str, op: &'static str) -> Result<String, AwsError> {
+        self.arns
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AwsError::other(op, format!("no ARN known for WAF IP set {id}")))
+    }
+
+    /// Deletes a set (reading its lock token first); `false` when a web ACL or rule group uses it.
+    async fn delete(&mut self, id: &str, name: &str) -> Result<bool, AwsError> {
+        const OP: &str = "wafv2:DeleteIPSet";
+        for _ in 0..5 {
+            let token = match read(self.waf, self.scope, name, id).await {
+                Ok((_, token, _)) => token,
+                Err(e) if e.is("WAFNonexistentItemException") => return Ok(true),
+                Err(e) => return Err(e),
+            };
+            self.pace(OP).await;
+            let sent = self
+                .waf
+                .delete_ip_set()
+                .name(name)
+                .scope(scope(self.scope))
+                .id(id)
+                .lock_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e));
+            match sent {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is("WAFNonexistentItemException") => return Ok(true),
+                Err(e) if e.is("WAFAssociatedItemException") => return Ok(false),
+                Err(e) if e.is("WAFOptimisticLockException") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AwsError::other(
+            OP,
+            format!("WAF IP set {name} kept changing under this run; the next run continues"),
+        ))
     }
 
     /// Waits until another call of `action` is within WAF's pace.
@@ -188,7 +274,16 @@ impl<'a> AwsSets<'a> {
 
 impl SetReads for AwsSets<'_> {
     async fn observe(&mut self) -> Result<(Observed, BTreeMap<String, String>), AwsError> {
-        let (observed, arns) = observe(self.waf, self.scope, &self.owner).await?;
+        let recorded = self.record.read().await?.set;
+        let (observed, arns) = observe(
+            self.waf,
+            self.scope,
+            &self.owner,
+            &recorded,
+            &self.record.name,
+            self.adopt,
+        )
+        .await?;
         self.arns = arns.clone();
         Ok((observed, arns))
     }
@@ -219,7 +314,8 @@ impl SetApi for AwsSets<'_> {
             .scope(scope(self.scope))
             .description(&self.description)
             .ip_address_version(version)
-            .set_addresses(Some(addresses.iter().map(ToString::to_string).collect()))
+            // Empty until recorded: a run that stops in between leaves a set the next reclaims.
+            .set_addresses(Some(Vec::new()))
             .tags(tag(TAG_PREFIX, &self.owner.prefix))
             .tags(tag(TAG_DEPLOYMENT, &self.owner.deployment))
             .tags(tag(TAG_SYNCTOKEN, &synctoken.to_string()))
@@ -233,6 +329,12 @@ impl SetApi for AwsSets<'_> {
             return Err(AwsError::malformed(OP, "id and ARN"));
         };
         self.arns.insert(id.to_string(), arn.to_string());
+        self.record
+            .update(&self.owner, &[arn.to_string()], &[])
+            .await?;
+        if !addresses.is_empty() {
+            self.update(id, name, addresses).await?;
+        }
         Ok(id.to_string())
     }
 
@@ -281,12 +383,8 @@ impl SetApi for AwsSets<'_> {
         name: &str,
         synctoken: u64,
     ) -> Result<(), AwsError> {
-        let Some(arn) = self.arns.get(id).cloned() else {
-            return Err(AwsError::other(
-                "wafv2:TagResource",
-                format!("no ARN known for WAF IP set {name}"),
-            ));
-        };
+        let arn = self.arn(id, "wafv2:TagResource")?;
+        tracing::debug!(set = name, "recording the synctoken");
         self.waf
             .tag_resource()
             .resource_arn(arn)
@@ -295,5 +393,30 @@ impl SetApi for AwsSets<'_> {
             .await
             .map_err(|e| sdk_error("wafv2:TagResource", e))?;
         Ok(())
+    }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        let arns = ids
+            .iter()
+            .map(|id| self.arn(id, "ssm:PutParameter"))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.record.update(&self.owner, &arns, &[]).await
+    }
+
+    async fn retire(&mut self, id: &str, name: &str) -> Result<bool, AwsError> {
+        let arn = self.arn(id, "wafv2:DeleteIPSet")?;
+        if !self.delete(id, name).await? {
+            return Ok(false);
+        }
+        self.record.update(&self.owner, &[], &[arn]).await?;
+        Ok(true)
+    }
+
+    async fn reclaim(&mut self, id: &str, name: &str) -> Result<bool, AwsError> {
+        self.delete(id, name).await
+    }
+
+    async fn forget(&mut self, arns: &[String]) -> Result<(), AwsError> {
+        self.record.update(&self.owner, &[], arns).await
     }
 }

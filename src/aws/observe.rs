@@ -9,12 +9,13 @@ use std::collections::BTreeSet;
 
 use futures_util::future;
 
+use super::record::{record_name, unrecorded_warning};
 use super::{Clients, ec2, elbv2, quotas};
 use crate::error::AwsError;
-use crate::ownership::Ownership;
+use crate::ownership::{Ownership, Unrecorded};
 use crate::rule::PerFamily;
 use crate::security_groups::{
-    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId, Unrecorded,
+    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId,
 };
 
 /// Reads everything a plan needs in `vpc_id` (`None`: the region's default VPC) about the groups
@@ -197,7 +198,7 @@ pub(crate) async fn observe_event_targets(
     .await;
     let tagged = tagged?;
     for (u, _) in &tagged.unrecorded {
-        warnings.push(unrecorded_warning(u, owner));
+        warnings.push(unrecorded_warning("group", u, &groups_record(owner)));
     }
     let quotas = read.unwrap_or_else(|| held(&tagged.groups, &targets, overrides));
     Ok(Observed {
@@ -216,14 +217,8 @@ pub(crate) async fn observe_event_targets(
 /// The record of a deployment's security groups: `/sgsync/<DEPLOYMENT_ID>/security-groups`.
 pub(crate) const GROUPS_RECORD: &str = "security-groups";
 
-/// What the user hears of a group that carries this deployment's tags without being recorded.
-fn unrecorded_warning(u: &Unrecorded, owner: &Ownership) -> String {
-    format!(
-        "group {} ({}) carries this deployment's tags but is not in its record (/sgsync/{}/{GROUPS_RECORD}): \
-         not managed, never filled, attached or counted. Tags are anyone's to write; if an sgsync that kept \
-         no record made it, `sgsync apply --adopt` records it (review it with `sgsync plan --adopt`)",
-        u.id, u.name, owner.deployment
-    )
+fn groups_record(owner: &Ownership) -> String {
+    record_name(&owner.deployment, GROUPS_RECORD)
 }
 
 /// The unrecorded groups, each reclaimable when it carries this deployment's own tags, is empty and
@@ -239,7 +234,7 @@ fn unrecorded(
         .map(|(mut u, own_and_empty)| {
             u.reclaimable = own_and_empty && !attached.contains(&u.id);
             if !u.reclaimable {
-                warnings.push(unrecorded_warning(&u, owner));
+                warnings.push(unrecorded_warning("group", &u, &groups_record(owner)));
             }
             u
         })

@@ -19,11 +19,22 @@ use tracing::warn;
 
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, sdk_error};
 use crate::error::AwsError;
-use crate::ownership::Ownership;
+use crate::ownership::{Ownership, Unrecorded};
 
 /// What a `StringList` parameter holds at most (Parameter Store's advanced tier; the parameter
 /// moves to it by itself past the standard tier's 4 KB: `Intelligent-Tiering`).
 const MAX_VALUE: usize = 8192;
+
+/// What the user hears of a resource (`what`: "group", "prefix list", …) that carries this
+/// deployment's tags without being in its record `record`.
+pub(crate) fn unrecorded_warning(what: &str, u: &Unrecorded, record: &str) -> String {
+    format!(
+        "{what} {} ({}) carries this deployment's tags but is not in its record ({record}): not managed, \
+         never filled, attached, shared or counted. Tags are anyone's to write; if an sgsync that kept no \
+         record made it, `sgsync apply --adopt` records it (review it with `sgsync plan --adopt`)",
+        u.name, u.id
+    )
+}
 
 /// One record: a set of strings in one parameter.
 pub(crate) struct Record<'a> {
@@ -47,12 +58,18 @@ fn parse(value: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The name of the record `what` (`security-groups`, `prefix-lists`, `waf-ip-sets`, …) of
+/// `deployment`.
+pub(crate) fn record_name(deployment: &str, what: &str) -> String {
+    format!("/sgsync/{deployment}/{what}")
+}
+
 impl<'a> Record<'a> {
-    /// The record `what` (`security-groups`, `prefix-lists`, `waf-ip-sets`, …) of `deployment`.
+    /// The record `what` of `deployment`.
     pub(crate) fn new(ssm: &'a Client, deployment: &str, what: &str) -> Record<'a> {
         Record {
             ssm,
-            name: format!("/sgsync/{deployment}/{what}"),
+            name: record_name(deployment, what),
         }
     }
 

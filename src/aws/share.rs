@@ -1,7 +1,8 @@
 //! Sharing the managed prefix lists with other accounts through AWS RAM (`SHARE_WITH`): one resource
 //! share per deployment, `{stem}-prefix-lists`, holding every managed list and every principal named.
 //! Each run adds what is missing (a new list, a new principal) and nothing else: a run with nothing new
-//! makes no write, and a principal dropped from `SHARE_WITH` is reported, not withdrawn.
+//! makes no write, and a principal dropped from `SHARE_WITH` is reported, not withdrawn. The share is
+//! this deployment's when its record (`/sgsync/<DEPLOYMENT_ID>/prefix-lists`) holds the share's ARN.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +11,7 @@ use aws_sdk_ram::types::{
     ResourceOwner, ResourceShareAssociationStatus, ResourceShareAssociationType, Tag,
 };
 
+use super::record::Record;
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, sdk_error};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
@@ -52,10 +54,16 @@ async fn associated(
 }
 
 /// Reads the deployment's share against `lists` (prefix-list ARNs) and `principals` (account ids,
-/// OU or organization ARNs).
+/// OU or organization ARNs). The share is this deployment's when its record holds the share's ARN; a
+/// share of its name that it did not record is never used: adopted with `adopt` (`--adopt`) when it
+/// carries the deployment's tags, reclaimed when it also shares nothing (a run stopped between creating
+/// and recording it), refused otherwise.
 pub(super) async fn inspect(
     ram: &Client,
     owner: &Ownership,
+    recorded: &BTreeSet<String>,
+    record: &str,
+    adopt: bool,
     lists: &[String],
     principals: &[String],
 ) -> Result<ShareState, AwsError> {
@@ -67,7 +75,7 @@ pub(super) async fn inspect(
         .send()
         .await
         .map_err(|e| sdk_error("ram:GetResourceShares", e))?;
-    let arn = found
+    let live = found
         .resource_shares()
         .iter()
         // The name is matched here too: the filter is a request, and an emulator may ignore it.
@@ -75,74 +83,133 @@ pub(super) async fn inspect(
         .filter(|s| {
             s.status()
                 .is_none_or(|st| matches!(st.as_str(), "ACTIVE" | "PENDING"))
-        })
-        .find_map(|s| s.resource_share_arn().map(str::to_string));
-    let Some(arn) = arn else {
-        return Ok(ShareState {
-            name,
-            arn: None,
-            missing_lists: lists.to_vec(),
-            missing_principals: principals.to_vec(),
-            extra_principals: Vec::new(),
         });
+    let mut state = ShareState {
+        name: name.clone(),
+        ..ShareState::default()
+    };
+    for share in live {
+        let Some(arn) = share.resource_share_arn() else {
+            continue;
+        };
+        if recorded.contains(arn) {
+            state.arn = Some(arn.to_string());
+            continue;
+        }
+        let tag = |k: &str| {
+            share
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+        };
+        let ours = tag(TAG_PREFIX) == Some(owner.prefix.as_str())
+            && tag(TAG_DEPLOYMENT) == Some(owner.deployment.as_str());
+        if ours && adopt && state.arn.is_none() {
+            state.arn = Some(arn.to_string());
+            state.adopt = true;
+            continue;
+        }
+        let empty = ours
+            && associated(ram, arn, ResourceShareAssociationType::Resource)
+                .await?
+                .is_empty()
+            && associated(ram, arn, ResourceShareAssociationType::Principal)
+                .await?
+                .is_empty();
+        if empty && state.reclaim.is_none() {
+            state.reclaim = Some(arn.to_string());
+            continue;
+        }
+        return Err(AwsError::other(
+            "ram:GetResourceShares",
+            format!(
+                "the RAM share {name} ({arn}) is named as this deployment's share but is not in its record \
+                 ({record}); the lists are not shared through it. Tags are anyone's to write: delete that \
+                 share, or, if an sgsync that kept no record made it, run `sgsync apply --adopt`"
+            ),
+        ));
+    }
+    let Some(arn) = state.arn.clone() else {
+        state.missing_lists = lists.to_vec();
+        state.missing_principals = principals.to_vec();
+        return Ok(state);
     };
     let have_lists = associated(ram, &arn, ResourceShareAssociationType::Resource).await?;
     let have_principals = associated(ram, &arn, ResourceShareAssociationType::Principal).await?;
     let wanted: BTreeSet<&String> = principals.iter().collect();
-    Ok(ShareState {
-        name,
-        missing_lists: lists
-            .iter()
-            .filter(|l| !have_lists.contains(*l))
-            .cloned()
-            .collect(),
-        missing_principals: principals
-            .iter()
-            .filter(|p| !have_principals.contains(*p))
-            .cloned()
-            .collect(),
-        extra_principals: have_principals
-            .iter()
-            .filter(|p| !wanted.contains(p))
-            .cloned()
-            .collect(),
-        arn: Some(arn),
-    })
+    state.missing_lists = lists
+        .iter()
+        .filter(|l| !have_lists.contains(*l))
+        .cloned()
+        .collect();
+    state.missing_principals = principals
+        .iter()
+        .filter(|p| !have_principals.contains(*p))
+        .cloned()
+        .collect();
+    state.extra_principals = have_principals
+        .iter()
+        .filter(|p| !wanted.contains(p))
+        .cloned()
+        .collect();
+    Ok(state)
 }
 
-/// Adds what `state` lacks (creating the share, tagged as owned, when there is none); returns its ARN.
+/// Adds what `state` lacks; returns the share's ARN. A new share is created empty and recorded
+/// before it shares anything, so a run that stops in between leaves an empty share the next run
+/// reclaims.
 pub(super) async fn complete(
     ram: &Client,
+    record: &Record<'_>,
     owner: &Ownership,
     state: &ShareState,
     allow_external: bool,
 ) -> Result<String, AwsError> {
-    let Some(arn) = &state.arn else {
-        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-        let created = ram
-            .create_resource_share()
-            .name(&state.name)
-            .set_resource_arns(Some(state.missing_lists.clone()))
-            .set_principals(Some(state.missing_principals.clone()))
-            // Inside the organization only, unless ALLOW_EXTERNAL_SHARE says otherwise (then an
-            // outside principal must accept RAM's invitation); the role's policy pins the same.
-            .allow_external_principals(allow_external)
-            .tags(tag(TAG_PREFIX, &owner.prefix))
-            .tags(tag(TAG_DEPLOYMENT, &owner.deployment))
+    if let Some(stale) = &state.reclaim {
+        ram.delete_resource_share()
+            .resource_share_arn(stale)
             .send()
             .await
-            .map_err(|e| sdk_error("ram:CreateResourceShare", e))?;
-        return created
-            .resource_share()
-            .and_then(|s| s.resource_share_arn())
-            .map(str::to_string)
-            .ok_or_else(|| AwsError::malformed("ram:CreateResourceShare", "resource share ARN"));
+            .map_err(|e| sdk_error("ram:DeleteResourceShare", e))?;
+    }
+    let arn = match &state.arn {
+        Some(arn) => {
+            if state.adopt {
+                record.update(owner, std::slice::from_ref(arn), &[]).await?;
+            }
+            arn.clone()
+        }
+        None => {
+            const OP: &str = "ram:CreateResourceShare";
+            let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            let created = ram
+                .create_resource_share()
+                .name(&state.name)
+                // Inside the organization only, unless ALLOW_EXTERNAL_SHARE says otherwise (then an
+                // outside principal must accept RAM's invitation); the role's policy pins the same.
+                .allow_external_principals(allow_external)
+                .tags(tag(TAG_PREFIX, &owner.prefix))
+                .tags(tag(TAG_DEPLOYMENT, &owner.deployment))
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e))?;
+            let arn = created
+                .resource_share()
+                .and_then(|s| s.resource_share_arn())
+                .map(str::to_string)
+                .ok_or_else(|| AwsError::malformed(OP, "resource share ARN"))?;
+            record
+                .update(owner, std::slice::from_ref(&arn), &[])
+                .await?;
+            arn
+        }
     };
     if state.missing_lists.is_empty() && state.missing_principals.is_empty() {
-        return Ok(arn.clone());
+        return Ok(arn);
     }
     ram.associate_resource_share()
-        .resource_share_arn(arn)
+        .resource_share_arn(&arn)
         .set_resource_arns((!state.missing_lists.is_empty()).then(|| state.missing_lists.clone()))
         .set_principals(
             (!state.missing_principals.is_empty()).then(|| state.missing_principals.clone()),
@@ -150,5 +217,5 @@ pub(super) async fn complete(
         .send()
         .await
         .map_err(|e| sdk_error("ram:AssociateResourceShare", e))?;
-    Ok(arn.clone())
+    Ok(arn)
 }

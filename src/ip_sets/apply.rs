@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use ipnet::IpNet;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::model::{Action, Changes, Observed, Plan};
 use crate::error::{AwsError, StepError, known_id};
@@ -14,7 +14,7 @@ use crate::rule::Family;
 /// The calls a WAF plan is made of. Lock tokens (the optimistic lock) are the adapter's business: it
 /// reads the set for a fresh token before each update, and re-reads when another writer won.
 pub trait SetApi {
-    /// Creates a set tagged as owned; returns its id.
+    /// Creates a set tagged as owned and records it; returns its id.
     fn create(
         &mut self,
         name: &str,
@@ -36,6 +36,23 @@ pub trait SetApi {
         name: &str,
         synctoken: u64,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Records sets as this deployment's (`--adopt`).
+    fn adopt(&mut self, ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Deletes a recorded set and takes it out of the record; `false` when a web ACL or rule group
+    /// still uses it (it is kept, and stays recorded).
+    fn retire(
+        &mut self,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Deletes an unrecorded set; `false` when something uses it after all.
+    fn reclaim(
+        &mut self,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Takes ARNs of sets that no longer exist out of the record.
+    fn forget(&mut self, arns: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// What a completed run did.
@@ -44,6 +61,8 @@ pub struct Applied {
     pub changes: Changes,
     /// Set name → id after the run.
     pub ids: BTreeMap<String, String>,
+    /// Sets to retire that a web ACL still uses: kept.
+    pub kept: Vec<String>,
 }
 
 /// An action that failed; see [`StepError`].
@@ -92,6 +111,37 @@ pub async fn apply<A: SetApi>(
                     c.addresses_added += add.len();
                     c.addresses_removed += remove.len();
                 }
+                Action::Adopt { sets } => {
+                    let ids = sets
+                        .iter()
+                        .map(|s| known_id(&applied.ids, "WAF IP set", s))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    api.adopt(&ids).await?;
+                }
+                Action::Retire { set, id } => {
+                    if api.retire(id, set).await? {
+                        applied.ids.remove(set);
+                    } else {
+                        warn!(
+                            set,
+                            "a web ACL or rule group still uses the set: kept (no longer synced) until \
+                             nothing does"
+                        );
+                        applied.kept.push(set.clone());
+                    }
+                }
+                Action::Reclaim { set, id } => {
+                    if !api.reclaim(id, set).await? {
+                        return Err(AwsError::other(
+                            "wafv2:DeleteIPSet",
+                            format!(
+                                "WAF IP set {set} ({id}) is not in this deployment's record and a web ACL uses \
+                                 it: its name stays taken; delete or rename it, or adopt it with --adopt"
+                            ),
+                        ));
+                    }
+                }
+                Action::Forget { arns } => api.forget(arns).await?,
                 Action::RecordSynctoken { sets, synctoken } => {
                     for set in sets {
                         api.record_synctoken(

@@ -18,7 +18,9 @@ mod run;
 mod tests;
 
 pub use apply::{Applied, ApplyError, SetApi, apply};
-pub use model::{ADDRESSES_LIMIT, Action, Changes, Desired, Observed, ObservedSet, Plan, Scope};
+pub use model::{
+    ADDRESSES_LIMIT, Action, Changes, Desired, Observed, ObservedSet, Plan, RetiringSet, Scope,
+};
 #[cfg(test)]
 pub(crate) use part::Part;
 pub use plan::{PlanError, plan, set_name};

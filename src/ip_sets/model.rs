@@ -7,7 +7,7 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::ownership::Conflict;
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 
 /// WAF's limit of addresses (CIDRs) in one IP set.
@@ -41,14 +41,32 @@ pub struct ObservedSet {
     pub addresses: BTreeSet<IpNet>,
     /// The synctoken tag.
     pub synctoken: Option<u64>,
+    /// Tagged as this deployment's but not in its record (an sgsync that kept no record made it):
+    /// with `--adopt` only, the run records it first.
+    pub adopt: bool,
+}
+
+/// A set this deployment recorded under another name (an earlier `SERVICE` or `PREFIX_NAME`): no
+/// longer synced; deleted unless a web ACL or rule group still uses it (WAF refuses that).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetiringSet {
+    pub id: String,
+    pub name: String,
 }
 
 /// One read of the sets of one scope.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
+    /// The sets this deployment recorded (and, with `--adopt`, those it takes over) under its
+    /// current names.
     pub sets: Vec<ObservedSet>,
-    /// Sets of this deployment's names that another deployment owns.
-    pub conflicts: Vec<Conflict>,
+    /// Recorded sets of other names.
+    pub retiring: Vec<RetiringSet>,
+    /// Sets of this deployment's names that it did not record: never filled; a reclaimable one (this
+    /// deployment's tags, no addresses) is deleted and made again, any other blocks its name.
+    pub unrecorded: Vec<Unrecorded>,
+    /// ARNs the record holds of sets that no longer exist: taken out of the record.
+    pub missing: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -69,6 +87,8 @@ pub struct Desired {
     /// The IP versions selected: a set exists per selected family (even when the document lists no
     /// CIDR of it, so that a web ACL rule always has its set to point at).
     pub families: Vec<Family>,
+    /// `/sgsync/<DEPLOYMENT_ID>/waf-ip-sets`, for what is said about sets it does not hold.
+    pub record: String,
 }
 
 /// One step of a WAF plan; each is one API call (and WAF allows about one write per second per
@@ -93,6 +113,16 @@ pub enum Action {
     },
     /// Record the applied synctoken on sets whose tag differs.
     RecordSynctoken { sets: Vec<String>, synctoken: u64 },
+    /// Record sets an sgsync that kept no record made (`--adopt`): first.
+    Adopt { sets: Vec<String> },
+    /// Delete a set of an earlier selection, or of a family no longer selected (kept when a web ACL
+    /// still uses it), and take it out of the record.
+    Retire { set: String, id: String },
+    /// Delete an empty unrecorded set of this deployment's tags (a run stopped between create and
+    /// record), before its name is made again.
+    Reclaim { set: String, id: String },
+    /// Take ARNs of sets that no longer exist out of the record.
+    Forget { arns: Vec<String> },
 }
 
 /// The planner's answer.
@@ -132,7 +162,11 @@ impl Changes {
                     c.addresses_added += add.len();
                     c.addresses_removed += remove.len();
                 }
-                Action::RecordSynctoken { .. } => {}
+                Action::RecordSynctoken { .. }
+                | Action::Adopt { .. }
+                | Action::Retire { .. }
+                | Action::Reclaim { .. }
+                | Action::Forget { .. } => {}
             }
         }
         c

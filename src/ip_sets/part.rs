@@ -16,6 +16,8 @@ pub(crate) struct Part {
     pub(crate) ids: BTreeMap<String, String>,
     /// Set id → ARN (what a web ACL rule names).
     pub(crate) arns: BTreeMap<String, String>,
+    /// Sets to retire that a web ACL still uses: kept.
+    pub(crate) kept: Vec<String>,
 }
 
 impl Part {
@@ -35,6 +37,7 @@ impl Part {
             observed,
             plan: Plan::default(),
             changes: Changes::default(),
+            kept: Vec::new(),
             arns,
         }
     }

@@ -8,7 +8,6 @@ use ipnet::IpNet;
 use thiserror::Error;
 
 use super::model::{ADDRESSES_LIMIT, Action, Desired, Observed, Plan};
-use crate::ownership::Conflict;
 use crate::rule::Family;
 
 /// Why no plan could be made. Nothing has been changed.
@@ -23,12 +22,17 @@ pub enum PlanError {
          select fewer ranges (SERVICE, SERVICE_REGIONS)"
     )]
     TooMany { family: Family, count: usize },
+    /// WAF keeps names unique: a set of this name the deployment did not record blocks it.
     #[error(
-        "WAF IP set {} ({}) is owned by deployment '{}' (tag sgsync:deployment), not by this one; nothing was \
-         changed. Give one of the deployments another PREFIX_NAME, or run as that deployment (DEPLOYMENT_ID={})",
-        .0[0].name, .0[0].id, .0[0].deployment, .0[0].deployment
+        "WAF IP set {set} ({id}) has this deployment's name but is not in its record ({record}); no WAF IP \
+         set was changed. Tags are anyone's to write: delete or rename that set, or, if an sgsync that \
+         kept no record made it, run `sgsync apply --adopt`"
     )]
-    Conflict(Vec<Conflict>),
+    NameTaken {
+        set: String,
+        id: String,
+        record: String,
+    },
 }
 
 /// The set name of a family: `{stem}-ipv4`, `{stem}-ipv6`.
@@ -41,10 +45,13 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if desired.nets.is_empty() {
         return Err(PlanError::NoDesiredAddresses);
     }
-    if !observed.conflicts.is_empty() {
-        return Err(PlanError::Conflict(observed.conflicts.clone()));
-    }
     let mut actions = Vec::new();
+    let adopt: Vec<String> = (observed.sets.iter().filter(|s| s.adopt))
+        .map(|s| s.name.clone())
+        .collect();
+    if !adopt.is_empty() {
+        actions.push(Action::Adopt { sets: adopt });
+    }
     let mut layout = BTreeMap::new();
     let mut retag = Vec::new();
     for &family in &desired.families {
@@ -62,12 +69,27 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         }
         let name = set_name(&desired.stem, family);
         match observed.sets.iter().find(|s| s.name == name) {
-            None => actions.push(Action::Create {
-                set: name.clone(),
-                family,
-                addresses: wanted.iter().copied().collect(),
-                synctoken: desired.synctoken,
-            }),
+            None => {
+                if let Some(u) = observed.unrecorded.iter().find(|u| u.name == name) {
+                    if !u.reclaimable {
+                        return Err(PlanError::NameTaken {
+                            set: name,
+                            id: u.id.clone(),
+                            record: desired.record.clone(),
+                        });
+                    }
+                    actions.push(Action::Reclaim {
+                        set: name.clone(),
+                        id: u.id.clone(),
+                    });
+                }
+                actions.push(Action::Create {
+                    set: name.clone(),
+                    family,
+                    addresses: wanted.iter().copied().collect(),
+                    synctoken: desired.synctoken,
+                });
+            }
             Some(set) => {
                 if set.addresses != wanted {
                     actions.push(Action::Update {
@@ -88,6 +110,22 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         actions.push(Action::RecordSynctoken {
             sets: retag,
             synctoken: desired.synctoken,
+        });
+    }
+    // Sets of a family no longer selected, and of an earlier selection: after everything else.
+    let unselected = (observed.sets.iter())
+        .filter(|s| !desired.families.contains(&s.family))
+        .map(|s| (&s.name, &s.id));
+    let earlier = observed.retiring.iter().map(|r| (&r.name, &r.id));
+    for (name, id) in unselected.chain(earlier) {
+        actions.push(Action::Retire {
+            set: name.clone(),
+            id: id.clone(),
+        });
+    }
+    if !observed.missing.is_empty() {
+        actions.push(Action::Forget {
+            arns: observed.missing.clone(),
         });
     }
     Ok(Plan { actions, layout })

@@ -9,7 +9,8 @@ use super::model::{Action, Changes, Scope};
 use super::part::Part;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
-use crate::kind::{Desired, Kind};
+use crate::kind::{Desired, Gauge, Kind};
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -32,6 +33,10 @@ struct SetsSummary {
     pub(super) scope: Scope,
     pub(super) sets: Vec<SetSummary>,
     pub(super) changes: Changes,
+    /// Sets of this deployment's names that it did not record: never filled.
+    pub(super) unrecorded: Vec<Unrecorded>,
+    /// Sets to retire that a web ACL still uses: kept, no longer synced.
+    pub(super) kept: Vec<String>,
     pub(super) actions: Vec<Action>,
 }
 
@@ -73,6 +78,8 @@ pub(super) fn summary(s: &Part) -> Section {
         scope: s.scope,
         sets: sets_after(s),
         changes: s.changes,
+        unrecorded: s.observed.unrecorded.clone(),
+        kept: s.kept.clone(),
         actions: s.plan.actions.clone(),
     };
     Section {
@@ -185,6 +192,35 @@ pub(super) fn diff(s: &Part) -> String {
                     sets.join(", ")
                 );
             }
+            Action::Adopt { sets } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ adopt {} (--adopt: made by an sgsync that kept no record; recorded as this \
+                     deployment's)",
+                    sets.join(", ")
+                );
+            }
+            Action::Retire { set, id } => {
+                let _ = writeln!(
+                    out,
+                    "  - WAF IP set {set} ({id}): of an earlier selection or an unselected family: deleted \
+                     unless a web ACL still uses it"
+                );
+            }
+            Action::Reclaim { set, id } => {
+                let _ = writeln!(
+                    out,
+                    "  - WAF IP set {set} ({id}): carries this deployment's tags but is not in its record, \
+                     empty (a run stopped between creating and recording it): deleted and made again"
+                );
+            }
+            Action::Forget { arns } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ record: forget {} (no longer exist)",
+                    arns.join(", ")
+                );
+            }
         }
     }
     out
@@ -216,6 +252,16 @@ impl fmt::Display for Action {
                     sets.len()
                 )
             }
+            Action::Adopt { sets } => write!(
+                f,
+                "record {} WAF IP sets made by an sgsync that kept no record as this deployment's",
+                sets.len()
+            ),
+            Action::Retire { set, .. } => write!(f, "retire WAF IP set {set}"),
+            Action::Reclaim { set, .. } => {
+                write!(f, "delete the empty unrecorded WAF IP set {set}")
+            }
+            Action::Forget { arns } => write!(f, "forget {} deleted WAF IP sets", arns.len()),
         }
     }
 }
@@ -305,5 +351,16 @@ impl Kind for Part {
 
     fn status_text(&self, prefix: &str, synctoken: &str) -> String {
         status_text(self, prefix, synctoken)
+    }
+
+    fn gauges(&self) -> Vec<Gauge> {
+        vec![Gauge {
+            dimension: None,
+            values: vec![(
+                "UnrecordedIpSets",
+                "Count",
+                self.observed.unrecorded.len() as f64,
+            )],
+        }]
     }
 }

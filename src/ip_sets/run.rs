@@ -29,14 +29,17 @@ pub(crate) struct Run<A> {
     part: Part,
     /// Sets are `{stem}-ipv4` / `{stem}-ipv6`.
     stem: String,
+    /// The record's name, for what is said about sets it does not hold.
+    record: String,
 }
 
 impl<A> Run<A> {
-    pub(crate) fn new(api: A, scope: Scope, stem: String) -> Run<A> {
+    pub(crate) fn new(api: A, scope: Scope, stem: String, record: String) -> Run<A> {
         Run {
             api,
             part: Part::observed(scope, Observed::default(), BTreeMap::new()),
             stem,
+            record,
         }
     }
 }
@@ -61,6 +64,7 @@ impl<A: SetApi + SetReads + Send> KindRun for Run<A> {
                 synctoken: desired.synctoken,
                 stem: self.stem.clone(),
                 families: desired.families.clone(),
+                record: self.record.clone(),
             };
             self.part.plan = plan(&desired, &self.part.observed).map_err(KindError::plan)?;
             Ok(())
@@ -79,6 +83,7 @@ impl<A: SetApi + SetReads + Send> KindRun for Run<A> {
             let applied = apply(&mut self.api, &self.part.observed, &self.part.plan).await?;
             self.part.changes = applied.changes;
             self.part.ids = applied.ids;
+            self.part.kept = applied.kept;
             self.part.arns = self.api.arns();
             Ok(())
         })

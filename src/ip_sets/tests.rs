@@ -4,7 +4,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ownership::Conflict;
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 use crate::testkit::sets::{Sets, SimSet, check_run};
 
@@ -28,6 +28,7 @@ fn desired(members: impl IntoIterator<Item = u32>, synctoken: u64, families: &[F
         synctoken,
         stem: "AUTOUPDATE-cloudfront".into(),
         families: families.to_vec(),
+        record: "/sgsync/default/waf-ip-sets".into(),
     }
 }
 
@@ -90,18 +91,22 @@ fn refusals_say_why_and_change_nothing() {
     )
     .unwrap_err();
     assert_eq!(e, PlanError::NoDesiredAddresses);
+    // A set of this deployment's name that it did not record, and that holds addresses (or is
+    // another's): WAF keeps names unique, so the kind stops and says whose move it is.
     let observed = Observed {
-        conflicts: vec![Conflict {
+        unrecorded: vec![Unrecorded {
             id: "x".into(),
             name: "AUTOUPDATE-cloudfront-ipv4".into(),
-            deployment: "none (no sgsync tags)".into(),
+            reclaimable: false,
         }],
         ..Observed::default()
     };
     let e = plan(&desired(0..3, 1, &[Family::V4]), &observed).unwrap_err();
     assert!(
-        e.to_string()
-            .contains("owned by deployment 'none (no sgsync tags)'"),
+        e.to_string().contains(
+            "WAF IP set AUTOUPDATE-cloudfront-ipv4 (x) has this deployment's name but is not in its record \
+             (/sgsync/default/waf-ip-sets)"
+        ),
         "{e}"
     );
     let many = Desired {
@@ -115,6 +120,7 @@ fn refusals_say_why_and_change_nothing() {
         synctoken: 1,
         stem: "s".into(),
         families: vec![Family::V4],
+        record: "/sgsync/default/waf-ip-sets".into(),
     };
     let e = plan(&many, &Observed::default()).unwrap_err();
     assert!(
@@ -207,6 +213,7 @@ fn an_update_reads_as_a_diff_of_addresses() {
                 .chain(["192.0.2.0/24".parse().unwrap()])
                 .collect(),
             synctoken: Some(6),
+            adopt: false,
         }],
         ..Observed::default()
     };
@@ -234,4 +241,55 @@ fn an_update_reads_as_a_diff_of_addresses() {
     assert_eq!(summary.value["scope"], "REGIONAL");
     assert_eq!(summary.value["actions"][0]["action"], "update");
     assert_eq!(summary.value["sets"][0]["addresses"], d.nets.len());
+}
+
+/// An empty unrecorded set of this deployment's tags (a run stopped between create and record) is
+/// deleted and made again; a recorded set of a family no longer selected, or of an earlier
+/// selection, is retired unless a web ACL uses it.
+#[test]
+fn unrecorded_empty_sets_are_reclaimed_and_old_ones_retired() {
+    let observed = Observed {
+        unrecorded: vec![Unrecorded {
+            id: "crashed".into(),
+            name: "AUTOUPDATE-cloudfront-ipv4".into(),
+            reclaimable: true,
+        }],
+        ..Observed::default()
+    };
+    let d = desired(0..3, 1, &[Family::V4]);
+    let p = plan(&d, &observed).unwrap();
+    let kinds: Vec<String> = p.actions.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        kinds,
+        [
+            "delete the empty unrecorded WAF IP set AUTOUPDATE-cloudfront-ipv4",
+            "create WAF IP set AUTOUPDATE-cloudfront-ipv4 with 2 addresses",
+        ]
+    );
+    let after = check_run(&observed, &d, &p).unwrap();
+    assert!(after.unrecorded.is_empty());
+
+    // IP_VERSIONS narrowed to IPv4, and SERVICE changed once before: both old sets go.
+    let both = desired(0..80, 1, &[Family::V4, Family::V6]);
+    let mut observed = check_run(
+        &Observed::default(),
+        &both,
+        &plan(&both, &Observed::default()).unwrap(),
+    )
+    .unwrap()
+    .observe();
+    observed.retiring.push(RetiringSet {
+        id: "old".into(),
+        name: "AUTOUPDATE-cloudfront_origin_facing-ipv4".into(),
+    });
+    let v4 = desired(0..80, 1, &[Family::V4]);
+    let p = plan(&v4, &observed).unwrap();
+    let kinds: Vec<String> = p.actions.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        kinds,
+        [
+            "retire WAF IP set AUTOUPDATE-cloudfront-ipv6",
+            "retire WAF IP set AUTOUPDATE-cloudfront_origin_facing-ipv4",
+        ]
+    );
 }

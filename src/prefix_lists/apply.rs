@@ -14,7 +14,7 @@ use crate::rule::Family;
 /// The calls a prefix-list plan is made of. Versions (the optimistic lock) are the adapter's business:
 /// it re-reads a list whose version moved and applies what is still to do.
 pub trait ListApi {
-    /// Creates a list tagged as owned, with `entries` (at most 100); returns its id.
+    /// Creates a list tagged as owned and records it, with `entries` (at most 100); returns its id.
     fn create(
         &mut self,
         name: &str,
@@ -37,8 +37,15 @@ pub trait ListApi {
         add: &[IpNet],
         remove: &[IpNet],
     ) -> impl Future<Output = Result<(usize, usize), AwsError>> + Send;
-    /// Deletes a list; `false` when a resource still references it (it is kept, empty).
+    /// Deletes a recorded list and takes it out of the record; `false` when a resource still
+    /// references it (it is kept, empty, and stays recorded).
     fn delete(&mut self, id: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Records lists as this deployment's (`--adopt`).
+    fn adopt(&mut self, ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Deletes an unrecorded list; `false` when something references it after all (it is kept).
+    fn reclaim(&mut self, id: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Takes ids of lists that no longer exist out of the record.
+    fn forget(&mut self, ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Records the applied synctoken on lists, in one call.
     fn record_synctoken(
         &mut self,
@@ -140,6 +147,33 @@ async fn run<A: ListApi>(
                 applied.kept.push(list.clone());
             }
         }
+        Action::Adopt { lists } => {
+            let ids = lists
+                .iter()
+                .map(|l| known_id(&applied.ids, "prefix list", l))
+                .collect::<Result<Vec<_>, _>>()?;
+            api.adopt(&ids).await?;
+        }
+        Action::Retire { list, id } => {
+            if api.delete(id).await? {
+                c.lists_deleted += 1;
+            } else {
+                warn!(
+                    list,
+                    "the list of an earlier selection is referenced again: kept until nothing references it"
+                );
+                applied.kept.push(list.clone());
+            }
+        }
+        Action::Reclaim { list, id } => {
+            if !api.reclaim(id).await? {
+                warn!(
+                    list,
+                    "the unrecorded list is referenced after all: kept, its name stays taken"
+                );
+            }
+        }
+        Action::Forget { ids } => api.forget(ids).await?,
         Action::RecordSynctoken { lists, synctoken } => {
             let ids = lists
                 .iter()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::ownership::Conflict;
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 
 /// The most entries one modification may add, and the most it may remove (EC2's limit per request).
@@ -33,15 +33,38 @@ pub struct ObservedList {
     pub entries: BTreeSet<IpNet>,
     /// The synctoken tag.
     pub synctoken: Option<u64>,
+    /// Tagged as this deployment's but not in its record (an sgsync that kept no record made it):
+    /// with `--adopt` only, the run records it first.
+    pub adopt: bool,
+}
+
+/// A list this deployment recorded under an earlier selection (another `SERVICE` or `PREFIX_NAME`):
+/// no longer synced; deleted once nothing references it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Retiring {
+    pub id: String,
+    pub name: String,
+    /// What references it (security groups, route tables, …): while anything does, it is kept as it
+    /// is, with a warning (emptying it would cut what those allow).
+    pub references: Vec<String>,
 }
 
 /// One read of a region's prefix lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
-    /// The lists this deployment owns.
+    /// The lists this deployment recorded (and, with `--adopt`, those it takes over), of its
+    /// current selection.
     pub lists: Vec<ObservedList>,
-    /// Lists of this deployment's name pattern another deployment owns: nothing is planned.
-    pub conflicts: Vec<Conflict>,
+    /// Recorded lists of an earlier selection.
+    pub retiring: Vec<Retiring>,
+    /// Lists carrying this deployment's tags and name that it did not record: never filled, shared
+    /// or counted; reported (a reclaimable one is deleted, so that its name is free).
+    pub unrecorded: Vec<Unrecorded>,
+    /// Ids the record holds of lists that no longer exist: taken out of the record.
+    pub missing: Vec<String>,
+    /// Names of this deployment's pattern held by lists it does not own (other deployments',
+    /// unrecorded ones): new lists skip them.
+    pub taken: BTreeSet<String>,
     /// Things the user should know.
     pub warnings: Vec<String>,
 }
@@ -109,6 +132,16 @@ pub enum Action {
     },
     /// Delete a list left empty (kept, with a warning, while a resource still references it).
     Delete { list: String },
+    /// Record lists an sgsync that kept no record made (`--adopt`): first, so that every later call is
+    /// on a recorded list.
+    Adopt { lists: Vec<String> },
+    /// Delete a list of an earlier selection that nothing references (and take it out of the record).
+    Retire { list: String, id: String },
+    /// Delete an empty unrecorded list nothing references (a run stopped between create and record),
+    /// so that its name is free for the next run.
+    Reclaim { list: String, id: String },
+    /// Take ids of lists that no longer exist out of the record.
+    Forget { ids: Vec<String> },
     /// Record the applied synctoken on lists whose tag differs.
     RecordSynctoken { lists: Vec<String>, synctoken: u64 },
 }
@@ -128,12 +161,21 @@ pub struct ShareState {
     /// Principals it holds that `SHARE_WITH` no longer names: reported, never removed (withdrawing a
     /// share makes the other account's rules that reference the lists stop matching).
     pub extra_principals: Vec<String>,
+    /// The share carries this deployment's tags but is not in its record, and `--adopt` takes it
+    /// over: recorded first.
+    pub adopt: bool,
+    /// An empty share of this name and tags that the deployment did not record (a run stopped
+    /// between creating and recording it): deleted, and the share made again.
+    pub reclaim: Option<String>,
 }
 
 impl ShareState {
     /// Whether completing the share would write nothing.
     pub fn complete(&self) -> bool {
-        self.arn.is_some() && self.missing_lists.is_empty() && self.missing_principals.is_empty()
+        self.arn.is_some()
+            && !self.adopt
+            && self.missing_lists.is_empty()
+            && self.missing_principals.is_empty()
     }
 }
 
@@ -201,8 +243,11 @@ impl Changes {
                     c.entries_added += add.len();
                     c.entries_removed += remove.len();
                 }
-                Action::Delete { .. } => c.lists_deleted += 1,
-                Action::RecordSynctoken { .. } => {}
+                Action::Delete { .. } | Action::Retire { .. } => c.lists_deleted += 1,
+                Action::RecordSynctoken { .. }
+                | Action::Adopt { .. }
+                | Action::Reclaim { .. }
+                | Action::Forget { .. } => {}
             }
         }
         c

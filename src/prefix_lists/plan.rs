@@ -12,8 +12,11 @@
 //!    step) where they fit, at most 100 of each per request;
 //! 4. late requests that remove CIDRs still published (held twice, or moved): after every addition,
 //!    so the union of the lists never misses a published CIDR;
-//! 5. delete lists left empty;
+//! 5. delete lists left empty, lists of an earlier selection nothing references, and empty unrecorded
+//!    lists nothing references (a run stopped between create and record);
 //! 6. record the applied synctoken.
+//!
+//! With `--adopt`, lists an sgsync that kept no record made are recorded first (step 0).
 //!
 //! A referencing security group sees the union of the lists it references: reference every list of a
 //! family (docs/design.md).
@@ -27,7 +30,7 @@ use super::model::{
     Action, CHANGES_PER_REQUEST, Desired, ListAfter, MAX_ENTRIES_LIMIT, Observed, ObservedList,
     Plan, sized,
 };
-use crate::ownership::{Conflict, natural_key};
+use crate::ownership::natural_key;
 use crate::rule::Family;
 
 /// Why no plan could be made. Nothing has been changed.
@@ -38,13 +41,6 @@ pub enum PlanError {
         "the desired state has no CIDRs; refusing to empty the managed prefix lists (check SERVICE, SERVICE_REGIONS and IP_VERSIONS)"
     )]
     NoDesiredEntries,
-    /// Another deployment owns lists of this deployment's name pattern.
-    #[error(
-        "prefix list {} ({}) is owned by deployment '{}' (tag sgsync:deployment), not by this one; nothing was \\
-         changed. Give one of the deployments another PREFIX_NAME, or run as that deployment (DEPLOYMENT_ID={})",
-        .0[0].name, .0[0].id, .0[0].deployment, .0[0].deployment
-    )]
-    Conflict(Vec<Conflict>),
     /// A list would grow past what a security group that references it can take.
     #[error(
         "prefix list {list} ({id}) needs {to} entries, but security group {group} ({group_name}) references it and \
@@ -113,9 +109,6 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if desired.nets.is_empty() {
         return Err(PlanError::NoDesiredEntries);
     }
-    if !observed.conflicts.is_empty() {
-        return Err(PlanError::Conflict(observed.conflicts.clone()));
-    }
     let cap = desired.cap.clamp(1, MAX_ENTRIES_LIMIT);
     let mut creates = Vec::new();
     let mut resizes = Vec::new();
@@ -123,7 +116,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     let mut late = Vec::new();
     let mut deletes = Vec::new();
     let mut layout = BTreeMap::new();
-    let taken: BTreeSet<&str> = observed.lists.iter().map(|l| l.name.as_str()).collect();
+    let taken: BTreeSet<&str> = (observed.lists.iter().map(|l| l.name.as_str()))
+        .chain(observed.taken.iter().map(String::as_str))
+        .chain(observed.unrecorded.iter().map(|u| u.name.as_str()))
+        .chain(observed.retiring.iter().map(|r| r.name.as_str()))
+        .collect();
 
     for family in Family::ALL {
         let wanted: BTreeSet<IpNet> = desired
@@ -277,11 +274,36 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         .filter(|l| layout.contains_key(&l.name) && l.synctoken != Some(desired.synctoken))
         .map(|l| l.name.clone())
         .collect();
-    let mut actions: Vec<Action> = creates;
+    let adopt: Vec<String> = (observed.lists.iter().filter(|l| l.adopt))
+        .map(|l| l.name.clone())
+        .collect();
+    let mut actions: Vec<Action> = Vec::new();
+    if !adopt.is_empty() {
+        actions.push(Action::Adopt { lists: adopt });
+    }
+    actions.extend(creates);
     actions.extend(resizes);
     actions.extend(early);
     actions.extend(late);
     actions.extend(deletes);
+    // Nothing references these: deleting them takes nothing from anyone.
+    for r in observed.retiring.iter().filter(|r| r.references.is_empty()) {
+        actions.push(Action::Retire {
+            list: r.name.clone(),
+            id: r.id.clone(),
+        });
+    }
+    for u in observed.unrecorded.iter().filter(|u| u.reclaimable) {
+        actions.push(Action::Reclaim {
+            list: u.name.clone(),
+            id: u.id.clone(),
+        });
+    }
+    if !observed.missing.is_empty() {
+        actions.push(Action::Forget {
+            ids: observed.missing.clone(),
+        });
+    }
     if !retag.is_empty() {
         actions.push(Action::RecordSynctoken {
             lists: retag,

@@ -6,11 +6,12 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::model::{Action, Changes, Share};
+use super::model::{Action, Changes, Retiring, Share};
 use super::part::Part;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
-use crate::kind::{Desired, Kind};
+use crate::kind::{Desired, Gauge, Kind};
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -37,6 +38,10 @@ struct ListsSummary {
     /// The RAM share, when `SHARE_WITH` names principals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) share: Option<Share>,
+    /// Lists carrying this deployment's tags and name that it did not record: never filled.
+    pub(super) unrecorded: Vec<Unrecorded>,
+    /// Recorded lists of an earlier selection, no longer synced.
+    pub(super) retiring: Vec<Retiring>,
     pub(super) actions: Vec<Action>,
 }
 
@@ -84,6 +89,8 @@ pub(super) fn summary(l: &Part) -> Section {
         changes: l.changes,
         kept: l.kept.clone(),
         share: l.share.clone(),
+        unrecorded: l.observed.unrecorded.clone(),
+        retiring: l.observed.retiring.clone(),
         actions: l.plan.actions.clone(),
     };
     Section {
@@ -218,6 +225,40 @@ pub(super) fn diff(l: &Part) -> String {
                 );
                 continue;
             }
+            Action::Adopt { lists } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ adopt {} (--adopt: made by an sgsync that kept no record; recorded as this \
+                     deployment's)",
+                    lists.join(", ")
+                );
+                continue;
+            }
+            Action::Retire { list, id } => {
+                let _ = writeln!(
+                    out,
+                    "  - prefix list {list} ({id}): of an earlier SERVICE or PREFIX_NAME, referenced by \
+                     nothing: deleted"
+                );
+                continue;
+            }
+            Action::Reclaim { list, id } => {
+                let _ = writeln!(
+                    out,
+                    "  - prefix list {list} ({id}): carries this deployment's tags but is not in its record, \
+                     empty and referenced by nothing (a run stopped between creating and recording it): \
+                     deleted, its name is free"
+                );
+                continue;
+            }
+            Action::Forget { ids } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ record: forget {} (no longer exist)",
+                    ids.join(", ")
+                );
+                continue;
+            }
         };
         if !lines.contains_key(name) {
             order.push(name);
@@ -280,6 +321,18 @@ impl fmt::Display for Action {
                 remove.len()
             ),
             Action::Delete { list } => write!(f, "delete prefix list {list}"),
+            Action::Adopt { lists } => write!(
+                f,
+                "record {} prefix lists made by an sgsync that kept no record as this deployment's",
+                lists.len()
+            ),
+            Action::Retire { list, .. } => {
+                write!(f, "delete prefix list {list} of an earlier selection")
+            }
+            Action::Reclaim { list, .. } => {
+                write!(f, "delete the empty unrecorded prefix list {list}")
+            }
+            Action::Forget { ids } => write!(f, "forget {} deleted prefix lists", ids.len()),
             Action::RecordSynctoken { lists, synctoken } => {
                 write!(
                     f,
@@ -389,5 +442,16 @@ impl Kind for Part {
 
     fn status_text(&self, prefix: &str, synctoken: &str) -> String {
         status_text(self, prefix, synctoken)
+    }
+
+    fn gauges(&self) -> Vec<Gauge> {
+        vec![Gauge {
+            dimension: None,
+            values: vec![(
+                "UnrecordedPrefixLists",
+                "Count",
+                self.observed.unrecorded.len() as f64,
+            )],
+        }]
     }
 }

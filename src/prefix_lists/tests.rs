@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ownership::Conflict;
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 use crate::testkit::lists::{Lists, check_run, resume};
 
@@ -194,24 +194,87 @@ fn a_cidr_held_twice_loses_its_second_copy_late() {
     );
 }
 
+/// Names other deployments' lists (or unrecorded ones) hold are skipped, never taken: two
+/// deployments of one service under one prefix coexist.
 #[test]
-fn a_list_another_deployment_owns_stops_everything() {
+fn a_name_another_list_holds_is_skipped_and_an_empty_unrecorded_one_reclaimed() {
     let observed = Observed {
-        conflicts: vec![Conflict {
-            id: "pl-1".into(),
-            name: "AUTOUPDATE-cloudfront-ipv4-1".into(),
-            deployment: "staging".into(),
+        taken: ["AUTOUPDATE-cloudfront-ipv4-1".to_string()].into(),
+        unrecorded: vec![Unrecorded {
+            id: "pl-crashed".into(),
+            name: "AUTOUPDATE-cloudfront-ipv4-2".into(),
+            reclaimable: true,
         }],
         ..Observed::default()
     };
-    let e = plan(&desired(nets(0..3), 1, 60), &observed).unwrap_err();
-    assert!(
-        e.to_string().contains("owned by deployment 'staging'"),
-        "{e}"
+    let d = desired(nets(0..3), 1, 60);
+    let p = plan(&d, &observed).unwrap();
+    assert_eq!(
+        names(&p),
+        [
+            "create prefix list AUTOUPDATE-cloudfront-ipv4-3 with 3 entries",
+            "delete the empty unrecorded prefix list AUTOUPDATE-cloudfront-ipv4-2",
+        ]
     );
+    let after = check_run(&observed, &d, &p, &BTreeSet::new()).unwrap();
+    assert!(after.unrecorded.is_empty());
     assert_eq!(
         plan(&desired(BTreeSet::new(), 1, 60), &Observed::default()).unwrap_err(),
         PlanError::NoDesiredEntries
+    );
+}
+
+/// An unrecorded list is never filled: not even one that is empty (it is reclaimed instead), and one
+/// that holds entries is left alone.
+#[test]
+fn an_unrecorded_list_is_never_filled() {
+    let observed = Observed {
+        unrecorded: vec![Unrecorded {
+            id: "pl-forged".into(),
+            name: "AUTOUPDATE-cloudfront-ipv4-1".into(),
+            reclaimable: false,
+        }],
+        ..Observed::default()
+    };
+    let p = plan(&desired(nets(0..3), 1, 60), &observed).unwrap();
+    assert!(
+        p.actions.iter().all(|a| !a.to_string().contains("ipv4-1")),
+        "{p:?}"
+    );
+}
+
+/// Lists of an earlier SERVICE are deleted when nothing references them, kept as they are otherwise.
+#[test]
+fn lists_of_an_earlier_selection_are_deleted_once_unreferenced() {
+    let mut observed = synced(3, 60).observe();
+    observed.retiring = vec![
+        Retiring {
+            id: "pl-old1".into(),
+            name: "AUTOUPDATE-cloudfront_origin_facing-ipv4-1".into(),
+            references: Vec::new(),
+        },
+        Retiring {
+            id: "pl-old2".into(),
+            name: "AUTOUPDATE-cloudfront_origin_facing-ipv4-2".into(),
+            references: vec!["sg-1".into()],
+        },
+    ];
+    let p = plan(&desired(nets(0..3), 1, 60), &observed).unwrap();
+    assert_eq!(
+        names(&p),
+        ["delete prefix list AUTOUPDATE-cloudfront_origin_facing-ipv4-1 of an earlier selection"]
+    );
+}
+
+/// `--adopt` records the lists an sgsync that kept no record made before anything else.
+#[test]
+fn adopted_lists_are_recorded_first() {
+    let mut observed = synced(3, 60).observe();
+    observed.lists[0].adopt = true;
+    let p = plan(&desired(nets(0..4), 2, 60), &observed).unwrap();
+    assert_eq!(
+        names(&p)[0],
+        "record 1 prefix lists made by an sgsync that kept no record as this deployment's"
     );
 }
 

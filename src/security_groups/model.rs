@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::ownership::Unrecorded;
 use crate::rule::{PerFamily, Rule};
 
 /// The quotas that bound a layout. Defaults are AWS's defaults; both are adjustable per account.
@@ -112,18 +113,6 @@ pub struct ObservedGroup {
     /// Made by an sgsync that did not record deployments (no `sgsync:deployment` tag): adopted, it is
     /// tagged as this deployment's too.
     pub legacy: bool,
-}
-
-/// A group that carries this deployment's tags but is not in its record: someone else made it (tags
-/// are anyone's to write), or a run stopped between creating and recording it, or an sgsync that kept
-/// no record made it. It is never filled, attached or counted; only reported, unless `--adopt`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Unrecorded {
-    pub id: String,
-    pub name: String,
-    /// Empty (no inbound entry) and attached nowhere: harmless to delete, so its name can be used
-    /// again (what a run that stopped right after a create leaves).
-    pub reclaimable: bool,
 }
 
 /// A target as observed: every group attached to it, managed or not, in the order the API gave.

@@ -6,12 +6,13 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::model::{Action, Changes, Observed, Quotas, TargetId, Unrecorded};
+use super::model::{Action, Changes, Observed, Quotas, TargetId};
 use super::part::Part;
 use super::text;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
 use crate::kind::{Desired, Gauge, Kind};
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 use crate::rule::PerFamily;
 use ipnet::IpNet;

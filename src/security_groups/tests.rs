@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ownership::{Claim, Ownership};
+use crate::ownership::{Claim, Ownership, Unrecorded};
 use crate::rule::{Family, PerFamily, PortRange, Rule};
 use crate::testkit::groups::{Meddle, World, check_run, check_run_meddled};
 

@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::FutureExt;
 
 use crate::error::AwsError;
+use crate::ownership::Unrecorded;
 use crate::rule::{Family, PerFamily, Rule};
 use crate::security_groups::{
     Action, Changes, Desired, GroupApi, Observed, ObservedGroup, ObservedTarget, Plan, Quotas,
-    TargetId, Unrecorded, apply, plan,
+    TargetId, apply, plan,
 };
 
 /// One group in the simulated VPC.

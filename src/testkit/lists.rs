@@ -22,6 +22,7 @@ use futures_util::FutureExt;
 use ipnet::IpNet;
 
 use crate::error::AwsError;
+use crate::ownership::Unrecorded;
 use crate::prefix_lists::{
     CHANGES_PER_REQUEST, Changes, Desired, ListApi, MAX_ENTRIES_LIMIT, Observed, ObservedList,
     Plan, apply, plan,
@@ -45,6 +46,9 @@ pub struct Lists {
     pub lists: BTreeMap<String, SimList>,
     /// Ids of lists something references: deleting them fails (they are kept).
     pub referenced: BTreeSet<String>,
+    /// Lists carrying the deployment's tags that it did not record, by id: never changed but by
+    /// `adopt` and `reclaim`.
+    pub unrecorded: BTreeMap<String, SimList>,
     created: usize,
 }
 
@@ -53,9 +57,23 @@ fn refused(operation: &'static str, code: &str, message: String) -> AwsError {
 }
 
 impl Lists {
-    /// The region as observed.
+    /// The region as observed (an unrecorded list that is not reclaimable is held referenced).
     pub fn from_observed(observed: &Observed) -> Lists {
+        let unrecorded = observed.unrecorded.iter().map(|u| {
+            let sim = SimList {
+                name: u.name.clone(),
+                family: Family::V4,
+                max_entries: 1,
+                version: 1,
+                entries: BTreeSet::new(),
+                synctoken: None,
+            };
+            (u.id.clone(), sim)
+        });
+        let held = observed.unrecorded.iter().filter(|u| !u.reclaimable);
         Lists {
+            unrecorded: unrecorded.collect(),
+            referenced: held.map(|u| u.id.clone()).collect(),
             lists: observed
                 .lists
                 .iter()
@@ -71,7 +89,6 @@ impl Lists {
                     (l.id.clone(), sim)
                 })
                 .collect(),
-            referenced: BTreeSet::new(),
             created: 0,
         }
     }
@@ -90,6 +107,14 @@ impl Lists {
                     version: l.version,
                     entries: l.entries.clone(),
                     synctoken: l.synctoken,
+                    adopt: false,
+                })
+                .collect(),
+            unrecorded: (self.unrecorded.iter())
+                .map(|(id, l)| Unrecorded {
+                    id: id.clone(),
+                    name: l.name.clone(),
+                    reclaimable: l.entries.is_empty() && !self.referenced.contains(id),
                 })
                 .collect(),
             ..Observed::default()
@@ -265,6 +290,36 @@ impl ListApi for Lists {
         }
         Ok(())
     }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        for id in ids {
+            if let Some(l) = self.unrecorded.remove(id) {
+                self.lists.insert(id.clone(), l);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reclaim(&mut self, id: &str) -> Result<bool, AwsError> {
+        if self.referenced.contains(id) {
+            return Ok(false);
+        }
+        match self.unrecorded.get(id) {
+            Some(l) if l.entries.is_empty() => {
+                self.unrecorded.remove(id);
+                Ok(true)
+            }
+            _ => Err(refused(
+                "ec2:DeleteManagedPrefixList",
+                "sgsync:invariant",
+                format!("{id} is not an empty unrecorded list"),
+            )),
+        }
+    }
+
+    async fn forget(&mut self, _ids: &[String]) -> Result<(), AwsError> {
+        Ok(())
+    }
 }
 
 const VIOLATION: &str = "sgsync:invariant";
@@ -376,6 +431,21 @@ impl ListApi for Refereed<'_> {
         let r = self.lists.record_synctoken(ids, synctoken).await;
         self.then(r)
     }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        let r = self.lists.adopt(ids).await;
+        self.then(r)
+    }
+
+    async fn reclaim(&mut self, id: &str) -> Result<bool, AwsError> {
+        let r = self.lists.reclaim(id).await;
+        self.then(r)
+    }
+
+    async fn forget(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        let r = self.lists.forget(ids).await;
+        self.then(r)
+    }
 }
 
 fn referee<'a>(lists: Lists, desired: &'a Desired, crash_after: Option<usize>) -> Refereed<'a> {
@@ -403,7 +473,7 @@ pub fn check_run(
     referenced: &BTreeSet<String>,
 ) -> Result<Lists, String> {
     let mut lists = Lists::from_observed(observed);
-    lists.referenced = referenced.clone();
+    lists.referenced.extend(referenced.iter().cloned());
     let mut referee = referee(lists, desired, None);
     let applied = apply(&mut referee, observed, plan)
         .now_or_never()

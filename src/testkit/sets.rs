@@ -16,6 +16,7 @@ use crate::error::AwsError;
 use crate::ip_sets::{
     ADDRESSES_LIMIT, Changes, Desired, Observed, ObservedSet, Plan, SetApi, apply, plan,
 };
+use crate::ownership::Unrecorded;
 use crate::rule::Family;
 
 /// One set in the simulation.
@@ -31,6 +32,10 @@ pub struct SimSet {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sets {
     pub sets: BTreeMap<String, SimSet>,
+    /// Sets of the deployment's names that it did not record, by id.
+    pub unrecorded: BTreeMap<String, SimSet>,
+    /// Ids of sets a web ACL uses: WAF refuses to delete them.
+    pub used: BTreeSet<String>,
     /// Writes made, for the tests that count them.
     pub writes: usize,
     created: usize,
@@ -56,6 +61,21 @@ impl Sets {
                     (s.id.clone(), sim)
                 })
                 .collect(),
+            unrecorded: (observed.unrecorded.iter())
+                .map(|u| {
+                    let sim = SimSet {
+                        name: u.name.clone(),
+                        family: Family::V4,
+                        addresses: BTreeSet::new(),
+                        synctoken: None,
+                    };
+                    (u.id.clone(), sim)
+                })
+                .collect(),
+            used: (observed.unrecorded.iter())
+                .filter(|u| !u.reclaimable)
+                .map(|u| u.id.clone())
+                .collect(),
             writes: 0,
             created: 0,
         }
@@ -72,6 +92,14 @@ impl Sets {
                     family: s.family,
                     addresses: s.addresses.clone(),
                     synctoken: s.synctoken,
+                    adopt: false,
+                })
+                .collect(),
+            unrecorded: (self.unrecorded.iter())
+                .map(|(id, s)| Unrecorded {
+                    id: id.clone(),
+                    name: s.name.clone(),
+                    reclaimable: s.addresses.is_empty() && !self.used.contains(id),
                 })
                 .collect(),
             ..Observed::default()
@@ -117,7 +145,7 @@ impl SetApi for Sets {
     ) -> Result<String, AwsError> {
         const OP: &str = "wafv2:CreateIPSet";
         Sets::check(OP, family, addresses)?;
-        if self.sets.values().any(|s| s.name == name) {
+        if (self.sets.values().chain(self.unrecorded.values())).any(|s| s.name == name) {
             return Err(refused(
                 OP,
                 "WAFDuplicateItemException",
@@ -168,6 +196,38 @@ impl SetApi for Sets {
     ) -> Result<(), AwsError> {
         self.by_id("wafv2:TagResource", id)?.synctoken = Some(synctoken);
         self.writes += 1;
+        Ok(())
+    }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        for id in ids {
+            if let Some(s) = self.unrecorded.remove(id) {
+                self.sets.insert(id.clone(), s);
+            }
+        }
+        Ok(())
+    }
+
+    async fn retire(&mut self, id: &str, _name: &str) -> Result<bool, AwsError> {
+        if self.used.contains(id) {
+            return Ok(false);
+        }
+        self.by_id("wafv2:DeleteIPSet", id)?;
+        self.sets.remove(id);
+        self.writes += 1;
+        Ok(true)
+    }
+
+    async fn reclaim(&mut self, id: &str, _name: &str) -> Result<bool, AwsError> {
+        if self.used.contains(id) {
+            return Ok(false);
+        }
+        self.unrecorded.remove(id);
+        self.writes += 1;
+        Ok(true)
+    }
+
+    async fn forget(&mut self, _arns: &[String]) -> Result<(), AwsError> {
         Ok(())
     }
 }
@@ -238,6 +298,28 @@ impl SetApi for Refereed<'_> {
         synctoken: u64,
     ) -> Result<(), AwsError> {
         self.sets.record_synctoken(id, name, synctoken).await?;
+        self.check()
+    }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        self.sets.adopt(ids).await?;
+        self.check()
+    }
+
+    async fn retire(&mut self, id: &str, name: &str) -> Result<bool, AwsError> {
+        let r = self.sets.retire(id, name).await?;
+        self.check()?;
+        Ok(r)
+    }
+
+    async fn reclaim(&mut self, id: &str, name: &str) -> Result<bool, AwsError> {
+        let r = self.sets.reclaim(id, name).await?;
+        self.check()?;
+        Ok(r)
+    }
+
+    async fn forget(&mut self, arns: &[String]) -> Result<(), AwsError> {
+        self.sets.forget(arns).await?;
         self.check()
     }
 }

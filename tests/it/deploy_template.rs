@@ -356,12 +356,14 @@ fn iam_is_least_privilege() {
         "ram:GetResourceShareAssociations",
         "ram:CreateResourceShare",
         "ram:AssociateResourceShare",
+        "ram:DeleteResourceShare",
         "wafv2:ListIPSets",
         "wafv2:ListTagsForResource",
         "wafv2:CreateIPSet",
         "wafv2:TagResource",
         "wafv2:GetIPSet",
         "wafv2:UpdateIPSet",
+        "wafv2:DeleteIPSet",
         "s3:GetObject",
         "sts:AssumeRole",
         "ssm:GetParameter",
@@ -678,5 +680,68 @@ fn the_role_could_tag_someone_elses_ip_set_or_share() {
             has(s, "aws:ResourceTag/sgsync:prefix") && has(s, "aws:ResourceTag/sgsync:deployment"),
             "wafv2:TagResource on sets this deployment does not own: {s:?}"
         );
+    }
+}
+
+/// Tags and the record are claims only while nobody else may write them: the service control policy
+/// denies the ownership tags (not `sgsync:target`, which operators write) and the `/sgsync/*`
+/// parameters to every principal without the role tag the templates give their roles, and denies
+/// that tag to all but the deployers.
+#[test]
+fn the_scp_leaves_ownership_tags_and_records_to_the_sgsync_roles() {
+    let path = format!(
+        "{}/deploy/protect-tags-scp.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let scp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements = scp["Statement"].as_array().unwrap();
+    assert!(statements.iter().all(|s| s["Effect"] == "Deny"));
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    let tags = by_sid("OnlySgsyncWritesItsOwnershipTags");
+    let keys = &tags["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"];
+    for key in ["sgsync:prefix", "sgsync:deployment", "sgsync:synctoken"] {
+        assert!(keys.as_array().unwrap().iter().any(|k| k == key), "{key}");
+    }
+    assert!(!keys.to_string().contains("sgsync:target"));
+    for action in [
+        "ec2:CreateTags",
+        "wafv2:CreateIPSet",
+        "wafv2:TagResource",
+        "ram:CreateResourceShare",
+        "ram:TagResource",
+    ] {
+        assert!(tags["Action"].to_string().contains(action), "{action}");
+    }
+    let records = by_sid("OnlySgsyncWritesItsRecords");
+    assert_eq!(records["Resource"], "arn:*:ssm:*:*:parameter/sgsync/*");
+    assert!(records["Action"].to_string().contains("ssm:PutParameter"));
+    for s in [tags, records] {
+        assert_eq!(
+            s["Condition"]["StringNotEquals"]["aws:PrincipalTag/sgsync-role"],
+            "true"
+        );
+    }
+    let role_tag = by_sid("OnlyDeployersMakeSgsyncRoles");
+    assert!(role_tag["Action"].to_string().contains("iam:TagRole"));
+
+    // Every role the templates make carries the tag.
+    for name in ["template.yaml", "stackset.yaml", "spoke-role.yaml"] {
+        let t = read(name);
+        for (_, resource) in t["Resources"].as_mapping().unwrap() {
+            if resource["Type"] == "AWS::IAM::Role" {
+                let tags = list(&resource["Properties"]["Tags"]);
+                assert!(
+                    tags.iter()
+                        .any(|t| t["Key"] == "sgsync-role" && t["Value"] == "true"),
+                    "a role of {name} lacks the tag sgsync-role=true"
+                );
+            }
+        }
     }
 }

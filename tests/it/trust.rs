@@ -219,3 +219,105 @@ async fn ownership_by_tags_alone_is_forgeable() {
         "the legacy-looking group was filled"
     );
 }
+
+/// Finding 2, prefix lists, WAF IP sets and the RAM share: a list, a set or a share someone else
+/// made under this deployment's name and tags was filled and used as its own (the set's creator could
+/// swap in `0.0.0.0/1`; the share's could point it at any account). Now only what the deployment
+/// recorded at creation is filled or shared; a forgery is reported and left alone, and one that is
+/// empty and unused (what a run stopped between create and record leaves) is deleted and made again.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_lists_sets_and_shares_are_never_filled_or_used() {
+    let aws = Aws::start().await;
+    let ours = [
+        ("sgsync:prefix", "AUTOUPDATE"),
+        ("sgsync:deployment", "default"),
+    ];
+    let forged_list = aws
+        .create_prefix_list("AUTOUPDATE-cloudfront-ipv4-1", &["0.0.0.0/1"], &ours)
+        .await;
+    let crashed_list = aws
+        .create_prefix_list("AUTOUPDATE-cloudfront-ipv4-2", &[], &ours)
+        .await;
+    let crashed_set = aws
+        .create_ip_set("AUTOUPDATE-cloudfront-ipv4", &[], &ours)
+        .await;
+    let sgsync = aws.sgsync().env("KINDS", "prefix-lists,waf-ip-sets");
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    let summary = out.ok().json();
+    let lists = &summary["prefix_lists"];
+    assert_eq!(
+        lists["unrecorded"][0]["id"],
+        forged_list.as_str(),
+        "{lists}"
+    );
+    assert!(
+        summary["warnings"]
+            .to_string()
+            .contains(&format!("({forged_list}) carries this deployment's tags")),
+        "{summary}"
+    );
+
+    let all = aws.prefix_lists("AUTOUPDATE").await;
+    let forged = all.iter().find(|l| l.id == forged_list).unwrap();
+    assert_eq!(
+        forged.entries,
+        BTreeSet::from(["0.0.0.0/1".to_string()]),
+        "the forged list was changed"
+    );
+    assert!(
+        all.iter().all(|l| l.id != crashed_list),
+        "the empty unrecorded list was not reclaimed"
+    );
+    let recorded = aws.record("default", "prefix-lists").await;
+    let managed: BTreeSet<String> = all
+        .iter()
+        .filter(|l| l.id != forged_list)
+        .map(|l| l.id.clone())
+        .collect();
+    assert_eq!(recorded, managed);
+    assert!(!recorded.contains(&forged_list));
+    let held: BTreeSet<String> = all
+        .iter()
+        .filter(|l| recorded.contains(&l.id))
+        .flat_map(|l| l.entries.iter().cloned())
+        .collect();
+    assert_eq!(held, expected_cidrs(&latest(), false));
+
+    // The empty set of this name was deleted and made again, recorded, filled.
+    let sets = aws.ip_sets().await;
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_ne!(sets[0].id, crashed_set);
+    let set_arns = aws.record("default", "waf-ip-sets").await;
+    assert_eq!(set_arns.len(), 1);
+    assert!(set_arns.iter().next().unwrap().contains(&sets[0].id));
+
+    // A share of the deployment's name and tags that it did not record, already pointing at an
+    // account: the lists are never added to it.
+    let share = aws
+        .create_share(
+            "AUTOUPDATE-cloudfront-prefix-lists",
+            &["999999999999"],
+            &ours,
+        )
+        .await;
+    let sharing = sgsync.clone().env("SHARE_WITH", "111122223333");
+    let (out, calls) = aws.apply_doc(&sharing, &latest());
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&share) && out.stderr.contains("not in its record"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.action != "AssociateResourceShare" && c.action != "CreateResourceShare"),
+        "{:?}",
+        writes(&calls)
+    );
+    let shares = aws.shares().await;
+    assert!(
+        shares["AUTOUPDATE-cloudfront-prefix-lists"].0.is_empty(),
+        "a list joined the forged share: {shares:?}"
+    );
+}

@@ -10,8 +10,9 @@ use super::permissions::{Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
+use crate::ownership::Unrecorded;
 use crate::ownership::{Claim, Ownership};
-use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId, Unrecorded};
+use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()

@@ -6,13 +6,18 @@ mod read;
 mod state;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::record::Record;
 use super::{Clients, quotas, share};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
 use crate::prefix_lists::{ListReads, Observed, Referencing, ShareApi, ShareState};
 use crate::security_groups::QuotaOverrides;
+
+/// The record of a deployment's prefix lists (and of their RAM share):
+/// `/sgsync/<DEPLOYMENT_ID>/prefix-lists`.
+pub(crate) const LISTS_RECORD: &str = "prefix-lists";
 
 /// The prefix lists of one region, as a run reads and writes them.
 pub(crate) struct AwsLists<'a> {
@@ -23,6 +28,13 @@ pub(crate) struct AwsLists<'a> {
     description: String,
     /// `ALLOW_EXTERNAL_SHARE`: principals outside the organization may be shared with.
     allow_external: bool,
+    /// `--adopt`: lists and a share carrying this deployment's tags that it did not record are taken
+    /// over.
+    adopt: bool,
+    /// `/sgsync/<DEPLOYMENT_ID>/prefix-lists`: the ids of the lists, and the ARN of the share.
+    record: Record<'a>,
+    /// The record as the last observe read it.
+    recorded: BTreeSet<String>,
     /// The account that owns the lists (read with them): references from other accounts are not
     /// readable from here.
     account: Option<String>,
@@ -41,13 +53,17 @@ impl<'a> AwsLists<'a> {
         overrides: QuotaOverrides,
         description: String,
         allow_external: bool,
+        adopt: bool,
     ) -> Self {
         AwsLists {
             clients,
+            record: Record::new(&clients.ssm, &owner.deployment, LISTS_RECORD),
             owner,
             overrides,
             description,
             allow_external,
+            adopt,
+            recorded: BTreeSet::new(),
             account: None,
             names: BTreeMap::new(),
             versions: BTreeMap::new(),
@@ -57,7 +73,15 @@ impl<'a> AwsLists<'a> {
 
 impl ListReads for AwsLists<'_> {
     async fn observe(&mut self) -> Result<Observed, AwsError> {
-        let (observed, account) = read::observe(&self.clients.ec2, &self.owner).await?;
+        self.recorded = self.record.read().await?.set;
+        let (observed, account) = read::observe(
+            &self.clients.ec2,
+            &self.owner,
+            &self.recorded,
+            &self.record.name,
+            self.adopt,
+        )
+        .await?;
         self.account = account;
         for l in &observed.lists {
             let name = l.name.split('#').next().unwrap_or(&l.name).to_string();
@@ -96,10 +120,26 @@ impl ShareApi for AwsLists<'_> {
         } else {
             read::arns(&self.clients.ec2, list_ids).await?
         };
-        share::inspect(&self.clients.ram, &self.owner, &arns, principals).await
+        share::inspect(
+            &self.clients.ram,
+            &self.owner,
+            &self.recorded,
+            &self.record.name,
+            self.adopt,
+            &arns,
+            principals,
+        )
+        .await
     }
 
     async fn complete_share(&mut self, state: &ShareState) -> Result<String, AwsError> {
-        share::complete(&self.clients.ram, &self.owner, state, self.allow_external).await
+        share::complete(
+            &self.clients.ram,
+            &self.record,
+            &self.owner,
+            state,
+            self.allow_external,
+        )
+        .await
     }
 }

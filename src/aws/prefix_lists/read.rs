@@ -8,10 +8,11 @@ use aws_sdk_ec2::types::{Filter, ManagedPrefixList, PrefixListState, Tag};
 use ipnet::IpNet;
 
 use super::state::{Settled, describe, settled};
+use crate::aws::record::unrecorded_warning;
 use crate::aws::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, sdk_error};
 use crate::error::AwsError;
-use crate::ownership::{Claim, Conflict, Ownership};
-use crate::prefix_lists::{Observed, ObservedList, Referencing};
+use crate::ownership::{Claim, Ownership, Unrecorded};
+use crate::prefix_lists::{Observed, ObservedList, Referencing, Retiring};
 use crate::rule::{Family, PerFamily};
 
 fn filter(name: &str, value: &str) -> Filter {
@@ -62,88 +63,178 @@ pub(super) async fn entries(ec2: &Client, id: &str) -> Result<BTreeSet<IpNet>, A
     Ok(out)
 }
 
-/// The lists tagged with this deployment's prefix, classified by name and deployment tag, with their
-/// entries (one `GetManagedPrefixListEntries` per owned list); and the account that owns them.
+/// The lists this deployment recorded, and those tagged with its prefix (to see the others); each
+/// owned list with its entries (one `GetManagedPrefixListEntries` per list); and the account that
+/// owns them. `adopt` (`--adopt`): lists carrying this deployment's tags and name that it did not
+/// record are taken over.
 pub(super) async fn observe(
     ec2: &Client,
     owner: &Ownership,
+    recorded: &BTreeSet<String>,
+    record: &str,
+    adopt: bool,
 ) -> Result<(Observed, Option<String>), AwsError> {
-    const OP: &str = "ec2:DescribeManagedPrefixLists";
-    let mut pages = ec2
-        .describe_managed_prefix_lists()
-        .filters(filter(&format!("tag:{TAG_PREFIX}"), &owner.prefix))
-        .into_paginator()
-        .send();
     let mut observed = Observed::default();
     let mut account = None;
     let mut names = BTreeSet::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error(OP, e))?;
-        for list in page.prefix_lists() {
-            let (Some(id), Some(name), Some(family)) = (
-                list.prefix_list_id(),
-                list.prefix_list_name(),
-                family_of(list),
-            ) else {
-                continue;
-            };
-            let gone = matches!(
-                list.state(),
-                Some(PrefixListState::DeleteComplete | PrefixListState::DeleteInProgress)
-            );
-            if gone {
+    let mut seen = BTreeSet::new();
+    let tagged = describe_all(ec2, filter(&format!("tag:{TAG_PREFIX}"), &owner.prefix)).await?;
+    // A recorded list whose prefix tag someone removed is still this deployment's: read by id.
+    let untagged: Vec<String> = recorded
+        .iter()
+        .filter(|id| {
+            !tagged
+                .iter()
+                .any(|l| l.prefix_list_id() == Some(id.as_str()))
+        })
+        .cloned()
+        .collect();
+    let by_id = match untagged.is_empty() {
+        true => Vec::new(),
+        false => {
+            let ids = Filter::builder()
+                .name("prefix-list-id")
+                .set_values(Some(untagged))
+                .build();
+            describe_all(ec2, ids).await?
+        }
+    };
+    for list in tagged.iter().chain(&by_id) {
+        let (Some(id), Some(name), Some(family)) = (
+            list.prefix_list_id(),
+            list.prefix_list_name(),
+            family_of(list),
+        ) else {
+            continue;
+        };
+        let gone = matches!(
+            list.state(),
+            Some(PrefixListState::DeleteComplete | PrefixListState::DeleteInProgress)
+        );
+        if gone || !seen.insert(id.to_string()) {
+            continue;
+        }
+        let deployment = tag(list.tags(), TAG_DEPLOYMENT);
+        let stem = family_stem(owner, family);
+        let mut adopted = false;
+        if recorded.contains(id) {
+            if tag(list.tags(), TAG_PREFIX) != Some(owner.prefix.as_str())
+                || deployment != Some(owner.deployment.as_str())
+            {
+                // The role may change only lists carrying both tags.
+                observed.warnings.push(format!(
+                    "prefix list {name} ({id}) is in this deployment's record but no longer carries its tags \
+                     (sgsync:prefix={}, sgsync:deployment={}): it is left as it is; put the tags back",
+                    owner.prefix, owner.deployment
+                ));
+                observed.taken.insert(name.to_string());
                 continue;
             }
-            let deployment = tag(list.tags(), TAG_DEPLOYMENT);
-            match family_stem(owner, family).claim(name, deployment) {
-                Claim::Own => {}
-                Claim::Conflict { deployment } => {
-                    observed.conflicts.push(Conflict {
+            if !stem.names(name) {
+                observed.retiring.push(Retiring {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    references: references(ec2, id).await?,
+                });
+                continue;
+            }
+        } else {
+            match stem.claim(name, deployment) {
+                Claim::Own if adopt => adopted = true,
+                Claim::Own => {
+                    // Made and not recorded: a run stopped in between, or someone wrote the tags.
+                    let reclaimable =
+                        entries(ec2, id).await?.is_empty() && references(ec2, id).await?.is_empty();
+                    let u = Unrecorded {
                         id: id.to_string(),
                         name: name.to_string(),
-                        deployment,
-                    });
+                        reclaimable,
+                    };
+                    if !reclaimable {
+                        observed
+                            .warnings
+                            .push(unrecorded_warning("prefix list", &u, record));
+                    }
+                    observed.unrecorded.push(u);
                     continue;
                 }
-                // Lists are new in sgsync: none was made without a deployment tag.
-                Claim::Legacy | Claim::OtherService | Claim::Stray => continue,
+                Claim::Legacy => {
+                    let u = Unrecorded {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                        reclaimable: false,
+                    };
+                    observed
+                        .warnings
+                        .push(unrecorded_warning("prefix list", &u, record));
+                    observed.unrecorded.push(u);
+                    continue;
+                }
+                // Another deployment's: its name is skipped.
+                Claim::Conflict { .. } => {
+                    observed.taken.insert(name.to_string());
+                    continue;
+                }
+                Claim::OtherService | Claim::Stray => continue,
             }
-            // EC2 does not keep names unique: a second list of one name (two runs at once) is
-            // emptied and deleted under a name of its own.
-            let name = if names.insert(name.to_string()) {
-                name.to_string()
-            } else {
-                observed.warnings.push(format!(
-                    "prefix lists {name} exist twice; {id} is emptied and deleted (two runs at once?)"
-                ));
-                format!("{name}#{id}")
-            };
-            let state = match list.state() {
-                Some(
-                    PrefixListState::CreateInProgress
-                    | PrefixListState::ModifyInProgress
-                    | PrefixListState::RestoreInProgress,
-                ) => settled(ec2, id).await?,
-                _ => Settled::of(list),
-            };
-            if let Some(why) = state.failed {
-                observed.warnings.push(format!(
-                    "prefix list {name} ({id}): its last change failed ({why}); AWS kept it as it was"
-                ));
-            }
-            account = account.or(list.owner_id().map(str::to_string));
-            observed.lists.push(ObservedList {
-                id: id.to_string(),
-                name,
-                family,
-                max_entries: list.max_entries().unwrap_or(0).max(0) as usize,
-                version: state.version,
-                entries: entries(ec2, id).await?,
-                synctoken: tag(list.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
-            });
         }
+        // EC2 does not keep names unique: a second list of one name (two runs at once) is
+        // emptied and deleted under a name of its own.
+        let name = if names.insert(name.to_string()) {
+            name.to_string()
+        } else {
+            observed.warnings.push(format!(
+                "prefix lists {name} exist twice; {id} is emptied and deleted (two runs at once?)"
+            ));
+            format!("{name}#{id}")
+        };
+        let state = match list.state() {
+            Some(
+                PrefixListState::CreateInProgress
+                | PrefixListState::ModifyInProgress
+                | PrefixListState::RestoreInProgress,
+            ) => settled(ec2, id).await?,
+            _ => Settled::of(list),
+        };
+        if let Some(why) = state.failed {
+            observed.warnings.push(format!(
+                "prefix list {name} ({id}): its last change failed ({why}); AWS kept it as it was"
+            ));
+        }
+        account = account.or(list.owner_id().map(str::to_string));
+        observed.lists.push(ObservedList {
+            id: id.to_string(),
+            name,
+            family,
+            max_entries: list.max_entries().unwrap_or(0).max(0) as usize,
+            version: state.version,
+            entries: entries(ec2, id).await?,
+            synctoken: tag(list.tags(), TAG_SYNCTOKEN).and_then(|v| v.parse().ok()),
+            adopt: adopted,
+        });
     }
+    observed.missing = recorded
+        .iter()
+        .filter(|id| id.starts_with("pl-") && !seen.contains(*id))
+        .cloned()
+        .collect();
     Ok((observed, account))
+}
+
+/// Every list `filter` selects, all pages.
+async fn describe_all(ec2: &Client, filter: Filter) -> Result<Vec<ManagedPrefixList>, AwsError> {
+    const OP: &str = "ec2:DescribeManagedPrefixLists";
+    let mut pages = ec2
+        .describe_managed_prefix_lists()
+        .filters(filter)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(OP, e))?;
+        out.extend(page.prefix_lists().iter().cloned());
+    }
+    Ok(out)
 }
 
 /// What references list `id`: security groups, route tables, firewalls …, of this account and of

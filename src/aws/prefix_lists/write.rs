@@ -1,6 +1,7 @@
 //! Writing prefix lists: the prefix-list kind's [`ListApi`] on EC2, with `CurrentVersion` as an
 //! optimistic lock (a list modified in between is read again, and only what is still to do is sent),
-//! each change waited for until it has settled.
+//! each change waited for until it has settled. A list is created empty and recorded before it gets
+//! entries, so a run that stops in between leaves an empty list the next run may reclaim.
 
 use std::time::Duration;
 
@@ -59,7 +60,6 @@ impl ListApi for AwsLists<'_> {
             .prefix_list_name(name)
             .address_family(family.to_string())
             .max_entries(max_entries as i32)
-            .set_entries(Some(entries.iter().map(|n| self.add_entry(n)).collect()))
             .tag_specifications(tags)
             .send()
             .await
@@ -72,6 +72,12 @@ impl ListApi for AwsLists<'_> {
         let version = finished(&self.clients.ec2, &id, OP).await?;
         self.names.insert(id.clone(), name.to_string());
         self.versions.insert(id.clone(), version);
+        self.record
+            .update(&self.owner, std::slice::from_ref(&id), &[])
+            .await?;
+        if !entries.is_empty() {
+            self.modify(&id, entries, &[]).await?;
+        }
         Ok(id)
     }
 
@@ -157,6 +163,48 @@ impl ListApi for AwsLists<'_> {
     }
 
     async fn delete(&mut self, id: &str) -> Result<bool, AwsError> {
+        let deleted = self.delete_list(id).await?;
+        if deleted {
+            let id = id.to_string();
+            self.record.update(&self.owner, &[], &[id]).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn adopt(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        self.record.update(&self.owner, ids, &[]).await
+    }
+
+    async fn reclaim(&mut self, id: &str) -> Result<bool, AwsError> {
+        self.delete_list(id).await
+    }
+
+    async fn forget(&mut self, ids: &[String]) -> Result<(), AwsError> {
+        self.record.update(&self.owner, &[], ids).await
+    }
+
+    async fn record_synctoken(&mut self, ids: &[String], synctoken: u64) -> Result<(), AwsError> {
+        self.clients
+            .ec2
+            .create_tags()
+            .set_resources(Some(ids.to_vec()))
+            .tags(
+                Tag::builder()
+                    .key(TAG_SYNCTOKEN)
+                    .value(synctoken.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:CreateTags", e))?;
+        Ok(())
+    }
+}
+
+impl AwsLists<'_> {
+    /// Deletes a list and waits until it is gone; `false` when something references it (EC2 keeps
+    /// it).
+    async fn delete_list(&mut self, id: &str) -> Result<bool, AwsError> {
         const OP: &str = "ec2:DeleteManagedPrefixList";
         let not_found = |e: &AwsError| {
             e.is("InvalidPrefixListID.NotFound") || e.is("InvalidPrefixListId.NotFound")
@@ -212,22 +260,5 @@ impl ListApi for AwsLists<'_> {
                 "prefix list {id} is still being deleted after a minute; the next run looks again"
             ),
         ))
-    }
-
-    async fn record_synctoken(&mut self, ids: &[String], synctoken: u64) -> Result<(), AwsError> {
-        self.clients
-            .ec2
-            .create_tags()
-            .set_resources(Some(ids.to_vec()))
-            .tags(
-                Tag::builder()
-                    .key(TAG_SYNCTOKEN)
-                    .value(synctoken.to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("ec2:CreateTags", e))?;
-        Ok(())
     }
 }

@@ -28,6 +28,7 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub waf: aws_sdk_wafv2::Client,
     pub ram: aws_sdk_ram::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl Aws {
@@ -48,8 +49,31 @@ impl Aws {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             waf: aws_sdk_wafv2::Client::new(&config),
             ram: aws_sdk_ram::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
             moto,
             proxy,
+        }
+    }
+
+    /// What the deployment's record `/sgsync/<deployment>/<what>` holds (empty when it does not
+    /// exist).
+    pub async fn record(&self, deployment: &str, what: &str) -> BTreeSet<String> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(format!("/sgsync/{deployment}/{what}"))
+            .send()
+            .await;
+        match out {
+            Ok(out) => out
+                .parameter()
+                .and_then(|p| p.value())
+                .unwrap_or_default()
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Err(_) => BTreeSet::new(),
         }
     }
 

@@ -102,6 +102,7 @@ impl Aws {
                 .await
                 .unwrap();
             sets.push(IpSet {
+                id: id.to_string(),
                 name: name.to_string(),
                 version: set.ip_address_version().as_str().to_string(),
                 description: set.description().unwrap_or_default().to_string(),
@@ -146,6 +147,67 @@ impl Aws {
             .summary()
             .unwrap()
             .id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates an IPv4 prefix list straight in moto with `entries` and `tags` (a forgery, say).
+    pub async fn create_prefix_list(
+        &self,
+        name: &str,
+        entries: &[&str],
+        tags: &[(&str, &str)],
+    ) -> String {
+        use aws_sdk_ec2::types::{AddPrefixListEntry, ResourceType, Tag, TagSpecification};
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::PrefixList);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        self.ec2
+            .create_managed_prefix_list()
+            .prefix_list_name(name)
+            .address_family("IPv4")
+            .max_entries(10)
+            .set_entries(Some(
+                entries
+                    .iter()
+                    .map(|e| AddPrefixListEntry::builder().cidr(*e).build())
+                    .collect(),
+            ))
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .unwrap()
+            .prefix_list()
+            .unwrap()
+            .prefix_list_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a RAM share straight in moto, with `principals` and `tags`; returns its ARN.
+    pub async fn create_share(
+        &self,
+        name: &str,
+        principals: &[&str],
+        tags: &[(&str, &str)],
+    ) -> String {
+        use aws_sdk_ram::types::Tag;
+        let mut request = self
+            .ram
+            .create_resource_share()
+            .name(name)
+            .set_principals(Some(principals.iter().map(|p| p.to_string()).collect()));
+        for (k, v) in tags {
+            request = request.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        request
+            .send()
+            .await
+            .unwrap()
+            .resource_share()
+            .unwrap()
+            .resource_share_arn()
             .unwrap()
             .to_string()
     }
@@ -237,6 +299,7 @@ pub struct PrefixList {
 /// One WAF IP set as AWS holds it.
 #[derive(Clone, Debug)]
 pub struct IpSet {
+    pub id: String,
     pub name: String,
     pub version: String,
     pub description: String,
