@@ -7,8 +7,9 @@
 //! removed rule is named in a request: invariant 7 of docs/design.md); one create per new group, one
 //! revoke of the outbound rule EC2 gives it (a managed group allows no outbound traffic) and one write
 //! of the deployment's record (what it made: ownership), one delete and one record write per
-//! deleted group, one call per target whose groups changed, and one tag write when the recorded
-//! synctoken of a surviving group changes. A no-op run's minimum is 0 writes.
+//! deleted group, one call per target whose groups changed, one tag write when the recorded
+//! synctoken of a surviving group changes, and one write of what the groups hold (for the event path)
+//! when any group's rules changed. A no-op run's minimum is 0 writes.
 
 // The integration tests' support (moto, the recording proxy, the binary); the benchmark uses a part of it.
 #[allow(dead_code, unused_imports)]
@@ -49,7 +50,12 @@ fn minimum(before: &Snapshot, after: &Snapshot, targets_changed: usize) -> usize
     let retagged = after
         .iter()
         .any(|(id, (_, tag))| before.get(id).is_some_and(|(_, old)| old != tag));
-    n + usize::from(retagged)
+    let rules = |s: &Snapshot| -> BTreeMap<String, BTreeSet<String>> {
+        s.iter()
+            .map(|(id, (r, _))| (id.clone(), r.clone()))
+            .collect()
+    };
+    n + usize::from(retagged) + usize::from(rules(before) != rules(after))
 }
 
 struct Run {
@@ -351,15 +357,16 @@ async fn kind_snapshot(aws: &Aws) -> KindSnapshot {
 }
 
 /// The fewest writes that take the lists and sets from `before` to `after`: per new list one create
-/// (100 entries) and a modification per further 100; per changed list one modification per 100
-/// entries added or removed; per deleted list one delete; one tag call for the lists' new synctoken;
-/// per new or changed set one call, and one tag call per set whose synctoken changed.
+/// (empty), one record write, and a modification per 100 entries; per changed list one modification
+/// per 100 entries added or removed; per deleted list one delete and one record write; one tag call
+/// for the lists' new synctoken; per new set a create (empty), a record write and an update; per
+/// changed set one call; one tag call per set whose synctoken changed.
 fn kind_minimum(before: &KindSnapshot, after: &KindSnapshot) -> usize {
     let per_100 = |n: usize| n.div_ceil(100);
     let mut n = 0;
     for (name, (entries, _)) in &after.0 {
         match before.0.get(name) {
-            None => n += 1 + per_100(entries.len().saturating_sub(100)),
+            None => n += 2 + per_100(entries.len()),
             Some((old, _)) => {
                 n += per_100(
                     entries
@@ -370,7 +377,7 @@ fn kind_minimum(before: &KindSnapshot, after: &KindSnapshot) -> usize {
             }
         }
     }
-    n += before
+    n += 2 * before
         .0
         .keys()
         .filter(|k| !after.0.contains_key(*k))
@@ -382,7 +389,10 @@ fn kind_minimum(before: &KindSnapshot, after: &KindSnapshot) -> usize {
     };
     n += usize::from(retagged(&before.0, &after.0) > 0);
     for (name, (addresses, _)) in &after.1 {
-        n += usize::from(before.1.get(name).is_none_or(|(old, _)| old != addresses));
+        n += match before.1.get(name) {
+            None => 2 + usize::from(!addresses.is_empty()),
+            Some((old, _)) => usize::from(old != addresses),
+        };
     }
     n + retagged(&before.1, &after.1)
 }

@@ -71,6 +71,7 @@ fn nothing(config: &Config, why: String) -> Outcome {
         create_date: String::new(),
         rules: 0,
         warnings: vec![why],
+        errors: Vec::new(),
         kinds: Vec::new(),
     }
 }
@@ -130,6 +131,36 @@ fn nothing_to_attach(observed: &Observed, target: &EventTarget, prefix: &str) ->
         ));
     }
     None
+}
+
+/// Keeps the groups that hold exactly what the last full apply left in them (its record of each
+/// group's rules): a rule added since, say on another port or from an unpublished CIDR, looks like a
+/// managed one, and attaching the group would carry it to the new target. A group that differs (or
+/// that no full apply recorded yet) is left out: not attached, kept where it is (planned as a group
+/// this run does not manage), and named in an error; the next full run revokes what it should not
+/// hold and attaches it.
+fn unchanged_groups_only(mut observed: Observed, target: &EventTarget) -> (Observed, Vec<String>) {
+    let mut refused = Vec::new();
+    observed.groups.retain(|g| {
+        let recorded = observed.rule_digests.get(&g.id);
+        if recorded == Some(&security_groups::digest(&g.rules)) {
+            return true;
+        }
+        let why = match recorded {
+            Some(_) => "holds rules the last full apply did not leave there (added by hand?)",
+            None => "has no record of what the last full apply left in it",
+        };
+        refused.push(format!(
+            "group {} ({}) {why}: not attached to {target}; `sgsync apply` (or the next scheduled run) \
+             revokes what it should not hold and attaches it",
+            g.name, g.id
+        ));
+        false
+    });
+    for e in &refused {
+        warn!("{e}");
+    }
+    (observed, refused)
 }
 
 /// The plan that gives the event's targets the managed groups as they are: the desired rules are
@@ -206,9 +237,11 @@ async fn attach(
     if let Some(why) = nothing_to_attach(&observed, &target, &owner.prefix) {
         return Ok(nothing(config, why));
     }
+    let (observed, refused) = unchanged_groups_only(observed, &target);
     let (plan, desired) = attachments(&observed, &owner.stem, &target)?;
     let mut part = Part {
         plan,
+        errors: refused,
         ..Part::observed(observed)
     };
     let status = if part.plan.is_empty() {
@@ -232,6 +265,7 @@ async fn attach(
         create_date: String::new(),
         rules: desired.rules.len(),
         warnings: Vec::new(),
+        errors: Vec::new(),
         kinds: vec![Box::new(part)],
     })
 }

@@ -112,6 +112,11 @@ pub(crate) trait Kind: Debug + Send + Sync {
     fn changes_text(&self, planned: bool) -> String;
     /// What the run has to say about it.
     fn warnings(&self) -> Vec<String>;
+    /// What failed without stopping the rest (a target skipped, a group refused on the event path):
+    /// the run still fails at the end (exit 1, `RunFailed`), after everything else was done.
+    fn errors(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Where it lives, for the first line of `plan`/`apply` (a VPC and its quotas), if anywhere.
     fn place(&self) -> Option<String> {
         None

@@ -82,19 +82,29 @@ async fn handle(config: &Config, clients: &Clients, payload: Value) -> Result<Va
             }
             _ => None,
         };
-        emit(metrics::of_attach(
-            &scope,
-            result.is_ok(),
-            latency,
-            now_ms(),
-        ));
+        let succeeded = result.as_ref().is_ok_and(|o| o.all_errors().is_empty());
+        emit(metrics::of_attach(&scope, succeeded, latency, now_ms()));
     } else {
         emit(match &result {
             Ok(outcome) => metrics::of_outcome(&scope, outcome, now_ms()),
             Err(_) => metrics::of_failure(&scope, now_ms()),
         });
     }
-    Ok(serde_json::to_value(Summary::from(&result?))?)
+    let outcome = result?;
+    let errors = outcome.all_errors();
+    if let Some(first) = errors.first() {
+        // Everything else was done; the invocation fails so that Lambda's own error metric, the
+        // alarms and the dead-letter queue see it.
+        for e in &errors {
+            error!(error = %e, "failed without stopping the rest of the run");
+        }
+        return Err(format!(
+            "{} error(s), everything else was done; first: {first}",
+            errors.len()
+        )
+        .into());
+    }
+    Ok(serde_json::to_value(Summary::from(&outcome))?)
 }
 
 /// Handles one invocation as a hub: the fleet file, read now, then every VPC in it.
@@ -154,10 +164,11 @@ async fn handle_fleet(
             .entries
             .iter()
             .find_map(|e| {
-                e.result
-                    .as_ref()
-                    .err()
-                    .map(|why| format!("{}: {why}", e.entry.label()))
+                let why = match &e.result {
+                    Err(why) => Some(why.clone()),
+                    Ok(o) => o.all_errors().into_iter().next(),
+                };
+                why.map(|why| format!("{}: {why}", e.entry.label()))
             })
             .unwrap_or_default();
         return Err(format!(

@@ -277,5 +277,6 @@ async fn sync_command(
     } else {
         print!("{outcome}");
     }
-    Ok(ExitCode::SUCCESS)
+    // Everything else was done; what failed on the way makes the run fail.
+    Ok(exit_code(outcome.all_errors().len()))
 }

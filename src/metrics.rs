@@ -50,13 +50,16 @@ pub(crate) fn of_outcome(scope: &[(&str, &str)], outcome: &Outcome, now_ms: u64)
     let age = outcome
         .applied_synctoken()
         .map(|t| (now_ms / 1000).saturating_sub(t) as f64);
-    let succeeded = matches!(
-        outcome.status,
-        Status::Applied | Status::Unchanged | Status::Planned
-    );
+    let errors = outcome.all_errors().len();
+    let succeeded = errors == 0
+        && matches!(
+            outcome.status,
+            Status::Applied | Status::Unchanged | Status::Planned
+        );
     let mut values = vec![
         ("RunSucceeded", "Count", f64::from(u8::from(succeeded))),
-        ("RunFailed", "Count", 0.0),
+        ("RunFailed", "Count", f64::from(u8::from(errors > 0))),
+        ("Errors", "Count", errors as f64),
         (
             "RunSkipped",
             "Count",

@@ -56,11 +56,21 @@ pub struct Outcome {
     /// What the run has to say beside the kinds: the document's parse (entries of other services that
     /// were skipped), a synctoken ahead of the clock.
     pub warnings: Vec<String>,
+    /// What failed without stopping the rest of the run (beside each kind's own errors).
+    pub errors: Vec<String>,
     /// Each kind's part.
     pub(crate) kinds: Vec<Box<dyn Kind>>,
 }
 
 impl Outcome {
+    /// Everything that failed without stopping the rest: the run's, then each kind's. The run fails
+    /// at the end when there is any (exit 1, `RunFailed`).
+    pub fn all_errors(&self) -> Vec<String> {
+        let mut all = self.errors.clone();
+        all.extend(self.kinds.iter().flat_map(|k| k.errors()));
+        all
+    }
+
     /// Every synctoken the managed resources recorded before the run.
     pub(crate) fn recorded_synctokens(&self) -> Vec<u64> {
         self.kinds.iter().flat_map(|k| k.synctokens()).collect()
@@ -187,8 +197,62 @@ pub struct FleetOutcome {
 }
 
 impl FleetOutcome {
-    /// How many entries failed.
+    /// How many entries failed (or completed with errors).
     pub fn failed(&self) -> usize {
-        self.entries.iter().filter(|e| e.result.is_err()).count()
+        (self.entries.iter())
+            .filter(|e| match &e.result {
+                Ok(o) => !o.all_errors().is_empty(),
+                Err(_) => true,
+            })
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(result: Result<Outcome, String>) -> EntryOutcome<Outcome> {
+        EntryOutcome {
+            entry: EntryLabel {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                vpc_id: None,
+            },
+            result,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn outcome(status: Status, errors: &[&str]) -> Outcome {
+        Outcome {
+            status,
+            service: "CLOUDFRONT".into(),
+            synctoken: 7,
+            create_date: String::new(),
+            rules: 0,
+            warnings: Vec::new(),
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// A hub counts as failed an entry that failed, and one that completed with errors: a VPC whose
+    /// live document is older than what it applied is skipped with an error, and must raise the alarm.
+    #[test]
+    fn a_hub_fails_for_entries_skipped_with_an_error() {
+        let fleet = FleetOutcome {
+            synctoken: 7,
+            entries: vec![
+                entry(Ok(outcome(Status::Applied, &[]))),
+                entry(Ok(outcome(Status::Skipped, &[]))),
+                entry(Ok(outcome(
+                    Status::Skipped,
+                    &["the live document is older"],
+                ))),
+                entry(Err("AccessDenied".into())),
+            ],
+        };
+        assert_eq!(fleet.failed(), 2);
     }
 }

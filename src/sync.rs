@@ -63,15 +63,10 @@ pub async fn sync_vpc(
     let mut kinds = kinds::selected(config, clients);
     observe(&mut kinds, false).await?;
     let mut warnings = ranges.warnings.clone();
-    if stale(config, loaded, &kinds, now, &mut warnings) {
-        return Ok(finish(
-            config,
-            ranges,
-            &desired,
-            Status::Skipped,
-            warnings,
-            kinds,
-        ));
+    if let Some(errors) = stale(config, loaded, &kinds, now, &mut warnings) {
+        let mut outcome = finish(config, ranges, &desired, Status::Skipped, warnings, kinds);
+        outcome.errors = errors;
+        return Ok(outcome);
     }
     for kind in &kinds {
         kind.part().check(&desired, &config.guard)?;
@@ -148,16 +143,20 @@ fn desired(config: &Config, ranges: &RangeSet) -> Desired {
     }
 }
 
-/// Whether the document is older than what any kind records (then the run skips, unless forced).
-/// Freshness spans every kind; a recorded token more than a day ahead of the clock is ignored with a
-/// warning (a tag like that would make every document look stale) and overwritten by this run.
+/// Whether the document is older than what any kind records: then the run skips (unless forced),
+/// with the errors it fails with. A notification older than the applied document is skipped quietly
+/// (SNS may deliver out of order); the **live** document older than it fails the run, since nothing
+/// will be applied until someone looks. Freshness spans every kind, and only the resources a kind
+/// recorded count (an unrecorded one's tag is anyone's to write); a recorded token more than a day
+/// ahead of the clock is ignored with a warning (a tag like that would make every document look
+/// stale) and overwritten by this run.
 fn stale(
     config: &Config,
     loaded: &Loaded,
     kinds: &[Box<dyn KindRun + '_>],
     now: u64,
     warnings: &mut Vec<String>,
-) -> bool {
+) -> Option<Vec<String>> {
     let recorded: Vec<u64> = kinds.iter().flat_map(|k| k.part().synctokens()).collect();
     let (applied, future) = guard::applied_synctoken(recorded, now);
     if let Some(future) = future {
@@ -170,32 +169,31 @@ fn stale(
     }
     let document = loaded.ranges.synctoken;
     let Freshness::Stale { applied } = guard::freshness(document, applied) else {
-        return false;
+        return None;
     };
     if config.guard.force {
         warn!(
             document,
             applied, "the document is older than the one applied: applying it anyway (--force)"
         );
-        return false;
+        return None;
     }
     if loaded.live {
-        // The live document is Amazon's current one: a newer recorded token means a tag is wrong,
-        // and nothing will ever be applied until someone looks.
-        error!(
-            document,
-            applied,
-            "the live document at IP_RANGES_URL is older than the synctoken recorded on the managed resources: \
-             nothing changed, and no document will be applied until that is fixed; check their \
-             sgsync:synctoken tags, then run `sgsync apply --force`"
+        // The live document is Amazon's current one: a newer recorded token means a tag is wrong (or
+        // the source went backwards), and nothing will ever be applied until someone looks.
+        let e = format!(
+            "the live document at IP_RANGES_URL (synctoken {document}) is older than the synctoken {applied} \
+             recorded on this deployment's resources: nothing was changed, and no document will be applied \
+             until that is fixed; check their sgsync:synctoken tags, then run `sgsync apply --force`"
         );
-    } else {
-        warn!(
-            document,
-            applied, "the document is older than the one applied: skipped, nothing changed"
-        );
+        error!("{e}");
+        return Some(vec![e]);
     }
-    true
+    warn!(
+        document,
+        applied, "the document is older than the one applied: skipped, nothing changed"
+    );
+    Some(Vec::new())
 }
 
 /// The outcome of a run that ended `status`, logged as one line.
@@ -214,6 +212,7 @@ fn finish(
         create_date: ranges.create_date.clone(),
         rules: desired.rules.len(),
         warnings,
+        errors: Vec::new(),
         kinds: kinds.into_iter().map(|k| k.finish()).collect(),
     };
     let summary = Summary::from(&outcome);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ec2::write::Created;
-use super::observe::GROUPS_RECORD;
+use super::observe::{GROUPS_RECORD, RULES_RECORD};
 use super::record::Record;
 use super::{Clients, ec2, elbv2, observe};
 use crate::error::AwsError;
@@ -59,6 +59,18 @@ impl<'a> AwsGroups<'a> {
         }
     }
 
+    /// Whether group `id` (a concurrent run's, just made) appears in the record within a few seconds.
+    async fn wait_for_record(&mut self, id: &str) -> Result<bool, AwsError> {
+        for wait in [200, 400, 800, 1600] {
+            if self.record.read().await?.set.contains(id) {
+                self.recorded.insert(id.to_string());
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        Ok(false)
+    }
+
     /// The refusal of a create whose name a group this deployment did not record holds.
     fn taken(&self, name: &str, vpc: &str, err: AwsError) -> AwsError {
         AwsError {
@@ -102,7 +114,25 @@ impl GroupReads for AwsGroups<'_> {
         vpc_id: &str,
         names: &[String],
     ) -> Result<BTreeSet<String>, AwsError> {
-        ec2::read::names_taken(&self.clients.ec2, vpc_id, names, &self.recorded).await
+        let found = ec2::read::names_taken(
+            &self.clients.ec2,
+            vpc_id,
+            names,
+            &self.recorded,
+            &self.owner,
+        )
+        .await?;
+        let mut taken = BTreeSet::new();
+        for (name, (id, ours)) in found {
+            // One of this deployment's tags that it did not record may be a concurrent run's, made
+            // a moment ago and recorded right after: given a moment, the record says so, and this
+            // run takes it as made (its create then finds it).
+            if ours && self.wait_for_record(&id).await? {
+                continue;
+            }
+            taken.insert(name);
+        }
+        Ok(taken)
     }
 }
 
@@ -161,18 +191,34 @@ impl GroupApi for AwsGroups<'_> {
             }
             // A concurrent run of this deployment made it and records it right after (the name was
             // free when this run looked): given a moment, the record says so.
-            Created::Taken(Some(id), err) => {
-                for wait in [200, 400, 800, 1600] {
-                    if self.record.read().await?.set.contains(&id) {
-                        self.recorded.insert(id.clone());
-                        return Ok(id);
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                }
-                Err(self.taken(name, &vpc, err))
-            }
+            Created::Taken(Some(id), err) => match self.wait_for_record(&id).await? {
+                true => Ok(id),
+                false => Err(self.taken(name, &vpc, err)),
+            },
             Created::Taken(None, err) => Err(self.taken(name, &vpc, err)),
         }
+    }
+
+    async fn record_rules(
+        &mut self,
+        digests: &BTreeMap<String, String>,
+        gone: &[String],
+    ) -> Result<(), AwsError> {
+        let record = Record::new(&self.clients.ssm, &self.owner.deployment, RULES_RECORD);
+        let now = record.read().await?.set;
+        let want: BTreeSet<String> = digests.iter().map(|(id, d)| format!("{id}:{d}")).collect();
+        // Entries of this VPC's groups that differ; other VPCs' entries are theirs.
+        let ours = |id: &str| digests.contains_key(id) || gone.iter().any(|g| g == id);
+        let remove: Vec<String> = (now.iter())
+            .filter(|e| !want.contains(*e))
+            .filter(|e| e.split_once(':').is_some_and(|(id, _)| ours(id)))
+            .cloned()
+            .collect();
+        let add: Vec<String> = want.difference(&now).cloned().collect();
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        record.update(&self.owner, &add, &remove).await
     }
 
     async fn authorize(&mut self, group_id: &str, rules: &[Rule]) -> Result<usize, AwsError> {

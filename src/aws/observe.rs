@@ -5,7 +5,7 @@
 //! groups of the VPC, interfaces and load balancers, one `DescribeTags` per 20 load balancers of the
 //! VPC, plus Service Quotas) and nothing else.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future;
 
@@ -91,6 +91,7 @@ pub(crate) async fn observe(
         missing: tagged.missing,
         taken_names: tagged.taken,
         quotas,
+        rule_digests: BTreeMap::new(),
         warnings,
     })
 }
@@ -148,10 +149,14 @@ pub(crate) async fn observe_event_targets(
     overrides: QuotaOverrides,
     target: &EventTarget,
 ) -> Result<Observed, AwsError> {
-    let recorded = super::record::Record::new(&clients.ssm, &owner.deployment, GROUPS_RECORD)
-        .read()
-        .await?
-        .set;
+    let record = |what| super::record::Record::new(&clients.ssm, &owner.deployment, what);
+    let (recorded, digests) =
+        future::try_join(record(GROUPS_RECORD).read(), record(RULES_RECORD).read()).await?;
+    let recorded = recorded.set;
+    let rule_digests = (digests.set.iter())
+        .filter_map(|e| e.split_once(':'))
+        .map(|(id, d)| (id.to_string(), d.to_string()))
+        .collect();
     let mut warnings = Vec::new();
     let (targets, vpcs): (Vec<ObservedTarget>, BTreeSet<String>) = match target {
         EventTarget::Instance(id) | EventTarget::Interface(id) => {
@@ -210,12 +215,17 @@ pub(crate) async fn observe_event_targets(
         missing: Vec::new(),
         taken_names: tagged.taken,
         quotas,
+        rule_digests,
         warnings,
     })
 }
 
 /// The record of a deployment's security groups: `/sgsync/<DEPLOYMENT_ID>/security-groups`.
 pub(crate) const GROUPS_RECORD: &str = "security-groups";
+
+/// What the last full apply left in each group (`sg-…:digest`, for the event path):
+/// `/sgsync/<DEPLOYMENT_ID>/security-group-rules`.
+pub(crate) const RULES_RECORD: &str = "security-group-rules";
 
 fn groups_record(owner: &Ownership) -> String {
     record_name(&owner.deployment, GROUPS_RECORD)

@@ -26,6 +26,8 @@ pub struct Summary {
     pub kinds: Map<String, Value>,
     /// Things the user should know.
     pub warnings: Vec<String>,
+    /// What failed without stopping the rest; the run exits 1 when there is any.
+    pub errors: Vec<String>,
     /// Each kind's part of the log line.
     #[serde(skip)]
     headlines: Vec<(&'static str, String)>,
@@ -56,6 +58,7 @@ impl From<&Outcome> for Summary {
             rules: o.rules,
             kinds: merged(o.kinds.iter().map(|k| k.summary())),
             warnings: o.all_warnings(),
+            errors: o.all_errors(),
             headlines: o.kinds.iter().map(|k| (k.noun(), k.headline())).collect(),
         }
     }

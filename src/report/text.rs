@@ -31,6 +31,9 @@ impl fmt::Display for Outcome {
         for w in self.all_warnings() {
             writeln!(f, "warning: {w}")?;
         }
+        for e in self.all_errors() {
+            writeln!(f, "error: {e}")?;
+        }
         let diff = || self.kinds.iter().map(|k| k.diff()).collect::<String>();
         let counts = |planned: bool| {
             let parts: Vec<String> = self.kinds.iter().map(|k| k.changes_text(planned)).collect();
@@ -143,6 +146,7 @@ mod tests {
             create_date: "2026-08-22-15-17-05".into(),
             rules: 70,
             warnings: vec!["a document warning".into()],
+            errors: Vec::new(),
             kinds,
         }
     }

@@ -15,7 +15,7 @@ use std::future::Future;
 
 use tracing::{info, warn};
 
-use super::model::{Action, Changes, Observed, Plan, Quotas, TargetId};
+use super::model::{Action, Changes, Observed, Plan, Quotas, SkippedTarget, TargetId};
 use crate::error::{AwsError, StepError, known_id};
 use crate::rule::Rule;
 
@@ -89,6 +89,16 @@ pub trait GroupApi {
         group_ids: &[String],
         synctoken: u64,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Records what each group holds after a full apply (group id → [`digest`] of its rules), for
+    /// the event path; `gone` are ids of this VPC's groups that no longer exist. Writes nothing when
+    /// the record already says so.
+    ///
+    /// [`digest`]: super::digest
+    fn record_rules(
+        &mut self,
+        digests: &BTreeMap<String, String>,
+        gone: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// What a completed run did.
@@ -100,6 +110,9 @@ pub struct Applied {
     pub ids: BTreeMap<String, String>,
     /// Targets that no longer existed when their groups were to be set (deleted meanwhile): done.
     pub vanished: Vec<TargetId>,
+    /// Targets whose groups could not be set (AWS refused, or no room any more): skipped, the rest of
+    /// the plan run without taking from them any published rule.
+    pub failed: Vec<SkippedTarget>,
 }
 
 /// An action that failed; see [`StepError`].
@@ -122,6 +135,12 @@ pub async fn apply<A: GroupApi>(
         quotas: observed.quotas,
         changes: Changes::default(),
         vanished: Vec::new(),
+        failed: Vec::new(),
+        held: (observed.targets.iter())
+            .map(|t| (t.id.clone(), t.groups.clone()))
+            .collect(),
+        published: plan.layout.values().flatten().copied().collect(),
+        protected: BTreeSet::new(),
     };
     let total = plan.actions.len();
     for (i, action) in plan.actions.iter().enumerate() {
@@ -136,11 +155,12 @@ pub async fn apply<A: GroupApi>(
             source,
         })?;
     }
-    let (changes, vanished) = (run.changes, run.vanished);
+    let (changes, vanished, failed) = (run.changes, run.vanished, run.failed);
     Ok(Applied {
         changes,
         ids,
         vanished,
+        failed,
     })
 }
 
@@ -152,7 +172,23 @@ struct Run<'a> {
     quotas: Quotas,
     changes: Changes,
     vanished: Vec<TargetId>,
+    failed: Vec<SkippedTarget>,
+    /// Each target's groups as observed.
+    held: BTreeMap<TargetId, Vec<String>>,
+    /// Every rule the groups hold after the plan: what is published.
+    published: BTreeSet<Rule>,
+    /// Groups on a target whose write failed: from now on no published rule leaves them, and they
+    /// are not deleted (the target still relies on them).
+    protected: BTreeSet<String>,
 }
+
+/// Whether a target write that failed with `e` leaves the rest of the run to go on: AWS refused that
+/// target (its code says why), or it no longer has room. Anything else (no answer at all) stops the run.
+fn skips_target(e: &AwsError) -> bool {
+    e.code.is_some() || e.operation == CAPACITY
+}
+
+const CAPACITY: &str = "sgsync:capacity";
 
 impl Run<'_> {
     async fn action<A: GroupApi>(&mut self, api: &mut A, action: &Action) -> Result<(), AwsError> {
@@ -187,8 +223,19 @@ impl Run<'_> {
                     .await?;
             }
             Action::Revoke { group, rules, .. } => {
-                self.changes.rules_revoked +=
-                    api.revoke(&known_id(ids, "group", group)?, rules).await?;
+                let id = known_id(ids, "group", group)?;
+                let rules: Vec<Rule> = match self.protected.contains(&id) {
+                    // A target whose write failed still relies on this group: only what is no
+                    // longer published leaves it.
+                    true => (rules.iter())
+                        .filter(|r| !self.published.contains(r))
+                        .copied()
+                        .collect(),
+                    false => rules.clone(),
+                };
+                if !rules.is_empty() {
+                    self.changes.rules_revoked += api.revoke(&id, &rules).await?;
+                }
             }
             Action::SetTargetGroups {
                 target, managed, ..
@@ -197,7 +244,11 @@ impl Run<'_> {
                     .iter()
                     .map(|name| known_id(ids, "group", name))
                     .collect::<Result<_, _>>()?;
-                self.set_target(api, target, managed).await?;
+                match self.set_target(api, target, managed).await {
+                    Ok(()) => {}
+                    Err(e) if skips_target(&e) => self.skip(target, &e),
+                    Err(e) => return Err(e),
+                }
             }
             Action::RevokeUnmanaged { group, .. } => {
                 self.changes.rules_revoked += api
@@ -209,9 +260,17 @@ impl Run<'_> {
                     api.revoke_outbound(&known_id(ids, "group", group)?).await?;
             }
             Action::DeleteGroup { group } => {
-                api.delete_group(&known_id(ids, "group", group)?).await?;
-                ids.remove(group);
-                self.changes.groups_deleted += 1;
+                let id = known_id(ids, "group", group)?;
+                if self.protected.contains(&id) {
+                    warn!(
+                        group,
+                        "kept: a target whose write failed still carries it; the next run deletes it"
+                    );
+                } else {
+                    api.delete_group(&id).await?;
+                    ids.remove(group);
+                    self.changes.groups_deleted += 1;
+                }
             }
             Action::Forget { ids } => api.forget(ids).await?,
             Action::RecordSynctoken { groups, synctoken } => {
@@ -223,6 +282,23 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Leaves `target` out of the rest of the run after its write failed with `e`: the managed groups it
+    /// carries keep every published rule and are not deleted.
+    fn skip(&mut self, target: &TargetId, e: &AwsError) {
+        let on = self.held.get(target).cloned().unwrap_or_default();
+        self.protected
+            .extend(on.into_iter().filter(|id| self.managed.contains(id)));
+        let reason = format!(
+            "{target}: its groups could not be set ({e}); it was skipped: it keeps the managed groups it \
+             has and every published range they hold, and the next run tries again"
+        );
+        warn!("{reason}");
+        self.failed.push(SkippedTarget {
+            target: target.clone(),
+            reason,
+        });
     }
 
     /// Sets a target's groups to its foreign groups *as they are now* (re-read right before the
@@ -247,7 +323,7 @@ impl Run<'_> {
         all.extend(managed);
         if all.len() > self.quotas.groups_per_target {
             return Err(AwsError::other(
-                "sgsync:capacity",
+                CAPACITY,
                 format!(
                     "{target} now carries {foreign} groups sgsync does not manage, so the {} managed groups \
                      do not fit under its quota of {} groups; nothing was changed on it: free a group slot \

@@ -26,7 +26,7 @@ mod text;
 pub use apply::{Applied, ApplyError, GroupApi, apply};
 pub use model::{
     Action, Capacity, Changes, Desired, Observed, ObservedGroup, ObservedTarget, Plan,
-    QuotaOverrides, Quotas, TargetId,
+    QuotaOverrides, Quotas, SkippedTarget, TargetId, digest,
 };
 pub(crate) use part::Part;
 pub use plan::{PlanError, plan};

@@ -149,8 +149,29 @@ pub struct Observed {
     pub taken_names: BTreeSet<String>,
     /// The quotas to plan with (read from Service Quotas, overridden, or AWS's defaults).
     pub quotas: Quotas,
+    /// Group id → the [`digest`] of the rules the last full apply left in it (the record
+    /// `/sgsync/<DEPLOYMENT_ID>/security-group-rules`); read by the event path only, which attaches
+    /// a group only while it holds exactly those.
+    pub rule_digests: BTreeMap<String, String>,
     /// Things the user should know (unmanageable interfaces, unmodelled entries, a quota fallback …).
     pub warnings: Vec<String>,
+}
+
+/// A short digest of a set of rules: the first 16 hex digits of the SHA-256 of their text, one per
+/// line, in order. What the last apply left in a group, recorded so that the event path (which reads
+/// no document) can tell that nobody added a rule since: a rule added by hand on another port or from
+/// an unpublished CIDR looks like a managed one.
+pub fn digest<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for r in rules {
+        hash.update(r.to_string().as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How much room every target leaves for managed groups: the bound of every plan.
@@ -349,6 +370,17 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Group name → rules, after the plan has run.
     pub layout: BTreeMap<String, BTreeSet<Rule>>,
+    /// Targets without room for the managed groups, left out of the plan (they keep the managed groups
+    /// they carry, and every published rule those hold); each an error of the run.
+    pub skipped_targets: Vec<SkippedTarget>,
+}
+
+/// A target left out of a plan because it has no room for the managed groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedTarget {
+    pub target: TargetId,
+    /// Why, with the numbers and what to do.
+    pub reason: String,
 }
 
 impl Plan {

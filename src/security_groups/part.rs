@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Changes, Observed, Plan, TargetId};
+use super::model::{Changes, Observed, Plan, SkippedTarget, TargetId, digest};
 use crate::rule::{PerFamily, Rule};
 
 /// The security groups of one VPC in a run: as read, the plan, what changed.
@@ -17,6 +17,10 @@ pub(crate) struct Part {
     pub(crate) changes: Changes,
     /// Group name → id after an applied run; `None` when nothing was applied (ids are the observed ones).
     pub(crate) ids: Option<BTreeMap<String, String>>,
+    /// What failed without stopping the rest: a group the event path refused.
+    pub(crate) errors: Vec<String>,
+    /// Targets whose write failed during the apply: skipped (beside the plan's, which had no room).
+    pub(crate) failed_targets: Vec<SkippedTarget>,
 }
 
 /// One managed group after the run (for `plan`: after the plan would run; when skipped: as observed).
@@ -63,6 +67,29 @@ impl Part {
     }
 
     /// The managed groups as the run leaves them.
+    /// Every target left out of the run: those without room (the plan's), and those whose write
+    /// failed.
+    pub(crate) fn skipped_targets(&self) -> impl Iterator<Item = &SkippedTarget> {
+        (self.plan.skipped_targets.iter()).chain(&self.failed_targets)
+    }
+
+    /// Group id → the digest of its rules after the run, and the ids of the groups the run deleted.
+    pub(crate) fn rule_digests(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        let after: BTreeMap<String, String> = match (self.planned_layout(), &self.ids) {
+            (true, Some(ids)) => (self.plan.layout.iter())
+                .filter_map(|(name, rules)| Some((ids.get(name)?.clone(), digest(rules))))
+                .collect(),
+            _ => (self.observed.groups.iter())
+                .map(|g| (g.id.clone(), digest(&g.rules)))
+                .collect(),
+        };
+        let gone = (self.observed.groups.iter())
+            .filter(|g| !after.contains_key(&g.id))
+            .map(|g| g.id.clone())
+            .collect();
+        (after, gone)
+    }
+
     pub(crate) fn groups_after(&self) -> Vec<GroupAfter> {
         if !self.planned_layout() {
             return self

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use super::model::{
-    Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, TargetId,
+    Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, SkippedTarget, TargetId,
 };
 use super::packing;
 use crate::ownership::natural_key;
@@ -113,7 +113,62 @@ fn capacity_message(
 ///
 /// Returns a plan whose actions, run in order, keep every invariant of docs/design.md at every step;
 /// or, when the desired state cannot fit the quotas, an error and no partial plan.
+///
+/// One crowded target never stops the rest: when the groups do not fit on every target, the targets
+/// with the most groups of their own are left out, one at a time, until they fit on the others. A
+/// target left out is never modified and holds on to what it has (as an untagged one: no published
+/// rule leaves the groups it carries, none of them is deleted), and the plan names it
+/// ([`Plan::skipped_targets`]). When no target could take the groups, or they would not fit even
+/// without any, the run is refused as a whole.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    let first = match plan_for(desired, observed) {
+        Err(e @ PlanError::OverCapacity { .. }) => e,
+        other => return other,
+    };
+    let mut narrowed = observed.clone();
+    let mut skipped = Vec::new();
+    loop {
+        let fullest = (narrowed.targets.iter().enumerate())
+            .max_by_key(|(_, t)| narrowed.foreign_of(t).count())
+            .map(|(i, _)| i);
+        let Some(i) = fullest else {
+            return Err(first);
+        };
+        let target = narrowed.targets.remove(i);
+        if narrowed.targets.is_empty() {
+            return Err(first);
+        }
+        skipped.push((target.clone(), narrowed.foreign_of(&target).count()));
+        narrowed.untagged.push(target);
+        match plan_for(desired, &narrowed) {
+            Ok(mut p) => {
+                let quotas = observed.quotas;
+                let groups = p.layout.len();
+                p.skipped_targets = (skipped.into_iter())
+                    .map(|(t, own)| SkippedTarget {
+                        reason: format!(
+                            "{} carries {own} groups sgsync does not manage, leaving room for {} of the {groups} \
+                             managed groups under its quota of {} groups: it was skipped (it keeps the \
+                             managed groups it has, and every published range they hold, but gets no new \
+                             ones); free group slots on it (detach groups it no longer needs, e.g. the blog \
+                             function's) or raise the groups-per-interface quota (L-2AFB9258)",
+                            t.id,
+                            quotas.groups_per_target.saturating_sub(own),
+                            quotas.groups_per_target
+                        ),
+                        target: t.id,
+                    })
+                    .collect();
+                return Ok(p);
+            }
+            Err(PlanError::OverCapacity { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// [`plan`] for every target of `observed`.
+fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     let quotas = observed.quotas;
     if desired.rules.is_empty() {
         return Err(PlanError::NoDesiredRules);
@@ -352,7 +407,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         });
     }
 
-    Ok(Plan { actions, layout })
+    Ok(Plan {
+        actions,
+        layout,
+        skipped_targets: Vec::new(),
+    })
 }
 
 /// Refuses a layout that would take a published rule away from, or delete a group attached to, an

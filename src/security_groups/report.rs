@@ -46,6 +46,8 @@ struct GroupsSummary<'a> {
     actions: &'a [Action],
     /// Groups carrying this deployment's tags that it did not record: never managed.
     unrecorded: &'a [Unrecorded],
+    /// Targets left out of the run (no room, or their write failed): each also an error.
+    skipped_targets: Vec<&'a TargetId>,
 }
 
 /// The kind's section of the run's summary: top-level fields.
@@ -67,6 +69,7 @@ pub(super) fn summary(part: &Part) -> Section {
         untagged_targets: part.observed.untagged.iter().map(|t| &t.id).collect(),
         actions: &part.plan.actions,
         unrecorded: &part.observed.unrecorded,
+        skipped_targets: part.skipped_targets().map(|s| &s.target).collect(),
     };
     Section {
         key: None,
@@ -275,6 +278,11 @@ impl Kind for Part {
 
     fn warnings(&self) -> Vec<String> {
         self.observed.warnings.clone()
+    }
+
+    fn errors(&self) -> Vec<String> {
+        let skipped = self.skipped_targets().map(|s| s.reason.clone());
+        self.errors.iter().cloned().chain(skipped).collect()
     }
 
     fn place(&self) -> Option<String> {

@@ -63,6 +63,7 @@ pub(crate) async fn apply_part<A: GroupApi>(
     }
     part.changes = applied.changes;
     part.ids = Some(applied.ids);
+    part.failed_targets = applied.failed;
     Ok(())
 }
 
@@ -138,10 +139,13 @@ impl<A: GroupApi + GroupReads + Send> KindRun for Run<A> {
 
     fn apply(&mut self) -> BoxFuture<'_, Result<(), KindError>> {
         Box::pin(async move {
-            if self.part.plan.is_empty() {
-                return Ok(());
+            if !self.part.plan.is_empty() {
+                apply_part(&mut self.api, &mut self.part).await?;
             }
-            Ok(apply_part(&mut self.api, &mut self.part).await?)
+            // What each group holds now, for the event path (written only when it changed).
+            let (digests, gone) = self.part.rule_digests();
+            self.api.record_rules(&digests, &gone).await?;
+            Ok(())
         })
     }
 

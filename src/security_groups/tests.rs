@@ -886,7 +886,17 @@ proptest! {
             let capacity = observed.capacity().max_rules;
             match plan(&d, &observed) {
                 Ok(p) => {
-                    prop_assert!(!PerFamily::of(&d.rules).exceeds(capacity));
+                    // The targets left out had no room; the others take every group.
+                    let skipped: Vec<&TargetId> = p.skipped_targets.iter().map(|s| &s.target).collect();
+                    let kept = Observed {
+                        targets: (observed.targets.iter())
+                            .filter(|t| !skipped.contains(&&t.id))
+                            .cloned()
+                            .collect(),
+                        ..observed.clone()
+                    };
+                    prop_assert!(skipped.is_empty() || !kept.targets.is_empty());
+                    prop_assert!(!PerFamily::of(&d.rules).exceeds(kept.capacity().max_rules));
                     let meddling: Vec<(usize, Meddle)> = meddle
                         .filter(|(_, t)| *t < observed.targets.len())
                         .map(|(at, t)| {
@@ -1014,4 +1024,49 @@ fn outbound_entries_are_revoked_before_the_group_reaches_any_target() {
     skipped.actions.remove(0);
     let e = check_run(&observed, &desired(rules(0..70), 2), &skipped).unwrap_err();
     assert!(e.contains("Outbound"), "{e}");
+}
+
+/// Trust finding 7: one tagged interface without a free group slot (still carrying the blog
+/// function's groups, say) made every run refuse, so new ranges never arrived anywhere and withdrawn
+/// ranges stayed allowed on every other target. Now that target is skipped with an error naming it
+/// and what to do; it keeps the managed group it has with every published range; the others are synced.
+#[test]
+fn one_target_without_room_never_stops_the_rest() {
+    // 70 rules in two groups; eni-crowded carries 4 of its own groups and the first managed one.
+    let world = with_target(
+        synced(60, quotas(60, 5)),
+        "eni-crowded",
+        &["a", "b", "c", "d"],
+    );
+    let world = with_target(world, "eni-roomy", &[]);
+    let observed = world.observe();
+    let d = desired(rules(0..70), 2);
+    let (p, after) = run(&observed, &d, quotas(60, 5));
+    let skipped: Vec<&TargetId> = p.skipped_targets.iter().map(|s| &s.target).collect();
+    assert_eq!(skipped, [&TargetId::Interface("eni-crowded".into())]);
+    let reason = &p.skipped_targets[0].reason;
+    for needle in [
+        "eni-crowded carries 4 groups",
+        "room for 1 of the 2",
+        "L-2AFB9258",
+    ] {
+        assert!(reason.contains(needle), "{needle:?} not in {reason}");
+    }
+    let all: BTreeSet<&str> = after.groups.values().map(|g| g.id.as_str()).collect();
+    let roomy = &after.targets[&TargetId::Interface("eni-roomy".into())];
+    assert!(all.iter().all(|id| roomy.contains(&id.to_string())));
+    // The crowded target was not touched, and its group still holds every rule it held.
+    assert_eq!(
+        after.targets[&TargetId::Interface("eni-crowded".into())],
+        world.targets[&TargetId::Interface("eni-crowded".into())]
+    );
+
+    // When no target has room, the run is refused as a whole, as before.
+    let both = with_target(
+        with_target(synced(60, quotas(60, 5)), "eni-1", &["a", "b", "c", "d"]),
+        "eni-2",
+        &["e", "f", "g", "h"],
+    );
+    let e = plan_at(&d, &both.observe(), quotas(60, 5)).unwrap_err();
+    assert!(matches!(e, PlanError::OverCapacity { .. }), "{e}");
 }

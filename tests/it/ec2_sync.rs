@@ -72,7 +72,8 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
             .all(|g| g.tags["sgsync:synctoken"] == LATEST_SYNCTOKEN.to_string())
     );
     // Tags at creation: no separate CreateTags call; EC2's default outbound rule revoked right after
-    // each create, and the group recorded as this deployment's; one authorize per group.
+    // each create, and the group recorded as this deployment's; one authorize per group; at the end,
+    // what each group holds, for the event path.
     assert_eq!(
         writes(&aws.proxy.calls()),
         [
@@ -87,7 +88,8 @@ async fn an_sns_event_syncs_the_full_real_set_and_a_second_run_writes_nothing() 
             "PutParameter",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
-            "AuthorizeSecurityGroupIngress"
+            "AuthorizeSecurityGroupIngress",
+            "PutParameter"
         ]
     );
     for g in &groups {
@@ -155,7 +157,9 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     // The first run creates the groups and attaches them to both, after the foreign ones.
     let (out, calls) = apply_file(&aws, &sgsync, &latest(), "80");
     assert_eq!(out.ok().json()["changes"]["targets_updated"], 2);
-    let w = writes(&calls);
+    let mut w = writes(&calls);
+    // The last write records what the groups hold, for the event path.
+    assert_eq!(w.pop().as_deref(), Some("PutParameter"));
     assert!(
         w.ends_with(&[
             "ModifyNetworkInterfaceAttribute".to_string(),
@@ -178,7 +182,8 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     );
 
     // Incremental change: one prefix replaced. 3 groups are full, so the free slot comes from the
-    // removed range: one early revoke + one authorize in one group, plus the bookkeeping tag.
+    // removed range: one early revoke + one authorize in one group, plus the bookkeeping: the tag,
+    // and the record of what the group holds now.
     let replaced = edited_document(
         &latest(),
         LATEST_SYNCTOKEN + 1,
@@ -195,7 +200,8 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
         [
             "RevokeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
-            "CreateTags"
+            "CreateTags",
+            "PutParameter"
         ],
         "{w:?}"
     );
@@ -237,8 +243,9 @@ async fn changes_grow_into_a_new_group_on_every_target_and_shrink_back_leaving_f
     let w = writes(&calls);
     assert_eq!(
         w.iter().filter(|a| a.as_str() != "CreateTags").count(),
-        6,
-        "create + its outbound rule revoked + recorded + authorize + 2 target updates: {w:?}"
+        7,
+        "create + its outbound rule revoked + recorded + authorize + 2 target updates + what the \
+         groups hold recorded: {w:?}"
     );
 
     // Shrink: the fourth group is emptied, detached from both targets and deleted.

@@ -115,12 +115,12 @@ async fn a_launched_instance_whose_interface_opts_in_gets_every_managed_group_wi
         sent[..own.len()].iter().collect::<BTreeSet<_>>(),
         own.iter().collect::<BTreeSet<_>>()
     );
-    // A handful of reads (the record and the recorded groups among them), one write; nothing
+    // A handful of reads (the two records, the recorded groups among them), one write; nothing
     // downloaded (the server is down).
     assert_eq!(writes(&calls), ["ModifyNetworkInterfaceAttribute"]);
     let reads = calls.iter().filter(|c| !c.is_write()).count();
     assert!(
-        reads <= 8,
+        reads <= 9,
         "{:?}",
         calls.iter().map(|c| &c.action).collect::<Vec<_>>()
     );
@@ -289,4 +289,118 @@ async fn events_that_are_not_for_sgsync_are_refused_clearly() {
     );
     assert!(out.stderr.contains("REGION=eu-west-1"), "{}", out.stderr);
     assert!(aws.proxy.calls().is_empty());
+}
+
+/// Trust finding 3: after a full apply, `tcp/22 from ::/0` and `tcp/1-65535 from 2000::/3` added by
+/// hand to a managed group reached a newly tagged interface on its tag event: the event path took
+/// every rule the groups held as desired, and a TCP rule with a CIDR source looks managed. Now a group
+/// is attached only while it holds exactly what the last full apply recorded of it (a digest per
+/// group, `/sgsync/<DEPLOYMENT_ID>/security-group-rules`); entries sgsync never models (all traffic,
+/// group and prefix-list sources) are revoked before the attach, as in a full run. A group that differs
+/// is named in an error (exit 1) and not attached; the other groups are; the next full run repairs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_path_attaches_entries_added_by_hand() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
+    let aws = Aws::start().await;
+    // Groups of 50 rules, so that a hand has room to add some (moto holds a group to 60).
+    let sgsync = aws.sgsync().env("RULES_PER_GROUP", "50");
+    aws.apply_doc(&sgsync, &latest()).0.ok();
+    let groups: Vec<String> = (aws.managed_groups("AUTOUPDATE").await)
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(groups.len(), 4);
+    let published = expected_rules(&latest(), "80", false);
+    let tcp = |from: i32, to: i32| {
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(from)
+            .to_port(to)
+    };
+    // A TCP CIDR on another port, and a group source.
+    aws.authorize_raw(
+        &groups[0],
+        tcp(22, 22)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build(),
+    )
+    .await;
+    let foreign = aws.create_foreign_group("someone-else").await;
+    aws.authorize_raw(
+        &groups[0],
+        tcp(80, 80)
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(&foreign).build())
+            .build(),
+    )
+    .await;
+    // IPv6 on a published port, and a prefix-list source.
+    aws.authorize_raw(
+        &groups[1],
+        tcp(1, 65535)
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("2000::/3").build())
+            .build(),
+    )
+    .await;
+    let list = aws
+        .create_prefix_list("someones-list", &["192.0.2.0/24"], &[])
+        .await;
+    aws.authorize_raw(
+        &groups[2],
+        tcp(80, 80)
+            .prefix_list_ids(PrefixListId::builder().prefix_list_id(&list).build())
+            .build(),
+    )
+    .await;
+    // All traffic from anywhere.
+    aws.authorize_raw(
+        &groups[3],
+        IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build(),
+    )
+    .await;
+
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let dir = tempfile::tempdir().unwrap();
+    let arn = format!("arn:aws:ec2:us-east-1:123456789012:network-interface/{eni}");
+    let file = tag_event(&dir, &arn, Some("AUTOUPDATE"));
+    let out = offline(&aws)
+        .env("RULES_PER_GROUP", "50")
+        .run(&["apply", "--event", &file, "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary = out.json();
+    let errors = summary["errors"].to_string();
+    assert!(
+        errors.contains(&groups[0]) && errors.contains(&groups[1]) && !errors.contains(&groups[2]),
+        "{summary}"
+    );
+    assert!(errors.contains("not attached to"), "{errors}");
+
+    // Only the unchanged groups reached the interface, cleaned first of what sgsync never models.
+    let on = aws.groups_on(&eni).await;
+    assert!(on.contains(&groups[2]) && on.contains(&groups[3]), "{on:?}");
+    assert!(
+        !on.contains(&groups[0]) && !on.contains(&groups[1]),
+        "a group with entries added by hand reached the interface: {on:?}"
+    );
+    for g in &groups[2..] {
+        let reached = aws.inbound_entries(g).await;
+        assert!(
+            reached.iter().all(|e| published.contains(e)),
+            "the interface was given entries nobody published: {reached:?}"
+        );
+    }
+
+    // The next full run revokes what was added and attaches every group.
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    out.ok();
+    let on = aws.groups_on(&eni).await;
+    assert!(groups.iter().all(|g| on.contains(g)), "{on:?}");
+    let mut held = BTreeSet::new();
+    for g in &groups {
+        held.extend(aws.inbound_entries(g).await);
+    }
+    assert_eq!(held, published);
 }

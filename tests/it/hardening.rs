@@ -162,7 +162,8 @@ async fn a_far_future_synctoken_never_freezes_sync() {
         .ok();
     assert_eq!(forced.json()["status"], "applied");
 
-    // The live document (the schedule) older than what the groups record: skipped, with an ERROR line.
+    // The live document (the schedule) older than what the groups record: skipped, with an ERROR
+    // line, and the run fails (exit 1, an error in the summary) so that the alarms see it.
     let files = FileServer::start();
     files.put("/ip-ranges.json", latest());
     let tagged = aws.managed_groups("AUTOUPDATE").await[0].id.clone();
@@ -188,9 +189,16 @@ async fn a_far_future_synctoken_never_freezes_sync() {
             schedule.to_str().unwrap(),
             "--output",
             "json",
-        ])
-        .ok();
+        ]);
+    assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.json()["status"], "skipped");
+    assert!(
+        out.json()["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("is older than the synctoken"),
+        "{out:?}"
+    );
     assert!(
         out.stderr
             .lines()

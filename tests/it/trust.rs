@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::support::proxy::Faults;
 use crate::support::*;
 
 /// Finding 1: attaching the managed groups opened all outbound traffic on an interface whose own
@@ -320,4 +321,263 @@ async fn forged_lists_sets_and_shares_are_never_filled_or_used() {
         shares["AUTOUPDATE-cloudfront-prefix-lists"].0.is_empty(),
         "a list joined the forged share: {shares:?}"
     );
+}
+
+/// Finding 5: a group nobody of sgsync made, named like a managed one, carrying `sgsync:prefix` and a
+/// synctoken 23 h ahead, made every run `skipped`, exit 0; re-tagged daily it kept the VPC frozen,
+/// and the scheduled run succeeded. Now only recorded resources' tokens count (the forgery is
+/// reported, nothing more), and a scheduled run that finds the live document older than what this
+/// deployment applied fails: exit 1, an error in the summary, `RunFailed`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_synctoken_froze_the_vpc_silently() {
+    let aws = Aws::start().await;
+    let sgsync = aws.sgsync();
+    aws.apply_doc(&sgsync, &latest()).0.ok();
+    let ahead = (LATEST_SYNCTOKEN + 23 * 3600).to_string();
+    let forged = aws
+        .create_tagged_group(
+            "AUTOUPDATE-cloudfront-9",
+            &[
+                ("sgsync:prefix", "AUTOUPDATE"),
+                ("sgsync:deployment", "default"),
+                ("sgsync:synctoken", &ahead),
+            ],
+        )
+        .await;
+    aws.open_to_the_world(&forged).await;
+    // A newer document is applied, not skipped.
+    let newer = edited_document(&latest(), LATEST_SYNCTOKEN + 60, &[], &["3.172.100.0/24"]);
+    let (out, _) = aws.apply_doc(&sgsync, &newer);
+    let summary = out.ok().json();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert!(summary["unrecorded"].to_string().contains(&forged));
+
+    // A recorded group whose token someone moved ahead, and the schedule's live document: the run
+    // skips and fails, so the alarm fires.
+    let recorded = aws.managed_groups("AUTOUPDATE").await[0].id.clone();
+    aws.ec2
+        .create_tags()
+        .resources(&recorded)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("sgsync:synctoken")
+                .value(&ahead)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let files = FileServer::start();
+    files.put("/ip-ranges.json", newer.clone());
+    let schedule = fixture("events/scheduled.json");
+    let out = sgsync
+        .clone()
+        .env("IP_RANGES_URL", &files.url("/ip-ranges.json"))
+        .run(&[
+            "apply",
+            "--event",
+            schedule.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary = out.json();
+    assert_eq!(summary["status"], "skipped");
+    assert!(
+        summary["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("live document"),
+        "{summary}"
+    );
+}
+
+/// Finding 7: one tagged interface without a free group slot (still carrying the blog function's
+/// groups, say) made every run refuse: new ranges never arrived and withdrawn ranges stayed allowed on
+/// every other target. Now it is skipped with an error naming it (exit 1, `errors` and
+/// `skipped_targets` in the summary, status `applied`), never loses a published range it allowed, and
+/// every other target is synced. A target whose write fails (someone filled its slots meanwhile) is
+/// skipped the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_crowded_target_stopped_the_whole_vpc() {
+    let aws = Aws::start().await;
+    aws.proxy.set_faults(
+        Faults {
+            groups_per_target: Some(5),
+            ..Faults::default()
+        },
+        1,
+    );
+    let sgsync = aws.sgsync();
+    let mut own = Vec::new();
+    for i in 0..4 {
+        own.push(aws.create_foreign_group(&format!("blog-{i}")).await);
+    }
+    let crowded = aws.create_interface(&own).await;
+    let base = aws.create_foreign_group("base").await;
+    let roomy = aws.create_interface(std::slice::from_ref(&base)).await;
+    let busy = aws.create_interface(std::slice::from_ref(&base)).await;
+    for eni in [&crowded, &roomy, &busy] {
+        aws.tag_target(eni, "AUTOUPDATE").await;
+    }
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary = out.json();
+    assert_eq!(summary["status"], "applied");
+    assert_eq!(
+        summary["skipped_targets"][0]["id"],
+        crowded.as_str(),
+        "{summary}"
+    );
+    let errors = summary["errors"].to_string();
+    assert!(
+        errors.contains(&crowded) && errors.contains("free group slots on it"),
+        "{errors}"
+    );
+    assert_eq!(
+        aws.interface_groups(&crowded).await,
+        own,
+        "the crowded target was changed"
+    );
+    // What the managed groups on a target allow (the foreign ones have rules of their own).
+    let managed_allow = |eni: String| {
+        let aws = &aws;
+        async move {
+            let managed: BTreeSet<String> = (aws.managed_groups("AUTOUPDATE").await)
+                .into_iter()
+                .map(|g| g.id)
+                .collect();
+            let on: Vec<String> = (aws.groups_on(&eni).await)
+                .into_iter()
+                .filter(|g| managed.contains(g))
+                .collect();
+            aws.allowed(&on).await
+        }
+    };
+    let published = expected_rules(&latest(), "80", false);
+    for eni in [&roomy, &busy] {
+        assert_eq!(managed_allow(eni.clone()).await, published);
+    }
+
+    // A new range needs a fourth group; meanwhile (right as the run creates it, after the run read
+    // the targets) someone fills `busy`'s slots.
+    let before = managed_allow(busy.clone()).await;
+    let filler = aws.create_foreign_group("filler").await;
+    let mut full = vec![base.clone(), filler];
+    full.extend(
+        aws.managed_groups("AUTOUPDATE")
+            .await
+            .into_iter()
+            .map(|g| g.id),
+    );
+    let query = std::iter::once(format!(
+        "Action=ModifyNetworkInterfaceAttribute&NetworkInterfaceId={busy}"
+    ))
+    .chain(
+        full.iter()
+            .enumerate()
+            .map(|(i, g)| format!("SecurityGroupId.{}={g}", i + 1)),
+    )
+    .collect::<Vec<_>>()
+    .join("&");
+    aws.proxy.set_faults(
+        Faults {
+            groups_per_target: Some(5),
+            before_first: Some(("CreateSecurityGroup", query)),
+            ..Faults::default()
+        },
+        1,
+    );
+    let grown = edited_document(
+        &latest(),
+        LATEST_SYNCTOKEN + 60,
+        &["13.32.0.0/15"],
+        &["15.230.11.0/24", "44.192.9.0/24", "3.172.100.0/24"],
+    );
+    let (out, _) = aws.apply_doc(&sgsync, &grown);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary = out.json();
+    let skipped = summary["skipped_targets"].to_string();
+    assert!(
+        skipped.contains(&busy) && skipped.contains(&crowded),
+        "{summary}"
+    );
+    let now_published = expected_rules(&grown, "80", false);
+    assert_eq!(
+        managed_allow(roomy.clone()).await,
+        now_published,
+        "the roomy target was not synced"
+    );
+    let kept = managed_allow(busy.clone()).await;
+    let lost: Vec<&String> = before
+        .iter()
+        .filter(|r| now_published.contains(*r) && !kept.contains(*r))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "the skipped target lost published ranges: {lost:?}"
+    );
+}
+
+/// Finding 6: changing SERVICE from CLOUDFRONT to CLOUDFRONT_ORIGIN_FACING in one deployment left the
+/// CLOUDFRONT groups attached (214 CIDRs, some no longer published) and never synced again, with no
+/// warning; `status` called them foreign; the removal guard did not fire. Now they are the
+/// deployment's groups of an earlier selection: the guard counts their rules as removed (so the change
+/// needs `--force`), the plan shows them emptied and deleted, and they are retired make-before-break.
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_service_orphaned_the_old_groups() {
+    let aws = Aws::start().await;
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let sgsync = aws.sgsync();
+    aws.apply_doc(&sgsync, &latest()).0.ok();
+    let old: BTreeSet<String> = (aws.managed_groups("AUTOUPDATE").await)
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+
+    let origin_facing = sgsync.clone().env("SERVICE", "CLOUDFRONT_ORIGIN_FACING");
+    let (out, calls) = aws.apply_doc(&origin_facing, &latest());
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert!(writes(&calls).is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = doc_file(&dir, "ip-ranges.json", latest());
+    let out = origin_facing
+        .run(&["apply", "--ip-ranges", &file, "--force", "--output", "json"])
+        .ok();
+    let summary = out.json();
+    assert_eq!(summary["changes"]["groups_deleted"], old.len(), "{summary}");
+    let on = aws.groups_on(&eni).await;
+    assert!(
+        on.is_disjoint(&old),
+        "an old group is still attached: {on:?}"
+    );
+    let all = aws.all_groups().await;
+    assert!(
+        old.iter().all(|g| !all.contains_key(g)),
+        "an old group was left"
+    );
+    let names: BTreeSet<&str> = on
+        .iter()
+        .filter_map(|id| all.get(id).map(|(n, _)| n.as_str()))
+        .filter(|n| *n != "default")
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("AUTOUPDATE-cloudfront_origin_facing-")),
+        "{names:?}"
+    );
+    let recorded = aws.record("default", "security-groups").await;
+    assert!(recorded.is_disjoint(&old));
+    assert_eq!(recorded.len(), names.len());
+    // The ordering: every new group reached the target before any old one left it.
+    let w = writes(&aws.proxy.calls());
+    let attach = w
+        .iter()
+        .position(|a| a == "ModifyNetworkInterfaceAttribute");
+    let delete = w.iter().position(|a| a == "DeleteSecurityGroup");
+    assert!(attach < delete, "{w:?}");
 }

@@ -1,7 +1,7 @@
 //! EC2 reads: the VPC, the managed groups and their rules, the interfaces (targets and the ones that
 //! carry a managed group without opting in), and the re-reads the writes make.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, NetworkInterface, SecurityGroup, Tag};
@@ -10,8 +10,7 @@ use super::permissions::{Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::ownership::Unrecorded;
-use crate::ownership::{Claim, Ownership};
+use crate::ownership::{Claim, Ownership, Unrecorded};
 use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -179,13 +178,16 @@ fn observed_group(
     }
 }
 
-/// Which of `names` groups in `vpc_id` that are not in `recorded` hold.
+/// Which of `names` groups in `vpc_id` that are not in `recorded` hold: name → (id, whether the group
+/// carries `owner`'s tags, as one a concurrent run of this deployment just made does until it records
+/// it).
 pub(crate) async fn names_taken(
     ec2: &Client,
     vpc_id: &str,
     names: &[String],
     recorded: &BTreeSet<String>,
-) -> Result<BTreeSet<String>, AwsError> {
+    owner: &Ownership,
+) -> Result<BTreeMap<String, (String, bool)>, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let out = ec2
         .describe_security_groups()
@@ -194,13 +196,15 @@ pub(crate) async fn names_taken(
         .send()
         .await
         .map_err(|e| sdk_error(OP, e))?;
-    let mut taken = BTreeSet::new();
+    let mut taken = BTreeMap::new();
     for g in out.security_groups() {
         let (Some(id), Some(name)) = (g.group_id(), g.group_name()) else {
             continue;
         };
         if names.iter().any(|n| n == name) && !recorded.contains(id) {
-            taken.insert(name.to_string());
+            let ours = tag(g.tags(), TAG_PREFIX) == Some(owner.prefix.as_str())
+                && tag(g.tags(), TAG_DEPLOYMENT) == Some(owner.deployment.as_str());
+            taken.insert(name.to_string(), (id.to_string(), ours));
         }
     }
     Ok(taken)

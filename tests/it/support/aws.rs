@@ -463,6 +463,51 @@ impl Aws {
             .unwrap();
     }
 
+    /// Adds one inbound entry to a group straight in moto (someone's hand at the console).
+    pub async fn authorize_raw(&self, group_id: &str, permission: IpPermission) {
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every inbound entry of a group, whatever its source: `cidr proto/ports`, `sg-… proto/ports`,
+    /// `pl-… proto/ports`.
+    pub async fn inbound_entries(&self, group_id: &str) -> BTreeSet<String> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+            .unwrap();
+        let permissions = out.security_groups()[0].ip_permissions();
+        let mut entries = rule_strings(permissions);
+        for p in permissions {
+            let ports = match (p.from_port(), p.to_port()) {
+                (Some(a), Some(b)) if a >= 0 => format!("{a}-{b}"),
+                _ => "all".into(),
+            };
+            let proto = p.ip_protocol().unwrap_or_default();
+            for g in p.user_id_group_pairs() {
+                entries.insert(format!(
+                    "{} {proto}/{ports}",
+                    g.group_id().unwrap_or_default()
+                ));
+            }
+            for l in p.prefix_list_ids() {
+                entries.insert(format!(
+                    "{} {proto}/{ports}",
+                    l.prefix_list_id().unwrap_or_default()
+                ));
+            }
+        }
+        entries
+    }
+
     /// Every group of the default VPC, by id: (name, rules as `cidr tcp/port`).
     pub async fn all_groups(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
         let out = self.ec2.describe_security_groups().send().await.unwrap();

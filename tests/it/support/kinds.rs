@@ -174,7 +174,7 @@ impl Aws {
                     .map(|e| AddPrefixListEntry::builder().cidr(*e).build())
                     .collect(),
             ))
-            .tag_specifications(spec.build())
+            .set_tag_specifications((!tags.is_empty()).then(|| vec![spec.build()]))
             .send()
             .await
             .unwrap()
