@@ -85,6 +85,15 @@ impl Addresses {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// The addresses in either.
+    pub fn union(&self, other: &Addresses) -> Addresses {
+        let both = |x: &Intervals, y: &Intervals| normalised(x.iter().chain(y).copied().collect());
+        Addresses {
+            v4: both(&self.v4, &other.v4),
+            v6: both(&self.v6, &other.v6),
+        }
+    }
+
     /// The addresses in both.
     pub fn intersection(&self, other: &Addresses) -> Addresses {
         Addresses {

@@ -101,6 +101,16 @@ pub enum GuardError {
         /// The clock, in seconds since 1970.
         now: u64,
     },
+    /// A selected IP family the document leaves empty.
+    #[error(
+        "the document has no {family} ranges for the selection, which would empty the {applied} {family} {what} \
+         applied now; nothing was changed. If this is expected, narrow IP_VERSIONS, or run again with --force"
+    )]
+    EmptyFamily {
+        what: &'static str,
+        family: Family,
+        applied: usize,
+    },
     /// The document would remove more of the applied rules than allowed in one step.
     #[error(
         "the document would remove {removed} of the {applied} {what} applied now ({percent:.0} %, more than the {limit:.0} % allowed); \
@@ -108,8 +118,8 @@ pub enum GuardError {
          or a real large shrink), run again with --force or ALLOW_LARGE_REMOVAL=true"
     )]
     LargeRemoval {
-        /// What is counted: security-group rules, prefix-list entries, WAF addresses.
-        what: &'static str,
+        /// What is counted: security-group rules, prefix-list entries, WAF addresses (of a family).
+        what: String,
         /// How many would be removed.
         removed: usize,
         /// How many are applied now.
@@ -369,12 +379,67 @@ pub fn check_removal<T: Ord>(
     let fraction = removed as f64 / applied.len() as f64;
     if fraction > limits.max_remove_fraction {
         return Err(GuardError::LargeRemoval {
-            what,
+            what: what.to_string(),
             removed,
             applied: applied.len(),
             percent: fraction * 100.0,
             limit: limits.max_remove_fraction * 100.0,
         });
+    }
+    Ok(())
+}
+
+/// The removal guard for each selected IP family on its own (a family's share of the whole can be
+/// small: 31 IPv6 rules of 212), and a selected family the document leaves empty refused outright: a
+/// web ACL or a group that blocks what the sets or lists do not hold would then drop all of that
+/// family's traffic. `--force` lets both through. What a family no longer selected holds goes without
+/// a guard: narrowing `IP_VERSIONS` asks for exactly that, and an entry of that family added by hand
+/// must never be able to stop every run.
+///
+/// `removed`: what of `applied` has no address published any more (an aggregate that split is not
+/// removed: most of it still is).
+pub fn check_families<T: Ord + Clone>(
+    what: &'static str,
+    applied: &BTreeSet<T>,
+    removed: &BTreeSet<T>,
+    desired: &BTreeSet<T>,
+    selected: &[Family],
+    family_of: impl Fn(&T) -> Family,
+    limits: &GuardLimits,
+) -> Result<(), GuardError> {
+    if limits.force {
+        return Ok(());
+    }
+    for &family in selected {
+        let of = |set: &BTreeSet<T>| -> BTreeSet<T> {
+            set.iter()
+                .filter(|t| family_of(t) == family)
+                .cloned()
+                .collect()
+        };
+        let (applied, desired, removed) = (of(applied), of(desired), of(removed));
+        if desired.is_empty() && !applied.is_empty() {
+            return Err(GuardError::EmptyFamily {
+                what,
+                family,
+                applied: applied.len(),
+            });
+        }
+        let described = format!("{family} {what}");
+        if applied.is_empty() || limits.allow_large_removal {
+            continue;
+        }
+        let removed = removed.len();
+        let fraction = removed as f64 / applied.len() as f64;
+        if fraction > limits.max_remove_fraction {
+            return Err(GuardError::LargeRemoval {
+                what: described,
+                removed,
+                applied: applied.len(),
+                percent: fraction * 100.0,
+                limit: limits.max_remove_fraction * 100.0,
+            });
+        }
     }
     Ok(())
 }

@@ -36,6 +36,8 @@ pub(crate) struct Desired {
     pub(crate) nets: BTreeSet<IpNet>,
     /// The IP families `IP_VERSIONS` selects.
     pub(crate) families: Vec<Family>,
+    /// `--force`: what a kind refuses unless forced goes ahead.
+    pub(crate) force: bool,
 }
 
 /// Whether a run may write.

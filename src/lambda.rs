@@ -25,7 +25,7 @@ use crate::error::chain;
 use crate::event::Event;
 use crate::kind::Mode;
 use crate::load::Input;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{EntryOutcome, Outcome, Status};
 use crate::report::{FleetSummary, Summary};
 use crate::{dispatch, event, fleet, metrics};
 
@@ -129,7 +129,23 @@ async fn handle_fleet(
             ..Environment::of_process()
         };
         let fleet = fleet::parse(&text, &name, args, &env)?;
-        Ok::<_, HandlerError>(fleet::run_fleet(config, &fleet, &input, Mode::Apply, deadline).await?)
+        // Each entry's metrics as soon as it ends: an invocation killed later loses none of them.
+        let emit_entry = |e: &EntryOutcome<Outcome>| {
+            let entry_scope = [
+                ("Deployment", config.deployment_id.as_str()),
+                ("Account", e.entry.account.as_str()),
+                ("Region", e.entry.region.as_str()),
+            ];
+            emit(match &e.result {
+                Ok(o) => metrics::of_outcome(&entry_scope, o, now_ms()),
+                Err(_) => metrics::of_failure(&entry_scope, now_ms()),
+            });
+            if let Ok(o) = &e.result {
+                info!(entry = %e.entry.label(), "{}", Summary::from(o).headline());
+            }
+        };
+        let run = fleet::run_fleet(config, &fleet, &input, Mode::Apply, deadline, &emit_entry);
+        Ok::<_, HandlerError>(run.await?)
     }
     .await;
     let outcome = match outcome {
@@ -141,17 +157,6 @@ async fn handle_fleet(
         }
     };
     let now = now_ms();
-    for e in &outcome.entries {
-        let entry_scope = [
-            ("Deployment", config.deployment_id.as_str()),
-            ("Account", e.entry.account.as_str()),
-            ("Region", e.entry.region.as_str()),
-        ];
-        emit(match &e.result {
-            Ok(o) => metrics::of_outcome(&entry_scope, o, now),
-            Err(_) => metrics::of_failure(&entry_scope, now),
-        });
-    }
     // The fleet as a whole, for the alarms: it succeeded when every VPC did.
     emit(if outcome.failed() == 0 {
         metrics::of_fleet(&scope, outcome.entries.len(), now)
@@ -184,6 +189,15 @@ async fn handle_fleet(
 /// Serves invocations until the runtime stops the process. `args` are the raw settings, which every
 /// fleet entry starts from.
 pub async fn serve(config: Config, args: ConfigArgs) -> Result<(), lambda_runtime::Error> {
+    // The runtime panics without its environment: say what this command is for instead.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return Err(
+            "`sgsync lambda` is the function's entry point and runs inside AWS Lambda (or `cargo lambda \
+             watch`), which sets AWS_LAMBDA_RUNTIME_API; to run sgsync yourself use `sgsync plan`, `apply` \
+             or `status`"
+                .into(),
+        );
+    }
     let base = Session::load(&config.region).await;
     let clients = Clients::connect(&config.region).await;
     let shared = Arc::new((config, clients, args, base));

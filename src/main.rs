@@ -253,7 +253,7 @@ async fn sync_command(
             entry.config.guard.force = config.guard.force;
             entry.config.repack = config.repack;
         }
-        let outcome = fleet::run_fleet(&config, &fleet, &input, mode, None).await?;
+        let outcome = fleet::run_fleet(&config, &fleet, &input, mode, None, &|_| {}).await?;
         if json {
             println!(
                 "{}",
@@ -277,6 +277,11 @@ async fn sync_command(
     } else {
         print!("{outcome}");
     }
-    // Everything else was done; what failed on the way makes the run fail.
-    Ok(exit_code(outcome.all_errors().len()))
+    // Everything else was done; what failed on the way makes the run fail (and is said on stderr,
+    // where errors go, whatever the output format).
+    let errors = outcome.all_errors();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(exit_code(errors.len()))
 }

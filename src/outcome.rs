@@ -124,6 +124,20 @@ pub enum Refusal {
         /// The deployment's.
         deployment: String,
     },
+    /// Another run of the deployment held its lease for as long as this one waited.
+    #[error(
+        "another run of this deployment is applying ({lease} is held: {held_by}); nothing was changed: \
+         the next run (or a retry) goes on once it is done. If no run is going on (one was killed), the \
+         lease ends by itself within {minutes} minutes"
+    )]
+    Busy {
+        /// The lease's parameter.
+        lease: String,
+        /// Its holder and expiry.
+        held_by: String,
+        /// How long a lease holds without its holder.
+        minutes: u64,
+    },
     /// A new target cannot just be given the managed groups: they need a full run first.
     #[error(
         "{target} cannot just be given the managed groups: they first need a full run ({actions}); \

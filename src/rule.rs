@@ -141,6 +141,14 @@ impl Family {
         }
     }
 
+    /// The family of `net`.
+    pub fn of(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+
     /// Whether `net` is of this family.
     pub fn holds(self, net: &IpNet) -> bool {
         matches!(

@@ -6,27 +6,28 @@
 //!                              → observe every kind KINDS names (groups, lists, sets)
 //!                              → freshness over everything they record
 //!                              → the removal and growth guards, per kind
-//!                              → plan every kind (a kind that cannot be planned stops the run: nothing written)
+//!                              → plan every kind
 //!                              → apply (or not), kind after kind, in the order of `kinds`
-//!                              → Outcome
+//!                              → Outcome (with the errors of the kinds that failed)
 //! ```
 //!
 //! [`sync_vpc`] takes an already loaded document, so one download can serve many VPCs. Every kind is
-//! planned before any is written, so a refusal (a conflict, a list that would not fit a referencing
-//! group) changes nothing anywhere.
+//! planned before any is written. Each kind fails alone: one that cannot be read, passed by its guards
+//! or planned is left out (nothing of it written), one that fails midway stops there, and the others
+//! are synced; their errors are the run's (exit 1). Only when every kind fails does the run.
 
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use tracing::{error, info, warn};
 
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
 use crate::config::Config;
 use crate::guard::{self, Freshness};
 use crate::kind::{Desired, KindRun, Mode};
 use crate::kinds;
 use crate::load::{Input, Loaded, load};
-use crate::outcome::{Inventory, Outcome, RunError, Status};
+use crate::outcome::{Inventory, Outcome, Refusal, RunError, Status};
 use crate::ranges::RangeSet;
 use crate::report::Summary;
 use crate::rule::{Family, desired_rules};
@@ -48,7 +49,42 @@ pub async fn run(
 /// Syncs every kind `KINDS` names with a loaded document: guards, observe, plan, and in
 /// [`Mode::Apply`] apply. A document older than the one applied changes nothing and ends
 /// [`Status::Skipped`] (unless forced).
+///
+/// A run that has something to apply takes the deployment's lease first (`aws::Lock`), then reads
+/// and plans again under it: two runs never act on what each read before the other wrote. A run
+/// with nothing to do takes no lease, and writes nothing.
 pub async fn sync_vpc(
+    config: &Config,
+    clients: &Clients,
+    loaded: &Loaded,
+    mode: Mode,
+) -> Result<Outcome, RunError> {
+    let looked = sync_pass(config, clients, loaded, Mode::Plan).await?;
+    if mode == Mode::Plan || looked.status != Status::Planned {
+        return Ok(looked);
+    }
+    let deployment = &config.deployment_id;
+    let lock = match clients.lock(deployment, LOCK_WAIT).await? {
+        Ok(lock) => lock,
+        Err(busy) => {
+            return Err(Refusal::Busy {
+                lease: busy.lease,
+                held_by: busy.held_by,
+                minutes: busy.minutes,
+            }
+            .into());
+        }
+    };
+    let applied = sync_pass(config, clients, loaded, Mode::Apply).await;
+    lock.release().await;
+    applied
+}
+
+/// How long a run waits for another run of its deployment to finish applying.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One pass of [`sync_vpc`]: read, plan, and in [`Mode::Apply`] apply.
+async fn sync_pass(
     config: &Config,
     clients: &Clients,
     loaded: &Loaded,
@@ -61,62 +97,103 @@ pub async fn sync_vpc(
     let desired = desired(config, ranges);
 
     let mut kinds = kinds::selected(config, clients);
-    observe(&mut kinds, false).await?;
+    // Each kind fails alone: one that cannot be read, passed by its guards or planned is left out
+    // (its error is the run's), and the others go on. Only when every kind fails does the run.
+    let mut failed: Vec<(&'static str, RunError)> = Vec::new();
+    let mut live = Vec::new();
+    for mut kind in kinds {
+        match observe_one(&mut *kind, false).await {
+            Ok(()) => live.push(kind),
+            Err(e) => failed.push((kind.part().noun(), e)),
+        }
+    }
+    kinds = live;
     let mut warnings = ranges.warnings.clone();
     if let Some(errors) = stale(config, loaded, &kinds, now, &mut warnings) {
         let mut outcome = finish(config, ranges, &desired, Status::Skipped, warnings, kinds);
         outcome.errors = errors;
         return Ok(outcome);
     }
-    for kind in &kinds {
-        kind.part().check(&desired, &config.guard)?;
+    let mut live = Vec::new();
+    for mut kind in kinds {
+        let checked = kind
+            .part()
+            .check(&desired, &config.guard)
+            .map_err(RunError::from);
+        let planned = match checked {
+            Ok(()) => kind.plan(&desired).await.map_err(RunError::from),
+            Err(e) => Err(e),
+        };
+        match planned {
+            Ok(()) => live.push(kind),
+            Err(e) => failed.push((kind.part().noun(), e)),
+        }
     }
-    for kind in &mut kinds {
-        kind.plan(&desired).await?;
+    kinds = live;
+    if kinds.is_empty() {
+        return Err(first_failure(failed));
     }
-    if !kinds.iter().any(|k| k.part().planned()) {
-        return Ok(finish(
-            config,
-            ranges,
-            &desired,
-            Status::Unchanged,
-            warnings,
-            kinds,
-        ));
+    // The schedule's run also looks at the kinds KINDS does not name (a changed KINDS).
+    let mut orphaned = Vec::new();
+    if loaded.live {
+        let owner = config.ownership();
+        for (record, held) in
+            aws::orphaned_records(clients, &owner.deployment, &config.kinds).await?
+        {
+            orphaned.push(format!(
+                "{record} still holds {held} resource(s) of a kind KINDS no longer names: they are not synced \
+                 any more and go stale where they are attached or referenced; put the kind back in KINDS, or \
+                 detach and delete them and then the parameter {record}"
+            ));
+        }
     }
-    if mode == Mode::Plan {
+    let status = if !kinds.iter().any(|k| k.part().planned()) {
+        Status::Unchanged
+    } else if mode == Mode::Plan {
         for kind in &mut kinds {
             kind.count_plan();
         }
-        return Ok(finish(
-            config,
-            ranges,
-            &desired,
-            Status::Planned,
-            warnings,
-            kinds,
-        ));
+        Status::Planned
+    } else {
+        let mut applied = false;
+        for kind in &mut kinds {
+            match kind.apply().await {
+                Ok(()) => applied = true,
+                Err(e) => failed.push((kind.part().noun(), e.into())),
+            }
+        }
+        if !applied && failed.len() == 1 && kinds.len() == 1 {
+            // The one kind there is failed midway: the run failed, as it always has.
+            return Err(first_failure(failed));
+        }
+        Status::Applied
+    };
+    let mut outcome = finish(config, ranges, &desired, status, warnings, kinds);
+    outcome.errors = (failed.into_iter())
+        .map(|(noun, e)| format!("{noun}: {e}"))
+        .chain(orphaned)
+        .collect();
+    for e in &outcome.errors {
+        error!("{e}");
     }
-    for kind in &mut kinds {
-        kind.apply().await?;
-    }
-    Ok(finish(
-        config,
-        ranges,
-        &desired,
-        Status::Applied,
-        warnings,
-        kinds,
-    ))
+    Ok(outcome)
 }
 
-/// Reads every kind, and logs what each has to say.
-async fn observe(kinds: &mut [Box<dyn KindRun + '_>], for_status: bool) -> Result<(), RunError> {
-    for kind in kinds {
-        kind.observe(for_status).await?;
-        for w in kind.part().warnings() {
-            warn!("{w}");
-        }
+/// The run's error when nothing could go on: the first kind's, the others logged.
+fn first_failure(failed: Vec<(&'static str, RunError)>) -> RunError {
+    let mut failed = failed.into_iter();
+    let (_, first) = failed.next().expect("called only when a kind failed");
+    for (noun, e) in failed {
+        error!("{noun}: {e}");
+    }
+    first
+}
+
+/// Reads one kind, and logs what it has to say.
+async fn observe_one(kind: &mut (dyn KindRun + '_), for_status: bool) -> Result<(), RunError> {
+    kind.observe(for_status).await?;
+    for w in kind.part().warnings() {
+        warn!("{w}");
     }
     Ok(())
 }
@@ -131,6 +208,7 @@ fn desired(config: &Config, ranges: &RangeSet) -> Desired {
         .collect();
     Desired {
         synctoken: ranges.synctoken,
+        force: config.guard.force,
         rules: desired_rules(&ranges.ipv4, &ranges.ipv6, &config.ports),
         nets,
         families: Family::ALL
@@ -224,7 +302,9 @@ fn finish(
 /// the lists and what references them, the sets.
 pub async fn inventory(config: &Config, clients: &Clients) -> Result<Inventory, RunError> {
     let mut kinds = kinds::selected(config, clients);
-    observe(&mut kinds, true).await?;
+    for kind in &mut kinds {
+        observe_one(&mut **kind, true).await?;
+    }
     Ok(Inventory {
         prefix: config.prefix_name.clone(),
         kinds: kinds.into_iter().map(|k| k.finish()).collect(),

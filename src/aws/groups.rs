@@ -157,8 +157,7 @@ impl GroupApi for AwsGroups<'_> {
         {
             return Ok(false);
         }
-        ec2::write::delete_group(&self.clients.ec2, group_id).await?;
-        Ok(true)
+        ec2::write::delete_group(&self.clients.ec2, group_id).await
     }
 
     async fn target_groups(&mut self, target: &TargetId) -> Result<Option<Vec<String>>, AwsError> {
@@ -253,9 +252,12 @@ impl GroupApi for AwsGroups<'_> {
         }
     }
 
-    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
-        ec2::write::delete_group(&self.clients.ec2, group_id).await?;
-        self.forget(&[group_id.to_string()]).await
+    async fn delete_group(&mut self, group_id: &str) -> Result<bool, AwsError> {
+        if !ec2::write::delete_group(&self.clients.ec2, group_id).await? {
+            return Ok(false);
+        }
+        self.forget(&[group_id.to_string()]).await?;
+        Ok(true)
     }
 
     async fn forget(&mut self, group_ids: &[String]) -> Result<(), AwsError> {

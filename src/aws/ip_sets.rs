@@ -176,7 +176,7 @@ async fn observe(
 }
 
 /// The record of a deployment's WAF IP sets: `/sgsync/<DEPLOYMENT_ID>/waf-ip-sets`.
-const SETS_RECORD: &str = "waf-ip-sets";
+pub(crate) const SETS_RECORD: &str = "waf-ip-sets";
 
 /// The WAF kind's [`SetReads`] and [`SetApi`] on wafv2.
 pub(crate) struct AwsSets<'a> {

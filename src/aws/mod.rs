@@ -16,6 +16,7 @@ mod ec2;
 mod elbv2;
 mod groups;
 mod ip_sets;
+mod lock;
 mod observe;
 mod prefix_lists;
 mod quotas;
@@ -33,6 +34,8 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub(crate) use groups::AwsGroups;
 pub(crate) use ip_sets::AwsSets;
+pub(crate) use lock::Busy;
+use lock::Lock;
 pub(crate) use observe::{EventTarget, observe_event_targets};
 pub(crate) use prefix_lists::AwsLists;
 
@@ -193,11 +196,64 @@ where
         message: err
             .message()
             .map(str::to_string)
-            .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            .unwrap_or_else(|| unanswered(&DisplayErrorContext(&err).to_string())),
+    }
+}
+
+/// A call AWS never answered, in one line that says what to do (the SDK's own text is a nested
+/// debug dump).
+fn unanswered(context: &str) -> String {
+    if context.contains("credentials") || context.contains("ProviderChain") {
+        "no AWS credentials were found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or \
+         run where a role is attached"
+            .to_string()
+    } else if context.contains("dispatch failure") || context.contains("connect") {
+        let first = context.lines().next().unwrap_or_default();
+        let first: String = first.chars().take(200).collect();
+        format!(
+            "AWS could not be reached ({first}): check the network, REGION and AWS_ENDPOINT_URL"
+        )
+    } else {
+        context.chars().take(500).collect()
     }
 }
 
 /// The id of the region's default VPC (what a deployment without VPC_ID manages).
 pub(crate) async fn default_vpc(clients: &Clients) -> Result<String, AwsError> {
     ec2::read::default_vpc(&clients.ec2).await
+}
+
+/// The records of the kinds `KINDS` does not name that still hold something: (record, how many).
+/// What they hold is no longer synced, and stays attached or referenced, going stale: the scheduled
+/// run says so (an error), so that a changed `KINDS` never freezes allow-lists silently.
+pub(crate) async fn orphaned_records(
+    clients: &Clients,
+    deployment: &str,
+    kinds: &crate::config::Kinds,
+) -> Result<Vec<(String, usize)>, AwsError> {
+    let unselected = [
+        (kinds.security_groups, observe::GROUPS_RECORD),
+        (kinds.prefix_lists, prefix_lists::LISTS_RECORD),
+        (kinds.waf_ip_sets, ip_sets::SETS_RECORD),
+    ];
+    let mut out = Vec::new();
+    for (_, what) in unselected.iter().filter(|(selected, _)| !selected) {
+        let r = record::Record::new(&clients.ssm, deployment, what);
+        let held = r.read().await?.set.len();
+        if held > 0 {
+            out.push((r.name, held));
+        }
+    }
+    Ok(out)
+}
+
+impl Clients {
+    /// Takes `deployment`'s lease (`lock.rs`), waiting up to `wait` for another run to finish.
+    pub(crate) async fn lock(
+        &self,
+        deployment: &str,
+        wait: std::time::Duration,
+    ) -> Result<Result<Lock<'_>, Busy>, AwsError> {
+        Lock::acquire(&self.ssm, deployment, wait).await
+    }
 }

@@ -63,6 +63,22 @@ pub(crate) async fn observe(
             t.id, owner.prefix
         ));
     }
+    // Two deployments of one service on one target: each keeps what it applies, so a range one of
+    // them withdraws stays allowed while the other still has it. Usually a CLI run that forgot the
+    // function's DEPLOYMENT_ID.
+    for t in &targets {
+        for id in &t.groups {
+            if let Some((name, other)) = tagged.others.get(id) {
+                warnings.push(format!(
+                    "{} also carries {name} ({id}) of deployment '{other}', with the same service and prefix: \
+                     a range one deployment withdraws stays allowed there while the other holds it. If this \
+                     run should be that deployment, set DEPLOYMENT_ID={other} (the deploy template's stack \
+                     name); otherwise give one of them another PREFIX_NAME",
+                    t.id
+                ));
+            }
+        }
+    }
     let quotas = match read {
         Some(quotas) => quotas,
         None => held(&tagged.groups, &targets, overrides),

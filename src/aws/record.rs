@@ -29,7 +29,7 @@ const MAX_VALUE: usize = 8192;
 /// deployment's tags without being in its record `record`.
 pub(crate) fn unrecorded_warning(what: &str, u: &Unrecorded, record: &str) -> String {
     format!(
-        "{what} {} ({}) carries this deployment's tags but is not in its record ({record}): not managed, \
+        "{what} {} ({}) has this deployment's name or tags but is not in its record ({record}): not managed, \
          never filled, attached, shared or counted. Tags are anyone's to write; if an sgsync that kept no \
          record made it, `sgsync apply --adopt` records it (review it with `sgsync plan --adopt`)",
         u.name, u.id

@@ -53,20 +53,37 @@ async fn associated(
     }
 }
 
+/// What the deployment says about its share: who it is, what it recorded (and where), and its
+/// settings.
+pub(super) struct Deployment<'a> {
+    pub(super) owner: &'a Ownership,
+    pub(super) recorded: &'a BTreeSet<String>,
+    pub(super) record: &'a str,
+    /// `--adopt`.
+    pub(super) adopt: bool,
+    /// `ALLOW_EXTERNAL_SHARE`.
+    pub(super) allow_external: bool,
+}
+
 /// Reads the deployment's share against `lists` (prefix-list ARNs) and `principals` (account ids,
-/// OU or organization ARNs). The share is this deployment's when its record holds the share's ARN; a
+/// OU or organization ARNs). The share is this deployment's when its record holds the share's ARN and
+/// it carries the deployment's tags and sharing setting (a record someone else wrote is refused); a
 /// share of its name that it did not record is never used: adopted with `adopt` (`--adopt`) when it
-/// carries the deployment's tags, reclaimed when it also shares nothing (a run stopped between creating
-/// and recording it), refused otherwise.
+/// carries the deployment's tags, reclaimed when it also shares nothing (a run stopped between
+/// creating and recording it), otherwise reported and left alone (RAM does not keep names unique).
 pub(super) async fn inspect(
     ram: &Client,
-    owner: &Ownership,
-    recorded: &BTreeSet<String>,
-    record: &str,
-    adopt: bool,
+    deployment: &Deployment<'_>,
     lists: &[String],
     principals: &[String],
 ) -> Result<ShareState, AwsError> {
+    let Deployment {
+        owner,
+        recorded,
+        record,
+        adopt,
+        allow_external,
+    } = *deployment;
     let name = format!("{}-prefix-lists", owner.stem);
     let found = ram
         .get_resource_shares()
@@ -92,10 +109,6 @@ pub(super) async fn inspect(
         let Some(arn) = share.resource_share_arn() else {
             continue;
         };
-        if recorded.contains(arn) {
-            state.arn = Some(arn.to_string());
-            continue;
-        }
         let tag = |k: &str| {
             share
                 .tags()
@@ -105,6 +118,26 @@ pub(super) async fn inspect(
         };
         let ours = tag(TAG_PREFIX) == Some(owner.prefix.as_str())
             && tag(TAG_DEPLOYMENT) == Some(owner.deployment.as_str());
+        if recorded.contains(arn) {
+            // The record says so; the share must agree, or someone wrote the record.
+            let external = share.allow_external_principals() == Some(true);
+            if !ours || (external && !allow_external) {
+                return Err(AwsError::other(
+                    "ram:GetResourceShares",
+                    format!(
+                        "the RAM share {arn} is in this deployment's record ({record}) but {}; the lists are not \
+                         shared through it. Take it out of the record (or fix the share), then run again",
+                        if ours {
+                            "allows principals outside the organization, which ALLOW_EXTERNAL_SHARE does not"
+                        } else {
+                            "does not carry this deployment's tags (someone else's share in the record?)"
+                        }
+                    ),
+                ));
+            }
+            state.arn = Some(arn.to_string());
+            continue;
+        }
         if ours && adopt && state.arn.is_none() {
             state.arn = Some(arn.to_string());
             state.adopt = true;
@@ -121,14 +154,8 @@ pub(super) async fn inspect(
             state.reclaim = Some(arn.to_string());
             continue;
         }
-        return Err(AwsError::other(
-            "ram:GetResourceShares",
-            format!(
-                "the RAM share {name} ({arn}) is named as this deployment's share but is not in its record \
-                 ({record}); the lists are not shared through it. Tags are anyone's to write: delete that \
-                 share, or, if an sgsync that kept no record made it, run `sgsync apply --adopt`"
-            ),
-        ));
+        // Someone else's share of this name: never used, only reported.
+        state.unrecorded.push(arn.to_string());
     }
     let Some(arn) = state.arn.clone() else {
         state.missing_lists = lists.to_vec();

@@ -152,12 +152,7 @@ pub fn parse(
         file: file.to_string(),
         message,
     };
-    let raw: FleetFile = toml::from_str(text).map_err(|e| {
-        fail(format!(
-            "{}; see docs/organizations.md for the format",
-            e.to_string().trim_end()
-        ))
-    })?;
+    let raw: FleetFile = toml::from_str(text).map_err(|e| fail(toml_error(text, &e)))?;
     if raw.vpc.is_empty() {
         return Err(fail(
             "lists no VPC; add [[vpc]] entries with account and region".into(),
@@ -183,10 +178,18 @@ pub fn parse(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
         if !ok {
+            // A secret: never echoed (errors reach logs, the invocation's error and dead letters).
+            let bad = id
+                .chars()
+                .position(|c| !c.is_ascii_alphanumeric() && !"+=,.@:/-_".contains(c))
+                .map_or(String::new(), |i| {
+                    format!(", character {} is not allowed", i + 1)
+                });
             return Err(fail(format!(
-                "external_id = '{}' is not an STS external id (2 to 1224 of letters, digits and +=,.@:/-_); \
-                 remove the line if the spoke roles require none",
-                crate::error::echo(id)
+                "external_id ({} characters{bad}) is not an STS external id (2 to 1224 of letters, digits and \
+                 +=,.@:/-_; its value is not shown, it is a secret); remove the line if the spoke roles \
+                 require none",
+                id.chars().count()
             )));
         }
     }
@@ -375,11 +378,39 @@ fn regional_kinds_once(entries: &[Entry]) -> Result<(), String> {
     Ok(())
 }
 
+/// Keys whose values are secrets: never echoed.
+const SECRETS: [&str; 1] = ["external_id"];
+
+/// A TOML error by line and column, without the text of the line (toml quotes it, and it may hold a
+/// secret); a message about a secret's line says which key instead of quoting anything.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let line_text = text.lines().nth(line - 1).unwrap_or_default();
+        (line, column, line_text)
+    });
+    let message = e.message().lines().next().unwrap_or("invalid TOML");
+    match at {
+        Some((line, column, line_text)) => match SECRETS.iter().find(|k| line_text.contains(*k)) {
+            Some(key) => format!(
+                "line {line}, column {column}: the value of {key} is not valid TOML (not shown: it is a \
+                 secret); see docs/organizations.md for the format"
+            ),
+            None => format!(
+                "line {line}, column {column}: {message}; see docs/organizations.md for the format"
+            ),
+        },
+        None => format!("{message}; see docs/organizations.md for the format"),
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse_ok(text: &str) -> Fleet {
+    pub(crate) fn parse_ok(text: &str) -> Fleet {
         parse(
             text,
             "fleet.toml",
@@ -500,7 +531,7 @@ mod tests {
             ),
             (
                 "external_id = \"\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"",
-                "external_id = '' is not an STS external id",
+                "external_id (0 characters) is not an STS external id",
             ),
             (
                 "[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\nsettings = { SERVICE = \"EC2\" }",
@@ -626,5 +657,24 @@ mod tests {
             e.contains("VPC_ID is set, but a fleet names its VPCs per entry"),
             "{e}"
         );
+    }
+
+    /// Trust finding 6 (round 2b): a fleet file's `external_id` was quoted in TOML syntax errors and
+    /// echoed (64 characters) in validation errors, reaching CloudWatch, the invocation's error and
+    /// the dead-letter queue. Now it is never shown: errors say the key, its length, a line and column.
+    #[test]
+    fn a_fleet_files_external_id_reached_the_logs() {
+        let secret = "Sup3rS3cret-token#value";
+        let bad_value = format!(
+            "role_name = \"r\"\nexternal_id = \"{secret}\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\""
+        );
+        let unterminated = format!("external_id = \"{secret}\n[[vpc]]\naccount = \"111111111111\"");
+        for text in [bad_value, unterminated] {
+            let e = parse_err(&text);
+            assert!(!e.contains(secret) && !e.contains("Sup3r"), "{e}");
+            assert!(e.contains("external_id"), "{e}");
+        }
+        let e = parse_err("[[vpc]]\naccount = 1x\n");
+        assert!(e.contains("line 2, column"), "{e}");
     }
 }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::chain;
 use crate::kind::Mode;
 use crate::load::{Input, LoadError, Loaded, load};
-use crate::outcome::{EntryOutcome, FleetOutcome, Inventory};
+use crate::outcome::{EntryOutcome, FleetOutcome, Inventory, Outcome};
 use crate::ranges;
 use crate::sync;
 
@@ -32,9 +32,27 @@ fn session_name(config: &Config) -> String {
     format!("sgsync-{id}")
 }
 
+/// Why an entry stopped midway: the invocation was about to time out.
+const CUT_OFF: &str = "cut off: the invocation had less than a minute left; what it changed so far stays \
+     (a run cut after any call converges on the next), and the next run continues; split the fleet file \
+     or raise its concurrency (docs/organizations.md, \"Fleet size arithmetic\")";
+
 /// Why an entry was not started: the invocation is about to time out.
 const OUT_OF_TIME: &str = "not started: the invocation had less than a minute left; split the fleet file or \
      raise its concurrency (docs/organizations.md, \"Fleet size arithmetic\")";
+
+/// `run`, cut off at `deadline` (what it changed so far stays: every run converges after a cut).
+async fn bounded<T>(
+    deadline: Option<Instant>,
+    run: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d.into(), run)
+            .await
+            .unwrap_or_else(|_| Err(CUT_OFF.to_string())),
+        None => run.await,
+    }
+}
 
 /// The entry as it runs: its account's clients (its role assumed), and its VPC resolved, so that one
 /// VPC named twice (once by id, once as the default VPC) is caught before either writes. `claimed`:
@@ -84,12 +102,15 @@ async fn prepare(
 /// Runs `work` on every entry and returns the outcomes in the file's order. The entries of one account
 /// and region run one after the other: they share that region's prefix lists and WAF IP sets and the
 /// account's EC2 request rate there, and may name one VPC twice. Up to `fleet.concurrency` such
-/// chains run at once. No entry starts after `deadline`.
+/// chains run at once. No entry starts after `deadline`, and one still running then is cut off; each
+/// entry's outcome goes to `done` as soon as it ends (the hub emits its metrics then, so a killed
+/// invocation loses nothing that finished).
 async fn each<T, F, Fut>(
     base: &Session,
     fleet: &Fleet,
     deadline: Option<Instant>,
     work: F,
+    done: &(dyn Fn(&EntryOutcome<T>) + Sync),
 ) -> Vec<EntryOutcome<T>>
 where
     F: Fn(Entry, Clients) -> Fut,
@@ -106,7 +127,7 @@ where
         chains[c].push((i, entry));
     }
     let work = &work;
-    let done: Vec<Vec<(usize, EntryOutcome<T>)>> = stream::iter(chains)
+    let finished: Vec<Vec<(usize, EntryOutcome<T>)>> = stream::iter(chains)
         .map(|chain| async move {
             let mut claimed = BTreeMap::new();
             let mut out = Vec::new();
@@ -117,10 +138,13 @@ where
                 } else if deadline.is_some_and(|d| started >= d) {
                     Err(OUT_OF_TIME.to_string())
                 } else {
-                    match prepare(base, fleet, (i, entry), &mut claimed).await {
-                        Ok((entry, clients)) => work(entry, clients).await,
-                        Err(e) => Err(e),
-                    }
+                    let run = async {
+                        match prepare(base, fleet, (i, entry), &mut claimed).await {
+                            Ok((entry, clients)) => work(entry, clients).await,
+                            Err(e) => Err(e),
+                        }
+                    };
+                    bounded(deadline, run).await
                 };
                 if let Err(e) = &result {
                     error!(entry = %entry.label().label(), error = %e, "this VPC failed; the others go on");
@@ -130,6 +154,7 @@ where
                     result,
                     duration: started.elapsed(),
                 };
+                done(&outcome);
                 out.push((i, outcome));
             }
             out
@@ -137,9 +162,9 @@ where
         .buffer_unordered(fleet.concurrency)
         .collect()
         .await;
-    let mut done: Vec<(usize, EntryOutcome<T>)> = done.into_iter().flatten().collect();
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, o)| o).collect()
+    let mut finished: Vec<(usize, EntryOutcome<T>)> = finished.into_iter().flatten().collect();
+    finished.sort_by_key(|(i, _)| *i);
+    finished.into_iter().map(|(_, o)| o).collect()
 }
 
 /// The document as an entry needs it: the fleet's, selected again when the entry's settings select
@@ -162,13 +187,15 @@ fn for_entry(
 }
 
 /// Loads the document once and syncs every entry of `fleet` with it; no entry starts after
-/// `deadline` (the hub function's time running out).
+/// `deadline` (the hub function's time running out), and one running then is cut off. Each entry's
+/// outcome goes to `done` as soon as it ends.
 pub async fn run_fleet(
     config: &Config,
     fleet: &Fleet,
     input: &Input,
     mode: Mode,
     deadline: Option<Instant>,
+    done: &(dyn Fn(&EntryOutcome<Outcome>) + Sync),
 ) -> Result<FleetOutcome, LoadError> {
     let loaded = Arc::new(load(config, input).await?);
     for w in &loaded.ranges.warnings {
@@ -182,12 +209,18 @@ pub async fn run_fleet(
     );
     let base = Session::load(&config.region).await;
     let loaded = &loaded;
-    let entries = each(&base, fleet, deadline, |entry, clients| async move {
-        let document = for_entry(loaded, config, &entry)?;
-        sync::sync_vpc(&entry.config, &clients, &document, mode)
-            .await
-            .map_err(|e| chain(&e))
-    })
+    let entries = each(
+        &base,
+        fleet,
+        deadline,
+        |entry, clients| async move {
+            let document = for_entry(loaded, config, &entry)?;
+            sync::sync_vpc(&entry.config, &clients, &document, mode)
+                .await
+                .map_err(|e| chain(&e))
+        },
+        done,
+    )
     .await;
     Ok(FleetOutcome {
         synctoken: loaded.ranges.synctoken,
@@ -198,11 +231,17 @@ pub async fn run_fleet(
 /// Reads every entry of `fleet` as it is now (`sgsync status --fleet`).
 pub async fn fleet_status(config: &Config, fleet: &Fleet) -> Vec<EntryOutcome<Inventory>> {
     let base = Session::load(&config.region).await;
-    each(&base, fleet, None, |entry, clients| async move {
-        sync::inventory(&entry.config, &clients)
-            .await
-            .map_err(|e| chain(&e))
-    })
+    each(
+        &base,
+        fleet,
+        None,
+        |entry, clients| async move {
+            sync::inventory(&entry.config, &clients)
+                .await
+                .map_err(|e| chain(&e))
+        },
+        &|_| {},
+    )
     .await
 }
 
@@ -220,5 +259,45 @@ pub async fn read_fleet_file(
             .await
             .map(|text| (text, format!("s3://{bucket}/{key}")))
             .map_err(|e| format!("cannot read the fleet file: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Round 2b, finding 7: the hub's deadline only stopped entries from starting; a running entry
+    /// had no limit (prefix-list waits, SDK retries), and the entries' metrics came only when all
+    /// had ended, so a killed invocation lost the results of those that had finished. Now an entry
+    /// still running at the deadline is cut off, and each outcome is handed on as it ends.
+    #[tokio::test]
+    async fn the_hub_lost_what_finished_when_an_entry_ran_past_the_deadline() {
+        let soon = Instant::now() + Duration::from_millis(50);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, String>(())
+        };
+        let started = Instant::now();
+        let cut = bounded(Some(soon), slow).await.unwrap_err();
+        assert!(cut.starts_with("cut off"), "{cut}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(bounded(None, async { Ok::<_, String>(7) }).await, Ok(7));
+
+        // Each entry's outcome reaches `done` when it ends: entries refused before any call.
+        let text = "role_name = \"r\"\n[[vpc]]\naccount = \"111111111111\"\nregion = \"eu-west-1\"\n\
+                    [[vpc]]\naccount = \"222222222222\"\nregion = \"eu-west-1\"\n";
+        let mut fleet = super::super::file::tests::parse_ok(text);
+        for e in &mut fleet.entries {
+            e.refused = Some("refused for the test".into());
+        }
+        let base = Session::load("eu-west-1").await;
+        let seen = Mutex::new(Vec::new());
+        let done = |o: &EntryOutcome<()>| seen.lock().unwrap().push(o.entry.account.clone());
+        let out = each(&base, &fleet, None, |_, _| async { Ok(()) }, &done).await;
+        assert_eq!(out.len(), 2);
+        assert_eq!(seen.into_inner().unwrap(), ["111111111111", "222222222222"]);
     }
 }

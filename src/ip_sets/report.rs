@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::model::{Action, Changes, Scope};
 use super::part::Part;
+use crate::addresses::Addresses;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
 use crate::kind::{Desired, Gauge, Kind};
@@ -98,6 +99,9 @@ struct SetStatus {
     family: Family,
     addresses: usize,
     synctoken: Option<u64>,
+    /// Its synctoken is older than the newest of the sets: not synced with them (a family no longer
+    /// selected that a web ACL still uses, a run that stopped midway).
+    stale: bool,
 }
 
 /// The WAF IP sets in `sgsync status`.
@@ -108,6 +112,7 @@ struct SetsStatus {
 }
 
 fn sets_status(s: &Part) -> SetsStatus {
+    let newest = s.observed.synctokens().max();
     SetsStatus {
         scope: s.scope,
         sets: s
@@ -121,6 +126,7 @@ fn sets_status(s: &Part) -> SetsStatus {
                 family: x.family,
                 addresses: x.addresses.len(),
                 synctoken: x.synctoken,
+                stale: x.synctoken < newest,
             })
             .collect(),
     }
@@ -145,9 +151,14 @@ pub(super) fn status_text(s: &Part, prefix: &str, synctoken: &str) -> String {
         status.sets.len(),
     );
     for set in &status.sets {
+        let token = match (set.synctoken, set.stale) {
+            (Some(t), true) => format!("STALE at synctoken {t}"),
+            (Some(t), false) => format!("synctoken {t}"),
+            (None, _) => "no synctoken".to_string(),
+        };
         let _ = writeln!(
             f,
-            "  {} ({}): {} addresses, {}",
+            "  {} ({}): {} addresses, {token}, {}",
             set.name,
             set.family,
             set.addresses,
@@ -283,7 +294,21 @@ impl Kind for Part {
             .iter()
             .flat_map(|s| s.addresses.iter().copied())
             .collect();
-        guard::check_removal("WAF IP set addresses", &applied, &desired.nets, limits)?;
+        // Removed: entries none of whose addresses is published any more (a split one is not).
+        let published = Addresses::of(&desired.nets);
+        let removed: BTreeSet<IpNet> = (applied.iter())
+            .filter(|n| !published.overlaps(n))
+            .copied()
+            .collect();
+        guard::check_families(
+            "WAF IP set addresses",
+            &applied,
+            &removed,
+            &desired.nets,
+            &desired.families,
+            Family::of,
+            limits,
+        )?;
         guard::check_growth(&applied, &desired.nets, limits)
     }
 
@@ -351,6 +376,18 @@ impl Kind for Part {
 
     fn status_text(&self, prefix: &str, synctoken: &str) -> String {
         status_text(self, prefix, synctoken)
+    }
+
+    fn errors(&self) -> Vec<String> {
+        (self.kept.iter())
+            .map(|set| {
+                format!(
+                    "WAF IP set {set} is of an earlier SERVICE or an IP family no longer selected, and a web ACL or \
+                     rule group still uses it: it is no longer synced (what it allows goes stale); point \
+                     those rules at this deployment's current sets, then the next run deletes it"
+                )
+            })
+            .collect()
     }
 
     fn gauges(&self) -> Vec<Gauge> {

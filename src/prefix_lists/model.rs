@@ -65,6 +65,9 @@ pub struct Observed {
     /// Names of this deployment's pattern held by lists it does not own (other deployments',
     /// unrecorded ones): new lists skip them.
     pub taken: BTreeSet<String>,
+    /// What is wrong with recorded lists that this run cannot mend (a list no longer synced that
+    /// something references): errors of the run, which goes on.
+    pub errors: Vec<String>,
     /// Things the user should know.
     pub warnings: Vec<String>,
 }
@@ -167,6 +170,9 @@ pub struct ShareState {
     /// An empty share of this name and tags that the deployment did not record (a run stopped
     /// between creating and recording it): deleted, and the share made again.
     pub reclaim: Option<String>,
+    /// Shares of its name it did not record and that are not an empty one of its own: someone
+    /// else's (RAM does not keep names unique), never used; reported.
+    pub unrecorded: Vec<String>,
 }
 
 impl ShareState {

@@ -19,6 +19,8 @@ pub(crate) struct Part {
     pub(crate) share: Option<Share>,
     /// List id → what references it (read for `status` only).
     pub(crate) references: BTreeMap<String, Vec<String>>,
+    /// The share's failure, if it failed: on its own, the lists synced all the same.
+    pub(crate) share_error: Option<String>,
 }
 
 impl Part {

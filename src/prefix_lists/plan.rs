@@ -10,8 +10,9 @@
 //!    group's quota);
 //! 3. per list, requests that add entries and remove those no longer published, together (one version
 //!    step) where they fit, at most 100 of each per request;
-//! 4. late requests that remove CIDRs still published (held twice, or moved): after every addition,
-//!    so the union of the lists never misses a published CIDR;
+//! 4. late requests that remove entries some of whose addresses are still published (held twice, or
+//!    an aggregate that split or merged): after every addition, so the union of the lists never
+//!    misses a published address;
 //! 5. delete lists left empty, lists of an earlier selection nothing references, and empty unrecorded
 //!    lists nothing references (a run stopped between create and record);
 //! 6. record the applied synctoken.
@@ -30,6 +31,7 @@ use super::model::{
     Action, CHANGES_PER_REQUEST, Desired, ListAfter, MAX_ENTRIES_LIMIT, Observed, ObservedList,
     Plan, sized,
 };
+use crate::addresses::Addresses;
 use crate::ownership::natural_key;
 use crate::rule::Family;
 
@@ -41,6 +43,20 @@ pub enum PlanError {
         "the desired state has no CIDRs; refusing to empty the managed prefix lists (check SERVICE, SERVICE_REGIONS and IP_VERSIONS)"
     )]
     NoDesiredEntries,
+    /// The lists of a family are referenced and full: what does not fit would go into a new list,
+    /// which those resources do not reference, so they would miss it.
+    #[error(
+        "the {family} prefix lists are full and referenced by {}, which would not see the new list {new} \
+         that the run needs (they reference the lists by id); nothing was changed. Raise \
+         PREFIX_LIST_MAX_ENTRIES so the lists grow in place (if the referencing groups can take the \
+         weight), or run with --force to create {new}, then reference it from the same resources",
+        referencing.join(", ")
+    )]
+    NewListUnreferenced {
+        family: Family,
+        new: String,
+        referencing: Vec<String>,
+    },
     /// A list would grow past what a security group that references it can take.
     #[error(
         "prefix list {list} ({id}) needs {to} entries, but security group {group} ({group_name}) references it and \
@@ -70,7 +86,12 @@ struct Packed<'a> {
     list: &'a ObservedList,
     kept: BTreeSet<IpNet>,
     duplicate: BTreeSet<IpNet>,
+    /// Entries none of whose addresses is published any more: removed with the additions.
     stale: BTreeSet<IpNet>,
+    /// Entries no longer published as such, some of whose addresses still are (an aggregate that
+    /// split or merged): removed late, after every addition, so no consumer misses a published
+    /// address; their slots are not free for this run.
+    superseded: BTreeSet<IpNet>,
     added: BTreeSet<IpNet>,
 }
 
@@ -129,6 +150,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             .filter(|n| family.holds(n))
             .copied()
             .collect();
+        let published = Addresses::of(&wanted);
         let mut lists: Vec<&ObservedList> = observed
             .lists
             .iter()
@@ -145,10 +167,13 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                     kept: BTreeSet::new(),
                     duplicate: BTreeSet::new(),
                     stale: BTreeSet::new(),
+                    superseded: BTreeSet::new(),
                     added: BTreeSet::new(),
                 };
                 for net in &list.entries {
-                    if !wanted.contains(net) {
+                    if !wanted.contains(net) && published.overlaps(net) {
+                        p.superseded.insert(*net);
+                    } else if !wanted.contains(net) {
                         p.stale.insert(*net);
                     } else if held.insert(*net) {
                         p.kept.insert(*net);
@@ -162,27 +187,42 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         let mut missing: Vec<IpNet> = wanted.difference(&held).copied().collect();
         missing.reverse();
         // Existing lists that keep entries receive first, up to what they may grow to; a second copy
-        // stays until the end, so its slot is not free for this run.
-        for p in packed.iter_mut().filter(|p| !p.kept.is_empty()) {
+        // stays until the end, so its slot is not free for this run. Those that change anyway (they
+        // lose an entry) come first: an addition there costs no request of its own.
+        let mut order: Vec<usize> = (0..packed.len())
+            .filter(|&i| !packed[i].kept.is_empty())
+            .collect();
+        order.sort_by_key(|&i| packed[i].stale.is_empty() && packed[i].superseded.is_empty());
+        for i in order {
+            let p = &mut packed[i];
             let budget = cap.max(p.list.max_entries);
-            let free = budget.saturating_sub(p.kept.len() + p.duplicate.len());
+            let free = budget.saturating_sub(p.kept.len() + p.duplicate.len() + p.superseded.len());
             let take = free.min(missing.len());
             p.added.extend(missing.split_off(missing.len() - take));
         }
         // Then lists left empty (a crashed run's, say), before new ones.
         for p in packed.iter_mut().filter(|p| p.kept.is_empty()) {
             let budget = cap.max(p.list.max_entries);
-            let free = budget.saturating_sub(p.duplicate.len());
+            let free = budget.saturating_sub(p.duplicate.len() + p.superseded.len());
             let take = free.min(missing.len());
             p.added.extend(missing.split_off(missing.len() - take));
         }
         let mut names = (1..).map(|n| format!("{}-{}-{n}", desired.stem, family.tag()));
+        // New lists leave a tenth of the cap free (at least one entry), shared out evenly: the
+        // remainder of an aggregate that splits later then fits in a list its consumers already
+        // reference.
+        let fill = cap.saturating_sub((cap / 10).max(1)).max(1);
+        let new_lists = missing.len().div_ceil(fill);
+        let per_list = match new_lists {
+            0 => 0,
+            n => missing.len().div_ceil(n),
+        };
         while !missing.is_empty() {
             let name = names
                 .by_ref()
                 .find(|n| !taken.contains(n.as_str()))
                 .expect("an unbounded range of names has a free one");
-            let take = cap.min(missing.len());
+            let take = per_list.min(missing.len());
             let entries: BTreeSet<IpNet> = missing
                 .split_off(missing.len() - take)
                 .into_iter()
@@ -220,8 +260,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
 
         for p in &packed {
             let after: BTreeSet<IpNet> = p.kept.union(&p.added).copied().collect();
-            // During the run the list holds what it keeps, its second copies and what it gets.
-            let peak = after.len() + p.duplicate.len();
+            // During the run the list holds what it keeps, its second copies, its superseded entries
+            // and what it gets.
+            let peak = after.len() + p.duplicate.len() + p.superseded.len();
             let mut max_entries = p.list.max_entries;
             if peak > max_entries {
                 max_entries = sized(after.len(), cap.max(p.list.max_entries)).max(peak);
@@ -232,6 +273,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                 });
             }
             let count = p.list.entries.len();
+            // Early requests must stay under the size with the superseded entries still in.
             for (add, remove) in requests(count, max_entries, &p.stale, &p.added) {
                 early.push(Action::Modify {
                     list: p.list.name.clone(),
@@ -240,9 +282,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                     late: false,
                 });
             }
-            if !p.duplicate.is_empty() {
-                let count = after.len() + p.duplicate.len();
-                for (add, remove) in requests(count, max_entries, &p.duplicate, &BTreeSet::new()) {
+            let late_removes: BTreeSet<IpNet> = p.duplicate.union(&p.superseded).copied().collect();
+            if !late_removes.is_empty() {
+                let count = after.len() + late_removes.len();
+                for (add, remove) in requests(count, max_entries, &late_removes, &BTreeSet::new()) {
                     late.push(Action::Modify {
                         list: p.list.name.clone(),
                         add,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::model::{Action, Changes, Retiring, Share};
 use super::part::Part;
+use crate::addresses::Addresses;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
 use crate::kind::{Desired, Gauge, Kind};
@@ -109,15 +110,20 @@ struct ListStatus {
     max_entries: usize,
     entries: usize,
     synctoken: Option<u64>,
+    /// Its synctoken is older than the newest of the lists: it was not synced with them (a family
+    /// no longer selected, a run that stopped midway).
+    stale: bool,
     /// What references it (security groups, route tables …, in this or a sharing account).
     referenced_by: Vec<String>,
 }
 
 fn list_status(l: &Part) -> Vec<ListStatus> {
+    let newest = l.observed.synctokens().max();
     l.observed
         .lists
         .iter()
         .map(|x| ListStatus {
+            stale: x.synctoken < newest,
             id: x.id.clone(),
             name: x.name.clone(),
             family: x.family,
@@ -152,9 +158,14 @@ pub(super) fn status_text(l: &Part, prefix: &str, synctoken: &str) -> String {
         } else {
             format!("referenced by {}", x.referenced_by.join(", "))
         };
+        let token = match (x.synctoken, x.stale) {
+            (Some(t), true) => format!(", STALE at synctoken {t}"),
+            (Some(t), false) => format!(", synctoken {t}"),
+            (None, _) => ", no synctoken".to_string(),
+        };
         let _ = writeln!(
             f,
-            "  {} {} ({}): {} of {} entries, {refs}",
+            "  {} {} ({}): {} of {} entries{token}, {refs}",
             x.id, x.name, x.family, x.entries, x.max_entries
         );
     }
@@ -361,7 +372,21 @@ impl Kind for Part {
             .iter()
             .flat_map(|l| l.entries.iter().copied())
             .collect();
-        guard::check_removal("prefix-list entries", &applied, &desired.nets, limits)?;
+        // Removed: entries none of whose addresses is published any more (a split one is not).
+        let published = Addresses::of(&desired.nets);
+        let removed: BTreeSet<IpNet> = (applied.iter())
+            .filter(|n| !published.overlaps(n))
+            .copied()
+            .collect();
+        guard::check_families(
+            "prefix-list entries",
+            &applied,
+            &removed,
+            &desired.nets,
+            &desired.families,
+            Family::of,
+            limits,
+        )?;
         guard::check_growth(&applied, &desired.nets, limits)
     }
 
@@ -403,6 +428,11 @@ impl Kind for Part {
 
     fn warnings(&self) -> Vec<String> {
         self.observed.warnings.clone()
+    }
+
+    fn errors(&self) -> Vec<String> {
+        let share = self.share_error.iter().map(|e| format!("RAM share: {e}"));
+        self.observed.errors.iter().cloned().chain(share).collect()
     }
 
     fn summary(&self) -> Section {

@@ -10,10 +10,11 @@ use tracing::warn;
 use super::apply::{ListApi, apply};
 use super::model::{Action, Changes, Desired, Observed, Share, ShareState};
 use super::part::Part;
-use super::plan::plan;
+use super::plan::{PlanError, plan};
 use super::resize::{Referencing, check_resizes};
 use crate::error::AwsError;
 use crate::kind::{self, Kind, KindError, KindRun};
+use crate::rule::Family;
 
 /// The reads a run needs beside the writes of [`ListApi`].
 pub trait ListReads {
@@ -100,6 +101,48 @@ impl<A: ListApi + ListReads + ShareApi + Send> Run<A> {
         check_resizes(&self.part.plan, &ids, &groups, rules_per_group).map_err(KindError::plan)
     }
 
+    /// Completes the share against the lists as they are now.
+    async fn complete_share(&mut self) -> Result<(), KindError> {
+        if let Some(state) = self.share(0).await? {
+            let arn = self.api.complete_share(&state).await?;
+            if let Some(share) = &mut self.part.share {
+                share.arn = Some(arn);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a new list in a family whose lists something references: it would not reference
+    /// the new one, and miss what goes there (docs/design.md, "Prefix lists").
+    async fn check_new_lists(&mut self) -> Result<(), KindError> {
+        let created: Vec<(String, Family)> = (self.part.plan.actions.iter())
+            .filter_map(|a| match a {
+                Action::Create { list, family, .. } => Some((list.clone(), *family)),
+                _ => None,
+            })
+            .collect();
+        for (new, family) in created {
+            let existing: Vec<String> = (self.part.observed.lists.iter())
+                .filter(|l| l.family == family)
+                .map(|l| l.id.clone())
+                .collect();
+            let mut referencing = Vec::new();
+            for id in existing {
+                referencing.extend(self.api.references(&id).await?);
+            }
+            referencing.sort();
+            referencing.dedup();
+            if !referencing.is_empty() {
+                return Err(KindError::plan(PlanError::NewListUnreferenced {
+                    family,
+                    new,
+                    referencing,
+                }));
+            }
+        }
+        Ok(())
+    }
+
     /// The share as it stands against the lists that exist now; `created` lists the plan would add.
     async fn share(&mut self, created: usize) -> Result<Option<ShareState>, KindError> {
         if self.share_with.is_empty() {
@@ -107,6 +150,27 @@ impl<A: ListApi + ListReads + ShareApi + Send> Run<A> {
         }
         let ids: Vec<String> = self.part.ids().into_values().collect();
         let state = self.api.share_state(&ids, &self.share_with).await?;
+        // A principal SHARE_WITH no longer names is never withdrawn (its rules referencing the lists
+        // would stop matching), but no new list goes to it: that would widen what it sees.
+        if !state.extra_principals.is_empty() && (created > 0 || !state.missing_lists.is_empty()) {
+            return Err(KindError::Aws(AwsError::other(
+                "ram:AssociateResourceShare",
+                format!(
+                    "the RAM share {} also shares the lists with {}, which SHARE_WITH does not name: no new \
+                     list is added to it (that would share it there too); remove those principals from \
+                     the share in RAM, or name them in SHARE_WITH",
+                    state.name,
+                    state.extra_principals.join(", ")
+                ),
+            )));
+        }
+        for arn in &state.unrecorded {
+            self.part.observed.warnings.push(format!(
+                "a RAM share named {} ({arn}) is not in this deployment's record: someone else's (RAM does not \
+                 keep names unique); never used",
+                state.name
+            ));
+        }
         self.part.share = Some(Share {
             name: state.name.clone(),
             arn: state.arn.clone(),
@@ -142,6 +206,7 @@ impl<A: ListApi + ListReads + ShareApi + Send> KindRun for Run<A> {
 
     fn plan<'a>(&'a mut self, desired: &'a kind::Desired) -> BoxFuture<'a, Result<(), KindError>> {
         Box::pin(async move {
+            let force = desired.force;
             let desired = Desired {
                 nets: desired.nets.clone(),
                 synctoken: desired.synctoken,
@@ -150,6 +215,9 @@ impl<A: ListApi + ListReads + ShareApi + Send> KindRun for Run<A> {
             };
             self.part.plan = plan(&desired, &self.part.observed).map_err(KindError::plan)?;
             self.check_resizes().await?;
+            if !force {
+                self.check_new_lists().await?;
+            }
             let created = self
                 .part
                 .plan
@@ -157,7 +225,15 @@ impl<A: ListApi + ListReads + ShareApi + Send> KindRun for Run<A> {
                 .iter()
                 .filter(|a| matches!(a, Action::Create { .. }))
                 .count();
-            if let Some(state) = self.share(created).await? {
+            // The share fails alone: the lists are synced all the same.
+            let state = match self.share(created).await {
+                Ok(state) => state,
+                Err(e) => {
+                    self.part.share_error = Some(e.to_string());
+                    None
+                }
+            };
+            if let Some(state) = state {
                 for p in &state.extra_principals {
                     self.part.observed.warnings.push(format!(
                         "the RAM share {} also shares the lists with {p}, which SHARE_WITH does not name: sgsync \
@@ -183,12 +259,12 @@ impl<A: ListApi + ListReads + ShareApi + Send> KindRun for Run<A> {
                 self.part.ids = Some(applied.ids);
                 self.part.kept = applied.kept;
             }
-            // The lists may have changed: the share is read again against what exists now.
-            if let Some(state) = self.share(0).await? {
-                let arn = self.api.complete_share(&state).await?;
-                if let Some(share) = &mut self.part.share {
-                    share.arn = Some(arn);
-                }
+            // The lists may have changed: the share is read again against what exists now; it fails
+            // alone (an error of the run), after the lists.
+            if self.part.share_error.is_none()
+                && let Err(e) = self.complete_share().await
+            {
+                self.part.share_error = Some(e.to_string());
             }
             Ok(())
         })

@@ -57,16 +57,19 @@ fn a_first_run_creates_lists_with_headroom_in_requests_of_at_most_100() {
         names(&p),
         [
             "create prefix list AUTOUPDATE-cloudfront-ipv4-1 with 100 entries",
-            "create prefix list AUTOUPDATE-cloudfront-ipv4-2 with 50 entries",
-            "modify prefix list AUTOUPDATE-cloudfront-ipv4-1 (+100 −0)",
+            "create prefix list AUTOUPDATE-cloudfront-ipv4-2 with 100 entries",
+            "modify prefix list AUTOUPDATE-cloudfront-ipv4-1 (+25 −0)",
+            "modify prefix list AUTOUPDATE-cloudfront-ipv4-2 (+25 −0)",
         ]
     );
+    // New lists are filled to at most nine tenths of the cap (180 of 200), evenly, and sized with
+    // their own tenth of headroom: a later split's remainder fits in a list consumers reference.
     let sizes: Vec<(usize, usize)> = lists
         .lists
         .values()
         .map(|l| (l.entries.len(), l.max_entries))
         .collect();
-    assert_eq!(sizes, [(200, 200), (50, 55)]);
+    assert_eq!(sizes, [(125, 138), (125, 138)]);
 }
 
 #[test]
@@ -143,8 +146,9 @@ fn growth_fills_the_headroom_then_resizes_within_the_cap_then_creates_a_list() {
 
 #[test]
 fn a_shrink_that_empties_a_list_deletes_it_unless_something_references_it() {
+    // Two lists of 35; the second is emptied.
     let lists = synced(70, 60);
-    let (p, after) = run(&lists, &desired(nets(0..50), 2, 60));
+    let (p, after) = run(&lists, &desired(nets(0..35), 2, 60));
     assert!(
         names(&p).contains(&"delete prefix list AUTOUPDATE-cloudfront-ipv4-2".to_string()),
         "{p:?}"
@@ -158,7 +162,7 @@ fn a_shrink_that_empties_a_list_deletes_it_unless_something_references_it() {
         .filter(|(_, l)| l.name.ends_with("-2"))
         .map(|(id, _)| id.clone())
         .collect();
-    let (_, after) = run(&referenced, &desired(nets(0..50), 2, 60));
+    let (_, after) = run(&referenced, &desired(nets(0..35), 2, 60));
     assert_eq!(after.lists.len(), 2);
 }
 
@@ -292,7 +296,16 @@ fn a_list_bigger_than_the_cap_is_used_as_it_is() {
 
 /// A random starting region: lists of both families with random sizes, entries (some stale, some
 /// held twice) and synctokens; and a random next document.
+/// Singles below 200 (v4 `/24`s, every fourth a v6 `/48`); from 200, aggregates of two neighbouring
+/// v4 singles (`/23`): histories split and merge them, as withdrawals and additions do to the
+/// aggregated document.
 fn universe(i: u32) -> IpNet {
+    if i >= 200 {
+        let k = 2 * (i - 200);
+        return format!("13.{}.{}.0/23", 32 + k / 256, k % 256)
+            .parse()
+            .unwrap();
+    }
     if i % 4 == 3 { v6(i) } else { v4(i) }
 }
 
@@ -388,8 +401,8 @@ fn a_plan_reads_as_a_diff_and_each_action_as_a_few_words() {
     };
     let diff = part.diff();
     for needle in [
-        "  + prefix list AUTOUPDATE-cloudfront-ipv4-1 (new, IPv4, max 60 entries)\n",
-        "  + prefix list AUTOUPDATE-cloudfront-ipv4-2 (new, IPv4, max 15 entries)\n",
+        "  + prefix list AUTOUPDATE-cloudfront-ipv4-1 (new, IPv4, max 40 entries)\n",
+        "  + prefix list AUTOUPDATE-cloudfront-ipv4-2 (new, IPv4, max 40 entries)\n",
         &format!("      + {}\n", v4(0)),
     ] {
         assert!(diff.contains(needle), "missing {needle:?} in\n{diff}");
@@ -410,6 +423,6 @@ fn a_plan_reads_as_a_diff_and_each_action_as_a_few_words() {
     assert_eq!(entries, 70);
     assert_eq!(
         names(&part.plan)[0],
-        "create prefix list AUTOUPDATE-cloudfront-ipv4-1 with 60 entries"
+        "create prefix list AUTOUPDATE-cloudfront-ipv4-1 with 35 entries"
     );
 }

@@ -11,7 +11,7 @@ fn nouns(o: &Outcome) -> String {
     match names.split_last() {
         Some((last, [])) => (*last).to_string(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-        None => String::new(),
+        None => "allow-lists".to_string(),
     }
 }
 
@@ -19,20 +19,22 @@ fn nouns(o: &Outcome) -> String {
 /// warnings, the diff, and how the run ended.
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} document {} ({})",
-            self.service, self.synctoken, self.create_date
-        )?;
+        // An event's run reads no document: it attaches the groups as they are.
+        match (self.create_date.is_empty(), self.synctoken) {
+            (false, _) => write!(
+                f,
+                "{} document {} ({})",
+                self.service, self.synctoken, self.create_date
+            )?,
+            (true, 0) => write!(f, "{}: event, no document", self.service)?,
+            (true, t) => write!(f, "{}: event, groups at synctoken {t}", self.service)?,
+        }
         match self.kinds.iter().find_map(|k| k.place()) {
             Some(place) => writeln!(f, ": {} rules {place}", self.rules)?,
             None => writeln!(f)?,
         }
         for w in self.all_warnings() {
             writeln!(f, "warning: {w}")?;
-        }
-        for e in self.all_errors() {
-            writeln!(f, "error: {e}")?;
         }
         let diff = || self.kinds.iter().map(|k| k.diff()).collect::<String>();
         let counts = |planned: bool| {

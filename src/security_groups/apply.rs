@@ -16,8 +16,10 @@ use std::future::Future;
 use tracing::{info, warn};
 
 use super::model::{Action, Changes, Observed, Plan, Quotas, SkippedTarget, TargetId};
+use super::packing::published_addresses;
+use crate::addresses::Addresses;
 use crate::error::{AwsError, StepError, known_id};
-use crate::rule::Rule;
+use crate::rule::{PortRange, Rule};
 
 /// The calls a plan is made of. Each method is one API call (plus the re-read an adapter makes when
 /// AWS says the work was already done), so call counts stay predictable; each returns what it really
@@ -78,8 +80,12 @@ pub trait GroupApi {
         group_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Deletes a group, and takes it out of the deployment's record; one already gone is not an error.
-    fn delete_group(&mut self, group_id: &str)
-    -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// `false`: something still references it (a rule of another group, an interface sgsync does not
+    /// see): it is kept, recorded, and the next run tries again.
+    fn delete_group(
+        &mut self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Takes ids of groups that no longer exist out of the deployment's record.
     fn forget(&mut self, group_ids: &[String])
     -> impl Future<Output = Result<(), AwsError>> + Send;
@@ -113,6 +119,8 @@ pub struct Applied {
     /// Targets whose groups could not be set (AWS refused, or no room any more): skipped, the rest of
     /// the plan run without taking from them any published rule.
     pub failed: Vec<SkippedTarget>,
+    /// Groups left empty that something still references: kept until nothing does.
+    pub kept: Vec<String>,
 }
 
 /// An action that failed; see [`StepError`].
@@ -136,10 +144,11 @@ pub async fn apply<A: GroupApi>(
         changes: Changes::default(),
         vanished: Vec::new(),
         failed: Vec::new(),
+        kept: Vec::new(),
         held: (observed.targets.iter())
             .map(|t| (t.id.clone(), t.groups.clone()))
             .collect(),
-        published: plan.layout.values().flatten().copied().collect(),
+        published: published_addresses(&plan.layout.values().flatten().copied().collect()),
         protected: BTreeSet::new(),
     };
     let total = plan.actions.len();
@@ -155,12 +164,13 @@ pub async fn apply<A: GroupApi>(
             source,
         })?;
     }
-    let (changes, vanished, failed) = (run.changes, run.vanished, run.failed);
+    let (changes, vanished, failed, kept) = (run.changes, run.vanished, run.failed, run.kept);
     Ok(Applied {
         changes,
         ids,
         vanished,
         failed,
+        kept,
     })
 }
 
@@ -173,10 +183,11 @@ struct Run<'a> {
     changes: Changes,
     vanished: Vec<TargetId>,
     failed: Vec<SkippedTarget>,
+    kept: Vec<String>,
     /// Each target's groups as observed.
     held: BTreeMap<TargetId, Vec<String>>,
-    /// Every rule the groups hold after the plan: what is published.
-    published: BTreeSet<Rule>,
+    /// The addresses the groups allow on each port after the plan: what is published.
+    published: BTreeMap<PortRange, Addresses>,
     /// Groups on a target whose write failed: from now on no published rule leaves them, and they
     /// are not deleted (the target still relies on them).
     protected: BTreeSet<String>,
@@ -225,10 +236,12 @@ impl Run<'_> {
             Action::Revoke { group, rules, .. } => {
                 let id = known_id(ids, "group", group)?;
                 let rules: Vec<Rule> = match self.protected.contains(&id) {
-                    // A target whose write failed still relies on this group: only what is no
-                    // longer published leaves it.
+                    // A target whose write failed still relies on this group: only what has no
+                    // address published any more leaves it.
                     true => (rules.iter())
-                        .filter(|r| !self.published.contains(r))
+                        .filter(|r| {
+                            !(self.published.get(&r.ports)).is_some_and(|a| a.overlaps(&r.net))
+                        })
                         .copied()
                         .collect(),
                     false => rules.clone(),
@@ -266,10 +279,16 @@ impl Run<'_> {
                         group,
                         "kept: a target whose write failed still carries it; the next run deletes it"
                     );
-                } else {
-                    api.delete_group(&id).await?;
+                } else if api.delete_group(&id).await? {
                     ids.remove(group);
                     self.changes.groups_deleted += 1;
+                } else {
+                    warn!(
+                        group,
+                        "kept (empty): something still references it, a rule of another group say; the next \
+                         run deletes it once nothing does"
+                    );
+                    self.kept.push(group.clone());
                 }
             }
             Action::Forget { ids } => api.forget(ids).await?,

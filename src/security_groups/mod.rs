@@ -28,6 +28,8 @@ pub use model::{
     Action, Capacity, Changes, Desired, Observed, ObservedGroup, ObservedTarget, Plan,
     QuotaOverrides, Quotas, SkippedTarget, TargetId, digest,
 };
+#[cfg(feature = "testkit")]
+pub(crate) use packing::published_addresses;
 pub(crate) use part::Part;
 pub use plan::{PlanError, plan};
 pub use run::GroupReads;

@@ -12,11 +12,14 @@
 //! hold rules than a target can take (or than a repack wants), the emptiest groups are evacuated.
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
 
 use super::model::ObservedGroup;
+use crate::addresses::Addresses;
 use crate::ownership::{natural_key, numbered};
-use crate::rule::{Family, PerFamily, Rule};
+use crate::rule::{Family, PerFamily, PortRange, Rule};
 
 /// The fate of one existing group.
 #[derive(Clone, Debug)]
@@ -27,8 +30,14 @@ pub(super) struct GroupPacking<'a> {
     pub kept: BTreeSet<Rule>,
     /// Desired rules it holds that another group keeps (a second copy): revoked late.
     pub duplicate: BTreeSet<Rule>,
-    /// Rules it holds that are no longer desired: revoked (early if slots are needed, else late).
+    /// Rules it holds none of whose addresses is published on their ports any more: revoked (early if
+    /// slots are needed, else late).
     pub stale: BTreeSet<Rule>,
+    /// Rules it holds that are no longer desired as such but some of whose addresses still are (an
+    /// aggregate that split when a part of it was withdrawn): revoked late only, once what replaces
+    /// them is in place on every target, so no still-published address is ever denied. Their slots
+    /// are not free for this run.
+    pub superseded: BTreeSet<Rule>,
     /// Desired rules it holds that must move to another group: revoked late, after they are authorized
     /// elsewhere and that group is attached everywhere.
     pub moved_out: BTreeSet<Rule>,
@@ -49,7 +58,12 @@ impl GroupPacking<'_> {
     /// copies (revoked only at the end). Entries sgsync does not manage take none: they are revoked
     /// before any authorization.
     fn held_until_end(&self) -> PerFamily {
-        PerFamily::of(self.kept.iter().chain(&self.duplicate))
+        PerFamily::of(
+            self.kept
+                .iter()
+                .chain(&self.duplicate)
+                .chain(&self.superseded),
+        )
     }
 
     /// Whether the group must give up its stale rules before it can take its new ones: the only case
@@ -120,6 +134,17 @@ impl Missing {
     }
 }
 
+/// The addresses `desired` allows on each port range.
+pub(crate) fn published_addresses(desired: &BTreeSet<Rule>) -> BTreeMap<PortRange, Addresses> {
+    let mut nets: BTreeMap<PortRange, Vec<IpNet>> = BTreeMap::new();
+    for r in desired {
+        nets.entry(r.ports).or_default().push(r.net);
+    }
+    (nets.into_iter())
+        .map(|(ports, nets)| (ports, Addresses::of(&nets)))
+        .collect()
+}
+
 /// Packs `desired` into at most `max_groups` groups of `rules_per_group` rules per family, starting
 /// from `groups`; new groups take the first free names `{group_stem}-{n}` that are not `taken_names`.
 pub(super) fn pack<'a>(
@@ -132,6 +157,12 @@ pub(super) fn pack<'a>(
 ) -> Result<Packing<'a>, Shortfall> {
     let mut ordered: Vec<&ObservedGroup> = groups.iter().collect();
     ordered.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    let published = published_addresses(desired);
+    let still_published = |rule: &Rule| {
+        published
+            .get(&rule.ports)
+            .is_some_and(|a| a.overlaps(&rule.net))
+    };
 
     // Classify every rule of every group; the first group (in stable order) keeps a rule held twice.
     let mut held: BTreeSet<Rule> = BTreeSet::new();
@@ -143,12 +174,15 @@ pub(super) fn pack<'a>(
                 kept: BTreeSet::new(),
                 duplicate: BTreeSet::new(),
                 stale: BTreeSet::new(),
+                superseded: BTreeSet::new(),
                 moved_out: BTreeSet::new(),
                 added: BTreeSet::new(),
                 retiring: !numbered(&g.name, group_stem),
             };
             for rule in &g.rules {
-                if !desired.contains(rule) {
+                if !desired.contains(rule) && still_published(rule) {
+                    p.superseded.insert(*rule);
+                } else if !desired.contains(rule) {
                     p.stale.insert(*rule);
                 } else if p.retiring {
                     p.moved_out.insert(*rule);
@@ -207,6 +241,43 @@ pub(super) fn pack<'a>(
 
     // Existing groups that keep rules receive first, then empty ones, then new groups.
     let mut used = existing.iter().filter(|g| !g.kept.is_empty()).count();
+    // But first, what replaces a superseded rule goes into the group that holds it, where there is
+    // room: every target that has the group then has the replacement before the old rule goes.
+    for g in existing
+        .iter_mut()
+        .filter(|g| !g.superseded.is_empty() && !g.retiring)
+    {
+        let overlapping = |m: &Rule| {
+            (g.superseded.iter())
+                .any(|s| s.ports == m.ports && Addresses::of([&s.net]).overlaps(&m.net))
+        };
+        for family in Family::ALL {
+            let free = g
+                .held_until_end()
+                .plus(PerFamily::of(&g.added))
+                .free_under(rules_per_group);
+            let mut room = free.get(family);
+            if room == 0 || (g.kept.is_empty() && g.added.is_empty() && used == max_groups) {
+                continue;
+            }
+            let was_empty = g.kept.is_empty() && g.added.is_empty();
+            let queue = missing.of(family);
+            let mut taken = Vec::new();
+            queue.retain(|m| {
+                if room > 0 && overlapping(m) {
+                    room -= 1;
+                    taken.push(*m);
+                    false
+                } else {
+                    true
+                }
+            });
+            if was_empty && !taken.is_empty() {
+                used += 1;
+            }
+            g.added.extend(taken);
+        }
+    }
     let receivers: Vec<usize> = (0..existing.len())
         .filter(|&i| !existing[i].kept.is_empty())
         .chain((0..existing.len()).filter(|&i| {
@@ -219,7 +290,7 @@ pub(super) fn pack<'a>(
             break;
         }
         let g = &mut existing[i];
-        if g.kept.is_empty() {
+        if g.kept.is_empty() && g.added.is_empty() {
             if used == max_groups {
                 continue;
             }
@@ -227,7 +298,10 @@ pub(super) fn pack<'a>(
             keep_copies(g, &mut missing, rules_per_group);
         }
         // Second copies are revoked only at the end, so their slots are not free for this run.
-        let free = g.held_until_end().free_under(rules_per_group);
+        let free = g
+            .held_until_end()
+            .plus(PerFamily::of(&g.added))
+            .free_under(rules_per_group);
         for family in Family::ALL {
             let queue = missing.of(family);
             let take = free.get(family).min(queue.len());

@@ -31,6 +31,7 @@ use super::model::{
     Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, SkippedTarget, TargetId,
 };
 use super::packing;
+use crate::addresses::Addresses;
 use crate::ownership::natural_key;
 use crate::rule::{PerFamily, Rule};
 
@@ -244,6 +245,13 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     };
 
     let mut actions = Vec::new();
+    // Groups an untagged interface or load balancer carries stay, even empty: sgsync may not detach
+    // them there.
+    let untagged_carry: BTreeSet<&str> = (observed.untagged.iter())
+        .flat_map(|t| &t.groups)
+        .filter_map(|id| name_of.get(id.as_str()).copied())
+        .collect();
+    let stays = |name: &str| layout.contains_key(name) || untagged_carry.contains(name);
 
     // 0. Adopt the groups an sgsync that kept no record made (`--adopt`), so that every later call
     //    is on this deployment's; reclaim the names of empty unrecorded groups nobody uses.
@@ -297,13 +305,13 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     // published access, so they go before anything is added, freeing their slots and reaching no
     // target that did not have them.
     for g in &packing.existing {
-        if g.observed.outbound > 0 && layout.contains_key(&g.observed.name) {
+        if g.observed.outbound > 0 && stays(&g.observed.name) {
             actions.push(Action::RevokeOutbound {
                 group: g.observed.name.clone(),
                 entries: g.observed.outbound,
             });
         }
-        if g.observed.unmanaged_entries > 0 && layout.contains_key(&g.observed.name) {
+        if g.observed.unmanaged_entries > 0 && stays(&g.observed.name) {
             actions.push(Action::RevokeUnmanaged {
                 group: g.observed.name.clone(),
                 entries: g.observed.unmanaged_entries,
@@ -356,9 +364,15 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     });
     actions.extend(updates);
 
-    // 5. Late revokes.
+    // 5. Late revokes: stale ranges, second copies, rules that moved, and superseded rules (an
+    //    aggregate that split or merged), whose still-published addresses are now held elsewhere on
+    //    every target.
     for (g, early) in packing.existing.iter().zip(&early) {
-        let mut rules: BTreeSet<Rule> = g.duplicate.union(&g.moved_out).copied().collect();
+        let mut rules: BTreeSet<Rule> = (g.duplicate.iter())
+            .chain(&g.moved_out)
+            .chain(&g.superseded)
+            .copied()
+            .collect();
         if !early {
             rules.extend(&g.stale);
         }
@@ -371,9 +385,12 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         }
     }
 
-    // 6. Delete what is left empty.
+    // 6. Delete what is left empty, but a group an untagged interface or load balancer carries: that
+    //    one is kept, empty (sgsync may not detach it there), until it no longer does.
     for g in &packing.existing {
-        if !layout.contains_key(&g.observed.name) {
+        if !layout.contains_key(&g.observed.name)
+            && !untagged_carry.contains(g.observed.name.as_str())
+        {
             actions.push(Action::DeleteGroup {
                 group: g.observed.name.clone(),
             });
@@ -423,34 +440,41 @@ fn check_untagged(
     name_of: &BTreeMap<&str, &str>,
     layout: &BTreeMap<String, BTreeSet<Rule>>,
 ) -> Result<(), PlanError> {
+    let published = packing::published_addresses(&desired.rules);
     for t in &observed.untagged {
         let managed: Vec<&str> = t
             .groups
             .iter()
             .filter_map(|id| name_of.get(id.as_str()).copied())
             .collect();
-        if let Some(gone) = managed.iter().find(|name| !layout.contains_key(**name)) {
-            return Err(PlanError::UntaggedTarget {
-                target: t.id.clone(),
-                group: gone.to_string(),
-                what: format!("delete {gone}, which it carries"),
-            });
-        }
-        let after: BTreeSet<&Rule> = managed.iter().flat_map(|n| &layout[*n]).collect();
+        // A group it carries that the layout no longer needs is kept, not deleted (below); what it
+        // still holds that is published may not leave it.
+        // By address: a rule that splits (part of an aggregate withdrawn) must keep its remainder in
+        // the groups the target carries.
+        let after: BTreeSet<Rule> = (managed.iter())
+            .filter_map(|n| layout.get(*n))
+            .flatten()
+            .copied()
+            .collect();
+        let after = packing::published_addresses(&after);
         for name in &managed {
             let group = observed.groups.iter().find(|g| g.name == **name);
-            let lost = group
-                .into_iter()
-                .flat_map(|g| &g.rules)
-                .find(|r| desired.rules.contains(r) && !after.contains(r));
-            if let Some(rule) = lost {
-                return Err(PlanError::UntaggedTarget {
-                    target: t.id.clone(),
-                    group: name.to_string(),
-                    what: format!(
-                        "take {rule} away from it (the rule moves to a group it does not carry)"
-                    ),
-                });
+            for rule in group.into_iter().flat_map(|g| &g.rules) {
+                let Some(published) = published.get(&rule.ports) else {
+                    continue;
+                };
+                let still = published.intersection(&Addresses::of([&rule.net]));
+                let kept = after.get(&rule.ports).cloned().unwrap_or_default();
+                if let Some(lost) = kept.missing(&still).first() {
+                    return Err(PlanError::UntaggedTarget {
+                        target: t.id.clone(),
+                        group: name.to_string(),
+                        what: format!(
+                            "take {lost} tcp/{} away from it (it moves to a group it does not carry)",
+                            rule.ports
+                        ),
+                    });
+                }
             }
         }
     }

@@ -13,8 +13,7 @@ use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
 use crate::kind::{Desired, Gauge, Kind};
 use crate::ownership::Unrecorded;
-use crate::rule::Family;
-use crate::rule::PerFamily;
+use crate::rule::{Family, PerFamily, Rule};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 
@@ -235,7 +234,21 @@ impl Kind for Part {
 
     fn check(&self, desired: &Desired, limits: &GuardLimits) -> Result<(), GuardError> {
         let applied = self.held();
-        guard::check_removal("rules", &applied, &desired.rules, limits)?;
+        // Removed: rules none of whose addresses is published any more (a split aggregate is not).
+        let published = super::packing::published_addresses(&desired.rules);
+        let removed: BTreeSet<Rule> = (applied.iter())
+            .filter(|r| !(published.get(&r.ports)).is_some_and(|a| a.overlaps(&r.net)))
+            .copied()
+            .collect();
+        guard::check_families(
+            "rules",
+            &applied,
+            &removed,
+            &desired.rules,
+            &desired.families,
+            Rule::family,
+            limits,
+        )?;
         let applied_nets: BTreeSet<IpNet> = applied.iter().map(|r| r.net).collect();
         guard::check_growth(&applied_nets, &desired.nets, limits)
     }

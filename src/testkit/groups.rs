@@ -21,12 +21,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::FutureExt;
 
+use crate::addresses::Addresses;
 use crate::error::AwsError;
 use crate::ownership::Unrecorded;
-use crate::rule::{Family, PerFamily, Rule};
+use crate::rule::{Family, PerFamily, PortRange, Rule};
 use crate::security_groups::{
     Action, Changes, Desired, GroupApi, Observed, ObservedGroup, ObservedTarget, Plan, Quotas,
-    TargetId, apply, plan,
+    TargetId, apply, plan, published_addresses,
 };
 
 /// One group in the simulated VPC.
@@ -338,7 +339,7 @@ impl GroupApi for World {
         Ok(())
     }
 
-    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
+    async fn delete_group(&mut self, group_id: &str) -> Result<bool, AwsError> {
         const OP: &str = "ec2:DeleteSecurityGroup";
         let attached = self
             .targets
@@ -356,7 +357,7 @@ impl GroupApi for World {
             .map(|(n, _)| n.clone())
             .ok_or_else(|| refused(OP, "InvalidGroup.NotFound", group_id.to_string()))?;
         self.groups.remove(&name);
-        Ok(())
+        Ok(true)
     }
 
     async fn forget(&mut self, _group_ids: &[String]) -> Result<(), AwsError> {
@@ -419,6 +420,10 @@ struct Refereed<'a> {
     untagged_before: BTreeMap<TargetId, Vec<String>>,
     meddling: Vec<(usize, Meddle)>,
     calls: usize,
+    /// The addresses of the rules the old layout held that still partly are published (aggregates
+    /// that split or merged): the old document published them, so they may reach a new target
+    /// until their late revoke.
+    superseded: BTreeMap<PortRange, Addresses>,
 }
 
 const VIOLATION: &str = "sgsync:invariant";
@@ -500,23 +505,44 @@ impl Refereed<'_> {
         }
         let now = self.world.access();
         let empty = BTreeSet::new();
+        let published = published_addresses(&self.desired.rules);
+        let none = Addresses::default();
+        let by_address = |allowed: &BTreeSet<Allowed>| {
+            let rules: BTreeSet<Rule> = (allowed.iter())
+                .filter_map(|a| match a {
+                    Allowed::Rule(r) => Some(*r),
+                    Allowed::Unmanaged(..) | Allowed::Outbound(..) => None,
+                })
+                .collect();
+            published_addresses(&rules)
+        };
         for (who, before) in &self.before_access {
             let have = now.get(who).unwrap_or(&empty);
-            // No lost access.
-            if let Some(r) = before.iter().find(|a| match a {
-                Allowed::Rule(r) => self.desired.rules.contains(r) && !have.contains(a),
-                Allowed::Unmanaged(..) | Allowed::Outbound(..) => false,
-            }) {
-                return fail(format!("{who:?} lost still-published {r:?}"));
+            let (was, is) = (by_address(before), by_address(have));
+            // No lost access, by address: every address it allowed on a port where it is still
+            // published (an aggregate that split keeps its remainder).
+            for (ports, was) in &was {
+                let still = published.get(ports).unwrap_or(&none).intersection(was);
+                if let Some(lost) = is.get(ports).unwrap_or(&none).missing(&still).first() {
+                    return fail(format!("{who:?} lost still-published {lost} tcp/{ports}"));
+                }
             }
-            // Never widen.
-            if let Some(a) = have.iter().find(|a| {
-                !before.contains(a)
-                    && match a {
-                        Allowed::Rule(r) => !self.desired.rules.contains(r),
-                        Allowed::Unmanaged(..) | Allowed::Outbound(..) => true,
-                    }
-            }) {
+            // Never widen, by address: what it allows now it allowed before, or one of the documents
+            // publishes: the new one, or the old one where an aggregate split (a group reaching a new
+            // target keeps such a rule until the late revoke; the stale ones go early).
+            for (ports, is) in &is {
+                let ok = (was.get(ports).unwrap_or(&none))
+                    .union(published.get(ports).unwrap_or(&none))
+                    .union(self.superseded.get(ports).unwrap_or(&none));
+                if let Some(wider) = ok.missing(is).first() {
+                    return fail(format!(
+                        "{who:?} now allows {wider} tcp/{ports}, published neither before nor now"
+                    ));
+                }
+            }
+            if let Some(a) =
+                (have.iter()).find(|a| !before.contains(a) && !matches!(a, Allowed::Rule(_)))
+            {
                 return fail(format!(
                     "{who:?} now allows {a:?}, published neither before nor now"
                 ));
@@ -585,7 +611,7 @@ impl GroupApi for Refereed<'_> {
         let r = self.world.set_target_groups(target, group_ids).await;
         self.then(r)
     }
-    async fn delete_group(&mut self, group_id: &str) -> Result<(), AwsError> {
+    async fn delete_group(&mut self, group_id: &str) -> Result<bool, AwsError> {
         self.before();
         let r = self.world.delete_group(group_id).await;
         self.then(r)
@@ -620,6 +646,7 @@ impl GroupApi for Refereed<'_> {
 /// authorize, one early and one late revoke per group at most, and adoption first.
 fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
     let last_make = plan.actions.iter().rposition(Action::is_make);
+    let published = published_addresses(&desired.rules);
     let mut calls: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for (i, action) in plan.actions.iter().enumerate() {
         match action {
@@ -629,7 +656,9 @@ fn check_order(desired: &Desired, plan: &Plan) -> Result<(), String> {
             Action::Revoke {
                 rules, early: true, ..
             } => {
-                if let Some(r) = rules.iter().find(|r| desired.rules.contains(r)) {
+                // By address: no address of an early revoke may be published on its port.
+                let still = |r: &&Rule| published.get(&r.ports).is_some_and(|a| a.overlaps(&r.net));
+                if let Some(r) = rules.iter().find(still) {
                     return Err(format!("step {i}: early revoke of still-published {r}"));
                 }
             }
@@ -678,7 +707,31 @@ fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), Stri
             desired.rules.len()
         ));
     }
-    for (name, g) in &world.groups {
+    // A group an untagged (or skipped) target carries is kept, empty, when the layout no longer
+    // needs it.
+    let skipped: BTreeSet<&TargetId> = plan.skipped_targets.iter().map(|s| &s.target).collect();
+    let carriers: Vec<&Vec<String>> = (world.untagged.values())
+        .chain(
+            world
+                .targets
+                .iter()
+                .filter(|(t, _)| skipped.contains(t))
+                .map(|(_, ids)| ids),
+        )
+        .collect();
+    let kept: BTreeSet<&str> = (world.groups.iter())
+        .filter(|(name, g)| {
+            !plan.layout.contains_key(*name)
+                && g.rules.is_empty()
+                && carriers.iter().any(|ids| ids.contains(&g.id))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for (name, g) in world
+        .groups
+        .iter()
+        .filter(|(n, _)| !kept.contains(n.as_str()))
+    {
         if g.rules.is_empty() {
             return Err(format!("group {name} is left empty"));
         }
@@ -695,11 +748,13 @@ fn check_final(world: &World, desired: &Desired, plan: &Plan) -> Result<(), Stri
             return Err(format!("plan layout disagrees with the world for {name}"));
         }
     }
-    if plan.layout.len() != world.groups.len() {
+    if plan.layout.len() + kept.len() != world.groups.len() {
         return Err("plan layout names groups the world does not have".into());
     }
-    let all: BTreeSet<&str> = world.groups.values().map(|g| g.id.as_str()).collect();
-    let skipped: BTreeSet<&TargetId> = plan.skipped_targets.iter().map(|s| &s.target).collect();
+    let all: BTreeSet<&str> = (world.groups.iter())
+        .filter(|(name, _)| !kept.contains(name.as_str()))
+        .map(|(_, g)| g.id.as_str())
+        .collect();
     for (t, ids) in world.targets.iter().filter(|(t, _)| !skipped.contains(t)) {
         let attached: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
         if !all.is_subset(&attached) {
@@ -727,7 +782,15 @@ pub fn check_run_meddled(
     check_order(desired, plan)?;
     let meddled = !meddling.is_empty();
     let world = World::from_observed(observed);
+    let published = published_addresses(&desired.rules);
+    let superseded: BTreeSet<Rule> = (observed.groups.iter())
+        .flat_map(|g| &g.rules)
+        .filter(|r| !desired.rules.contains(r))
+        .filter(|r| published.get(&r.ports).is_some_and(|a| a.overlaps(&r.net)))
+        .copied()
+        .collect();
     let mut referee = Refereed {
+        superseded: published_addresses(&superseded),
         before_access: world.access(),
         foreign: world
             .targets
@@ -770,8 +833,14 @@ pub fn check_run_meddled(
         ));
     }
     check_final(&world, desired, plan)?;
-    // Someone else's changes (a slot taken on a target) may call for another plan; sgsync's own may not.
-    if !meddled {
+    // Someone else's changes (a slot taken on a target) may call for another plan; sgsync's own may
+    // not, but for a target it left out for lack of room (there may be room once the run's
+    // superseded rules are gone).
+    // Nor may a repack that an aggregate's split kept from the fewest groups this time (the
+    // superseded rule held its slot until the end): the next run gets there.
+    let fewest = observed.quotas.groups_for(PerFamily::of(&desired.rules));
+    let repack_pending = desired.repack && plan.layout.len() > fewest;
+    if !meddled && plan.skipped_targets.is_empty() && !repack_pending {
         let again = plan_again(desired, &world)?;
         if !again.is_empty() {
             return Err(format!("planning again is not empty: {:?}", again.actions));

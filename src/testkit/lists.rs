@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::FutureExt;
 use ipnet::IpNet;
 
+use crate::addresses::Addresses;
 use crate::error::AwsError;
 use crate::ownership::Unrecorded;
 use crate::prefix_lists::{
@@ -345,19 +346,15 @@ impl Refereed<'_> {
                 format!("call {step}: {message}"),
             ))
         };
+        // By address: an aggregate that splits or merges keeps every still-published address.
+        let published = Addresses::of(&self.desired.nets);
         for family in Family::ALL {
-            let now = self.lists.union(family);
-            let before = &self.before[&family];
-            if let Some(n) = before
-                .iter()
-                .find(|n| self.desired.nets.contains(n) && !now.contains(n))
-            {
+            let now = Addresses::of(&self.lists.union(family));
+            let before = Addresses::of(&self.before[&family]);
+            if let Some(n) = now.missing(&before.intersection(&published)).first() {
                 return fail(format!("the {family} lists lost still-published {n}"));
             }
-            if let Some(n) = now
-                .iter()
-                .find(|n| !before.contains(n) && !self.desired.nets.contains(n))
-            {
+            if let Some(n) = before.union(&published).missing(&now).first() {
                 return fail(format!(
                     "the {family} lists now hold {n}, published neither before nor now"
                 ));

@@ -310,7 +310,7 @@ fn a_ports_change_that_removes_every_rule() {
     setting_refused(
         "PORTS",
         "8080",
-        &["would remove 180 of the 180 rules", "--force"],
+        &["would remove 180 of the 180 IPv4 rules", "--force"],
     );
 }
 

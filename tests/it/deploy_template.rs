@@ -727,6 +727,26 @@ fn the_scp_leaves_ownership_tags_and_records_to_the_sgsync_roles() {
             "true"
         );
     }
+    // Opting a target in (or out) is an operator's act: someone who may write tags may not make an
+    // unrelated interface a target, nor freeze one by taking its tag away.
+    let targets = by_sid("OnlyOperatorsOptTargetsIn");
+    assert_eq!(
+        targets["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"],
+        serde_json::json!(["sgsync:target"])
+    );
+    for action in [
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        "elasticloadbalancing:AddTags",
+    ] {
+        assert!(targets["Action"].to_string().contains(action), "{action}");
+    }
+    // Deployers may clean a deleted deployment's records up.
+    assert!(
+        records["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+            .to_string()
+            .contains("REPLACE-WITH-YOUR-DEPLOYER-ROLE")
+    );
     let role_tag = by_sid("OnlyDeployersMakeSgsyncRoles");
     assert!(role_tag["Action"].to_string().contains("iam:TagRole"));
 

@@ -138,7 +138,7 @@ async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
         assert_make_before_break(&calls, &expected);
         let writes_done = calls
             .iter()
-            .filter(|c| c.is_write() && c.succeeded())
+            .filter(|c| c.is_write() && !c.is_lease() && c.succeeded())
             .count();
         // At the crash point the interface still allows everything it allowed that is still published.
         let after_eni = aws.allowed(&aws.interface_groups(&eni).await).await;
@@ -157,10 +157,22 @@ async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
             },
             1,
         );
+        // A killed run holds the deployment's lease until it runs out (16 minutes); time is not
+        // waited out here: the lease is left as a killed run's is once it ran out.
+        aws.write_lease("default", "killed-run", -1).await;
         aws.proxy.clear();
         let next = sgsync
             .run(&["apply", "--ip-ranges", &grown, "--output", "json"])
             .ok();
+        if next.json()["status"] == "applied" {
+            assert!(
+                aws.proxy
+                    .calls()
+                    .iter()
+                    .any(|c| c.is_lease() && c.action == "PutParameter" && c.succeeded()),
+                "the next run applied without taking over the lease"
+            );
+        }
         assert_make_before_break(&aws.proxy.calls(), &expected);
         let groups = aws
             .assert_holds_exactly(&expected, &format!("after a crash at write {k}"))
@@ -186,8 +198,9 @@ async fn a_run_crashed_after_any_write_converges_on_the_next_run() {
     }
 }
 
-/// Two applies at once, of the same document and of different ones: no duplicate groups, quotas
-/// held, and the state converges (at the latest on the next run).
+/// Two applies at once, of the same document and of different ones: the deployment's lease lets
+/// one apply at a time; the other waits, reads again and applies on top of it (or skips an older
+/// document). No duplicate groups, quotas held, and the newer document wins whichever ran first.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_applies_leave_no_duplicates_and_converge() {
     let aws = Aws::start().await;
@@ -204,8 +217,8 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     let newer = doc_file(&dir, "newer.json", &newer_doc);
     let newer_rules = expected_rules(&newer_doc, "80", false);
 
-    // Same document, from nothing: both race to create the same groups. Latency on every call makes
-    // both runs read the empty state before either writes, so the race really happens.
+    // Same document, from nothing. Latency on every call makes both runs read the empty state and
+    // plan before either writes, so both want the lease.
     aws.proxy.set_faults(
         Faults {
             latency: std::time::Duration::from_millis(40),
@@ -215,32 +228,51 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     );
     aws.proxy.clear();
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
-        let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
+        let run = || sgsync.run(&["apply", "--ip-ranges", &base, "--output", "json"]);
+        let a = s.spawn(run);
+        let b = s.spawn(run);
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
-    let creates = aws
-        .proxy
-        .calls()
+    let calls = aws.proxy.calls();
+    let lease_reads = calls
+        .iter()
+        .filter(|c| c.is_lease() && c.action == "GetParameter")
+        .count();
+    assert!(
+        lease_reads >= 4,
+        "both runs asked for the lease ({lease_reads} reads of it): the runs did not overlap"
+    );
+    let creates = calls
         .iter()
         .filter(|c| c.action == "CreateSecurityGroup")
         .count();
-    assert!(
-        creates > 3,
-        "the runs did not overlap ({creates} creations for 3 groups): the test proves nothing"
-    );
+    assert_eq!(creates, 3, "the second run created groups again");
+    let mut statuses = [a.json()["status"].clone(), b.json()["status"].clone()];
+    statuses.sort_by_key(|s| s.to_string());
+    assert_eq!(statuses, ["applied", "unchanged"], "{a:?}\n{b:?}");
     aws.assert_holds_exactly(&base_rules, "same document at once")
         .await;
-    aws.proxy.set_faults(Faults::default(), 1);
 
-    // Different documents at once: the state may be either's while they race; no duplicates, and the
-    // newer document's run (or its retry) converges.
+    // Two different changes at once, both planned from the same state: whichever takes the lease
+    // first, the newer document's rules are what is left (the older one, second, is skipped under
+    // the lease instead of revoking what the newer one added).
+    let middle_doc = edited_document(&latest(), 1787411850, &["13.32.0.0/15"], &[]);
+    let middle = doc_file(&dir, "middle.json", &middle_doc);
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &base]));
-        let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &newer]));
+        let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &middle, "--output", "json"]));
+        let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &newer, "--output", "json"]));
         (a.join().unwrap(), b.join().unwrap())
     });
+    assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
+    assert_eq!(b.json()["status"], "applied", "{b:?}");
+    assert!(
+        ["applied", "skipped"].contains(&a.json()["status"].as_str().unwrap()),
+        "{a:?}"
+    );
+    aws.assert_holds_exactly(&newer_rules, "right after the race")
+        .await;
+    aws.proxy.set_faults(Faults::default(), 1);
     let groups = aws.managed_groups("AUTOUPDATE").await;
     let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(
@@ -249,9 +281,6 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
         "duplicate groups: {groups:?}\n{a:?}\n{b:?}"
     );
     assert!(groups.iter().all(|g| g.rules.len() <= 60));
-    sgsync.run(&["apply", "--ip-ranges", &newer]).ok();
-    aws.assert_holds_exactly(&newer_rules, "after the race")
-        .await;
     // The older document is now stale: skipped.
     let again = sgsync
         .run(&["apply", "--ip-ranges", &base, "--output", "json"])

@@ -49,6 +49,8 @@ pub(crate) struct Tagged {
     pub(crate) unrecorded: Vec<(Unrecorded, bool)>,
     /// Names of its pattern held by groups it does not own.
     pub(crate) taken: BTreeSet<String>,
+    /// Groups of its name pattern another deployment owns: id → (name, that deployment).
+    pub(crate) others: BTreeMap<String, (String, String)>,
 }
 
 /// How many ids one `group-id` filter takes (EC2 allows 200 values per filter).
@@ -72,6 +74,7 @@ pub(crate) async fn managed_groups(
         missing: Vec::new(),
         unrecorded: Vec::new(),
         taken: BTreeSet::new(),
+        others: BTreeMap::new(),
     };
     // The record first, by id (a filter, not GroupIds: an id that no longer exists is not an error).
     let ids: Vec<&String> = recorded.iter().collect();
@@ -89,11 +92,24 @@ pub(crate) async fn managed_groups(
                     return Err(AwsError::malformed(OP, "group id or name"));
                 };
                 found.insert(id.to_string());
-                if g.vpc_id() == Some(vpc_id) {
-                    tagged
-                        .groups
-                        .push(observed_group(id, name, g, false, false, warnings));
+                if g.vpc_id() != Some(vpc_id) {
+                    continue;
                 }
+                // The record says it is this deployment's; the group must say so too (it was tagged
+                // at creation), or someone else's group is in the record (written without the SCP).
+                if tag(g.tags(), TAG_DEPLOYMENT) != Some(owner.deployment.as_str()) {
+                    warnings.push(format!(
+                        "group {id} ({name}) is in this deployment's record but does not carry its tag \
+                         {TAG_DEPLOYMENT}={}: left alone (someone else's group in the record? attach \
+                         deploy/protect-tags-scp.json); take it out of the record",
+                        owner.deployment
+                    ));
+                    tagged.taken.insert(name.to_string());
+                    continue;
+                }
+                tagged
+                    .groups
+                    .push(observed_group(id, name, g, false, false, warnings));
             }
         }
     }
@@ -134,8 +150,9 @@ pub(crate) async fn managed_groups(
                         claim == Claim::Own && empty,
                     ));
                 }
-                Claim::Conflict { .. } => {
+                Claim::Conflict { deployment } => {
                     tagged.taken.insert(name.to_string());
+                    (tagged.others).insert(id.to_string(), (name.to_string(), deployment));
                 }
                 Claim::OtherService => {}
                 Claim::Stray => warnings.push(format!(

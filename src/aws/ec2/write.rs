@@ -293,16 +293,25 @@ pub(crate) async fn set_interface_groups(
 }
 
 /// Deletes a managed group; one already gone is not an error.
-pub(crate) async fn delete_group(ec2: &Client, group_id: &str) -> Result<(), AwsError> {
-    let deleted = ec2.delete_security_group().group_id(group_id).send().await;
-    match deleted.map_err(|e| sdk_error("ec2:DeleteSecurityGroup", e)) {
-        Ok(_) => Ok(()),
-        Err(err) if err.is("InvalidGroup.NotFound") => {
-            warn!(group = group_id, "group already deleted");
-            Ok(())
+/// Deletes a group; `false` when something still references it (EC2's `DependencyViolation`: a
+/// rule of another group, an interface), after a few tries (a detach takes a moment to be seen).
+pub(crate) async fn delete_group(ec2: &Client, group_id: &str) -> Result<bool, AwsError> {
+    for wait in [500, 1000, 2000, 0] {
+        let deleted = ec2.delete_security_group().group_id(group_id).send().await;
+        match deleted.map_err(|e| sdk_error("ec2:DeleteSecurityGroup", e)) {
+            Ok(_) => return Ok(true),
+            Err(err) if err.is("InvalidGroup.NotFound") => {
+                warn!(group = group_id, "group already deleted");
+                return Ok(true);
+            }
+            Err(err) if err.is("DependencyViolation") && wait > 0 => {
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            Err(err) if err.is("DependencyViolation") => return Ok(false),
+            Err(err) => return Err(err),
         }
-        Err(err) => Err(err),
     }
+    Ok(false)
 }
 
 /// Writes one tag on groups, in one call.

@@ -120,16 +120,14 @@ impl ShareApi for AwsLists<'_> {
         } else {
             read::arns(&self.clients.ec2, list_ids).await?
         };
-        share::inspect(
-            &self.clients.ram,
-            &self.owner,
-            &self.recorded,
-            &self.record.name,
-            self.adopt,
-            &arns,
-            principals,
-        )
-        .await
+        let deployment = share::Deployment {
+            owner: &self.owner,
+            recorded: &self.recorded,
+            record: &self.record.name,
+            adopt: self.adopt,
+            allow_external: self.allow_external,
+        };
+        share::inspect(&self.clients.ram, &deployment, &arns, principals).await
     }
 
     async fn complete_share(&mut self, state: &ShareState) -> Result<String, AwsError> {

@@ -121,8 +121,8 @@ pub(super) async fn observe(
             if tag(list.tags(), TAG_PREFIX) != Some(owner.prefix.as_str())
                 || deployment != Some(owner.deployment.as_str())
             {
-                // The role may change only lists carrying both tags.
-                observed.warnings.push(format!(
+                // The role may change only lists carrying both tags: no longer synced.
+                observed.errors.push(format!(
                     "prefix list {name} ({id}) is in this deployment's record but no longer carries its tags \
                      (sgsync:prefix={}, sgsync:deployment={}): it is left as it is; put the tags back",
                     owner.prefix, owner.deployment
@@ -131,10 +131,19 @@ pub(super) async fn observe(
                 continue;
             }
             if !stem.names(name) {
+                let refs = references(ec2, id).await?;
+                if !refs.is_empty() {
+                    observed.errors.push(format!(
+                        "prefix list {name} ({id}) is of an earlier SERVICE or PREFIX_NAME and no longer synced, but \
+                         {} still reference it: move those references to this deployment's current lists (or \
+                         delete them), then the next run deletes it",
+                        refs.join(", ")
+                    ));
+                }
                 observed.retiring.push(Retiring {
                     id: id.to_string(),
                     name: name.to_string(),
-                    references: references(ec2, id).await?,
+                    references: refs,
                 });
                 continue;
             }

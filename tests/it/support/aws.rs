@@ -77,6 +77,24 @@ impl Aws {
         }
     }
 
+    /// Writes `deployment`'s lease as held by `holder` until `expiry_in` seconds from now (negative:
+    /// a lease that ran out, as a killed run leaves it).
+    pub async fn write_lease(&self, deployment: &str, holder: &str, expiry_in: i64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        self.ssm
+            .put_parameter()
+            .name(format!("/sgsync/{deployment}/lock"))
+            .value(format!("{holder} {}", now + expiry_in))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Clears moto's state (moto re-creates the default VPC).
     pub fn reset(&self) {
         let addr = self

@@ -66,10 +66,11 @@ pub fn revoked_rules(call: &ProxyCall) -> Vec<String> {
 }
 
 /// Calls of `service` that write, by action name.
+/// The writes of a run, in order, but the lease's (two per run that applies something).
 pub fn writes(calls: &[ProxyCall]) -> Vec<String> {
     calls
         .iter()
-        .filter(|c| c.is_write())
+        .filter(|c| c.is_write() && !c.is_lease())
         .map(|c| c.action.clone())
         .collect()
 }

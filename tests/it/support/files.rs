@@ -139,3 +139,28 @@ pub fn doc_file(dir: &tempfile::TempDir, name: &str, bytes: impl AsRef<[u8]>) ->
     std::fs::write(&path, bytes).unwrap();
     path.to_str().unwrap().to_string()
 }
+
+/// A document of CloudFront IPv4 /24s in distinct /16s (so none aggregate), public unicast space.
+pub fn small_document(synctoken: u64, cidrs: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    let prefixes: Vec<Value> = cidrs
+        .into_iter()
+        .map(|i| {
+            serde_json::json!({"ip_prefix": cidr(i), "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"})
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "syncToken": synctoken.to_string(),
+        "createDate": "2026-11-01-00-00-00",
+        "prefixes": prefixes,
+        "ipv6_prefixes": [],
+    }))
+    .unwrap()
+}
+
+pub fn cidr(i: u32) -> String {
+    format!("{}.{}.7.0/24", 13 + i / 200, 32 + i % 200)
+}
+
+pub fn cidrs(range: std::ops::Range<u32>) -> BTreeSet<String> {
+    range.map(cidr).collect()
+}

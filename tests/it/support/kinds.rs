@@ -201,7 +201,7 @@ impl Aws {
         for (k, v) in tags {
             request = request.tags(Tag::builder().key(*k).value(*v).build());
         }
-        request
+        let arn = request
             .send()
             .await
             .unwrap()
@@ -209,7 +209,34 @@ impl Aws {
             .unwrap()
             .resource_share_arn()
             .unwrap()
-            .to_string()
+            .to_string();
+        self.proxy.share_tags(&arn, tags);
+        arn
+    }
+
+    /// One RAM share by ARN: (resource ARNs, principals).
+    pub async fn share(&self, arn: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        use aws_sdk_ram::types::ResourceShareAssociationType;
+        let mut out = (BTreeSet::new(), BTreeSet::new());
+        for (kind, into) in [
+            (ResourceShareAssociationType::Resource, &mut out.0),
+            (ResourceShareAssociationType::Principal, &mut out.1),
+        ] {
+            let page = self
+                .ram
+                .get_resource_share_associations()
+                .association_type(kind)
+                .resource_share_arns(arn)
+                .send()
+                .await
+                .unwrap();
+            into.extend(
+                page.resource_share_associations()
+                    .iter()
+                    .filter_map(|a| a.associated_entity().map(str::to_string)),
+            );
+        }
+        out
     }
 
     /// The RAM shares this account owns: name → (resource ARNs, principals).

@@ -19,10 +19,10 @@ pub use aws::{Aws, per_family, union};
 pub use checks::{assert_make_before_break, ec2_elb_reads, writes};
 pub use cli::{Output, Sgsync};
 pub use files::{
-    FileServer, LATEST_MD5, LATEST_SYNCTOKEN, NEW_PREFIXES, doc_file, edited_document,
-    expected_cidrs, expected_rules, latest, sns_event,
+    FileServer, LATEST_MD5, LATEST_SYNCTOKEN, NEW_PREFIXES, cidrs, doc_file, edited_document,
+    expected_cidrs, expected_rules, latest, small_document, sns_event,
 };
-pub use kinds::PrefixList;
+pub use kinds::{IpSet, PrefixList};
 pub use moto::Moto;
 pub use sgsync::testkit::replay_files;
 

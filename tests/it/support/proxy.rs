@@ -3,7 +3,7 @@
 //! It records every AWS call in order (service, action, parameters, the answer's status), and can:
 //! answer a chosen fraction of calls with `RequestLimitExceeded`/`Throttling` (HTTP 503) or an internal
 //! error (HTTP 500); drop a connection without answering; add latency; stop every write after the k-th
-//! (what a crash leaves behind: nothing after it reaches AWS); and enforce what moto does not: at most
+//! (what a crash leaves behind: nothing after it reaches AWS; the deployment's lease is not counted); and enforce what moto does not: at most
 //! `groups_per_target` groups per interface (`SecurityGroupsPerInterfaceLimitExceeded`) and no deleting
 //! a group still attached to an interface or load balancer (`DependencyViolation`). For the other kinds
 //! it plays EC2's asynchronous prefix-list changes (`*-in-progress` for a while after each change, and
@@ -41,6 +41,16 @@ impl ProxyCall {
         !["Describe", "Get", "List"]
             .iter()
             .any(|p| self.action.starts_with(p))
+    }
+
+    /// Whether the call is about the deployment's lease (`/sgsync/<id>/lock`), which a run that has
+    /// something to apply takes and gives back: bookkeeping, beside the writes that change access.
+    pub fn is_lease(&self) -> bool {
+        self.service == "ssm"
+            && self
+                .params
+                .get("body")
+                .is_some_and(|b| b.contains("/lock\""))
     }
 
     /// Whether the call reached moto and succeeded there (even if its answer was then lost).
@@ -117,6 +127,9 @@ struct State {
     changing: BTreeMap<String, (usize, String, &'static str)>,
     /// Access key id → account, learnt from `AssumeRole` answers.
     accounts: BTreeMap<String, String>,
+    /// RAM share ARN → its tags: moto's RAM keeps no tags (AWS returns them with every share), so the
+    /// proxy keeps those a `CreateResourceShare` sent, and adds them to `GetResourceShares` answers.
+    share_tags: BTreeMap<String, serde_json::Value>,
 }
 
 /// The proxy; stops when dropped.
@@ -144,6 +157,7 @@ impl FaultProxy {
             unknown_yet: BTreeMap::new(),
             changing: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            share_tags: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         // Enough workers that added latency delays calls without serialising a fleet's concurrent ones.
@@ -193,6 +207,45 @@ impl FaultProxy {
     /// Forgets the recorded calls.
     pub fn clear(&self) {
         self.state.lock().unwrap().calls.clear();
+    }
+
+    /// Gives a RAM share made straight in moto the tags AWS would keep for it.
+    pub fn share_tags(&self, arn: &str, tags: &[(&str, &str)]) {
+        let tags: Vec<serde_json::Value> = (tags.iter())
+            .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+            .collect();
+        (self.state.lock().unwrap().share_tags).insert(arn.to_string(), tags.into());
+    }
+}
+
+/// RAM share tags, which moto does not keep: remembered from `CreateResourceShare`, added to the
+/// shares of `GetResourceShares` answers.
+fn share_tags(call: &ProxyCall, body: Vec<u8>, state: &mut State) -> Vec<u8> {
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    match call.action.as_str() {
+        "CreateResourceShare" => {
+            let request: serde_json::Value =
+                serde_json::from_str(call.params.get("body").map_or("{}", String::as_str))
+                    .unwrap_or_default();
+            if let Some(arn) = answer["resourceShare"]["resourceShareArn"].as_str() {
+                (state.share_tags).insert(arn.to_string(), request["tags"].clone());
+            }
+            body
+        }
+        "GetResourceShares" => {
+            if let Some(shares) = answer["resourceShares"].as_array_mut() {
+                for share in shares {
+                    let arn = share["resourceShareArn"].as_str().unwrap_or_default();
+                    if let Some(tags) = state.share_tags.get(arn) {
+                        share["tags"] = tags.clone();
+                    }
+                }
+            }
+            serde_json::to_vec(&answer).unwrap_or(body)
+        }
+        _ => body,
     }
 }
 
@@ -318,7 +371,7 @@ fn json_error(status: u16, code: &str, message: &str) -> (u16, String) {
 fn error_for(service: &str, status: u16, code: &str, message: &str) -> (u16, String) {
     match service {
         "ec2" => ec2_error(status, code, message),
-        "servicequotas" | "wafv2" | "ram" => json_error(status, code, message),
+        "servicequotas" | "wafv2" | "ram" | "ssm" => json_error(status, code, message),
         _ => query_error(status, code, message),
     }
 }
@@ -535,7 +588,9 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
         let latency = s.faults.latency;
         let faults = s.faults.clone();
         let roll = s.rng.f64();
-        let crashed = call.is_write() && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
+        let crashed = call.is_write()
+            && !call.is_lease()
+            && faults.writes_before_crash.is_some_and(|k| s.writes >= k);
         let meddle = match &s.faults.before_first {
             Some((action, _)) if *action == call.action => s.faults.before_first.take(),
             _ => None,
@@ -683,7 +738,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
             call.status = answer.as_ref().map_or(0, |a| a.0);
             call.injected = true;
             let mut s = state.lock().unwrap();
-            if call.is_write() && call.status < 300 && call.status > 0 {
+            if call.is_write() && !call.is_lease() && call.status < 300 && call.status > 0 {
                 s.writes += 1;
             }
             s.calls.push(call);
@@ -724,6 +779,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                 }
                 if status == 200 {
                     out_body = prefix_list_async(&call, out_body, &mut state.lock().unwrap());
+                    out_body = share_tags(&call, out_body, &mut state.lock().unwrap());
                 }
                 if call.action == "AssumeRole" && status == 200 {
                     let text = String::from_utf8_lossy(&out_body);
@@ -749,7 +805,7 @@ fn handle(mut request: tiny_http::Request, upstream: &str, state: &Arc<Mutex<Sta
                 }
                 call.status = status;
                 let mut s = state.lock().unwrap();
-                if call.is_write() && status < 300 {
+                if call.is_write() && !call.is_lease() && status < 300 {
                     s.writes += 1;
                 }
                 s.calls.push(call);

@@ -1,0 +1,170 @@
+//! One applying run per deployment at a time: a lease in Parameter Store,
+//! `/sgsync/<DEPLOYMENT_ID>/lock` (`holder expiry`), taken only once a run has planned a change (a
+//! run with nothing to do writes nothing) and released at its end. Two runs that overlap (the CLI
+//! beside the function, a retry beside a newer notification) would otherwise each act on what it
+//! read before the other wrote: an older document's revoke could take away a range the newer one
+//! publishes again. The second run waits, reads again under the lease, and then applies on top of
+//! the first (or skips, when its document turned out to be older).
+//!
+//! Parameter Store has no compare-and-swap; as for the records (`record.rs`), a writer checks that
+//! its write became the very next version of the parameter, and the one whose did holds the lease.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterType;
+use tracing::{info, warn};
+
+use super::record::record_name;
+use super::sdk_error;
+use crate::error::AwsError;
+
+/// How long a lease holds without its holder: longer than a function invocation can last (15 min).
+const LEASE: Duration = Duration::from_secs(16 * 60);
+
+/// Another run held the lease for as long as this one waited.
+#[derive(Debug)]
+pub(crate) struct Busy {
+    /// The parameter.
+    pub(crate) lease: String,
+    /// Its value: `holder expiry`.
+    pub(crate) held_by: String,
+    /// How long a lease holds.
+    pub(crate) minutes: u64,
+}
+
+/// The lease of a deployment, held.
+pub(crate) struct Lock<'a> {
+    ssm: &'a Client,
+    name: String,
+    holder: String,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl<'a> Lock<'a> {
+    /// Takes `deployment`'s lease, waiting up to `wait` for another run to release it (or for its
+    /// lease to run out: a run that died holding it).
+    pub(crate) async fn acquire(
+        ssm: &'a Client,
+        deployment: &str,
+        wait: Duration,
+    ) -> Result<Result<Lock<'a>, Busy>, AwsError> {
+        const OP: &str = "ssm:PutParameter";
+        let name = record_name(deployment, "lock");
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let holder = format!("{}-{nanos}", std::process::id());
+        let until = std::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let value = format!("{holder} {}", now() + LEASE.as_secs());
+            let current = ssm.get_parameter().name(&name).send().await;
+            let (version, expired, held_by) = match current
+                .map_err(|e| sdk_error("ssm:GetParameter", e))
+            {
+                Ok(out) => {
+                    let p = out.parameter();
+                    let text = p.and_then(|p| p.value()).unwrap_or_default().to_string();
+                    let expiry: u64 = text
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    // A lease never runs longer than LEASE: one that claims to (a clock far
+                    // ahead, or a value written by hand) would stop the deployment for good.
+                    let forged = expiry > now() + LEASE.as_secs() + 60;
+                    if forged {
+                        warn!(lock = %name, value = %text, "the lease claims to run longer than a lease can; it is taken over");
+                    }
+                    (p.map_or(0, |p| p.version()), expiry < now() || forged, text)
+                }
+                Err(e) if e.is("ParameterNotFound") => (0, true, String::new()),
+                Err(e) => return Err(e),
+            };
+            // This run's own write, whose answer was lost (the SDK sent it again).
+            if held_by.starts_with(&format!("{holder} ")) {
+                return Ok(Ok(Lock { ssm, name, holder }));
+            }
+            if expired {
+                let put = ssm
+                    .put_parameter()
+                    .name(&name)
+                    .value(&value)
+                    .r#type(ParameterType::String)
+                    .overwrite(version > 0)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(OP, e));
+                match put {
+                    Ok(out) if out.version() == version + 1 => {
+                        info!(lock = %name, "took the deployment's lease");
+                        return Ok(Ok(Lock { ssm, name, holder }));
+                    }
+                    // Another run wrote in between: its lease, unless it expires too.
+                    Ok(_) => {}
+                    Err(e) if e.is("ParameterAlreadyExists") => {}
+                    // The write may have landed with its answer lost: then the lease is this run's
+                    // (and left unreleased it would stop the next runs until it ran out).
+                    Err(e) => {
+                        let now_held = ssm.get_parameter().name(&name).send().await;
+                        let ours = now_held.ok().is_some_and(|o| {
+                            o.parameter()
+                                .and_then(|p| p.value())
+                                .is_some_and(|v| v.starts_with(&format!("{holder} ")))
+                        });
+                        if ours {
+                            return Ok(Ok(Lock { ssm, name, holder }));
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(Err(Busy {
+                    lease: name,
+                    held_by,
+                    minutes: LEASE.as_secs() / 60,
+                }));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Gives the lease back (if it is still this run's). A throttled or lost call is tried again
+    /// (a lease left behind stops the deployment's next runs until it runs out), a few times.
+    pub(crate) async fn release(self) {
+        let mine = format!("{} ", self.holder);
+        let mut pause = Duration::from_millis(200);
+        let mut last = None;
+        for _ in 0..6 {
+            let current = self.ssm.get_parameter().name(&self.name).send().await;
+            match current.map_err(|e| sdk_error("ssm:GetParameter", e)) {
+                Ok(out) => {
+                    let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+                    if !value.starts_with(&mine) {
+                        warn!(lock = %self.name, "the lease was no longer this run's (it ran out?)");
+                        return;
+                    }
+                    match self.ssm.delete_parameter().name(&self.name).send().await {
+                        Ok(_) => return,
+                        Err(e) => last = Some(sdk_error("ssm:DeleteParameter", e)),
+                    }
+                }
+                Err(e) if e.is("ParameterNotFound") => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        if let Some(e) = last {
+            warn!(lock = %self.name, error = %e, "could not give the lease back; it runs out by itself");
+        }
+    }
+}
