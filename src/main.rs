@@ -61,6 +61,9 @@ struct DocumentArgs {
     /// Pack the rules into as few groups as the quotas allow, moving rules (make before break) if needed
     #[arg(long)]
     repack: bool,
+    /// Exit 2 when there are changes (plan: needed; apply: made), 0 when there are none, 1 on any error
+    #[arg(long)]
+    detailed_exitcode: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,12 +101,77 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.output == Output::Json;
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", sgsync::error_chain(e.as_ref()));
+            let message = sgsync::error_chain(e.as_ref());
+            eprintln!("error: {message}");
+            if json {
+                // A script reading stdout gets a document whatever happened.
+                let doc = serde_json::json!({
+                    "status": "error",
+                    "error": { "kind": error_kind(e.as_ref()), "message": message },
+                });
+                println!("{doc:#}");
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What failed, in one word a script can branch on: `settings` (a flag or variable), `input` (a
+/// document, event or fleet file that was refused before AWS was touched), `guard` (a sanity check
+/// refused the document), `aws` (AWS failed or could not be reached), `refused` (the run would have
+/// been unsafe: nothing was changed), `plan` (a kind could not be planned or an action failed).
+fn error_kind(e: &(dyn Error + 'static)) -> &'static str {
+    use sgsync::{KindError, LoadError, RunError};
+    // AWS's failure, wherever it is in a chain (an apply step AWS refused midway).
+    let from_aws = |e: &(dyn Error + 'static)| {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if c.is::<sgsync::AwsError>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    };
+    if let Some(run) = e.downcast_ref::<RunError>() {
+        return match run {
+            RunError::Load(_) => "input",
+            RunError::Aws(_) | RunError::Kind(KindError::Aws(_)) => "aws",
+            RunError::Kind(KindError::Apply(step)) if from_aws(step.as_ref()) => "aws",
+            RunError::Guard(_) => "guard",
+            RunError::Kind(_) => "plan",
+            RunError::Refused(_) => "refused",
+        };
+    }
+    if from_aws(e) {
+        "aws"
+    } else if e.is::<sgsync::config::ConfigError>() {
+        "settings"
+    } else if e.is::<LoadError>()
+        || e.is::<sgsync::fleet::FleetError>()
+        || e.is::<sgsync::event::EventError>()
+        || e.is::<sgsync::source::SourceError>()
+        || e.is::<sgsync::ranges::RangesError>()
+    {
+        "input"
+    } else {
+        "other"
+    }
+}
+
+/// The exit code of a run that completed: 1 when anything failed on the way (even if the rest was
+/// applied); with `--detailed-exitcode`, 2 when it found or made changes; else 0.
+fn run_exit_code(errors: usize, changed: bool, detailed: bool) -> ExitCode {
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else if detailed && changed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -241,6 +309,7 @@ async fn sync_command(
 ) -> Result<ExitCode, Box<dyn Error>> {
     config.guard.force = doc.force;
     config.repack = doc.repack;
+    let detailed = doc.detailed_exitcode;
     let trigger = trigger(doc)?;
     if let Some(location) = &config.fleet {
         let Trigger::Document(input) = trigger else {
@@ -262,7 +331,11 @@ async fn sync_command(
         } else {
             print!("{outcome}");
         }
-        return Ok(exit_code(outcome.failed()));
+        let changed = outcome
+            .entries
+            .iter()
+            .any(|e| e.result.as_ref().is_ok_and(sgsync::Outcome::changed));
+        return Ok(run_exit_code(outcome.failed(), changed, detailed));
     }
     let clients = Clients::connect(&config.region).await;
     let outcome = match trigger {
@@ -283,5 +356,5 @@ async fn sync_command(
     for e in &errors {
         eprintln!("error: {e}");
     }
-    Ok(exit_code(errors.len()))
+    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
 }

@@ -63,6 +63,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the run found changes to make (plan) or made them (apply).
+    pub fn changed(&self) -> bool {
+        matches!(self.status, Status::Applied | Status::Planned)
+    }
+
     /// Everything that failed without stopping the rest: the run's, then each kind's. The run fails
     /// at the end when there is any (exit 1, `RunFailed`).
     pub fn all_errors(&self) -> Vec<String> {

@@ -126,7 +126,12 @@ pub struct Session(SdkConfig);
 impl Session {
     /// The configuration of `region` from the standard chain.
     pub async fn load(region: &str) -> Session {
-        Session(base_config(region).await)
+        let config = base_config(region).await;
+        let _ = ENDPOINT.set((
+            region.to_string(),
+            config.endpoint_url().map(str::to_string),
+        ));
+        Session(config)
     }
 }
 
@@ -196,25 +201,69 @@ where
         message: err
             .message()
             .map(str::to_string)
-            .unwrap_or_else(|| unanswered(&DisplayErrorContext(&err).to_string())),
+            .unwrap_or_else(|| unanswered(operation, &DisplayErrorContext(&err).to_string())),
     }
 }
 
-/// A call AWS never answered, in one line that says what to do (the SDK's own text is a nested
-/// debug dump).
-fn unanswered(context: &str) -> String {
+/// The first session's region and endpoint override: what a failure to reach AWS names.
+static ENDPOINT: std::sync::OnceLock<(String, Option<String>)> = std::sync::OnceLock::new();
+
+/// Where `operation` (`ssm:GetParameter`) was sent: the override, or the service's endpoint in
+/// the region.
+fn endpoint_of(operation: &str) -> String {
+    let service = operation.split(':').next().unwrap_or(operation);
+    match ENDPOINT.get() {
+        Some((_, Some(url))) => format!("{url} (AWS_ENDPOINT_URL)"),
+        Some((region, None)) => {
+            format!("https://{service}.{region}.amazonaws.com (REGION {region})")
+        }
+        None => format!("the {service} endpoint"),
+    }
+}
+
+/// A call AWS never answered, in one line that names where it went and what to check (the SDK's
+/// own text, a nested debug dump, is logged at debug level: DEBUG=true).
+fn unanswered(operation: &str, context: &str) -> String {
+    tracing::debug!(operation, detail = context, "AWS did not answer");
+    let endpoint = endpoint_of(operation);
     if context.contains("credentials") || context.contains("ProviderChain") {
-        "no AWS credentials were found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or \
-         run where a role is attached"
-            .to_string()
-    } else if context.contains("dispatch failure") || context.contains("connect") {
-        let first = context.lines().next().unwrap_or_default();
-        let first: String = first.chars().take(200).collect();
+        let source = match std::env::var("AWS_PROFILE") {
+            Ok(p) if !p.is_empty() => format!("the profile '{p}' (AWS_PROFILE) has none"),
+            _ => "none in the environment, ~/.aws, or an attached role".to_string(),
+        };
         format!(
-            "AWS could not be reached ({first}): check the network, REGION and AWS_ENDPOINT_URL"
+            "no AWS credentials ({source}): set AWS_PROFILE to a profile with credentials (or \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run where a role is attached"
+        )
+    } else if context.contains("dns error") || context.contains("lookup address") {
+        format!(
+            "cannot resolve {endpoint}: check AWS_ENDPOINT_URL, REGION and the DNS of this network"
+        )
+    } else if context.contains("Connection refused") {
+        format!(
+            "nothing answers at {endpoint} (connection refused): check AWS_ENDPOINT_URL and REGION"
+        )
+    } else if context.contains("timed out")
+        || context.contains("TimedOut")
+        || context.contains("timeout")
+    {
+        format!(
+            "{endpoint} did not answer in time: check the network (a proxy, a VPC without a route or an \
+             endpoint for this service)"
+        )
+    } else if context.contains("response error") || context.contains("malformed") {
+        format!(
+            "{endpoint} answered with something that is not AWS's API: check AWS_ENDPOINT_URL (and any \
+             proxy in between)"
+        )
+    } else if context.contains("dispatch failure") || context.contains("connect") {
+        format!(
+            "AWS could not be reached at {endpoint}: check the network, REGION and AWS_ENDPOINT_URL"
         )
     } else {
-        context.chars().take(500).collect()
+        // The SDK's account without its debug part (` (Variant(Struct { … }))`).
+        let first = context.split(" (").next().unwrap_or(context);
+        first.chars().take(300).collect()
     }
 }
 

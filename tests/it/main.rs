@@ -8,6 +8,7 @@
 //! - `targets`: prefix lists, their RAM share and WAF IP sets;
 //! - `events`, `fleet`, `lambda_runtime`: the event path, many accounts, the function on the real runtime;
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
+//! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
 //! - `source_http`, `guard_replay`, `planner_replay`: downloads, and the guards and the planner over the
 //!   real history (no AWS).
@@ -29,6 +30,7 @@ mod hardening;
 mod iam_calls;
 mod lambda_runtime;
 mod planner_replay;
+mod scripting;
 mod source_http;
 mod targets;
 mod trust;

@@ -27,6 +27,7 @@ impl Output {
 #[derive(Clone)]
 pub struct Sgsync {
     env: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 /// Variables besides sgsync's own settings (`sgsync::config::VARIABLES`) that must not leak into
@@ -48,7 +49,15 @@ impl Sgsync {
                 ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
                 ("DOWNLOAD_RETRY_MS".into(), "50".into()),
             ],
+            unset: Vec::new(),
         }
+    }
+
+    /// The same without a variable (e.g. no credentials at all).
+    pub fn without(mut self, key: &str) -> Sgsync {
+        self.env.retain(|(k, _)| k != key);
+        self.unset.push(key.into());
+        self
     }
 
     /// The same with one more variable.
@@ -79,6 +88,9 @@ impl Sgsync {
             }
         };
         for v in sgsync::config::VARIABLES.iter().chain(AWS_VARS) {
+            cmd.env_remove(v);
+        }
+        for v in &self.unset {
             cmd.env_remove(v);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v))).args(args);

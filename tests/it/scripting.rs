@@ -1,0 +1,208 @@
+//! What a script or CI job relies on: `--detailed-exitcode` (0 nothing to do, 2 changes, 1 any
+//! error, also when the rest was applied), one JSON document on stdout whatever happened with
+//! `--output json`, and a failure to reach AWS said in one line that names where the call went.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use crate::support::proxy::Faults;
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn detailed_exit_codes_tell_changes_from_none_and_errors_win() {
+    let aws = Aws::start().await;
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = doc_file(&dir, "first.json", small_document(1_700_000_000, 0..30));
+    let sgsync = aws.sgsync();
+    let run = |args: &[&str]| sgsync.run(args);
+
+    let plan = run(&["plan", "--ip-ranges", &first, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "a plan with changes: {plan:?}");
+    // Without the flag, a plan with changes is a success, as before.
+    assert_eq!(run(&["plan", "--ip-ranges", &first]).code, 0);
+    let apply = run(&["apply", "--ip-ranges", &first, "--detailed-exitcode"]);
+    assert_eq!(apply.code, 2, "an apply that changed things: {apply:?}");
+    let again = run(&["apply", "--ip-ranges", &first, "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "nothing to change: {again:?}");
+    let plan = run(&["plan", "--ip-ranges", &first, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "nothing to change: {plan:?}");
+
+    // Part of the run applied, part failed (RAM refuses the share): 1, not 2; the JSON summary
+    // says what was applied and lists the error.
+    aws.proxy.set_faults(
+        Faults {
+            deny_service: Some("ram"),
+            ..Faults::default()
+        },
+        1,
+    );
+    let second = doc_file(&dir, "second.json", small_document(1_700_000_100, 0..40));
+    let partial = sgsync
+        .clone()
+        .env("KINDS", "security-groups,prefix-lists")
+        .env("SHARE_WITH", "111122223333")
+        .run(&[
+            "apply",
+            "--ip-ranges",
+            &second,
+            "--detailed-exitcode",
+            "--output",
+            "json",
+        ]);
+    assert_eq!(partial.code, 1, "{partial:?}");
+    let summary = partial.json();
+    assert_eq!(summary["status"], "applied", "{summary}");
+    assert!(
+        summary["errors"].to_string().contains("RAM share"),
+        "{summary}"
+    );
+    assert!(partial.stderr.contains("error: RAM share"), "{partial:?}");
+}
+
+/// Every way a run can fail before applying anything, with `--output json`: one document on stdout
+/// with the failure's kind and message, and the usual one line on stderr.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failure_is_one_json_document_on_stdout() {
+    let aws = Aws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = doc_file(&dir, "good.json", small_document(1_700_000_000, 0..30));
+    // A range wider than /8: a sanity check refuses the document.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&small_document(1_700_000_000, 0..30)).unwrap();
+    doc["prefixes"][0]["ip_prefix"] = "8.0.0.0/7".into();
+    let wide = doc_file(&dir, "wide.json", doc.to_string().as_bytes());
+    let cases: Vec<(&str, Output)> = vec![
+        (
+            "settings",
+            aws.sgsync().env("PORTS", "eighty").run(&[
+                "plan",
+                "--ip-ranges",
+                &good,
+                "--output",
+                "json",
+            ]),
+        ),
+        (
+            "input",
+            aws.sgsync().run(&[
+                "plan",
+                "--ip-ranges",
+                "/nonexistent/ip-ranges.json",
+                "--output",
+                "json",
+            ]),
+        ),
+        (
+            "aws",
+            Sgsync::new("http://127.0.0.1:1").run(&[
+                "plan",
+                "--ip-ranges",
+                &good,
+                "--output",
+                "json",
+            ]),
+        ),
+    ];
+    for (kind, out) in cases {
+        assert_eq!(out.code, 1, "{kind}: {out:?}");
+        let doc = out.json();
+        assert_eq!(doc["status"], "error", "{kind}: {doc}");
+        assert_eq!(doc["error"]["kind"], kind, "{doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(!message.is_empty() && !message.contains('\n'), "{doc}");
+        let line = format!("error: {message}");
+        assert!(out.stderr.lines().any(|l| l == line), "{kind}: {out:?}");
+    }
+    // A document a guard refuses (a range wider than /8).
+    let out = aws
+        .sgsync()
+        .run(&["plan", "--ip-ranges", &wide, "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["status"], "error", "{doc}");
+    assert_eq!(doc["error"]["kind"], "guard", "{doc}");
+}
+
+/// A local server that answers every request with an HTML page, as a captive portal or a wrong
+/// AWS_ENDPOINT_URL does.
+fn html_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let body = "<html><body>Sign in to the network</body></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Each class of failure to reach AWS, as the SDK reports it (a nested debug dump), becomes one
+/// line naming where the call went and what to check; the dump is in the log at DEBUG=true only.
+#[test]
+fn failures_to_reach_aws_are_one_line_naming_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = doc_file(&dir, "good.json", small_document(1_700_000_000, 0..30));
+    let html = html_server();
+    let no_credentials = Sgsync::new("http://127.0.0.1:1")
+        .without("AWS_ACCESS_KEY_ID")
+        .without("AWS_SECRET_ACCESS_KEY")
+        .without("AWS_SESSION_TOKEN")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
+    let cases = [
+        (
+            "connection refused",
+            Sgsync::new("http://127.0.0.1:1"),
+            "nothing answers at http://127.0.0.1:1",
+        ),
+        (
+            "name not resolved",
+            Sgsync::new("http://sgsync-test.invalid"),
+            "cannot resolve http://sgsync-test.invalid",
+        ),
+        (
+            "not AWS",
+            Sgsync::new(&html),
+            "answered with something that is not AWS's API",
+        ),
+        ("no credentials", no_credentials, "no AWS credentials"),
+    ];
+    for (class, sgsync, expected) in cases {
+        let out = sgsync.run(&["plan", "--ip-ranges", &good]);
+        assert_eq!(out.code, 1, "{class}: {out:?}");
+        let errors: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{class}: {out:?}");
+        let line = errors[0];
+        assert!(line.contains(expected), "{class}: {line}");
+        assert!(
+            line.contains("check") || line.contains("set "),
+            "{class}: no remedy: {line}"
+        );
+        assert!(
+            !line.contains("DispatchFailure")
+                && !line.contains("ConnectorError")
+                && line.len() < 400,
+            "{class}: the SDK's debug form leaked: {line}"
+        );
+    }
+    // DEBUG=true shows what the SDK said, for the rare case the line is not enough.
+    let out = Sgsync::new("http://127.0.0.1:1")
+        .env("DEBUG", "true")
+        .run(&["plan", "--ip-ranges", &good]);
+    assert!(out.stderr.contains("AWS did not answer"), "{out:?}");
+    assert!(out.stderr.contains("Connection refused"), "{out:?}");
+}
