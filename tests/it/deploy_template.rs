@@ -421,7 +421,18 @@ fn the_function_is_wired_as_the_issue_asks() {
     );
     assert_eq!(f["Runtime"], "provided.al2023");
     assert_eq!(f["MemorySize"], 128);
-    assert_eq!(f["ReservedConcurrentExecutions"], 1);
+    // One invocation at a time by default; 0 reserves none (accounts without 10 unreserved
+    // executions cannot reserve any).
+    let reserved = &f["ReservedConcurrentExecutions"]["Fn::If"];
+    assert_eq!(reserved[0], "ReservesConcurrency");
+    assert_eq!(reserved[1]["Ref"], "ReservedConcurrency");
+    assert_eq!(reserved[2]["Ref"], "AWS::NoValue");
+    assert_eq!(t["Parameters"]["ReservedConcurrency"]["Default"], 1);
+    assert_eq!(t["Parameters"]["ReservedConcurrency"]["MinValue"], 0);
+    assert_eq!(
+        t["Conditions"]["ReservesConcurrency"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"],
+        "ReservedConcurrency"
+    );
     assert_eq!(f["Timeout"]["Fn::If"][0], "HasFleet");
     assert!(f["Timeout"]["Fn::If"][2].as_u64().unwrap() >= 120);
     assert_eq!(
@@ -529,7 +540,10 @@ fn the_stackset_template_is_the_same_deployment_without_a_transform() {
         );
     }
     assert_eq!(f["Runtime"], "provided.al2023");
-    assert_eq!(f["ReservedConcurrentExecutions"], 1);
+    assert_eq!(
+        f["ReservedConcurrentExecutions"]["Fn::If"][0],
+        "ReservesConcurrency"
+    );
     assert!(!f["Code"]["S3Bucket"].is_null() && !f["Code"]["S3Key"].is_null());
     let kinds: Vec<&str> = s["Resources"]
         .as_mapping()

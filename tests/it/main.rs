@@ -10,6 +10,7 @@
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
 //! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
+//! - `docs`: what the documentation states that a test can check;
 //! - `source_http`, `guard_replay`, `planner_replay`: downloads, and the guards and the planner over the
 //!   real history (no AWS).
 
@@ -20,6 +21,7 @@ mod support;
 
 mod bad_input;
 mod deploy_template;
+mod docs;
 mod ec2_replay;
 mod ec2_sync;
 mod events;
