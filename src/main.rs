@@ -16,7 +16,9 @@ use tracing_subscriber::EnvFilter;
 use serde::Serialize;
 use sgsync::config::{Config, ConfigArgs, Environment, FleetLocation};
 use sgsync::fleet::{self, Fleet};
-use sgsync::report::{FleetStatusReport, FleetSummary, RangesReport, StatusReport, Summary};
+use sgsync::report::{
+    FleetStatusReport, FleetSummary, RangesReport, Sizing, StatusReport, Summary,
+};
 use sgsync::{Clients, Input, Mode, event, ranges, source};
 
 /// Keep AWS allow-lists (security groups, prefix lists, WAF IP sets) holding exactly the IP ranges
@@ -68,11 +70,11 @@ struct DocumentArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what a document yields for the selection: prefixes, rules and groups needed. Offline.
+    /// Show what a document yields for the selection: its CIDRs, the rules and groups they need, and what would not fit. Reads no AWS.
     Ranges {
-        /// The ip-ranges.json document to read.
-        #[arg(long, value_name = "FILE")]
-        ip_ranges: PathBuf,
+        /// The ip-ranges.json document: a file or an https URL (with the download checks of `plan`); the configured IP_RANGES_URL when absent
+        #[arg(long, value_name = "FILE_OR_URL")]
+        ip_ranges: Option<String>,
     },
     /// Show the changes a sync would make, and change nothing.
     Plan(DocumentArgs),
@@ -248,14 +250,21 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                 .map_err(|e| e.to_string())?;
         }
         Command::Ranges { ip_ranges } => {
-            let document = source::read_file(&ip_ranges, source::DEFAULT_MAX_BYTES)?;
+            let limits = source::Limits::default();
+            let document = match &ip_ranges {
+                Some(file_or_url) => source::load(file_or_url, &limits).await?,
+                None => source::fetch(&config.ip_ranges_url, &limits).await?,
+            };
             let ranges = ranges::select(&document.bytes, &config.selection())?;
-            let report = RangesReport::new(
-                &config.service_label(),
-                &ranges,
-                config.ports.len(),
-                config.default_quotas().rules_per_group,
-            );
+            let sizing = Sizing {
+                ports: config.ports.len(),
+                quotas: config.default_quotas(),
+                list_cap: config
+                    .kinds
+                    .prefix_lists
+                    .then_some(config.prefix_list_max_entries),
+            };
+            let report = RangesReport::new(&config.service_label(), &ranges, sizing);
             show(&report, json)?;
         }
         Command::Plan(doc) => return sync_command(config, &args, doc, Mode::Plan, json).await,

@@ -23,7 +23,7 @@ mod tests;
 pub use apply::{Applied, ApplyError, ListApi, apply};
 pub use model::{
     Action, CHANGES_PER_REQUEST, Changes, Desired, ListAfter, MAX_ENTRIES_LIMIT, Observed,
-    ObservedList, Plan, Retiring, Share, ShareState, sized,
+    ObservedList, Plan, Retiring, Share, ShareState, fresh_sizes, sized,
 };
 #[cfg(test)]
 pub(crate) use part::Part;

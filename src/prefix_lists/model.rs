@@ -102,6 +102,30 @@ pub fn sized(entries: usize, cap: usize) -> usize {
         .max(1)
 }
 
+/// How `entries` new CIDRs are spread over new lists at `cap`: (lists, entries per list). New
+/// lists leave a tenth of the cap free (at least one entry), shared out evenly: the remainder of an
+/// aggregate that splits later then fits in a list its consumers already reference.
+pub(super) fn fresh_split(entries: usize, cap: usize) -> (usize, usize) {
+    let fill = cap.saturating_sub((cap / 10).max(1)).max(1);
+    match entries.div_ceil(fill) {
+        0 => (0, 0),
+        n => (n, entries.div_ceil(n)),
+    }
+}
+
+/// The `MaxEntries` of each list a first run creates for `entries` CIDRs of one family.
+pub fn fresh_sizes(entries: usize, cap: usize) -> Vec<usize> {
+    let (lists, per_list) = fresh_split(entries, cap);
+    let mut left = entries;
+    (0..lists)
+        .map(|_| {
+            let take = per_list.min(left);
+            left -= take;
+            sized(take, cap)
+        })
+        .collect()
+}
+
 /// One step of a prefix-list plan; each is one API call. Lists are named by name: a list the plan
 /// creates has no id yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

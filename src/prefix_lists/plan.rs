@@ -29,7 +29,7 @@ use thiserror::Error;
 
 use super::model::{
     Action, CHANGES_PER_REQUEST, Desired, ListAfter, MAX_ENTRIES_LIMIT, Observed, ObservedList,
-    Plan, sized,
+    Plan, fresh_split, sized,
 };
 use crate::addresses::Addresses;
 use crate::ownership::natural_key;
@@ -208,15 +208,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             p.added.extend(missing.split_off(missing.len() - take));
         }
         let mut names = (1..).map(|n| format!("{}-{}-{n}", desired.stem, family.tag()));
-        // New lists leave a tenth of the cap free (at least one entry), shared out evenly: the
-        // remainder of an aggregate that splits later then fits in a list its consumers already
-        // reference.
-        let fill = cap.saturating_sub((cap / 10).max(1)).max(1);
-        let new_lists = missing.len().div_ceil(fill);
-        let per_list = match new_lists {
-            0 => 0,
-            n => missing.len().div_ceil(n),
-        };
+        let (_, per_list) = fresh_split(missing.len(), cap);
         while !missing.is_empty() {
             let name = names
                 .by_ref()

@@ -16,6 +16,6 @@ mod summary;
 mod text;
 
 pub use fleet::{EntryStatus, EntrySummary, FleetStatus, FleetStatusReport, FleetSummary};
-pub use ranges::{Counts, RangesReport};
+pub use ranges::{Cidrs, Counts, RangesReport, Sizing};
 pub use status::StatusReport;
 pub use summary::Summary;

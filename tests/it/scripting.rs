@@ -206,3 +206,68 @@ fn failures_to_reach_aws_are_one_line_naming_the_endpoint() {
     assert!(out.stderr.contains("AWS did not answer"), "{out:?}");
     assert!(out.stderr.contains("Connection refused"), "{out:?}");
 }
+
+/// `ranges` does what its help says: it lists the CIDRs, reads a URL with the download checks of
+/// `plan`, and says when the selection would not fit a target (CloudFront on 80,443 dual stack
+/// needs 6 groups, more than the 5 an interface takes) or a group (the lists' weight).
+#[test]
+fn ranges_lists_the_cidrs_reads_a_url_and_warns_when_they_do_not_fit() {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let addr = server.server_addr().to_ip().unwrap();
+    let document = latest();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let _ = request.respond(tiny_http::Response::from_data(document.clone()));
+        }
+    });
+    let url = format!("http://{addr}/ip-ranges.json");
+    // No AWS is read: an endpoint nobody answers at changes nothing.
+    let sgsync = Sgsync::new("http://127.0.0.1:1");
+    let out = sgsync
+        .clone()
+        .env("PORTS", "80,443")
+        .env("IP_VERSIONS", "ipv4,ipv6")
+        .run(&["ranges", "--ip-ranges", &url, "--output", "json"])
+        .ok();
+    let report = out.json();
+    assert_eq!(report["cidrs"]["ipv4"].as_array().unwrap().len(), 180);
+    assert_eq!(report["cidrs"]["ipv6"].as_array().unwrap().len(), 31);
+    assert!(
+        report["cidrs"]["ipv4"]
+            .as_array()
+            .unwrap()
+            .contains(&"13.32.0.0/15".into())
+    );
+    assert_eq!(report["groups_needed"], 6);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("6 groups are needed") && warnings.contains("5 groups a target takes"),
+        "{warnings}"
+    );
+
+    // Text: the CIDRs one per line, and the prefix lists' weight when KINDS names them.
+    let out = sgsync
+        .env("KINDS", "prefix-lists")
+        .run(&["ranges", "--ip-ranges", &url])
+        .ok();
+    assert!(out.stdout.contains("\n  13.32.0.0/15\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("warning: the 4 IPv4 prefix lists weigh 200 rules together"),
+        "{}",
+        out.stdout
+    );
+
+    // A URL nothing answers at: the download's error, as for `plan`.
+    let out = Sgsync::new("http://127.0.0.1:1").run(&[
+        "ranges",
+        "--ip-ranges",
+        "http://127.0.0.1:1/ip-ranges.json",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("downloading http://127.0.0.1:1/ip-ranges.json failed"),
+        "{out:?}"
+    );
+}
