@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::aws::{self, Clients, EventTarget};
 use crate::config::Config;
-use crate::event::{InstanceEvent, TAG_TARGET, TagEvent};
+use crate::event::{GroupsSetEvent, InstanceEvent, TAG_TARGET, TagEvent};
 use crate::kind::{KindError, Mode};
 use crate::kinds;
 use crate::outcome::{Outcome, Refusal, RunError, Status};
@@ -114,6 +114,39 @@ pub(crate) async fn on_tag(
         Ok(target) => attach(config, clients, target, mode).await,
         Err(why) => Ok(nothing(config, why)),
     }
+}
+
+/// Handles a call that set a target's groups (CloudTrail): a tagged target that lost managed groups
+/// gets them back, as a new target would; an untagged one is left alone (`attach` finds no target).
+/// A call made by sgsync itself finds nothing to do (its rule in the template also filters them out).
+pub(crate) async fn on_groups_set(
+    config: &Config,
+    clients: &Clients,
+    event: &GroupsSetEvent,
+    mode: Mode,
+) -> Result<Outcome, RunError> {
+    in_region(config, event.region.as_deref())?;
+    let by = event.caller.as_deref().unwrap_or("an unknown caller");
+    if let Some(code) = &event.failed {
+        return Ok(nothing(
+            config,
+            format!("{} by {by} failed ({code}): it changed nothing", event.call),
+        ));
+    }
+    let Some(resource) = &event.resource else {
+        return Ok(nothing(
+            config,
+            format!("{} by {by} set no security groups", event.call),
+        ));
+    };
+    let Some(target) = EventTarget::from_arn(resource) else {
+        return Ok(nothing(
+            config,
+            format!("{resource} is not an interface, an instance or an ALB/NLB: nothing to attach"),
+        ));
+    };
+    info!(%target, call = %event.call, caller = by, "a target's groups were set: checking that it keeps the managed groups");
+    attach(config, clients, target, mode).await
 }
 
 /// Why there is nothing to attach to the event's targets, if so: none of them opted in, or the VPC

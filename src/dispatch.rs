@@ -22,6 +22,7 @@ pub async fn run_event(
         (Some(input), _) => sync::run(config, clients, &input, mode).await,
         (None, Event::Instance(e)) => attach::on_instance(config, clients, e, mode).await,
         (None, Event::Tag(e)) => attach::on_tag(config, clients, e, mode).await,
+        (None, Event::GroupsSet(e)) => attach::on_groups_set(config, clients, e, mode).await,
         (None, _) => unreachable!("every other event names a document"),
     }
 }

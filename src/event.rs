@@ -1,9 +1,11 @@
 //! Lambda events → [`Event`]: what triggered the run.
 //!
-//! Four events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL,
-//! MD5 and synctoken), the daily EventBridge schedule (repair drift against the current document), and
+//! Five events matter: the `AmazonIpSpaceChanged` SNS notification (a new document exists: its URL,
+//! MD5 and synctoken), the daily EventBridge schedule (repair drift against the current document),
 //! two EventBridge events that announce a new target (an instance reaching `running`; the tag
-//! `sgsync:target` added or changed on a resource), which `attach` handles without a document.
+//! `sgsync:target` added or changed on a resource), and the CloudTrail record of a call that set a
+//! target's security groups (an IaC tool putting back its own list: drift to repair within
+//! seconds); `attach` handles the last three without a document.
 //! Anything else is refused with what was received and what is accepted, so a mis-wired trigger shows
 //! up in the function's errors instead of silently doing nothing.
 
@@ -54,6 +56,25 @@ pub struct TagEvent {
     pub region: Option<String>,
 }
 
+/// A call that set a resource's security groups, as CloudTrail records it ("AWS API Call via
+/// CloudTrail"): `ModifyNetworkInterfaceAttribute` or `ModifyInstanceAttribute` with a group set,
+/// `elasticloadbalancing:SetSecurityGroups`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupsSetEvent {
+    /// The API call.
+    pub call: String,
+    /// The ARN of the resource whose groups it set; `None` when the call set another attribute (an
+    /// instance's type).
+    pub resource: Option<String>,
+    /// AWS's error code, when the call failed (then it changed nothing).
+    pub failed: Option<String>,
+    /// Who made it (`userIdentity.arn`), for the log.
+    pub caller: Option<String>,
+    pub time_ms: Option<i64>,
+    /// The Region it happened in.
+    pub region: Option<String>,
+}
+
 /// Why the function was invoked: a notification carries an MD5 to check, a schedule does not, so the
 /// pipeline must know which one it is serving; the launch and tag events need no document at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +87,8 @@ pub enum Event {
     Instance(InstanceEvent),
     /// `Tag Change on Resource` of the tag `sgsync:target`.
     Tag(TagEvent),
+    /// `AWS API Call via CloudTrail` of a call that set a target's groups.
+    GroupsSet(GroupsSetEvent),
 }
 
 impl Event {
@@ -74,6 +97,7 @@ impl Event {
         match self {
             Event::Instance(e) => e.time_ms,
             Event::Tag(e) => e.time_ms,
+            Event::GroupsSet(e) => e.time_ms,
             Event::Notification(_) | Event::Schedule => None,
         }
     }
@@ -85,12 +109,12 @@ impl Event {
 pub enum EventError {
     /// Not JSON at all.
     #[error(
-        "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change or a tag change"
+        "the event is not JSON ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change, a tag change or a CloudTrail call that set security groups"
     )]
     NotJson(String),
     /// JSON of another kind.
     #[error(
-        "unsupported event ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change or a tag change"
+        "unsupported event ({0}); expected an SNS notification from AmazonIpSpaceChanged, an EventBridge scheduled event, an EC2 instance state change, a tag change or a CloudTrail call that set security groups"
     )]
     Unsupported(String),
     /// An SNS event whose shape or message is wrong.
@@ -215,6 +239,9 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
                 region: e.region,
             }));
         }
+        (Some("aws.ec2" | "aws.elasticloadbalancing"), Some("AWS API Call via CloudTrail")) => {
+            return groups_set(event).map(Event::GroupsSet);
+        }
         (Some("aws.tag"), Some("Tag Change on Resource")) => {
             let e: EventBridgeEvent<TagChangeOnResource> = serde_json::from_value(event.clone())
                 .map_err(|e| EventError::Unsupported(format!("tag change: {e}")))?;
@@ -250,6 +277,57 @@ pub fn parse_event(event: &Value) -> Result<Event, EventError> {
     } else {
         format!("top-level keys: {}", keys.join(", "))
     }))
+}
+
+/// The CloudTrail record of a call that may have set a target's groups.
+fn groups_set(event: &Value) -> Result<GroupsSetEvent, EventError> {
+    let e: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
+        .map_err(|e| EventError::Unsupported(format!("CloudTrail API call: {e}")))?;
+    let detail = &e.detail;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let call = text(&detail["eventName"]).unwrap_or_default();
+    let region = e.region.clone().or_else(|| text(&detail["awsRegion"]));
+    let account = e
+        .account
+        .clone()
+        .or_else(|| text(&detail["recipientAccountId"]))
+        .unwrap_or_default();
+    let request = &detail["requestParameters"];
+    let in_region = region.as_deref().unwrap_or_default();
+    // An id as EC2 names it, never a value that could pass for something else in an ARN.
+    let id = |key: &str, prefix: &str| {
+        text(&request[key]).filter(|id| {
+            id.starts_with(prefix)
+                && id[prefix.len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric())
+        })
+    };
+    let sets_groups = !request["groupSet"].is_null();
+    let resource = match call.as_str() {
+        "ModifyNetworkInterfaceAttribute" => id("networkInterfaceId", "eni-")
+            .filter(|_| sets_groups)
+            .map(|id| format!("arn:aws:ec2:{in_region}:{account}:network-interface/{id}")),
+        "ModifyInstanceAttribute" => id("instanceId", "i-")
+            .filter(|_| sets_groups)
+            .map(|id| format!("arn:aws:ec2:{in_region}:{account}:instance/{id}")),
+        "SetSecurityGroups" => text(&request["loadBalancerArn"]),
+        other => {
+            return Err(EventError::Unsupported(format!(
+                "CloudTrail call {}; the function's rule should match ModifyNetworkInterfaceAttribute, \
+                 ModifyInstanceAttribute and SetSecurityGroups only",
+                crate::error::echo(other)
+            )));
+        }
+    };
+    Ok(GroupsSetEvent {
+        call,
+        resource,
+        failed: text(&detail["errorCode"]),
+        caller: text(&detail["userIdentity"]["arn"]),
+        time_ms: e.time.map(|t| t.timestamp_millis()),
+        region,
+    })
 }
 
 /// Classifies an event given as bytes (the CLI's `--event FILE`), so that an operator can replay a
@@ -326,6 +404,69 @@ mod tests {
                 .to_string()
                 .contains("without an instance id")
         );
+    }
+
+    #[test]
+    fn calls_that_set_a_targets_groups_parse_from_cloudtrail_records() {
+        let parsed = |name: &str| match parse_event_bytes(&fixture(name)).unwrap() {
+            Event::GroupsSet(e) => e,
+            other => panic!("{name}: {other:?}"),
+        };
+        let eni = parsed("cloudtrail-modify-network-interface-attribute.json");
+        assert_eq!(eni.call, "ModifyNetworkInterfaceAttribute");
+        assert_eq!(
+            eni.resource.as_deref(),
+            Some("arn:aws:ec2:us-east-1:123456789012:network-interface/eni-0000000aaaaaaaaaa")
+        );
+        assert_eq!(eni.failed, None);
+        assert_eq!(
+            eni.caller.as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/terraform-deployer/terraform")
+        );
+        assert_eq!(eni.region.as_deref(), Some("us-east-1"));
+        assert!(eni.time_ms.is_some());
+        let instance = parsed("cloudtrail-modify-instance-attribute.json");
+        assert_eq!(
+            instance.resource.as_deref(),
+            Some("arn:aws:ec2:us-east-1:123456789012:instance/i-0000000aaaaaaaaaa")
+        );
+        let lb = parsed("cloudtrail-set-security-groups.json");
+        assert_eq!(
+            lb.resource.as_deref(),
+            Some(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/origin/50dc6c495c0c9188"
+            )
+        );
+
+        // An instance attribute other than its groups, a failed call, an id that is not one.
+        let edited = |name: &str, edit: &dyn Fn(&mut Value)| {
+            let mut v: Value = serde_json::from_slice(&fixture(name)).unwrap();
+            edit(&mut v);
+            match parse_event(&v).unwrap() {
+                Event::GroupsSet(e) => e,
+                other => panic!("{other:?}"),
+            }
+        };
+        let type_change = edited("cloudtrail-modify-instance-attribute.json", &|v| {
+            v["detail"]["requestParameters"] = serde_json::json!({"instanceId": "i-0000000aaaaaaaaaa", "instanceType": {"value": "m7g.large"}});
+        });
+        assert_eq!(type_change.resource, None);
+        let failed = edited("cloudtrail-set-security-groups.json", &|v| {
+            v["detail"]["errorCode"] = "AccessDenied".into();
+        });
+        assert_eq!(failed.failed.as_deref(), Some("AccessDenied"));
+        let forged = edited("cloudtrail-modify-network-interface-attribute.json", &|v| {
+            v["detail"]["requestParameters"]["networkInterfaceId"] = "eni-1/../instance/i-2".into();
+        });
+        assert_eq!(forged.resource, None);
+        // Another call: the rule should not have sent it.
+        let mut other: Value = serde_json::from_slice(&fixture(
+            "cloudtrail-modify-network-interface-attribute.json",
+        ))
+        .unwrap();
+        other["detail"]["eventName"] = "CreateTags".into();
+        let e = parse_event(&other).unwrap_err().to_string();
+        assert!(e.contains("CloudTrail call CreateTags"), "{e}");
     }
 
     #[test]

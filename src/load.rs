@@ -37,7 +37,7 @@ impl Input {
         match event {
             Event::Notification(n) => Some(Input::Notification(n.clone())),
             Event::Schedule => Some(Input::Configured),
-            Event::Instance(_) | Event::Tag(_) => None,
+            Event::Instance(_) | Event::Tag(_) | Event::GroupsSet(_) => None,
         }
     }
 }

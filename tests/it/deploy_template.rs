@@ -1,6 +1,6 @@
 //! The deploy template's guarantees, checked so that a later edit cannot widen them silently:
 //! least-privilege IAM enforced by AWS (conditions on the ownership and target tags and the VPC),
-//! reserved concurrency 1, the SNS subscription, the daily schedule, the dead-letter queue, the alarms,
+//! reserved concurrency (1 by default), the SNS subscription, the daily schedule, the dead-letter queue, the alarms,
 //! and a parameter for every configuration variable.
 
 use serde_yaml_ng::Value;
@@ -777,5 +777,43 @@ fn the_scp_leaves_ownership_tags_and_records_to_the_sgsync_roles() {
                 );
             }
         }
+    }
+}
+
+/// Drift repaired in seconds: the CloudTrail records of the three calls that set a target's groups
+/// reach the function, except the function's own (no loop), in both templates.
+#[test]
+fn calls_that_set_a_targets_groups_reach_the_function_except_its_own() {
+    for name in ["template.yaml", "stackset.yaml"] {
+        let t = read(name);
+        let rule = &t["Resources"]["GroupsSetRule"]["Properties"];
+        let pattern = &rule["EventPattern"];
+        assert_eq!(
+            pattern["detail-type"][0], "AWS API Call via CloudTrail",
+            "{name}"
+        );
+        let calls: Vec<String> = list(&pattern["detail"]["eventName"])
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                "ModifyNetworkInterfaceAttribute",
+                "ModifyInstanceAttribute",
+                "SetSecurityGroups"
+            ],
+            "{name}"
+        );
+        let own = &pattern["detail"]["userIdentity"]["arn"][0]["anything-but"]["prefix"]["Fn::Sub"];
+        assert!(
+            own.as_str().unwrap().ends_with(":assumed-role/${Role}/"),
+            "{name}: the function's own calls are not filtered out: {own:?}"
+        );
+        assert_eq!(rule["Targets"][0]["Arn"]["Fn::GetAtt"][0], "Function");
+        assert_eq!(
+            t["Resources"]["GroupsSetPermission"]["Properties"]["SourceArn"]["Fn::GetAtt"][0],
+            "GroupsSetRule"
+        );
     }
 }

@@ -404,3 +404,94 @@ async fn the_event_path_attaches_entries_added_by_hand() {
     }
     assert_eq!(held, published);
 }
+
+/// The CloudTrail record of a call that set a target's groups (`--event`, as the function gets it).
+fn groups_set_event(
+    dir: &tempfile::TempDir,
+    target: &str,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let fixture_name = if target.starts_with("eni-") {
+        "cloudtrail-modify-network-interface-attribute.json"
+    } else {
+        "cloudtrail-set-security-groups.json"
+    };
+    event_file(dir, fixture_name, |e| {
+        let request = &mut e["detail"]["requestParameters"];
+        if target.starts_with("eni-") {
+            request["networkInterfaceId"] = Value::String(target.into());
+        } else {
+            request["loadBalancerArn"] = Value::String(target.into());
+        }
+        edit(e);
+    })
+}
+
+/// An IaC tool (Terraform, a stack update) puts back its own group list on a target and the managed
+/// groups go: the CloudTrail record of that call gives them back within seconds, without a
+/// document; untagged targets, failed calls and sgsync's own calls change nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_whose_groups_an_iac_tool_reset_gets_the_managed_groups_back() {
+    let aws = Aws::start().await;
+    let foreign = aws.create_foreign_group("iac-owned").await;
+    let eni = aws.create_interface(std::slice::from_ref(&foreign)).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let alb = aws
+        .create_alb("origin", std::slice::from_ref(&foreign))
+        .await;
+    aws.tag_target(&alb, "AUTOUPDATE").await;
+    let untagged = aws.create_interface(std::slice::from_ref(&foreign)).await;
+    let managed = synced(&aws).await;
+    let full: BTreeSet<String> = managed.iter().cloned().chain([foreign.clone()]).collect();
+    assert_eq!(aws.groups_on(&eni).await, full);
+    let dir = tempfile::tempdir().unwrap();
+
+    for target in [&eni, &alb] {
+        aws.set_groups(target, std::slice::from_ref(&foreign)).await;
+        aws.proxy.clear();
+        let out = apply_event(&aws, &groups_set_event(&dir, target, |_| {}));
+        assert_eq!(out["status"], "applied", "{out}");
+        assert_eq!(aws.groups_on(target).await, full, "{target}");
+        let write = if target.starts_with("eni-") {
+            "ModifyNetworkInterfaceAttribute"
+        } else {
+            "SetSecurityGroups"
+        };
+        assert_eq!(writes(&aws.proxy.calls()), [write]);
+
+        // sgsync's own call is recorded too (the template's rule filters it out; if it came, it
+        // finds nothing to do).
+        aws.proxy.clear();
+        let own = apply_event(
+            &aws,
+            &groups_set_event(&dir, target, |e| {
+                e["detail"]["userIdentity"]["arn"] =
+                    "arn:aws:sts::123456789012:assumed-role/sgsync-role/sgsync".into();
+            }),
+        );
+        assert_eq!(own["status"], "unchanged", "{own}");
+        assert!(writes(&aws.proxy.calls()).is_empty());
+    }
+
+    // A failed call changed nothing, and nothing is done.
+    aws.set_groups(&eni, std::slice::from_ref(&foreign)).await;
+    aws.proxy.clear();
+    let failed = apply_event(
+        &aws,
+        &groups_set_event(&dir, &eni, |e| {
+            e["detail"]["errorCode"] = "Client.UnauthorizedOperation".into();
+        }),
+    );
+    assert_eq!(failed["status"], "unchanged", "{failed}");
+    assert!(writes(&aws.proxy.calls()).is_empty());
+
+    // An interface that never opted in is left as it is.
+    aws.proxy.clear();
+    let out = apply_event(&aws, &groups_set_event(&dir, &untagged, |_| {}));
+    assert_eq!(out["status"], "unchanged", "{out}");
+    assert!(writes(&aws.proxy.calls()).is_empty());
+    assert_eq!(
+        aws.groups_on(&untagged).await,
+        BTreeSet::from([foreign.clone()])
+    );
+}

@@ -377,6 +377,27 @@ impl Aws {
         }
     }
 
+    /// Sets a target's groups as an IaC tool putting back its own list does (the managed groups go).
+    pub async fn set_groups(&self, target: &str, groups: &[String]) {
+        if target.starts_with("eni-") {
+            self.ec2
+                .modify_network_interface_attribute()
+                .network_interface_id(target)
+                .set_groups(Some(groups.to_vec()))
+                .send()
+                .await
+                .unwrap();
+        } else {
+            self.elbv2
+                .set_security_groups()
+                .load_balancer_arn(target)
+                .set_security_groups(Some(groups.to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// A network load balancer with security groups (AWS allows groups on an NLB only when it is created
     /// with some).
     pub async fn create_nlb(&self, name: &str, groups: &[String]) -> String {
