@@ -5,7 +5,7 @@ demo:
 	scripts/demo.sh
 
 test:
-	scripts/setup-moto.sh
+	scripts/setup-moto.sh docs
 	cargo test --all-targets
 	scripts/lambda-local-test.sh
 
