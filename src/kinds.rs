@@ -68,4 +68,5 @@ pub(crate) fn groups_api<'a>(config: &Config, clients: &'a Clients) -> AwsGroups
         descriptions.rule,
         config.adopt,
     )
+    .attaching_carriers(config.attach_carriers)
 }

@@ -31,6 +31,8 @@ pub(crate) struct AwsGroups<'a> {
     recorded: BTreeSet<String>,
     /// NLBs' PrivateLink enforcement as re-read before their groups are set, to send back unchanged.
     enforcement: BTreeMap<String, String>,
+    /// `ATTACH=carriers`: what carries a managed group is a target too.
+    carriers: bool,
 }
 
 impl<'a> AwsGroups<'a> {
@@ -56,7 +58,15 @@ impl<'a> AwsGroups<'a> {
             adopt,
             recorded: BTreeSet::new(),
             enforcement: BTreeMap::new(),
+            carriers: false,
         }
+    }
+
+    /// The same, keeping every interface and load balancer that carries a managed group carrying
+    /// all of them (`ATTACH=carriers`), besides the tagged targets.
+    pub(crate) fn attaching_carriers(mut self, on: bool) -> Self {
+        self.carriers = on;
+        self
     }
 
     /// Whether group `id` (a concurrent run's, just made) appears in the record within a few seconds.
@@ -103,6 +113,7 @@ impl GroupReads for AwsGroups<'_> {
             self.overrides,
             &self.recorded,
             self.adopt,
+            self.carriers,
         )
         .await?;
         self.vpc_id = Some(observed.vpc_id.clone());

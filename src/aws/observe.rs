@@ -27,6 +27,7 @@ pub(crate) async fn observe(
     overrides: QuotaOverrides,
     recorded: &BTreeSet<String>,
     adopt: bool,
+    carriers: bool,
 ) -> Result<Observed, AwsError> {
     let vpc_id = match vpc_id {
         Some(id) => id.to_string(),
@@ -56,6 +57,14 @@ pub(crate) async fn observe(
     targets.extend(balancers.targets);
     let mut untagged = interfaces.untagged.clone();
     untagged.extend(balancers.untagged);
+    if carriers {
+        // ATTACH=carriers: only someone allowed to change a resource's groups can make it carry a
+        // managed group, so carrying one is as good an opt-in as the tag.
+        for t in &untagged {
+            tracing::info!(target = %t.id, "carries a managed group: a target (ATTACH=carriers)");
+        }
+        targets.append(&mut untagged);
+    }
     for t in &untagged {
         warnings.push(format!(
             "{} carries a managed group but not the tag sgsync:target={}: it is never modified (no new \

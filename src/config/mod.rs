@@ -19,8 +19,8 @@ pub use args::ConfigArgs;
 pub use settings::{Commands, Kinds, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
 pub use values::FleetLocation;
 use values::{
-    Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals, Region,
-    Regions, Services, Url, VpcId, WafScope,
+    Attach, Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals,
+    Region, Regions, Services, Url, VpcId, WafScope,
 };
 
 use crate::guard::GuardLimits;
@@ -133,6 +133,9 @@ pub struct Config {
     /// `ADOPT` (`--adopt`): record the resources carrying this deployment's tags that it did not
     /// record (an sgsync that kept no record made them).
     pub adopt: bool,
+    /// `ATTACH=carriers`: besides tagged targets, every interface and load balancer of the VPC that
+    /// carries one of the deployment's groups is kept carrying all of them.
+    pub attach_carriers: bool,
     /// What reading the settings has to say (an older name used), for the log.
     pub notes: Vec<String>,
 }
@@ -222,6 +225,17 @@ impl Config {
                 ),
             });
         }
+        let attach_carriers = value::<Attach>(args, Var::Attach)?.0;
+        if attach_carriers && read::<FleetLocation>(args, Var::Fleet)?.is_some() {
+            return Err(ConfigError {
+                variable: "ATTACH",
+                value: "carriers".into(),
+                reason: "a hub cannot attach to carriers: the spoke roles (deploy/spoke-role.yaml) may change \
+                         tagged targets only; tag the targets in each account, or deploy sgsync there with \
+                         Attach=carriers"
+                    .into(),
+            });
+        }
         let config = Config {
             kinds,
             waf_scope,
@@ -250,6 +264,7 @@ impl Config {
             download_retry: value::<Millis>(args, Var::DownloadRetryMs)?.0,
             repack: false,
             adopt: value::<Flag>(args, Var::Adopt)?.0,
+            attach_carriers,
             notes: args.notes.clone(),
         };
         config.check_names()?;
@@ -358,6 +373,20 @@ mod tests {
             a.set(k, v).unwrap_or_else(|e| panic!("{e}"));
         }
         a
+    }
+
+    #[test]
+    fn attach_is_tagged_or_carriers_and_a_hub_cannot_attach_to_carriers() {
+        let of = |pairs: &[(&str, &str)]| Config::from_args(&args(pairs), &Environment::default());
+        assert!(!of(&[]).unwrap().attach_carriers);
+        assert!(of(&[("ATTACH", "carriers")]).unwrap().attach_carriers);
+        assert!(!of(&[("ATTACH", "Tagged")]).unwrap().attach_carriers);
+        let e = of(&[("ATTACH", "all")]).unwrap_err().to_string();
+        assert!(e.contains("expected tagged or carriers"), "{e}");
+        let e = of(&[("ATTACH", "carriers"), ("FLEET", "fleet.toml")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a hub cannot attach to carriers"), "{e}");
     }
 
     #[test]

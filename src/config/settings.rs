@@ -236,6 +236,11 @@ settings! {
         help: "Record as this deployment's the groups, lists and sets that carry its tags but are not in its record (made by an sgsync that kept none); review them first with plan --adopt",
         commands: SYNC, per_entry: PerEntry::Never("adoption: the hub's setting alone decides it"), alias: None,
     }
+    Attach = "ATTACH" {
+        default: Some("tagged"), unset: "",
+        help: "Which interfaces and load balancers get the managed groups: tagged (those tagged sgsync:target) or carriers (also every one in the VPC that already carries one of them, as the blog's function did)",
+        commands: AWS, per_entry: PerEntry::Never("which resources are changed: the hub's setting alone decides it"), alias: None,
+    }
     Fleet = "FLEET" {
         default: None, unset: "the one VPC of VPC_ID and REGION",
         help: "Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY",

@@ -294,6 +294,21 @@ impl FromStr for WafScope {
     }
 }
 
+/// `ATTACH`: `tagged` or `carriers`; true for carriers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Attach(pub(super) bool);
+
+impl FromStr for Attach {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tagged" => Ok(Attach(false)),
+            "carriers" => Ok(Attach(true)),
+            _ => Err("expected tagged or carriers".into()),
+        }
+    }
+}
+
 /// `FLEET`: a fleet file's path, or the S3 object it is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FleetLocation {

@@ -90,12 +90,19 @@ fn each_kind_gets_its_permissions_only_when_kinds_names_it() {
         conditions,
         [
             "ManagesGroups",
+            "AttachCarriers",
             "ManagesLists",
             "SharesLists",
             "ManagesSets",
             "HasFleet"
         ]
     );
+    // The carriers' wider permission exists only with Attach=carriers (and groups managed).
+    let carriers = &t["Conditions"]["AttachCarriers"]["Fn::And"];
+    assert_eq!(carriers[0]["Fn::Equals"][0]["Ref"], "Attach");
+    assert_eq!(carriers[0]["Fn::Equals"][1], "carriers");
+    assert_eq!(carriers[1]["Condition"], "ManagesGroups");
+    assert_eq!(t["Parameters"]["Attach"]["Default"], "tagged");
     // The common policy: logs, dead letters, quotas, the deployment's record (its path only);
     // nothing that changes a network.
     for s in list(&policies[0]["PolicyDocument"]["Statement"]) {
@@ -209,7 +216,10 @@ fn iam_is_least_privilege() {
     assert!(!modify.is_empty());
     for s in modify {
         let resources = format!("{:?}", s["Resource"]);
-        if resources.contains("network-interface/") {
+        if resources.contains("network-interface/") && s["Sid"] == "AttachToCarrierInterfaces" {
+            // Attach=carriers (its own conditional policy): any interface, but in the VPC.
+            assert!(has(s, "ec2:Vpc"), "{s:?}");
+        } else if resources.contains("network-interface/") {
             assert!(
                 has(s, "aws:ResourceTag/sgsync:target") && has(s, "ec2:Vpc"),
                 "{s:?}"
@@ -232,8 +242,25 @@ fn iam_is_least_privilege() {
             format!("{:?}", s["Resource"]).contains(":loadbalancer/"),
             "{s:?}"
         );
-        assert!(has(s, "aws:ResourceTag/sgsync:target"), "{s:?}");
+        assert!(
+            has(s, "aws:ResourceTag/sgsync:target") || s["Sid"] == "AttachToCarrierLoadBalancers",
+            "{s:?}"
+        );
     }
+    // The two carriers' statements are in the policy only Attach=carriers adds.
+    let carriers_policy = list(&t["Resources"]["Role"]["Properties"]["Policies"])
+        .into_iter()
+        .find(|p| p["Fn::If"][1]["PolicyName"] == "sgsync-carriers")
+        .expect("the carriers' policy");
+    assert_eq!(carriers_policy["Fn::If"][0], "AttachCarriers");
+    let sids: Vec<String> = list(&carriers_policy["Fn::If"][1]["PolicyDocument"]["Statement"])
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sids,
+        ["AttachToCarrierInterfaces", "AttachToCarrierLoadBalancers"]
+    );
     assert!(
         with("servicequotas:GetServiceQuota")
             .iter()

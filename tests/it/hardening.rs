@@ -525,3 +525,78 @@ async fn an_unreadable_quota_falls_back_to_what_is_held() {
     assert_eq!(summary["quotas"]["groups_per_target"], 6, "{summary}");
     assert_eq!(summary["status"], "unchanged", "{summary}");
 }
+
+/// The blog's own attach rule, as an option (`ATTACH=carriers`): an interface that carries the
+/// managed groups without the tag (attached by hand, as the blog told its users) gets the group the
+/// ranges grew into; with the default `ATTACH=tagged` it is only reported and keeps what it has. An
+/// interface that carries no managed group is never touched either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn growth_reaches_carriers_only_when_attach_says_so() {
+    let grown = edited_document(
+        &latest(),
+        LATEST_SYNCTOKEN + 60,
+        &[],
+        &(0..12)
+            .map(|i| format!("151.101.{}.0/24", 2 * i))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    for carriers in [false, true] {
+        let aws = Aws::start().await;
+        let own = aws.create_foreign_group("web").await;
+        let tagged = aws.create_interface(std::slice::from_ref(&own)).await;
+        aws.tag_target(&tagged, "AUTOUPDATE").await;
+        let bystander = aws.create_interface(std::slice::from_ref(&own)).await;
+        let sgsync = aws
+            .sgsync()
+            .env("ATTACH", if carriers { "carriers" } else { "tagged" });
+        aws.apply_doc(&sgsync, &latest()).0.ok();
+        let first: Vec<String> = aws
+            .managed_groups("AUTOUPDATE")
+            .await
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(first.len(), 3);
+        // Attached by hand, without the tag, as the blog's users did.
+        let carrier = aws.create_interface(std::slice::from_ref(&own)).await;
+        let by_hand: Vec<String> = [own.clone()].into_iter().chain(first.clone()).collect();
+        aws.set_groups(&carrier, &by_hand).await;
+
+        let out = aws.apply_doc(&sgsync, &grown).0.ok();
+        let managed: BTreeSet<String> = aws
+            .managed_groups("AUTOUPDATE")
+            .await
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(managed.len(), 4, "the ranges grew into a fourth group");
+        let full: BTreeSet<String> = managed.iter().cloned().chain([own.clone()]).collect();
+        assert_eq!(aws.groups_on(&tagged).await, full);
+        let on_carrier = aws.groups_on(&carrier).await;
+        if carriers {
+            assert_eq!(
+                on_carrier, full,
+                "ATTACH=carriers: the carrier gets the new group"
+            );
+        } else {
+            assert_eq!(
+                on_carrier,
+                by_hand.iter().cloned().collect(),
+                "ATTACH=tagged: the carrier is not modified"
+            );
+            assert!(
+                out.stderr
+                    .contains("carries a managed group but not the tag sgsync:target"),
+                "{out:?}"
+            );
+        }
+        assert_eq!(
+            aws.groups_on(&bystander).await,
+            BTreeSet::from([own.clone()]),
+            "an interface without a managed group is never touched"
+        );
+    }
+}
