@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::event::{GroupsSetEvent, InstanceEvent, TAG_TARGET, TagEvent};
 use crate::kind::{KindError, Mode};
 use crate::kinds;
+use crate::notify;
 use crate::outcome::{Outcome, Refusal, RunError, Status};
 use crate::security_groups::{self, Action, Changes, Desired, Observed, Part, Plan};
 
@@ -291,7 +292,7 @@ async fn attach(
         info!(%target, targets_updated = part.changes.targets_updated, "attached the managed groups");
         Status::Applied
     };
-    Ok(Outcome {
+    let mut outcome = Outcome {
         status,
         service: config.service_label(),
         synctoken: desired.synctoken,
@@ -300,5 +301,7 @@ async fn attach(
         warnings: Vec::new(),
         errors: Vec::new(),
         kinds: vec![Box::new(part)],
-    })
+    };
+    notify::changed(config, clients, &mut outcome).await;
+    Ok(outcome)
 }

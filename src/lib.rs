@@ -52,6 +52,7 @@ mod kinds;
 mod lambda;
 mod load;
 mod metrics;
+mod notify;
 mod outcome;
 pub mod ownership;
 pub mod prefix_lists;

@@ -133,15 +133,15 @@ pub enum Refusal {
     #[error(
         "another run of this deployment is applying ({lease} is held: {held_by}); nothing was changed: \
          the next run (or a retry) goes on once it is done. If no run is going on (one was killed), the \
-         lease ends by itself within {minutes} minutes"
+         lease ends by itself within {left_seconds} s"
     )]
     Busy {
         /// The lease's parameter.
         lease: String,
-        /// Its holder and expiry.
+        /// Its holder and expiry, escaped.
         held_by: String,
-        /// How long a lease holds without its holder.
-        minutes: u64,
+        /// How long it still holds, at most.
+        left_seconds: u64,
     },
     /// A new target cannot just be given the managed groups: they need a full run first.
     #[error(

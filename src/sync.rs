@@ -27,6 +27,7 @@ use crate::guard::{self, Freshness};
 use crate::kind::{Desired, KindRun, Mode};
 use crate::kinds;
 use crate::load::{Input, Loaded, load};
+use crate::notify;
 use crate::outcome::{Inventory, Outcome, Refusal, RunError, Status};
 use crate::ranges::RangeSet;
 use crate::report::Summary;
@@ -70,13 +71,16 @@ pub async fn sync_vpc(
             return Err(Refusal::Busy {
                 lease: busy.lease,
                 held_by: busy.held_by,
-                minutes: busy.minutes,
+                left_seconds: busy.left_seconds,
             }
             .into());
         }
     };
-    let applied = sync_pass(config, clients, loaded, Mode::Apply).await;
+    let mut applied = sync_pass(config, clients, loaded, Mode::Apply).await;
     lock.release().await;
+    if let Ok(outcome) = &mut applied {
+        notify::changed(config, clients, outcome).await;
+    }
     applied
 }
 

@@ -27,10 +27,10 @@ const LEASE: Duration = Duration::from_secs(16 * 60);
 pub(crate) struct Busy {
     /// The parameter.
     pub(crate) lease: String,
-    /// Its value: `holder expiry`.
+    /// Its value (`holder expiry`), escaped.
     pub(crate) held_by: String,
-    /// How long a lease holds.
-    pub(crate) minutes: u64,
+    /// How long it still holds, at most.
+    pub(crate) left_seconds: u64,
 }
 
 /// The lease of a deployment, held.
@@ -59,12 +59,16 @@ impl<'a> Lock<'a> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let holder = format!("{}-{nanos}", std::process::id());
+        let lock = Lock {
+            ssm,
+            name,
+            holder: format!("{}-{nanos}", std::process::id()),
+        };
         let until = std::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(200);
         loop {
-            let value = format!("{holder} {}", now() + LEASE.as_secs());
-            let current = ssm.get_parameter().name(&name).send().await;
+            let value = format!("{} {}", lock.holder, now() + LEASE.as_secs());
+            let current = ssm.get_parameter().name(&lock.name).send().await;
             let (version, expired, held_by) = match current
                 .map_err(|e| sdk_error("ssm:GetParameter", e))
             {
@@ -80,61 +84,116 @@ impl<'a> Lock<'a> {
                     // ahead, or a value written by hand) would stop the deployment for good.
                     let forged = expiry > now() + LEASE.as_secs() + 60;
                     if forged {
-                        warn!(lock = %name, value = %text, "the lease claims to run longer than a lease can; it is taken over");
+                        warn!(lock = %lock.name, value = %text.escape_debug(), "the lease claims to run longer than a lease can; it is taken over");
                     }
                     (p.map_or(0, |p| p.version()), expiry < now() || forged, text)
                 }
                 Err(e) if e.is("ParameterNotFound") => (0, true, String::new()),
                 Err(e) => return Err(e),
             };
-            // This run's own write, whose answer was lost (the SDK sent it again).
-            if held_by.starts_with(&format!("{holder} ")) {
-                return Ok(Ok(Lock { ssm, name, holder }));
-            }
             if expired {
+                // The writer of the very next version holds the lease: every run that read
+                // `version` writes, and only one write can be `version + 1`.
                 let put = ssm
                     .put_parameter()
-                    .name(&name)
+                    .name(&lock.name)
                     .value(&value)
                     .r#type(ParameterType::String)
                     .overwrite(version > 0)
                     .send()
                     .await
                     .map_err(|e| sdk_error(OP, e));
-                match put {
-                    Ok(out) if out.version() == version + 1 => {
-                        info!(lock = %name, "took the deployment's lease");
-                        return Ok(Ok(Lock { ssm, name, holder }));
-                    }
-                    // Another run wrote in between: its lease, unless it expires too.
-                    Ok(_) => {}
-                    Err(e) if e.is("ParameterAlreadyExists") => {}
-                    // The write may have landed with its answer lost: then the lease is this run's
-                    // (and left unreleased it would stop the next runs until it ran out).
+                let won = match put {
+                    Ok(out) if out.version() == version + 1 => true,
+                    // Another write came first (or this run's own, sent again by the SDK after a
+                    // lost answer): whoever wrote `version + 1` holds it.
+                    Ok(_) => lock.wrote(version + 1).await?,
+                    Err(e) if e.is("ParameterAlreadyExists") => lock.wrote(1).await?,
+                    // The write may have landed with its answer lost.
                     Err(e) => {
-                        let now_held = ssm.get_parameter().name(&name).send().await;
-                        let ours = now_held.ok().is_some_and(|o| {
-                            o.parameter()
-                                .and_then(|p| p.value())
-                                .is_some_and(|v| v.starts_with(&format!("{holder} ")))
-                        });
-                        if ours {
-                            return Ok(Ok(Lock { ssm, name, holder }));
+                        if lock.wrote(version + 1).await.unwrap_or(false) {
+                            true
+                        } else {
+                            return Err(e);
                         }
-                        return Err(e);
                     }
+                };
+                if won {
+                    info!(lock = %lock.name, "took the deployment's lease");
+                    return Ok(Ok(lock));
                 }
+                // Lost: if this run's value is what the parameter now says, put the holder's back,
+                // so that the lease names who holds it (and its holder can give it back).
+                lock.restore(version + 1, &value).await;
             }
             if std::time::Instant::now() >= until {
+                let left = held_by
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .map(|expiry| expiry.saturating_sub(now()));
                 return Ok(Err(Busy {
-                    lease: name,
-                    held_by,
-                    minutes: LEASE.as_secs() / 60,
+                    lease: lock.name,
+                    held_by: crate::error::echo(&held_by.escape_debug().to_string()),
+                    left_seconds: left.unwrap_or(0).min(LEASE.as_secs()),
                 }));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Whether this run wrote version `version` of the lease.
+    async fn wrote(&self, version: i64) -> Result<bool, AwsError> {
+        let at = self
+            .ssm
+            .get_parameter()
+            .name(format!("{}:{version}", self.name))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ssm:GetParameter", e));
+        match at {
+            Ok(out) => Ok(out
+                .parameter()
+                .and_then(|p| p.value())
+                .is_some_and(|v| v.starts_with(&format!("{} ", self.holder)))),
+            Err(e) if e.is("ParameterNotFound") || e.is("ParameterVersionNotFound") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After losing the race for the lease: when the parameter still holds this run's `value`, puts
+    /// back the winner's (version `winner`). Best effort: a lease left naming a loser runs out.
+    async fn restore(&self, winner: i64, value: &str) {
+        let current = self.ssm.get_parameter().name(&self.name).send().await;
+        let mine = current
+            .ok()
+            .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+            .is_some_and(|v| v == value);
+        if !mine {
+            return;
+        }
+        let at = self
+            .ssm
+            .get_parameter()
+            .name(format!("{}:{winner}", self.name))
+            .send()
+            .await;
+        let Some(theirs) = at
+            .ok()
+            .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+        else {
+            return;
+        };
+        let _ = self
+            .ssm
+            .put_parameter()
+            .name(&self.name)
+            .value(theirs)
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await;
     }
 
     /// Gives the lease back (if it is still this run's). A throttled or lost call is tried again

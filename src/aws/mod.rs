@@ -59,6 +59,7 @@ pub struct Clients {
     waf: aws_sdk_wafv2::Client,
     ram: aws_sdk_ram::Client,
     ssm: aws_sdk_ssm::Client,
+    sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -75,6 +76,7 @@ impl Clients {
             waf: aws_sdk_wafv2::Client::new(config),
             ram: aws_sdk_ram::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 
@@ -297,6 +299,24 @@ pub(crate) async fn orphaned_records(
 }
 
 impl Clients {
+    /// Publishes one message to an SNS topic.
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        subject: &str,
+        message: &str,
+    ) -> Result<(), AwsError> {
+        self.sns
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sns:Publish", e))?;
+        Ok(())
+    }
+
     /// Takes `deployment`'s lease (`lock.rs`), waiting up to `wait` for another run to finish.
     pub(crate) async fn lock(
         &self,

@@ -20,7 +20,7 @@ pub use settings::{Commands, Kinds, PerEntry, SETTINGS, Setting, VARIABLES, Var,
 pub use values::FleetLocation;
 use values::{
     Attach, Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals,
-    Region, Regions, Services, Url, VpcId, WafScope,
+    Region, Regions, Services, TopicArn, Url, VpcId, WafScope,
 };
 
 use crate::guard::GuardLimits;
@@ -136,6 +136,8 @@ pub struct Config {
     /// `ATTACH=carriers`: besides tagged targets, every interface and load balancer of the VPC that
     /// carries one of the deployment's groups is kept carrying all of them.
     pub attach_carriers: bool,
+    /// `CHANGE_TOPIC_ARN`: where a run that changed anything is told.
+    pub change_topic: Option<String>,
     /// What reading the settings has to say (an older name used), for the log.
     pub notes: Vec<String>,
 }
@@ -265,6 +267,7 @@ impl Config {
             repack: false,
             adopt: value::<Flag>(args, Var::Adopt)?.0,
             attach_carriers,
+            change_topic: read::<TopicArn>(args, Var::ChangeTopicArn)?.map(|t| t.0),
             notes: args.notes.clone(),
         };
         config.check_names()?;

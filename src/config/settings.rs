@@ -241,6 +241,11 @@ settings! {
         help: "Which interfaces and load balancers get the managed groups: tagged (those tagged sgsync:target) or carriers (also every one in the VPC that already carries one of them, as the blog's function did)",
         commands: AWS, per_entry: PerEntry::Never("which resources are changed: the hub's setting alone decides it"), alias: None,
     }
+    ChangeTopicArn = "CHANGE_TOPIC_ARN" {
+        default: None, unset: "no notification",
+        help: "An SNS topic told about every run that changed anything: one message, its subject what and where, its body the summary JSON",
+        commands: SYNC, per_entry: PerEntry::Never("where changes are told: the hub's setting alone decides it"), alias: None,
+    }
     Fleet = "FLEET" {
         default: None, unset: "the one VPC of VPC_ID and REGION",
         help: "Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY",

@@ -309,6 +309,35 @@ impl FromStr for Attach {
     }
 }
 
+/// `CHANGE_TOPIC_ARN`: an SNS topic's ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TopicArn(pub(super) String);
+
+impl FromStr for TopicArn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 256
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        };
+        match parts.as_slice() {
+            ["arn", partition, "sns", region, account, name]
+                if partition.starts_with("aws")
+                    && !region.is_empty()
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && name_ok(name) =>
+            {
+                Ok(TopicArn(s.to_string()))
+            }
+            _ => Err("expected an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME".into()),
+        }
+    }
+}
+
 /// `FLEET`: a fleet file's path, or the S3 object it is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FleetLocation {

@@ -49,7 +49,9 @@ pub enum PlanError {
         "the {family} prefix lists are full and referenced by {}, which would not see the new list {new} \
          that the run needs (they reference the lists by id); nothing was changed. Raise \
          PREFIX_LIST_MAX_ENTRIES so the lists grow in place (if the referencing groups can take the \
-         weight), or run with --force to create {new}, then reference it from the same resources",
+         weight). --force creates {new}, but what moves there (new ranges, and the rest of an aggregate \
+         Amazon split, which leaves the full lists) is missed by those resources until they reference \
+         it: reference it at once",
         referencing.join(", ")
     )]
     NewListUnreferenced {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::model::{Action, Changes, Observed, Quotas, TargetId};
-use super::part::Part;
+use super::part::{Headroom, Part};
 use super::text;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
@@ -377,7 +377,28 @@ impl Kind for Part {
                 ),
             ],
         }];
-        for (target, h) in self.headroom() {
+        let headroom = self.headroom();
+        // The least over the targets, with the deployment's dimension only: what an alarm with a
+        // fixed threshold can watch (a target dimension is known only at run time).
+        if !headroom.is_empty() {
+            let least = |f: &dyn Fn(&Headroom) -> usize| {
+                headroom.iter().map(|(_, h)| f(h)).min().unwrap_or(0) as f64
+            };
+            gauges[0].values.extend([
+                (
+                    "LeastRuleHeadroomIPv4",
+                    "Count",
+                    least(&|h| h.rules.get(Family::V4)),
+                ),
+                (
+                    "LeastRuleHeadroomIPv6",
+                    "Count",
+                    least(&|h| h.rules.get(Family::V6)),
+                ),
+                ("LeastGroupHeadroom", "Count", least(&|h| h.groups)),
+            ]);
+        }
+        for (target, h) in headroom {
             gauges.push(Gauge {
                 dimension: Some(("Target", target.to_string())),
                 values: vec![

@@ -259,6 +259,9 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     // the lease instead of revoking what the newer one added).
     let middle_doc = edited_document(&latest(), 1787411850, &["13.32.0.0/15"], &[]);
     let middle = doc_file(&dir, "middle.json", &middle_doc);
+    // A lease a killed run left, run out: both runs read it and both write; only the writer of the
+    // next version may hold it (the other waits), and both give it back.
+    aws.write_lease("default", "killed-run", -1).await;
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &middle, "--output", "json"]));
         let b = s.spawn(|| sgsync.run(&["apply", "--ip-ranges", &newer, "--output", "json"]));
@@ -272,6 +275,11 @@ async fn concurrent_applies_leave_no_duplicates_and_converge() {
     );
     aws.assert_holds_exactly(&newer_rules, "right after the race")
         .await;
+    assert!(
+        aws.lease("default").await.is_none(),
+        "a lease was left behind: {:?}",
+        aws.lease("default").await
+    );
     aws.proxy.set_faults(Faults::default(), 1);
     let groups = aws.managed_groups("AUTOUPDATE").await;
     let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();

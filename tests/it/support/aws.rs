@@ -77,6 +77,18 @@ impl Aws {
         }
     }
 
+    /// `deployment`'s lease as it is now (`None`: nobody holds it).
+    pub async fn lease(&self, deployment: &str) -> Option<String> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(format!("/sgsync/{deployment}/lock"))
+            .send()
+            .await
+            .ok()?;
+        out.parameter()?.value().map(str::to_string)
+    }
+
     /// Writes `deployment`'s lease as held by `holder` until `expiry_in` seconds from now (negative:
     /// a lease that ran out, as a killed run leaves it).
     pub async fn write_lease(&self, deployment: &str, holder: &str, expiry_in: i64) {

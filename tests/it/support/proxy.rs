@@ -50,7 +50,7 @@ impl ProxyCall {
             && self
                 .params
                 .get("body")
-                .is_some_and(|b| b.contains("/lock\""))
+                .is_some_and(|b| b.contains("/lock\"") || b.contains("/lock:"))
     }
 
     /// Whether the call reached moto and succeeded there (even if its answer was then lost).
