@@ -7,9 +7,9 @@
 //! One run is a pipeline; each stage is one module, and only the modules under `aws` perform AWS IO:
 //!
 //! ```text
-//! event ─► event         SNS / scheduled / launch / tag event → Event
-//!        ► dispatch      a notification or the schedule → sync; a launch or a tag → attach (the
-//!                        managed groups onto the new target, without a document)
+//! event ─► event         SNS / scheduled / launch / tag / CloudTrail groups-set event → Event
+//!        ► dispatch      a notification or the schedule → sync; a launch, a tag or a groups-set call
+//!                        → attach (the managed groups onto the target, without a document)
 //!        ► load          where the document comes from → verified bytes → selected ranges
 //!            ► source    download from the pinned URL (timeout, size cap) or read a file; MD5 check
 //!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
@@ -27,6 +27,7 @@
 //!        ► outcome       what the run did (each kind's part, plain data), or why it failed
 //!        ► report        the outcome as JSON (the summary) and as text; each kind says its part
 //!        ► metrics       the outcome as CloudWatch metrics (Embedded Metric Format log lines)
+//!        ► notify        a run that changed anything, told to CHANGE_TOPIC_ARN (SNS)
 //! ```
 //!
 //! `fleet` runs `sync` for many VPCs (accounts, regions) after one load; `lambda` serves it on the real

@@ -90,6 +90,7 @@ fn each_kind_gets_its_permissions_only_when_kinds_names_it() {
         conditions,
         [
             "ManagesGroups",
+            "HasChangeTopic",
             "AttachCarriers",
             "ManagesLists",
             "SharesLists",
@@ -398,7 +399,20 @@ fn iam_is_least_privilege() {
         "ssm:PutParameter",
         "ssm:DeleteParameter",
         "ssm:AddTagsToResource",
+        "sns:Publish",
     ];
+    // Publishing: the one topic CHANGE_TOPIC_ARN names, and only when it is set.
+    for s in statements
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "sns:Publish"))
+    {
+        assert_eq!(s["Resource"]["Ref"], "ChangeTopicArn", "{s:?}");
+    }
+    let topic_policy = list(&t["Resources"]["Role"]["Properties"]["Policies"])
+        .into_iter()
+        .find(|p| p["Fn::If"][1]["PolicyName"] == "sgsync-change-topic")
+        .expect("the change topic's policy");
+    assert_eq!(topic_policy["Fn::If"][0], "HasChangeTopic");
     for s in &statements {
         for a in actions(s) {
             assert!(allowed.contains(&a.as_str()), "unexpected action {a}");
@@ -432,6 +446,51 @@ fn failures_raise_alarms() {
     assert_eq!(hours, 26);
     assert_eq!(quiet["TreatMissingData"], "breaching");
     assert!(!t["Parameters"]["AlarmTopicArn"].is_null());
+    // Capacity: the least headroom over the targets, below the parameters' thresholds. The metrics
+    // exist (security_groups::report emits them).
+    let metrics = std::fs::read_to_string(format!(
+        "{}/src/security_groups/report.rs",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for (name, metric, threshold) in [
+        (
+            "RuleHeadroomIPv4Alarm",
+            "LeastRuleHeadroomIPv4",
+            "RuleHeadroomThreshold",
+        ),
+        (
+            "RuleHeadroomIPv6Alarm",
+            "LeastRuleHeadroomIPv6",
+            "RuleHeadroomThreshold",
+        ),
+        (
+            "GroupHeadroomAlarm",
+            "LeastGroupHeadroom",
+            "GroupHeadroomThreshold",
+        ),
+    ] {
+        let a = alarm(name);
+        assert_eq!(a["MetricName"], metric);
+        assert_eq!(a["Statistic"], "Minimum");
+        assert_eq!(a["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(a["Threshold"]["Ref"], threshold);
+        assert_eq!(a["Dimensions"][0]["Name"], "Deployment");
+        assert!(
+            metrics.contains(&format!("\"{metric}\"")),
+            "{metric} is not emitted"
+        );
+    }
+    let dashboard = format!("{:?}", r["Dashboard"]["Properties"]["DashboardBody"]);
+    for metric in [
+        "RunSucceeded",
+        "ChangesMade",
+        "LeastGroupHeadroom",
+        "AppliedSynctokenAgeSeconds",
+        "EventToAttachSeconds",
+    ] {
+        assert!(dashboard.contains(metric), "the dashboard lacks {metric}");
+    }
 }
 
 #[test]
@@ -591,8 +650,9 @@ fn the_stackset_template_is_the_same_deployment_without_a_transform() {
             .iter()
             .filter(|k| **k == "AWS::CloudWatch::Alarm")
             .count(),
-        3
+        6
     );
+    assert!(kinds.contains(&"AWS::CloudWatch::Dashboard"));
     let subscription = s["Resources"]
         .as_mapping()
         .unwrap()

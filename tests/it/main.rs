@@ -8,6 +8,7 @@
 //! - `targets`: prefix lists, their RAM share and WAF IP sets;
 //! - `events`, `fleet`, `lambda_runtime`: the event path, many accounts, the function on the real runtime;
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
+//! - `notify`: change notifications through SNS to a subscribed queue;
 //! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
 //! - `docs`: what the documentation states that a test can check;
@@ -31,6 +32,7 @@ mod guard_replay;
 mod hardening;
 mod iam_calls;
 mod lambda_runtime;
+mod notify;
 mod planner_replay;
 mod scripting;
 mod source_http;

@@ -29,6 +29,7 @@ pub struct Aws {
     pub waf: aws_sdk_wafv2::Client,
     pub ram: aws_sdk_ram::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Aws {
@@ -50,6 +51,7 @@ impl Aws {
             waf: aws_sdk_wafv2::Client::new(&config),
             ram: aws_sdk_ram::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
             moto,
             proxy,
         }
