@@ -10,11 +10,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use serde::Serialize;
-use sgsync::config::{Config, ConfigArgs, Environment, FleetLocation};
+use sgsync::config::{
+    Config, ConfigArgs, Environment, FleetLocation, RangesFlags, StatusFlags, SyncFlags,
+};
 use sgsync::fleet::{self, Fleet};
 use sgsync::report::{
     FleetStatusReport, FleetSummary, RangesReport, Sizing, StatusReport, Summary,
@@ -24,20 +26,22 @@ use sgsync::{Clients, Input, Mode, event, ranges, source};
 /// Keep AWS allow-lists (security groups, prefix lists, WAF IP sets) holding exactly the IP ranges
 /// Amazon publishes for a service, CloudFront by default.
 ///
-/// Settings come from flags or from the environment variables named in each flag's help (the names of
+/// Settings come from flags or from environment variables of the flags' value names (the names of
 /// the AWS blog's Python function). The AWS endpoint, credentials and region come from the SDK's
 /// standard chain (AWS_ENDPOINT_URL, AWS_PROFILE, ...).
 #[derive(Parser, Debug)]
-#[command(name = "sgsync", version, about, long_about = None)]
+#[command(name = "sgsync", version, about, long_about = None, after_help = MORE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    /// text or json [text]
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true, hide_possible_values = true, hide_default_value = true)]
     output: Output,
 }
+
+/// What every help ends with.
+const MORE: &str = "Every flag is also an environment variable (--ports: PORTS). `sgsync man` lists every \
+setting, the advanced ones too; logs go to stderr, their filter is SGSYNC_LOG (e.g. SGSYNC_LOG=sgsync=debug).";
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Output {
@@ -48,7 +52,7 @@ enum Output {
 /// Where `plan` and `apply` take the document from. With neither flag: the configured IP_RANGES_URL.
 #[derive(Args, Debug)]
 struct DocumentArgs {
-    /// A Lambda event (JSON: an SNS notification, the schedule, an instance launch or a tag change), processed exactly as the function would
+    /// A Lambda event (JSON), processed as the function would
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ip_ranges", "md5"])]
     event: Option<PathBuf>,
     /// An ip-ranges.json file or http(s) URL
@@ -57,34 +61,77 @@ struct DocumentArgs {
     /// The MD5 the document must have (hex)
     #[arg(long, value_name = "HEX", requires = "ip_ranges")]
     md5: Option<String>,
-    /// Apply what a guard would refuse for being large or old: removing more than MAX_REMOVE_FRACTION of the applied rules, adding more address space than the bound, or a document older than the one applied
+    /// Apply what a guard refuses as large or old
     #[arg(long)]
     force: bool,
-    /// Pack the rules into as few groups as the quotas allow, moving rules (make before break) if needed
+    /// Pack the rules tightly, make before break
     #[arg(long)]
     repack: bool,
-    /// Exit 2 when there are changes (plan: needed; apply: made), 0 when there are none, 1 on any error
+    /// Exit 2 with changes, 0 without, 1 on any error
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    settings: SyncFlags,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show what a document yields for the selection: its CIDRs, the rules and groups they need, and what would not fit. Reads no AWS.
+    #[command(after_help = RANGES_EXAMPLES)]
     Ranges {
-        /// The ip-ranges.json document: a file or an https URL (with the download checks of `plan`); the configured IP_RANGES_URL when absent
+        /// A file or an http(s) URL [IP_RANGES_URL]
         #[arg(long, value_name = "FILE_OR_URL")]
         ip_ranges: Option<String>,
+        #[command(flatten)]
+        settings: RangesFlags,
     },
     /// Show the changes a sync would make, and change nothing.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(DocumentArgs),
     /// Make the managed allow-lists hold exactly the published ranges, and attach the groups to every target.
+    #[command(after_help = APPLY_EXAMPLES)]
     Apply(DocumentArgs),
     /// Show what each kind holds now: the groups (rules against the quota, targets, free capacity), the prefix lists (what references them), the WAF IP sets.
-    Status,
-    /// Serve Lambda invocations (the default when AWS_LAMBDA_RUNTIME_API is set).
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status {
+        #[command(flatten)]
+        settings: StatusFlags,
+    },
+    /// Serve Lambda invocations (the default when AWS_LAMBDA_RUNTIME_API is set); settings from the environment.
     Lambda,
+    /// Print a shell completion script: sgsync completions bash > /etc/bash_completion.d/sgsync
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): sgsync man | man -l -
+    Man,
 }
+
+/// What each command's help ends with.
+macro_rules! examples {
+    ($($line:literal),*) => {
+        concat!("Examples:", $("\n  ", $line,)* "\n\nEvery flag is also an environment variable (--ports: PORTS); `sgsync man` lists them all.")
+    };
+}
+
+const RANGES_EXAMPLES: &str = examples!(
+    "sgsync ranges --ports 80,443 --ip-versions ipv4,ipv6",
+    "sgsync ranges --ip-ranges ip-ranges.json --service CLOUDFRONT_ORIGIN_FACING --output json"
+);
+const PLAN_EXAMPLES: &str = examples!(
+    "sgsync plan                                   # the current document, this VPC",
+    "sgsync plan --ip-ranges ip-ranges.json --detailed-exitcode",
+    "sgsync plan --event sns.json --kinds security-groups,waf-ip-sets"
+);
+const APPLY_EXAMPLES: &str = examples!(
+    "sgsync apply --ports 443 --vpc-id vpc-0123456789abcdef0",
+    "sgsync apply --fleet s3://bucket/fleet.toml --output json"
+);
+const STATUS_EXAMPLES: &str = examples!(
+    "sgsync status",
+    "sgsync status --kinds prefix-lists --output json"
+);
 
 fn main() -> ExitCode {
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
@@ -177,6 +224,39 @@ fn run_exit_code(errors: usize, changed: bool, detailed: bool) -> ExitCode {
     }
 }
 
+/// The manual page: the commands, then every setting (the advanced ones `--help` leaves out
+/// included) and the environment that is not a setting.
+fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)?;
+    let roff = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    writeln!(out, ".SH SETTINGS")?;
+    writeln!(
+        out,
+        "Each is an environment variable and a flag of the commands it concerns; a flag wins."
+    )?;
+    for s in sgsync::config::SETTINGS {
+        writeln!(
+            out,
+            ".TP\n\\fB{}\\fR, \\fB\\-\\-{}\\fR\n{}. Default: {}.",
+            s.name,
+            roff(&s.flag()),
+            roff(s.help),
+            roff(s.default_text())
+        )?;
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    writeln!(
+        out,
+        ".TP\n\\fBSGSYNC_LOG\\fR\nThe log filter (tracing's EnvFilter syntax), e.g. sgsync=debug; logs go to stderr.\n\
+         .TP\n\\fBAWS_ENDPOINT_URL\\fR, \\fBAWS_PROFILE\\fR, \\fBAWS_REGION\\fR\nThe AWS SDK's standard chain."
+    )?;
+    writeln!(out, ".SH EXIT STATUS")?;
+    writeln!(
+        out,
+        "0 success; 1 any error, also when the rest of the run was applied; with \\-\\-detailed\\-exitcode, 2 when changes were found (plan) or made (apply)."
+    )
+}
+
 /// Logs go to stderr: text for a terminal, JSON lines in Lambda (CloudWatch parses them).
 fn init_logging(config: &Config, json: bool) {
     let default = if config.debug {
@@ -236,7 +316,26 @@ fn show<T: Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<(), 
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
-    let args = ConfigArgs::from_env(|name| std::env::var(name).ok()).with_flags(&cli.config);
+    let flags = match &cli.command {
+        Command::Ranges { settings, .. } => settings.0.clone(),
+        Command::Plan(doc) | Command::Apply(doc) => doc.settings.0.clone(),
+        Command::Status { settings } => settings.0.clone(),
+        Command::Lambda => ConfigArgs::default(),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "sgsync",
+                &mut std::io::stdout(),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            man(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let args = ConfigArgs::from_env(|name| std::env::var(name).ok()).with_flags(&flags);
     let config = Config::from_args(&args, &Environment::of_process())?;
     let json = cli.output == Output::Json;
     init_logging(&config, matches!(cli.command, Command::Lambda));
@@ -244,12 +343,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         tracing::warn!("{note}");
     }
     match cli.command {
+        // Answered before any setting was read.
+        Command::Completions { .. } | Command::Man => {}
         Command::Lambda => {
             sgsync::serve(config, args)
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        Command::Ranges { ip_ranges } => {
+        Command::Ranges { ip_ranges, .. } => {
             let limits = source::Limits::default();
             let document = match &ip_ranges {
                 Some(file_or_url) => source::load(file_or_url, &limits).await?,
@@ -269,7 +370,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         }
         Command::Plan(doc) => return sync_command(config, &args, doc, Mode::Plan, json).await,
         Command::Apply(doc) => return sync_command(config, &args, doc, Mode::Apply, json).await,
-        Command::Status => {
+        Command::Status { .. } => {
             if let Some(location) = &config.fleet {
                 let fleet = read_fleet(&config, &args, location).await?;
                 let entries = fleet::fleet_status(&config, &fleet).await;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 
-use super::settings::{SETTINGS, Setting, Var, by_name};
+use super::settings::{Commands, SETTINGS, Setting, Var, by_name};
 
 /// The raw settings: the text each one was given, if any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,65 +84,86 @@ impl ConfigArgs {
     }
 }
 
-/// The flag of every setting, global to every command (the environment variables are read
-/// separately, by [`ConfigArgs::from_env`]), and the hidden flags of older names.
-impl Args for ConfigArgs {
-    fn augment_args(mut cmd: Command) -> Command {
-        for s in SETTINGS {
-            let flag: &'static str = Box::leak(s.flag().into_boxed_str());
-            let help = format!(
-                "{} [env: {}; default: {}]",
-                s.help,
-                s.name,
-                s.default_text()
-            );
-            let mut arg = Arg::new(s.name)
-                .long(flag)
-                .global(true)
-                .value_name("VALUE")
-                .help(help);
-            if matches!(s.var, Var::Debug | Var::Adopt) {
-                // `--debug` alone means true.
-                arg = arg.num_args(0..=1).default_missing_value("true");
-            }
-            cmd = cmd.arg(arg);
-            if let Some(alias) = s.alias {
-                let flag: &'static str = Box::leak(alias.to_ascii_lowercase().into_boxed_str());
-                cmd = cmd.arg(
-                    Arg::new(alias)
-                        .long(flag)
-                        .global(true)
-                        .hide(true)
-                        .action(ArgAction::Set),
-                );
-            }
+/// The flags of the settings a command takes (`Setting::commands`); the environment variables are
+/// read separately, by [`ConfigArgs::from_env`], for every command. Advanced settings are accepted
+/// but not listed, so that each `--help` fits a screen (`sgsync man` lists them all); older names are
+/// hidden flags.
+fn augment(mut cmd: Command, takes: fn(&Commands) -> bool) -> Command {
+    for s in SETTINGS.iter().filter(|s| takes(&s.commands)) {
+        let flag: &'static str = Box::leak(s.flag().into_boxed_str());
+        let mut arg = Arg::new(s.name)
+            .long(flag)
+            .value_name("VALUE")
+            .help(s.brief)
+            .hide(s.advanced);
+        if matches!(s.var, Var::Debug | Var::Adopt) {
+            // `--debug` alone means true.
+            arg = arg.num_args(0..=1).default_missing_value("true");
         }
-        cmd
+        cmd = cmd.arg(arg);
+        if let Some(alias) = s.alias {
+            let flag: &'static str = Box::leak(alias.to_ascii_lowercase().into_boxed_str());
+            cmd = cmd.arg(Arg::new(alias).long(flag).hide(true).action(ArgAction::Set));
+        }
     }
-
-    fn augment_args_for_update(cmd: Command) -> Command {
-        Self::augment_args(cmd)
-    }
+    cmd
 }
 
-impl FromArgMatches for ConfigArgs {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut args = ConfigArgs::default();
-        for s in SETTINGS {
-            if let Some(v) = matches.get_one::<String>(s.name) {
-                args.values.insert(s.var, v.clone());
-            } else if let Some(alias) = s.alias
-                && let Some(v) = matches.get_one::<String>(alias)
-            {
-                args.note_alias(s, &format!("--{}", alias.to_ascii_lowercase()), "flag");
-                args.values.insert(s.var, v.clone());
+/// The settings `matches` gives as flags, of those a command takes.
+fn from_matches(matches: &ArgMatches, takes: fn(&Commands) -> bool) -> ConfigArgs {
+    let mut args = ConfigArgs::default();
+    for s in SETTINGS.iter().filter(|s| takes(&s.commands)) {
+        if let Ok(Some(v)) = matches.try_get_one::<String>(s.name) {
+            args.values.insert(s.var, v.clone());
+        } else if let Some(alias) = s.alias
+            && let Ok(Some(v)) = matches.try_get_one::<String>(alias)
+        {
+            args.note_alias(s, &format!("--{}", alias.to_ascii_lowercase()), "flag");
+            args.values.insert(s.var, v.clone());
+        }
+    }
+    args
+}
+
+macro_rules! command_flags {
+    ($(#[$doc:meta])* $name:ident, $field:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $name(pub ConfigArgs);
+
+        impl Args for $name {
+            fn augment_args(cmd: Command) -> Command {
+                augment(cmd, |c| c.$field)
+            }
+            fn augment_args_for_update(cmd: Command) -> Command {
+                Self::augment_args(cmd)
             }
         }
-        Ok(args)
-    }
 
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = self.clone().with_flags(&Self::from_arg_matches(matches)?);
-        Ok(())
-    }
+        impl FromArgMatches for $name {
+            fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+                Ok($name(from_matches(matches, |c| c.$field)))
+            }
+            fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+                self.0 = self.0.clone().with_flags(&from_matches(matches, |c| c.$field));
+                Ok(())
+            }
+        }
+    };
 }
+
+command_flags!(
+    /// The settings `plan` and `apply` take as flags.
+    SyncFlags,
+    sync
+);
+command_flags!(
+    /// The settings `status` takes as flags.
+    StatusFlags,
+    status
+);
+command_flags!(
+    /// The settings `ranges` takes as flags.
+    RangesFlags,
+    ranges
+);

@@ -15,7 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use args::ConfigArgs;
+pub use args::{ConfigArgs, RangesFlags, StatusFlags, SyncFlags};
 pub use settings::{Commands, Kinds, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
 pub use values::FleetLocation;
 use values::{
@@ -393,19 +393,46 @@ mod tests {
     }
 
     #[test]
-    fn every_setting_is_a_flag_and_a_flag_wins_over_its_variable() {
+    fn every_setting_is_a_flag_of_the_commands_it_concerns_and_a_flag_wins_over_its_variable() {
         use clap::{Args as _, FromArgMatches as _};
-        let command = ConfigArgs::augment_args(clap::Command::new("sgsync"));
-        let shown: Vec<String> = command
+        // plan and apply take every setting but the document-only ones none lacks; advanced ones
+        // are flags too, only not shown.
+        let command = SyncFlags::augment_args(clap::Command::new("sgsync"));
+        let ids: Vec<String> = command
             .get_arguments()
-            .filter(|a| !a.is_hide_set())
+            .filter(|a| SETTINGS.iter().any(|s| s.name == a.get_id().as_str()))
             .map(|a| a.get_id().to_string())
             .collect();
-        assert_eq!(shown, VARIABLES);
+        let sync: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.commands.sync)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(ids, sync);
+        let hidden: Vec<String> = command
+            .get_arguments()
+            .filter(|a| a.is_hide_set())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        for s in SETTINGS.iter().filter(|s| s.commands.sync) {
+            assert_eq!(
+                hidden.contains(&s.name.to_string()),
+                s.advanced,
+                "{}",
+                s.name
+            );
+        }
+        // ranges reads no AWS: no VPC, no fleet.
+        let ranges = RangesFlags::augment_args(clap::Command::new("sgsync"));
+        assert!(
+            ranges
+                .get_arguments()
+                .all(|a| a.get_id() != "VPC_ID" && a.get_id() != "FLEET")
+        );
         let matches = command
             .try_get_matches_from(["sgsync", "--ports", "443", "--targets", "waf"])
             .unwrap();
-        let flags = ConfigArgs::from_arg_matches(&matches).unwrap();
+        let flags = SyncFlags::from_arg_matches(&matches).unwrap().0;
         let env = ConfigArgs::from_env(|k| match k {
             "PORTS" => Some("80".into()),
             "SERVICE" => Some("S3".into()),

@@ -65,6 +65,11 @@ pub struct Setting {
     pub unset: &'static str,
     /// One line of help.
     pub help: &'static str,
+    /// A few words for `--help`, which must fit a screen (its default in brackets).
+    pub brief: &'static str,
+    /// Rarely changed (guards, quota overrides, retries): accepted everywhere, shown only by
+    /// `sgsync man` and the README, so that each `--help` fits a screen.
+    pub advanced: bool,
     /// The commands that take it as a flag.
     pub commands: Commands,
     /// Whether a fleet entry may set it.
@@ -90,6 +95,7 @@ macro_rules! settings {
         default: $default:expr,
         unset: $unset:literal,
         help: $help:literal,
+        brief: $brief:literal, advanced: $advanced:expr,
         commands: $commands:expr,
         per_entry: $per_entry:expr,
         alias: $alias:expr $(,)?
@@ -107,6 +113,8 @@ macro_rules! settings {
             default: $default,
             unset: $unset,
             help: $help,
+            brief: $brief,
+            advanced: $advanced,
             commands: $commands,
             per_entry: $per_entry,
             alias: $alias,
@@ -129,131 +137,157 @@ settings! {
     VpcId = "VPC_ID" {
         default: None, unset: "the region's default VPC",
         help: "VPC whose security groups are managed",
+        brief: "VPC of the managed groups [default VPC]", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("the entry's own vpc_id field"), alias: None,
     }
     Ports = "PORTS" {
         default: Some("80"), unset: "",
         help: "Ports or ranges to allow, comma-separated, e.g. 80,443 or 8000-8080",
+        brief: "Ports or ranges, e.g. 80,443 [80]", advanced: false,
         commands: DOCUMENT, per_entry: PerEntry::Narrower, alias: None,
     }
     PrefixName = "PREFIX_NAME" {
         default: Some("AUTOUPDATE"), unset: "",
         help: "Name prefix (and ownership tag) of the managed allow-lists; targets opt in with the tag sgsync:target=PREFIX_NAME",
+        brief: "Name prefix; targets' tag value [AUTOUPDATE]", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     DeploymentId = "DEPLOYMENT_ID" {
         default: None, unset: "the Lambda function's name, else \"default\"",
         help: "Which deployment this is, recorded on what it creates, so two deployments never take each other's",
+        brief: "Which deployment owns what it makes", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     Debug = "DEBUG" {
         default: Some("false"), unset: "",
         help: "Log at debug level: true or false",
+        brief: "Log at debug level", advanced: false,
         commands: ALL, per_entry: PerEntry::Free, alias: None,
     }
     Service = "SERVICE" {
         default: Some("CLOUDFRONT"), unset: "",
         help: "Service(s) whose ranges are allowed, comma-separated",
+        brief: "Service(s) of the document [CLOUDFRONT]", advanced: false,
         commands: DOCUMENT, per_entry: SELECTION, alias: None,
     }
     Region = "REGION" {
         default: None, unset: "AWS_REGION, else us-east-1",
         help: "AWS region of the VPC",
+        brief: "AWS region [AWS_REGION, else us-east-1]", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("the entry's own region field"), alias: None,
     }
     IpVersions = "IP_VERSIONS" {
         default: Some("ipv4"), unset: "",
         help: "IP versions to allow: ipv4, ipv6 or ipv4,ipv6",
+        brief: "ipv4, ipv6 or ipv4,ipv6 [ipv4]", advanced: false,
         commands: DOCUMENT, per_entry: PerEntry::Narrower, alias: None,
     }
     ServiceRegions = "SERVICE_REGIONS" {
         default: None, unset: "all",
         help: "Keep only ranges of these document regions, comma-separated (GLOBAL is one)",
+        brief: "Keep only these document regions [all]", advanced: false,
         commands: DOCUMENT, per_entry: SELECTION, alias: None,
     }
     IpRangesUrl = "IP_RANGES_URL" {
         default: Some(crate::source::DEFAULT_URL), unset: "",
         help: "The only URL a notification may point to",
+        brief: "The only URL a notification may point to", advanced: true,
         commands: DOCUMENT, per_entry: SHARED, alias: None,
     }
     RulesPerGroup = "RULES_PER_GROUP" {
         default: None, unset: "Service Quotas L-0EA8095F",
         help: "Inbound rules per group, overriding Service Quotas",
+        brief: "Rules per group, overriding Service Quotas", advanced: true,
         commands: ALL, per_entry: PerEntry::Free, alias: None,
     }
     GroupsPerTarget = "GROUPS_PER_TARGET" {
         default: None, unset: "Service Quotas L-2AFB9258",
         help: "Groups per interface or load balancer, overriding Service Quotas",
+        brief: "Groups per target, overriding Service Quotas", advanced: true,
         commands: ALL, per_entry: PerEntry::Free, alias: None,
     }
     MaxRemoveFraction = "MAX_REMOVE_FRACTION" {
         default: Some("0.5"), unset: "",
         help: "Largest fraction of the applied ranges one document may remove",
+        brief: "Largest fraction one document may remove", advanced: true,
         commands: SYNC, per_entry: GUARD, alias: None,
     }
     AllowLargeRemoval = "ALLOW_LARGE_REMOVAL" {
         default: Some("false"), unset: "",
         help: "Allow a document to remove more than MAX_REMOVE_FRACTION: true or false",
+        brief: "Allow removing more than that", advanced: true,
         commands: SYNC, per_entry: GUARD, alias: None,
     }
     WidestIpv4Prefix = "WIDEST_IPV4_PREFIX" {
         default: Some("8"), unset: "",
         help: "Widest IPv4 prefix length accepted from the document",
+        brief: "Widest IPv4 prefix accepted [8]", advanced: true,
         commands: SYNC, per_entry: GUARD, alias: None,
     }
     WidestIpv6Prefix = "WIDEST_IPV6_PREFIX" {
         default: Some("16"), unset: "",
         help: "Widest IPv6 prefix length accepted from the document",
+        brief: "Widest IPv6 prefix accepted [16]", advanced: true,
         commands: SYNC, per_entry: GUARD, alias: None,
     }
     Kinds = "KINDS" {
         default: Some("security-groups"), unset: "",
         help: "Kinds of allow-list to keep in sync, comma-separated: security-groups, prefix-lists, waf-ip-sets",
+        brief: "security-groups, prefix-lists, waf-ip-sets", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: Some("TARGETS"),
     }
     PrefixListMaxEntries = "PREFIX_LIST_MAX_ENTRIES" {
         default: Some("60"), unset: "",
         help: "The largest MaxEntries a managed prefix list may have (its weight in a referencing group's rules quota), 1 to 1000",
+        brief: "Largest size of a managed prefix list [60]", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     ShareWith = "SHARE_WITH" {
         default: None, unset: "none",
         help: "Share the managed prefix lists through AWS RAM with these account ids, OU ARNs or the organization ARN, comma-separated",
+        brief: "Share the lists through RAM with these", advanced: false,
         commands: SYNC, per_entry: PerEntry::Narrower, alias: None,
     }
     AllowExternalShare = "ALLOW_EXTERNAL_SHARE" {
         default: Some("false"), unset: "",
         help: "Let SHARE_WITH name accounts outside the organization (RAM's allowExternalPrincipals): true or false",
+        brief: "Let SHARE_WITH leave the organization", advanced: true,
         commands: SYNC, per_entry: PerEntry::Never("who may reach the lists: the hub's setting alone decides it"), alias: None,
     }
     WafScope = "WAF_SCOPE" {
         default: Some("REGIONAL"), unset: "",
         help: "Scope of the managed WAF IP sets: REGIONAL or CLOUDFRONT (then REGION must be us-east-1)",
+        brief: "REGIONAL or CLOUDFRONT [REGIONAL]", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     Adopt = "ADOPT" {
         default: Some("false"), unset: "",
         help: "Record as this deployment's the groups, lists and sets that carry its tags but are not in its record (made by an sgsync that kept none); review them first with plan --adopt",
+        brief: "Take over an earlier sgsync's resources", advanced: false,
         commands: SYNC, per_entry: PerEntry::Never("adoption: the hub's setting alone decides it"), alias: None,
     }
     Attach = "ATTACH" {
         default: Some("tagged"), unset: "",
         help: "Which interfaces and load balancers get the managed groups: tagged (those tagged sgsync:target) or carriers (also every one in the VPC that already carries one of them, as the blog's function did)",
+        brief: "tagged or carriers [tagged]", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("which resources are changed: the hub's setting alone decides it"), alias: None,
     }
     ChangeTopicArn = "CHANGE_TOPIC_ARN" {
         default: None, unset: "no notification",
         help: "An SNS topic told about every run that changed anything: one message, its subject what and where, its body the summary JSON",
+        brief: "SNS topic told of every change", advanced: false,
         commands: SYNC, per_entry: PerEntry::Never("where changes are told: the hub's setting alone decides it"), alias: None,
     }
     Fleet = "FLEET" {
         default: None, unset: "the one VPC of VPC_ID and REGION",
         help: "Keep many VPCs in sync: a fleet file (TOML: accounts, regions, VPCs, the role to assume in each), as a path or s3://BUCKET/KEY",
+        brief: "Fleet file: many accounts and VPCs", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("the fleet file itself"), alias: None,
     }
     DownloadRetryMs = "DOWNLOAD_RETRY_MS" {
         default: Some("2000"), unset: "",
         help: "Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries",
+        brief: "First wait before downloading again, ms", advanced: true,
         commands: SYNC, per_entry: SHARED, alias: None,
     }
 }

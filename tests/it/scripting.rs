@@ -271,3 +271,85 @@ fn ranges_lists_the_cidrs_reads_a_url_and_warns_when_they_do_not_fit() {
         "{out:?}"
     );
 }
+
+/// Help that fits the task: each command lists the settings that concern it (the advanced ones and
+/// the others' are accepted as variables, not shown) on one screen, with examples; completions and a
+/// manual page come from the same definitions, and the manual lists every setting.
+#[test]
+fn each_help_fits_a_screen_and_the_manual_lists_every_setting() {
+    let sgsync = Sgsync::new("http://127.0.0.1:1");
+    for command in [
+        "ranges",
+        "plan",
+        "apply",
+        "status",
+        "lambda",
+        "completions",
+        "man",
+    ] {
+        let out = sgsync.run(&[command, "--help"]).ok();
+        let lines = out.stdout.lines().count();
+        assert!(
+            lines < 40,
+            "sgsync {command} --help is {lines} lines:\n{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.lines().all(|l| l.chars().count() <= 100),
+            "sgsync {command} --help is wider than 100 columns:\n{}",
+            out.stdout
+        );
+    }
+    let plan = sgsync.run(&["plan", "--help"]).ok().stdout;
+    assert!(plan.contains("Examples:") && plan.contains("--detailed-exitcode"));
+    assert!(
+        !plan.contains("--widest-ipv4-prefix"),
+        "an advanced setting is listed"
+    );
+    let ranges = sgsync.run(&["ranges", "--help"]).ok().stdout;
+    assert!(
+        !ranges.contains("--fleet") && !ranges.contains("--waf-scope"),
+        "{ranges}"
+    );
+
+    // A setting that does not concern a command is not its flag; as a variable it is read as ever.
+    let out = sgsync.run(&["ranges", "--fleet", "fleet.toml"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("unexpected argument '--fleet'"),
+        "{out:?}"
+    );
+    let doc = fixture("ip-ranges/latest.json");
+    let doc = doc.to_str().unwrap();
+    // An advanced setting, hidden from the help, still works as a flag.
+    let quota = sgsync
+        .run(&[
+            "ranges",
+            "--ip-ranges",
+            doc,
+            "--rules-per-group",
+            "30",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(quota["groups_needed"], 6);
+
+    let man = sgsync.run(&["man"]).ok().stdout;
+    assert!(man.starts_with(".ie") || man.starts_with(".TH"), "not roff");
+    for name in sgsync::config::VARIABLES {
+        assert!(
+            man.contains(&format!("\\fB{name}\\fR")),
+            "the manual lacks {name}"
+        );
+    }
+    assert!(man.contains("SGSYNC_LOG") && man.contains("EXIT STATUS"));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = sgsync.run(&["completions", shell]).ok().stdout;
+        assert!(
+            script.contains("sgsync") && script.contains("detailed-exitcode"),
+            "{shell}: {script}"
+        );
+    }
+}
