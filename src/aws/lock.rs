@@ -38,6 +38,8 @@ pub(crate) struct Lock<'a> {
     ssm: &'a Client,
     name: String,
     holder: String,
+    /// When the lease this run took runs out (seconds since 1970).
+    expiry: u64,
 }
 
 fn now() -> u64 {
@@ -59,15 +61,17 @@ impl<'a> Lock<'a> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let lock = Lock {
+        let mut lock = Lock {
             ssm,
             name,
             holder: format!("{}-{nanos}", std::process::id()),
+            expiry: 0,
         };
         let until = std::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(200);
         loop {
-            let value = format!("{} {}", lock.holder, now() + LEASE.as_secs());
+            lock.expiry = now() + LEASE.as_secs();
+            let value = format!("{} {}", lock.holder, lock.expiry);
             let current = ssm.get_parameter().name(&lock.name).send().await;
             let (version, expired, held_by) = match current
                 .map_err(|e| sdk_error("ssm:GetParameter", e))
@@ -122,9 +126,8 @@ impl<'a> Lock<'a> {
                     info!(lock = %lock.name, "took the deployment's lease");
                     return Ok(Ok(lock));
                 }
-                // Lost: if this run's value is what the parameter now says, put the holder's back,
-                // so that the lease names who holds it (and its holder can give it back).
-                lock.restore(version + 1, &value).await;
+                // Lost: the parameter may now say this run's name (its write came after the
+                // winner's); the winner gives the lease back all the same (`release`).
             }
             if std::time::Instant::now() >= until {
                 let left = held_by
@@ -162,42 +165,11 @@ impl<'a> Lock<'a> {
         }
     }
 
-    /// After losing the race for the lease: when the parameter still holds this run's `value`, puts
-    /// back the winner's (version `winner`). Best effort: a lease left naming a loser runs out.
-    async fn restore(&self, winner: i64, value: &str) {
-        let current = self.ssm.get_parameter().name(&self.name).send().await;
-        let mine = current
-            .ok()
-            .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
-            .is_some_and(|v| v == value);
-        if !mine {
-            return;
-        }
-        let at = self
-            .ssm
-            .get_parameter()
-            .name(format!("{}:{winner}", self.name))
-            .send()
-            .await;
-        let Some(theirs) = at
-            .ok()
-            .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
-        else {
-            return;
-        };
-        let _ = self
-            .ssm
-            .put_parameter()
-            .name(&self.name)
-            .value(theirs)
-            .r#type(ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await;
-    }
-
-    /// Gives the lease back (if it is still this run's). A throttled or lost call is tried again
-    /// (a lease left behind stops the deployment's next runs until it runs out), a few times.
+    /// Gives the lease back. While it has not run out, the lease is this run's whatever the
+    /// parameter says: a later version can only be a loser's write (it lost to this one, which took
+    /// the very next version), never another holder's, who must wait for it to run out. After it
+    /// ran out, only a parameter still naming this run is deleted. A throttled or lost call is tried
+    /// again (a lease left behind stops the deployment's next runs until it runs out), a few times.
     pub(crate) async fn release(self) {
         let mine = format!("{} ", self.holder);
         let mut pause = Duration::from_millis(200);
@@ -207,7 +179,7 @@ impl<'a> Lock<'a> {
             match current.map_err(|e| sdk_error("ssm:GetParameter", e)) {
                 Ok(out) => {
                     let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-                    if !value.starts_with(&mine) {
+                    if now() >= self.expiry && !value.starts_with(&mine) {
                         warn!(lock = %self.name, "the lease was no longer this run's (it ran out?)");
                         return;
                     }

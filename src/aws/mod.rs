@@ -253,6 +253,20 @@ fn unanswered(operation: &str, context: &str) -> String {
             "{endpoint} did not answer in time: check the network (a proxy, a VPC without a route or an \
              endpoint for this service)"
         )
+    } else if [
+        "connection closed",
+        "connection reset",
+        "IncompleteMessage",
+        "Broken pipe",
+        "Parse(Version)",
+    ]
+    .iter()
+    .any(|cut| context.contains(cut))
+    {
+        format!(
+            "the connection to {endpoint} was cut before an answer, after the SDK's retries: check the \
+             network (a proxy in between?), then run again"
+        )
     } else if context.contains("response error") || context.contains("malformed") {
         format!(
             "{endpoint} answered with something that is not AWS's API: check AWS_ENDPOINT_URL (and any \
