@@ -74,6 +74,29 @@ struct DocumentArgs {
     settings: SyncFlags,
 }
 
+/// `plan`: the document, and where to write the plan for approval.
+#[derive(Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    doc: DocumentArgs,
+    /// Write the plan, to review and then apply with apply --plan
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// `apply`: the document, or an approved plan.
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    #[command(flatten)]
+    doc: DocumentArgs,
+    /// Apply exactly this plan (plan --out), or nothing
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["event", "ip_ranges", "md5", "force", "repack"])]
+    plan: Option<PathBuf>,
+    /// Do not ask before applying on a terminal
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show what a document yields for the selection: its CIDRs, the rules and groups they need, and what would not fit. Reads no AWS.
@@ -87,10 +110,10 @@ enum Command {
     },
     /// Show the changes a sync would make, and change nothing.
     #[command(after_help = PLAN_EXAMPLES)]
-    Plan(DocumentArgs),
+    Plan(PlanArgs),
     /// Make the managed allow-lists hold exactly the published ranges, and attach the groups to every target.
     #[command(after_help = APPLY_EXAMPLES)]
-    Apply(DocumentArgs),
+    Apply(ApplyArgs),
     /// Show what each kind holds now: the groups (rules against the quota, targets, free capacity), the prefix lists (what references them), the WAF IP sets.
     #[command(after_help = STATUS_EXAMPLES)]
     Status {
@@ -122,7 +145,8 @@ const RANGES_EXAMPLES: &str = examples!(
 const PLAN_EXAMPLES: &str = examples!(
     "sgsync plan                                   # the current document, this VPC",
     "sgsync plan --ip-ranges ip-ranges.json --detailed-exitcode",
-    "sgsync plan --event sns.json --kinds security-groups,waf-ip-sets"
+    "sgsync plan --event sns.json --kinds security-groups,waf-ip-sets",
+    "sgsync plan --out change.plan    # review it, then: sgsync apply --plan change.plan"
 );
 const APPLY_EXAMPLES: &str = examples!(
     "sgsync apply --ports 443 --vpc-id vpc-0123456789abcdef0",
@@ -318,7 +342,9 @@ fn show<T: Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<(), 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     let flags = match &cli.command {
         Command::Ranges { settings, .. } => settings.0.clone(),
-        Command::Plan(doc) | Command::Apply(doc) => doc.settings.0.clone(),
+        Command::Plan(PlanArgs { doc, .. }) | Command::Apply(ApplyArgs { doc, .. }) => {
+            doc.settings.0.clone()
+        }
         Command::Status { settings } => settings.0.clone(),
         Command::Lambda => ConfigArgs::default(),
         Command::Completions { shell } => {
@@ -368,8 +394,29 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
             let report = RangesReport::new(&config.service_label(), &ranges, sizing);
             show(&report, json)?;
         }
-        Command::Plan(doc) => return sync_command(config, &args, doc, Mode::Plan, json).await,
-        Command::Apply(doc) => return sync_command(config, &args, doc, Mode::Apply, json).await,
+        Command::Plan(PlanArgs {
+            doc,
+            out: Some(out),
+        }) => {
+            return plan_for_approval(config, &args, doc, &out, json).await;
+        }
+        Command::Plan(PlanArgs { doc, out: None }) => {
+            return sync_command(config, &args, doc, Mode::Plan, json).await;
+        }
+        Command::Apply(ApplyArgs {
+            plan: Some(plan), ..
+        }) => return apply_approved(config, &args, &plan, json).await,
+        Command::Apply(ApplyArgs { doc, yes, .. }) => {
+            let ask = !yes
+                && !json
+                && config.fleet.is_none()
+                && std::io::stdin().is_terminal()
+                && std::io::stdout().is_terminal();
+            if ask {
+                return apply_after_asking(config, doc).await;
+            }
+            return sync_command(config, &args, doc, Mode::Apply, json).await;
+        }
         Command::Status { .. } => {
             if let Some(location) = &config.fleet {
                 let fleet = read_fleet(&config, &args, location).await?;
@@ -408,6 +455,188 @@ async fn read_fleet(
         ..Environment::of_process()
     };
     Ok(fleet::parse(&text, &name, args, &env)?)
+}
+
+/// What an approved plan file holds: the plan, and everything it was computed from.
+const PLAN_FORMAT: &str = "sgsync-plan/1";
+
+/// The document of `doc` (not an event without one, not a fleet), loaded.
+async fn document_of(config: &Config, doc: DocumentArgs) -> Result<sgsync::Loaded, Box<dyn Error>> {
+    if config.fleet.is_some() {
+        return Err("a plan for approval covers one VPC: run it without FLEET (per entry)".into());
+    }
+    let Trigger::Document(input) = trigger(doc)? else {
+        return Err(
+            "a launch or tag event needs no approval (it only attaches): apply it as it is".into(),
+        );
+    };
+    Ok(sgsync::load(config, &input).await?)
+}
+
+/// `plan --out FILE`: the plan, and what it was computed from (the document's origin, synctoken and
+/// MD5, every setting, --force and --repack), with the fingerprint of its actions.
+async fn plan_for_approval(
+    mut config: Config,
+    args: &ConfigArgs,
+    doc: DocumentArgs,
+    out: &std::path::Path,
+    json: bool,
+) -> Result<ExitCode, Box<dyn Error>> {
+    config.guard.force = doc.force;
+    config.repack = doc.repack;
+    let detailed = doc.detailed_exitcode;
+    let loaded = document_of(&config, doc).await?;
+    let clients = Clients::connect(&config.region).await;
+    let outcome = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Plan).await?;
+    let summary = Summary::from(&outcome);
+    let settings: serde_json::Map<String, serde_json::Value> = sgsync::config::SETTINGS
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                args.value(s.var).unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let file = serde_json::json!({
+        "format": PLAN_FORMAT,
+        "document": {
+            "origin": loaded.document.origin,
+            "md5": loaded.document.md5(),
+            "synctoken": loaded.ranges.synctoken,
+        },
+        "settings": settings,
+        "force": config.guard.force,
+        "repack": config.repack,
+        "fingerprint": outcome.plan_fingerprint(),
+        "plan": summary,
+    });
+    std::fs::write(out, format!("{file:#}\n"))
+        .map_err(|e| format!("cannot write the plan to {}: {e}", out.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{outcome}");
+        println!(
+            "plan written to {}: apply it with `sgsync apply --plan {}`",
+            out.display(),
+            out.display()
+        );
+    }
+    let errors = outcome.all_errors();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
+}
+
+/// `apply --plan FILE`: exactly the approved plan, or nothing (the document, a setting or the
+/// plan itself moved: said which).
+async fn apply_approved(
+    mut config: Config,
+    args: &ConfigArgs,
+    path: &std::path::Path,
+    json: bool,
+) -> Result<ExitCode, Box<dyn Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    let file: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a plan of `sgsync plan --out` ({e}); nothing was changed",
+            path.display()
+        )
+    })?;
+    if file["format"] != PLAN_FORMAT {
+        return Err(format!(
+            "{} is not a plan of `sgsync plan --out` (format {}, expected {PLAN_FORMAT}); nothing was changed",
+            path.display(),
+            file["format"]
+        )
+        .into());
+    }
+    let moved: Vec<String> = sgsync::config::SETTINGS
+        .iter()
+        .filter_map(|s| {
+            let then = file["settings"][s.name].as_str().unwrap_or_default();
+            let now = args.value(s.var).unwrap_or_default();
+            (then != now).then(|| format!("{} was '{then}', is '{now}'", s.name))
+        })
+        .collect();
+    if !moved.is_empty() {
+        return Err(sgsync::Refusal::PlanMoved {
+            why: format!("settings changed: {}", moved.join("; ")),
+        }
+        .into());
+    }
+    let (Some(origin), Some(md5), Some(fingerprint)) = (
+        file["document"]["origin"].as_str(),
+        file["document"]["md5"].as_str(),
+        file["fingerprint"].as_str(),
+    ) else {
+        return Err(format!(
+            "{} lacks its document or fingerprint; nothing was changed",
+            path.display()
+        )
+        .into());
+    };
+    config.guard.force = file["force"].as_bool().unwrap_or(false);
+    config.repack = file["repack"].as_bool().unwrap_or(false);
+    config.approved_plan = Some(fingerprint.to_string());
+    let input = sgsync::Input::Location {
+        file_or_url: origin.to_string(),
+        md5: Some(md5.to_string()),
+    };
+    let clients = Clients::connect(&config.region).await;
+    let outcome = sgsync::run(&config, &clients, &input, Mode::Apply).await?;
+    show_outcome(&outcome, json)?;
+    let errors = outcome.all_errors();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(run_exit_code(errors.len(), outcome.changed(), false))
+}
+
+/// `apply` on a terminal: show the plan, ask, and apply exactly that plan on yes.
+async fn apply_after_asking(
+    mut config: Config,
+    doc: DocumentArgs,
+) -> Result<ExitCode, Box<dyn Error>> {
+    config.guard.force = doc.force;
+    config.repack = doc.repack;
+    let detailed = doc.detailed_exitcode;
+    let loaded = document_of(&config, doc).await?;
+    let clients = Clients::connect(&config.region).await;
+    let planned = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Plan).await?;
+    print!("{planned}");
+    if !planned.changed() {
+        return Ok(run_exit_code(planned.all_errors().len(), false, detailed));
+    }
+    print!("Apply these changes? Only 'yes' applies: ");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        println!("nothing was changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    config.approved_plan = Some(planned.plan_fingerprint());
+    let outcome = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Apply).await?;
+    print!("{outcome}");
+    let errors = outcome.all_errors();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
+}
+
+/// Prints a run's outcome as JSON or as its text.
+fn show_outcome(outcome: &sgsync::Outcome, json: bool) -> Result<(), Box<dyn Error>> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&Summary::from(outcome))?);
+    } else {
+        print!("{outcome}");
+    }
+    Ok(())
 }
 
 async fn sync_command(

@@ -68,6 +68,12 @@ impl Outcome {
         matches!(self.status, Status::Applied | Status::Planned)
     }
 
+    /// The fingerprint of what the run planned (or applied): every kind's actions, in order. An
+    /// approved plan (`plan --out`) carries it; `apply --plan` applies only a plan with the same one.
+    pub fn plan_fingerprint(&self) -> String {
+        plan_fingerprint(self.kinds.iter().map(|k| k.as_ref()))
+    }
+
     /// Everything that failed without stopping the rest: the run's, then each kind's. The run fails
     /// at the end when there is any (exit 1, `RunFailed`).
     pub fn all_errors(&self) -> Vec<String> {
@@ -143,6 +149,15 @@ pub enum Refusal {
         /// How long it still holds, at most.
         left_seconds: u64,
     },
+    /// `apply --plan`: what would be applied now is not the approved plan.
+    #[error(
+        "the approved plan no longer matches: applying now would do something else ({why}); nothing was \
+         changed. Run `sgsync plan --out FILE` again, review it, and apply that"
+    )]
+    PlanMoved {
+        /// What moved.
+        why: String,
+    },
     /// A new target cannot just be given the managed groups: they need a full run first.
     #[error(
         "{target} cannot just be given the managed groups: they first need a full run ({actions}); \
@@ -174,6 +189,20 @@ pub enum RunError {
     /// The run was refused.
     #[error(transparent)]
     Refused(#[from] Refusal),
+}
+
+/// SHA-256 of each kind's name and actions (as the summary's JSON shows them), hex.
+pub(crate) fn plan_fingerprint<'a>(kinds: impl Iterator<Item = &'a dyn Kind>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for kind in kinds {
+        let section = kind.summary();
+        hash.update(kind.noun().as_bytes());
+        hash.update([0]);
+        hash.update(section.value["actions"].to_string().as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which VPC a fleet entry is.

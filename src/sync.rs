@@ -151,6 +151,21 @@ async fn sync_pass(
             ));
         }
     }
+    if mode == Mode::Apply
+        && let Some(approved) = &config.approved_plan
+    {
+        let now = crate::outcome::plan_fingerprint(kinds.iter().map(|k| k.part()));
+        if &now != approved || !failed.is_empty() {
+            let why = if failed.is_empty() {
+                "the managed resources or targets changed since the plan (another run, or a hand)"
+                    .to_string()
+            } else {
+                let nouns: Vec<&str> = failed.iter().map(|(n, _)| *n).collect();
+                format!("{} could not be planned now", nouns.join(", "))
+            };
+            return Err(Refusal::PlanMoved { why }.into());
+        }
+    }
     let status = if !kinds.iter().any(|k| k.part().planned()) {
         Status::Unchanged
     } else if mode == Mode::Plan {

@@ -130,6 +130,9 @@ pub struct Config {
     /// Pack the rules into as few groups as the quotas allow, moving rules if needed (`--repack`, a
     /// flag of `plan` and `apply` only: a layout is never reshuffled unasked).
     pub repack: bool,
+    /// `apply --plan FILE`: the fingerprint of the approved plan; the run applies only a plan with
+    /// the same one (`Outcome::plan_fingerprint`), else changes nothing.
+    pub approved_plan: Option<String>,
     /// `ADOPT` (`--adopt`): record the resources carrying this deployment's tags that it did not
     /// record (an sgsync that kept no record made them).
     pub adopt: bool,
@@ -265,6 +268,7 @@ impl Config {
             },
             download_retry: value::<Millis>(args, Var::DownloadRetryMs)?.0,
             repack: false,
+            approved_plan: None,
             adopt: value::<Flag>(args, Var::Adopt)?.0,
             attach_carriers,
             change_topic: read::<TopicArn>(args, Var::ChangeTopicArn)?.map(|t| t.0),

@@ -353,3 +353,107 @@ fn each_help_fits_a_screen_and_the_manual_lists_every_setting() {
         );
     }
 }
+
+/// Approved plans: `plan --out FILE` writes the plan with what it was computed from; `apply --plan
+/// FILE` applies exactly that plan, or changes nothing and says what moved (the world, a setting,
+/// the document). On a terminal, `apply` shows the plan and applies it only on "yes".
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_plan_is_applied_exactly_or_not_at_all() {
+    let aws = Aws::start().await;
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = doc_file(&dir, "first.json", small_document(1_700_000_000, 0..30));
+    let second = doc_file(&dir, "second.json", small_document(1_700_000_100, 0..40));
+    let plan = dir.path().join("change.plan");
+    let plan = plan.to_str().unwrap();
+    let sgsync = aws.sgsync();
+
+    // Reviewed, then applied: exactly that.
+    let out = sgsync
+        .run(&["plan", "--ip-ranges", &first, "--out", plan])
+        .ok();
+    assert!(
+        out.stdout.contains("apply it with `sgsync apply --plan"),
+        "{out:?}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    assert_eq!(file["format"], "sgsync-plan/1");
+    assert_eq!(file["document"]["synctoken"], 1_700_000_000);
+    assert_eq!(file["settings"]["PORTS"], "80");
+    assert_eq!(file["plan"]["status"], "planned");
+    assert!(
+        aws.managed_groups("AUTOUPDATE").await.is_empty(),
+        "plan wrote"
+    );
+    let applied = sgsync
+        .run(&["apply", "--plan", plan, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(applied["status"], "applied");
+    assert_eq!(
+        aws.allowed(&aws.interface_groups(&eni).await).await.len(),
+        30
+    );
+
+    // The world moved between the review and the apply: nothing is changed.
+    sgsync
+        .run(&["plan", "--ip-ranges", &second, "--out", plan])
+        .ok();
+    let third = doc_file(&dir, "third.json", small_document(1_700_000_050, 0..35));
+    sgsync.run(&["apply", "--ip-ranges", &third]).ok();
+    let before = aws.allowed(&aws.interface_groups(&eni).await).await;
+    aws.proxy.clear();
+    let out = sgsync.run(&["apply", "--plan", plan]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("the approved plan no longer matches"),
+        "{out:?}"
+    );
+    assert!(
+        writes(&aws.proxy.calls()).is_empty(),
+        "{:?}",
+        writes(&aws.proxy.calls())
+    );
+    assert_eq!(aws.allowed(&aws.interface_groups(&eni).await).await, before);
+
+    // A setting changed since the review.
+    sgsync
+        .run(&["plan", "--ip-ranges", &second, "--out", plan])
+        .ok();
+    let out = sgsync
+        .clone()
+        .env("PORTS", "443")
+        .run(&["apply", "--plan", plan]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("PORTS was '80', is '443'"), "{out:?}");
+    // The document changed on disk.
+    std::fs::write(&second, small_document(1_700_000_100, 0..41)).unwrap();
+    let out = sgsync.run(&["apply", "--plan", plan]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("MD5 mismatch"), "{out:?}");
+    assert_eq!(aws.allowed(&aws.interface_groups(&eni).await).await, before);
+    // Not a plan.
+    let out = sgsync.run(&["apply", "--plan", &second]);
+    assert!(
+        out.stderr.contains("is not a plan of `sgsync plan --out`"),
+        "{out:?}"
+    );
+
+    // On a terminal: shown, asked, applied only on "yes".
+    let fourth = doc_file(&dir, "fourth.json", small_document(1_700_000_200, 0..45));
+    let out = sgsync.run_in_terminal(&["apply", "--ip-ranges", &fourth], "no\n");
+    assert!(out.stdout.contains("Apply these changes?"), "{out:?}");
+    assert!(out.stdout.contains("nothing was changed"), "{out:?}");
+    assert_eq!(aws.allowed(&aws.interface_groups(&eni).await).await, before);
+    let out = sgsync.run_in_terminal(&["apply", "--ip-ranges", &fourth], "yes\n");
+    assert!(out.stdout.contains("applied"), "{out:?}");
+    assert_eq!(
+        aws.allowed(&aws.interface_groups(&eni).await).await.len(),
+        45
+    );
+    // Not a terminal (scripts, CI, the function): never asks.
+    let out = sgsync.run(&["apply", "--ip-ranges", &fourth]).ok();
+    assert!(!out.stdout.contains("Apply these changes?"));
+}

@@ -76,6 +76,42 @@ impl Sgsync {
         self.run_under(&[], args)
     }
 
+    /// Runs sgsync on a terminal (`script` gives it one), typing `input`.
+    pub fn run_in_terminal(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let bin = env!("CARGO_BIN_EXE_sgsync");
+        let line = std::iter::once(bin)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        for v in sgsync::config::VARIABLES.iter().chain(AWS_VARS) {
+            cmd.env_remove(v);
+        }
+        for v in &self.unset {
+            cmd.env_remove(v);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("run script");
+        // `script` passes what it reads to the terminal; the answer waits there until it is asked.
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+
     /// Runs sgsync as the last argument of `wrapper` (e.g. `/usr/bin/time -f %M -o FILE`).
     pub fn run_under(&self, wrapper: &[&str], args: &[&str]) -> Output {
         let bin = env!("CARGO_BIN_EXE_sgsync");
