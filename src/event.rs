@@ -311,7 +311,14 @@ fn groups_set(event: &Value) -> Result<GroupsSetEvent, EventError> {
         "ModifyInstanceAttribute" => id("instanceId", "i-")
             .filter(|_| sets_groups)
             .map(|id| format!("arn:aws:ec2:{in_region}:{account}:instance/{id}")),
-        "SetSecurityGroups" => text(&request["loadBalancerArn"]),
+        "SetSecurityGroups" => text(&request["loadBalancerArn"]).filter(|arn| {
+            // An ALB or NLB ARN of this record's account, in printable ASCII: nothing else reaches a
+            // target lookup or a log line.
+            arn.len() <= 512
+                && arn.bytes().all(|b| b.is_ascii_graphic())
+                && arn.split(':').nth(4) == Some(account.as_str())
+                && arn.split(':').nth(2) == Some("elasticloadbalancing")
+        }),
         other => {
             return Err(EventError::Unsupported(format!(
                 "CloudTrail call {}; the function's rule should match ModifyNetworkInterfaceAttribute, \
@@ -459,6 +466,16 @@ mod tests {
             v["detail"]["requestParameters"]["networkInterfaceId"] = "eni-1/../instance/i-2".into();
         });
         assert_eq!(forged.resource, None);
+        for arn in [
+            "arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/app/x/1",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1\n\u{1b}[2K",
+            "arn:aws:ec2:us-east-1:123456789012:network-interface/eni-1",
+        ] {
+            let weird = edited("cloudtrail-set-security-groups.json", &|v| {
+                v["detail"]["requestParameters"]["loadBalancerArn"] = arn.into();
+            });
+            assert_eq!(weird.resource, None, "{arn}");
+        }
         // Another call: the rule should not have sent it.
         let mut other: Value = serde_json::from_slice(&fixture(
             "cloudtrail-modify-network-interface-attribute.json",

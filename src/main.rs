@@ -40,7 +40,7 @@ struct Cli {
 }
 
 /// What every help ends with.
-const MORE: &str = "Every flag is also an environment variable (--ports: PORTS). `sgsync man` lists every \
+const MORE: &str = "Every flag is also an environment variable (--vpc-id: VPC_ID). `sgsync man` lists every \
 setting, the advanced ones too; logs go to stderr, their filter is SGSYNC_LOG (e.g. SGSYNC_LOG=sgsync=debug).";
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -134,7 +134,7 @@ enum Command {
 /// What each command's help ends with.
 macro_rules! examples {
     ($($line:literal),*) => {
-        concat!("Examples:", $("\n  ", $line,)* "\n\nEvery flag is also an environment variable (--ports: PORTS); `sgsync man` lists them all.")
+        concat!("Examples:", $("\n  ", $line,)* "\n\nEvery flag is also an environment variable (--vpc-id: VPC_ID); `sgsync man` lists them all.")
     };
 }
 
@@ -158,11 +158,22 @@ const STATUS_EXAMPLES: &str = examples!(
 );
 
 fn main() -> ExitCode {
+    // Writing to a closed pipe (`sgsync ranges | head`) ends the process quietly, as for any Unix
+    // tool, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let cli = if in_lambda && std::env::args_os().len() == 1 {
-        Cli::parse_from(["sgsync", "lambda"])
+    let parsed = if in_lambda && std::env::args_os().len() == 1 {
+        Cli::try_parse_from(["sgsync", "lambda"])
     } else {
-        Cli::parse()
+        Cli::try_parse()
+    };
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,6 +202,47 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap refused: help and version are printed (exit 0); anything else is an error
+/// like the others (exit 1, never 2, which `--detailed-exitcode` means "changes"), with its JSON
+/// document when `--output json` was asked for.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    if json {
+        let doc = serde_json::json!({
+            "status": "error",
+            "error": { "kind": "usage", "message": first },
+        });
+        println!("{doc:#}");
+    }
+    eprint!("{text}");
+    ExitCode::FAILURE
 }
 
 /// What failed, in one word a script can branch on: `settings` (a flag or variable), `input` (a
@@ -251,8 +303,44 @@ fn run_exit_code(errors: usize, changed: bool, detailed: bool) -> ExitCode {
 /// The manual page: the commands, then every setting (the advanced ones `--help` leaves out
 /// included) and the environment that is not a setting.
 fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)?;
-    let roff = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    let cli = Cli::command();
+    let page = clap_mangen::Man::new(cli.clone());
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_extra_section(out)?;
+    // Every command with its own flags (clap_mangen would point to pages that do not exist).
+    let roff_text = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in cli.get_subcommands() {
+        writeln!(
+            out,
+            ".SS sgsync {}\n{}",
+            sub.get_name(),
+            roff_text(&sub.get_about().map(ToString::to_string).unwrap_or_default())
+        )?;
+        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            let value = arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map(|v| format!(" <{v}>"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                ".TP\n\\fB\\-\\-{}\\fR{}\n{}",
+                roff_text(long),
+                roff_text(&value),
+                roff_text(&arg.get_help().map(ToString::to_string).unwrap_or_default())
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        ".SH OUTPUT\nText, or with \\-\\-output json one JSON document on stdout: the run's summary, or \
+         {{\"status\": \"error\", \"error\": {{\"kind\": …, \"message\": …}}}} when it stopped before applying \
+         (kind: usage, settings, input, guard, aws, refused, plan, other). Errors are one line on stderr."
+    )?;
     writeln!(out, ".SH SETTINGS")?;
     writeln!(
         out,
@@ -263,9 +351,9 @@ fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
             out,
             ".TP\n\\fB{}\\fR, \\fB\\-\\-{}\\fR\n{}. Default: {}.",
             s.name,
-            roff(&s.flag()),
-            roff(s.help),
-            roff(s.default_text())
+            roff_text(&s.flag()),
+            roff_text(s.help),
+            roff_text(s.default_text())
         )?;
     }
     writeln!(out, ".SH ENVIRONMENT")?;

@@ -52,6 +52,21 @@ pub(crate) fn numbered(name: &str, stem: &str) -> bool {
         .is_some_and(is_index)
 }
 
+/// `{prefix}-{service}-{n}`: a name sgsync gives (with some prefix and service). A group's name
+/// cannot be changed after its creation, so unlike a tag or a record written without the SCP it is
+/// proof that sgsync made it: someone else's group (a team's `app-db`, a VPC's `default`) never
+/// passes, whatever its tags or the record say.
+pub(crate) fn named_by_sgsync(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.rsplit_once('-'))
+        .is_some_and(|(service, n)| {
+            let service_like =
+                |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b);
+            !service.is_empty() && service.bytes().all(service_like) && is_index(n)
+        })
+}
+
 impl Ownership {
     /// What a group named `name`, carrying this deployment's prefix tag and `deployment` (its
     /// `sgsync:deployment` tag, if any), is to this deployment.
@@ -107,4 +122,32 @@ pub(crate) fn natural_key(name: &str) -> (&str, u64, &str) {
     let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
     let number = name[stem.len()..].parse().unwrap_or(0);
     (stem, number, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_sgsync_gives_pass() {
+        for ours in [
+            "AUTOUPDATE-cloudfront-1",
+            "AUTOUPDATE-cloudfront_origin_facing-12",
+        ] {
+            assert!(named_by_sgsync(ours, "AUTOUPDATE"), "{ours}");
+        }
+        for theirs in [
+            "app-db",
+            "default",
+            "AUTOUPDATE",
+            "AUTOUPDATE-cloudfront",
+            "AUTOUPDATE-cloudfront-0",
+            "AUTOUPDATE-Cloudfront-1",
+            "AUTOUPDATE--1",
+            "OTHER-cloudfront-1",
+            "AUTOUPDATE_a1b2c3",
+        ] {
+            assert!(!named_by_sgsync(theirs, "AUTOUPDATE"), "{theirs}");
+        }
+    }
 }

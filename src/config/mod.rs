@@ -241,6 +241,17 @@ impl Config {
                     .into(),
             });
         }
+        if read::<TopicArn>(args, Var::ChangeTopicArn)?.is_some()
+            && read::<FleetLocation>(args, Var::Fleet)?.is_some()
+        {
+            return Err(ConfigError {
+                variable: "CHANGE_TOPIC_ARN",
+                value: args.get(Var::ChangeTopicArn).unwrap_or_default().to_string(),
+                reason: "a hub does not tell a topic yet (each entry runs with its account's role, which may \
+                         not publish there): set it in the deployments of the accounts instead"
+                    .into(),
+            });
+        }
         let config = Config {
             kinds,
             waf_scope,
@@ -380,6 +391,33 @@ mod tests {
             a.set(k, v).unwrap_or_else(|e| panic!("{e}"));
         }
         a
+    }
+
+    #[test]
+    fn a_change_topic_is_a_standard_topics_arn_and_not_a_hubs() {
+        let of = |pairs: &[(&str, &str)]| Config::from_args(&args(pairs), &Environment::default());
+        let ok = "arn:aws:sns:eu-west-1:123456789012:sgsync-changes";
+        assert_eq!(
+            of(&[("CHANGE_TOPIC_ARN", ok)])
+                .unwrap()
+                .change_topic
+                .as_deref(),
+            Some(ok)
+        );
+        for bad in [
+            "sgsync-changes",
+            "arn:aws:sns:eu-west-1:123456789012:changes.fifo",
+            "arn:awsX:sns:eu-west-1:123456789012:changes",
+            "arn:aws:sns:not a region!:123456789012:changes",
+            "arn:aws:sns:eu-west-1:12345:changes",
+            "arn:aws:sqs:eu-west-1:123456789012:changes",
+        ] {
+            assert!(of(&[("CHANGE_TOPIC_ARN", bad)]).is_err(), "{bad}");
+        }
+        let e = of(&[("CHANGE_TOPIC_ARN", ok), ("FLEET", "fleet.toml")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a hub does not tell a topic"), "{e}");
     }
 
     #[test]

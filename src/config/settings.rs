@@ -155,7 +155,7 @@ settings! {
     DeploymentId = "DEPLOYMENT_ID" {
         default: None, unset: "the Lambda function's name, else \"default\"",
         help: "Which deployment this is, recorded on what it creates, so two deployments never take each other's",
-        brief: "Which deployment owns what it makes", advanced: false,
+        brief: "Who owns what it makes [default, or the function]", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     Debug = "DEBUG" {
@@ -233,7 +233,7 @@ settings! {
     Kinds = "KINDS" {
         default: Some("security-groups"), unset: "",
         help: "Kinds of allow-list to keep in sync, comma-separated: security-groups, prefix-lists, waf-ip-sets",
-        brief: "security-groups, prefix-lists, waf-ip-sets", advanced: false,
+        brief: "Allow-lists to keep [security-groups]", advanced: false,
         commands: AWS, per_entry: PerEntry::Free, alias: Some("TARGETS"),
     }
     PrefixListMaxEntries = "PREFIX_LIST_MAX_ENTRIES" {

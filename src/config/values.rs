@@ -323,13 +323,33 @@ impl FromStr for TopicArn {
                 && n.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         };
+        // A Region as AWS names them: `us-east-1`, `us-gov-west-1`, `ap-southeast-4`.
+        let region_ok = |r: &str| {
+            let parts: Vec<&str> = r.split('-').collect();
+            parts.len() >= 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+                && parts[..parts.len() - 1]
+                    .iter()
+                    .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
+                && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        };
         match parts.as_slice() {
-            ["arn", partition, "sns", region, account, name]
-                if partition.starts_with("aws")
-                    && !region.is_empty()
-                    && account.len() == 12
-                    && account.bytes().all(|b| b.is_ascii_digit())
-                    && name_ok(name) =>
+            [_, _, _, _, _, name] if name.ends_with(".fifo") => Err(
+                "a FIFO topic needs a message group for every message; use a standard topic".into(),
+            ),
+            [
+                "arn",
+                "aws" | "aws-cn" | "aws-us-gov",
+                "sns",
+                region,
+                account,
+                name,
+            ] if region_ok(region)
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && name_ok(name) =>
             {
                 Ok(TopicArn(s.to_string()))
             }

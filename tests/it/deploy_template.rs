@@ -897,6 +897,11 @@ fn calls_that_set_a_targets_groups_reach_the_function_except_its_own() {
             own.as_str().unwrap().ends_with(":assumed-role/${Role}/"),
             "{name}: the function's own calls are not filtered out: {own:?}"
         );
+        assert_eq!(
+            pattern["detail"]["errorCode"][0]["exists"],
+            serde_yaml_ng::Value::Bool(false),
+            "{name}: failed calls invoke the function"
+        );
         assert_eq!(rule["Targets"][0]["Arn"]["Fn::GetAtt"][0], "Function");
         assert_eq!(
             t["Resources"]["GroupsSetPermission"]["Properties"]["SourceArn"]["Fn::GetAtt"][0],

@@ -314,11 +314,24 @@ fn each_help_fits_a_screen_and_the_manual_lists_every_setting() {
 
     // A setting that does not concern a command is not its flag; as a variable it is read as ever.
     let out = sgsync.run(&["ranges", "--fleet", "fleet.toml"]);
-    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains("unexpected argument '--fleet'"),
         "{out:?}"
     );
+    // A mistyped command line is an error (1), never "changes" (2), and one JSON document on stdout
+    // when JSON was asked for.
+    let out = sgsync.run(&["plan", "--detailed-exitcode", "--bogus", "--output", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["error"]["kind"], "usage", "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--bogus")
+    );
+    assert_eq!(sgsync.run(&["--version"]).code, 0);
     let doc = fixture("ip-ranges/latest.json");
     let doc = doc.to_str().unwrap();
     // An advanced setting, hidden from the help, still works as a flag.
@@ -337,6 +350,12 @@ fn each_help_fits_a_screen_and_the_manual_lists_every_setting() {
     assert_eq!(quota["groups_needed"], 6);
 
     let man = sgsync.run(&["man"]).ok().stdout;
+    // Each command's flags are in it, and no page it does not have is named.
+    assert!(
+        man.contains(".SS sgsync plan") && man.contains("detailed\\-exitcode"),
+        "{man}"
+    );
+    assert!(!man.contains("sgsync\\-plan(1)"), "{man}");
     assert!(man.starts_with(".ie") || man.starts_with(".TH"), "not roff");
     for name in sgsync::config::VARIABLES {
         assert!(
@@ -456,4 +475,32 @@ async fn an_approved_plan_is_applied_exactly_or_not_at_all() {
     // Not a terminal (scripts, CI, the function): never asks.
     let out = sgsync.run(&["apply", "--ip-ranges", &fourth]).ok();
     assert!(!out.stdout.contains("Apply these changes?"));
+}
+
+/// Output cut short by a closed pipe (`sgsync ranges | head -1`) ends the process quietly: no panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let doc = fixture("ip-ranges/latest.json");
+    let bin = env!("CARGO_BIN_EXE_sgsync");
+    for args in [
+        format!(
+            "{bin} ranges --ip-ranges {} --ip-versions ipv4,ipv6",
+            doc.display()
+        ),
+        format!("{bin} completions zsh"),
+        format!("{bin} man"),
+    ] {
+        for _ in 0..3 {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("{args} | head -1 >/dev/null")])
+                .env_remove("AWS_LAMBDA_RUNTIME_API")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+                "{args}: {stderr}"
+            );
+        }
+    }
 }

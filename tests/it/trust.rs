@@ -761,3 +761,65 @@ async fn a_lease_written_by_hand_froze_the_deployment() {
     aws.assert_holds_exactly(&expected_rules(&latest(), "80", false), "after the claim")
         .await;
 }
+
+/// Red team round 4, F1: without the SCP, the principal wrote a team's group (`app-db`, on an
+/// interface that never opted in) into the deployment's record and gave it the deployment's tags.
+/// With `ATTACH=carriers` that interface got every managed group and `app-db` was emptied and
+/// deleted. A name cannot be changed once given: a recorded group sgsync did not name is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_record_took_a_teams_group_and_its_interface() {
+    let aws = Aws::start().await;
+    let eni = aws.create_interface(&[]).await;
+    aws.tag_target(&eni, "AUTOUPDATE").await;
+    let sgsync = aws.sgsync().env("ATTACH", "carriers");
+    aws.apply_doc(&sgsync, &latest()).0.ok();
+    let app_db = aws
+        .create_tagged_group(
+            "app-db",
+            &[
+                ("sgsync:prefix", "AUTOUPDATE"),
+                ("sgsync:deployment", "default"),
+            ],
+        )
+        .await;
+    aws.authorize_raw(
+        &app_db,
+        aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(5432)
+            .to_port(5432)
+            .ip_ranges(
+                aws_sdk_ec2::types::IpRange::builder()
+                    .cidr_ip("10.0.0.0/16")
+                    .build(),
+            )
+            .build(),
+    )
+    .await;
+    let db = aws.create_interface(std::slice::from_ref(&app_db)).await;
+    let mut record: Vec<String> = aws
+        .record("default", "security-groups")
+        .await
+        .into_iter()
+        .collect();
+    record.push(app_db.clone());
+    aws.ssm
+        .put_parameter()
+        .name("/sgsync/default/security-groups")
+        .value(record.join(","))
+        .r#type(aws_sdk_ssm::types::ParameterType::StringList)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+
+    let out = aws.apply_doc(&sgsync, &latest()).0;
+    assert!(
+        out.stderr
+            .contains("is in this deployment's record but is not named as sgsync names"),
+        "{out:?}"
+    );
+    assert_eq!(aws.groups_on(&db).await, BTreeSet::from([app_db.clone()]));
+    let rules = aws.inbound_entries(&app_db).await;
+    assert_eq!(rules.len(), 1, "the team's rule was revoked: {rules:?}");
+}

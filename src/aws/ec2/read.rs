@@ -107,6 +107,18 @@ pub(crate) async fn managed_groups(
                     tagged.taken.insert(name.to_string());
                     continue;
                 }
+                // Nor can a name, once given: a recorded group sgsync did not name is someone
+                // else's (a record and tags written without the SCP), and is never used.
+                let prefix = tag(g.tags(), TAG_PREFIX).unwrap_or_default();
+                if !crate::ownership::named_by_sgsync(name, prefix) {
+                    warnings.push(format!(
+                        "group {id} ({name}) is in this deployment's record but is not named as sgsync names \
+                         its groups ({prefix}-<service>-<n>): someone else's group, left alone and never \
+                         attached (the record and tags were written without deploy/protect-tags-scp.json?); \
+                         take it out of the record"
+                    ));
+                    continue;
+                }
                 tagged
                     .groups
                     .push(observed_group(id, name, g, false, false, warnings));
