@@ -398,6 +398,33 @@ pub fn check_removal<T: Ord>(
 ///
 /// `removed`: what of `applied` has no address published any more (an aggregate that split is not
 /// removed: most of it still is).
+/// The guards of a kind whose entries are CIDRs (prefix lists, WAF IP sets), by address: an entry
+/// is removed only when none of its addresses is published any more (a split aggregate is not);
+/// removals are counted per selected family; growth is bounded.
+pub fn check_entries(
+    what: &'static str,
+    applied: &BTreeSet<IpNet>,
+    desired: &BTreeSet<IpNet>,
+    selected: &[Family],
+    limits: &GuardLimits,
+) -> Result<(), GuardError> {
+    let published = crate::addresses::Addresses::of(desired);
+    let removed: BTreeSet<IpNet> = (applied.iter())
+        .filter(|n| !published.overlaps(n))
+        .copied()
+        .collect();
+    check_families(
+        what,
+        applied,
+        &removed,
+        desired,
+        selected,
+        Family::of,
+        limits,
+    )?;
+    check_growth(applied, desired, limits)
+}
+
 pub fn check_families<T: Ord + Clone>(
     what: &'static str,
     applied: &BTreeSet<T>,

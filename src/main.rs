@@ -288,6 +288,16 @@ fn error_kind(e: &(dyn Error + 'static)) -> &'static str {
     }
 }
 
+/// Says on stderr what failed on the way (whatever the output format: errors go there) and gives
+/// the exit code of a run that completed: everything else was done, but what failed makes it fail.
+fn finished(outcome: &sgsync::Outcome, detailed: bool) -> ExitCode {
+    let errors = outcome.all_errors();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    run_exit_code(errors.len(), outcome.changed(), detailed)
+}
+
 /// The exit code of a run that completed: 1 when anything failed on the way (even if the rest was
 /// applied); with `--detailed-exitcode`, 2 when it found or made changes; else 0.
 fn run_exit_code(errors: usize, changed: bool, detailed: bool) -> ExitCode {
@@ -611,11 +621,7 @@ async fn plan_for_approval(
             out.display()
         );
     }
-    let errors = outcome.all_errors();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
+    Ok(finished(&outcome, detailed))
 }
 
 /// `apply --plan FILE`: exactly the approved plan, or nothing (the document, a setting or the
@@ -677,11 +683,7 @@ async fn apply_approved(
     let clients = Clients::connect(&config.region).await;
     let outcome = sgsync::run(&config, &clients, &input, Mode::Apply).await?;
     show_outcome(&outcome, json)?;
-    let errors = outcome.all_errors();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    Ok(run_exit_code(errors.len(), outcome.changed(), false))
+    Ok(finished(&outcome, false))
 }
 
 /// `apply` on a terminal: show the plan, ask, and apply exactly that plan on yes.
@@ -710,11 +712,7 @@ async fn apply_after_asking(
     config.approved_plan = Some(planned.plan_fingerprint());
     let outcome = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Apply).await?;
     print!("{outcome}");
-    let errors = outcome.all_errors();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
+    Ok(finished(&outcome, detailed))
 }
 
 /// Prints a run's outcome as JSON or as its text.
@@ -779,9 +777,5 @@ async fn sync_command(
     }
     // Everything else was done; what failed on the way makes the run fail (and is said on stderr,
     // where errors go, whatever the output format).
-    let errors = outcome.all_errors();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    Ok(run_exit_code(errors.len(), outcome.changed(), detailed))
+    Ok(finished(&outcome, detailed))
 }

@@ -81,16 +81,7 @@ impl Ownership {
             };
         }
         // `{prefix}-{service}-{n}` for some other service stem.
-        let other = name
-            .strip_prefix(&self.prefix)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|rest| rest.rsplit_once('-'))
-            .is_some_and(|(service, n)| {
-                let service_like =
-                    |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b);
-                !service.is_empty() && service.bytes().all(service_like) && is_index(n)
-            });
-        if other {
+        if named_by_sgsync(name, &self.prefix) {
             Claim::OtherService
         } else {
             Claim::Stray

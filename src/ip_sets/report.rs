@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::model::{Action, Changes, Scope};
 use super::part::Part;
-use crate::addresses::Addresses;
 use crate::guard::{self, GuardError, GuardLimits};
 use crate::kind::Section;
 use crate::kind::{Desired, Gauge, Kind};
@@ -294,22 +293,13 @@ impl Kind for Part {
             .iter()
             .flat_map(|s| s.addresses.iter().copied())
             .collect();
-        // Removed: entries none of whose addresses is published any more (a split one is not).
-        let published = Addresses::of(&desired.nets);
-        let removed: BTreeSet<IpNet> = (applied.iter())
-            .filter(|n| !published.overlaps(n))
-            .copied()
-            .collect();
-        guard::check_families(
+        guard::check_entries(
             "WAF IP set addresses",
             &applied,
-            &removed,
             &desired.nets,
             &desired.families,
-            Family::of,
             limits,
-        )?;
-        guard::check_growth(&applied, &desired.nets, limits)
+        )
     }
 
     fn planned(&self) -> bool {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::proxy::forward;
+use crate::support::proxy::query_call;
 use crate::support::*;
 
 /// One SQS query call to moto (query protocol); the answer's body.
@@ -14,22 +14,7 @@ fn sqs(aws: &Aws, query: &str) -> String {
         .endpoint()
         .trim_start_matches("http://")
         .to_string();
-    let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0";
-    forward(
-        &upstream,
-        "POST",
-        "/",
-        &[
-            (
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("Authorization".into(), auth.into()),
-        ],
-        format!("{query}&Version=2012-11-05").as_bytes(),
-    )
-    .map(|(_, _, b)| String::from_utf8_lossy(&b).to_string())
-    .expect("moto answers")
+    query_call(&upstream, "sqs", "2012-11-05", query)
 }
 
 fn between<'a>(text: &'a str, open: &str, close: &str) -> Vec<&'a str> {

@@ -455,7 +455,15 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
 
 /// Sends an EC2 query (form-encoded, default account) straight to moto.
 pub fn ec2_query(upstream: &str, query: &str) -> String {
-    let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";
+    query_call(upstream, "ec2", "2016-11-15", query)
+}
+
+/// One query-protocol call of `service` (API `version`) to moto, straight (moto reads the service
+/// from the signature's scope and checks no signature); the answer's body, empty when unreachable.
+pub fn query_call(upstream: &str, service: &str, version: &str, query: &str) -> String {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
     forward(
         upstream,
         "POST",
@@ -465,9 +473,9 @@ pub fn ec2_query(upstream: &str, query: &str) -> String {
                 "Content-Type".into(),
                 "application/x-www-form-urlencoded".into(),
             ),
-            ("Authorization".into(), auth.into()),
+            ("Authorization".into(), auth),
         ],
-        format!("{query}&Version=2016-11-15").as_bytes(),
+        format!("{query}&Version={version}").as_bytes(),
     )
     .map(|(_, _, b)| String::from_utf8_lossy(&b).to_string())
     .unwrap_or_default()
