@@ -747,7 +747,27 @@ async fn sync_command(
             entry.config.guard.force = config.guard.force;
             entry.config.repack = config.repack;
         }
-        let outcome = fleet::run_fleet(&config, &fleet, &input, mode, None, &|_| {}).await?;
+        // On a terminal, each VPC as it finishes (stderr: logs and JSON on stdout stay clean).
+        let total = fleet.entries.len();
+        let finished_so_far = std::sync::atomic::AtomicUsize::new(0);
+        let terminal = std::io::stderr().is_terminal();
+        let progress = |e: &sgsync::EntryOutcome<sgsync::Outcome>| {
+            if !terminal {
+                return;
+            }
+            let n = finished_so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let how = match &e.result {
+                Ok(o) if o.all_errors().is_empty() => o.status.word().to_string(),
+                Ok(_) => "completed with errors".to_string(),
+                Err(_) => "failed".to_string(),
+            };
+            eprintln!(
+                "[{n}/{total}] {}: {how} ({:.1} s)",
+                e.entry.label(),
+                e.duration.as_secs_f64()
+            );
+        };
+        let outcome = fleet::run_fleet(&config, &fleet, &input, mode, None, &progress).await?;
         if json {
             println!(
                 "{}",

@@ -322,3 +322,21 @@ async fn entries_without_security_groups_read_no_vpc_which_their_role_may_not() 
     );
     assert!(!actions.iter().any(|a| a == "DescribeVpcs"), "{actions:?}");
 }
+
+/// On a terminal, a fleet run says each VPC as it finishes (on stderr); without one it says nothing
+/// more than before (scripts read stdout, logs stay as they were).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_on_a_terminal_shows_each_vpc_as_it_finishes() {
+    let s = setup(FLEET).await;
+    // `script` merges the terminal's output into its stdout.
+    let out = s.sgsync.run_in_terminal(&["plan"], "");
+    for n in 1..=4 {
+        assert!(out.stdout.contains(&format!("[{n}/4] ")), "{out:?}");
+    }
+    assert!(
+        out.stdout.contains("333333333333 ap-southeast-2"),
+        "{out:?}"
+    );
+    let quiet = s.sgsync.run(&["plan"]).ok();
+    assert!(!quiet.stderr.contains("[1/4]"), "{quiet:?}");
+}
