@@ -175,10 +175,26 @@ async fn sync_pass(
         Status::Planned
     } else {
         let mut applied = false;
-        for kind in &mut kinds {
+        let total = kinds.len();
+        for (i, kind) in kinds.iter_mut().enumerate() {
+            // Progress, on stderr with the logs: a large apply (many groups, targets, lists) takes a
+            // while, and a kind's changes are waited for (prefix lists settle asynchronously).
+            let noun = kind.part().noun();
+            let steps = kind.part().summary().value["actions"]
+                .as_array()
+                .map_or(0, Vec::len);
+            info!("[{}/{total}] applying {noun}: {steps} step(s)", i + 1);
+            let started = std::time::Instant::now();
             match kind.apply().await {
-                Ok(()) => applied = true,
-                Err(e) => failed.push((kind.part().noun(), e.into())),
+                Ok(()) => {
+                    applied = true;
+                    info!(
+                        "[{}/{total}] {noun} applied in {:.1} s",
+                        i + 1,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Err(e) => failed.push((noun, e.into())),
             }
         }
         if !applied && failed.len() == 1 && kinds.len() == 1 {

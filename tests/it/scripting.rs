@@ -24,6 +24,11 @@ async fn detailed_exit_codes_tell_changes_from_none_and_errors_win() {
     assert_eq!(run(&["plan", "--ip-ranges", &first]).code, 0);
     let apply = run(&["apply", "--ip-ranges", &first, "--detailed-exitcode"]);
     assert_eq!(apply.code, 2, "an apply that changed things: {apply:?}");
+    // Progress on stderr, with the logs: each kind as it is applied.
+    assert!(
+        apply.stderr.contains("[1/1] applying ") && apply.stderr.contains(" applied in "),
+        "{apply:?}"
+    );
     let again = run(&["apply", "--ip-ranges", &first, "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "nothing to change: {again:?}");
     let plan = run(&["plan", "--ip-ranges", &first, "--detailed-exitcode"]);
