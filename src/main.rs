@@ -466,6 +466,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     for note in &config.notes {
         tracing::warn!("{note}");
     }
+    // Both set and different: REGION wins, and says so (AWS_REGION is what users of the SDK expect
+    // to decide).
+    if let Some(aws) = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty())
+        && args.get(sgsync::config::Var::Region).is_some()
+        && aws != config.region
+    {
+        tracing::warn!(
+            "REGION={} overrides AWS_REGION={aws}: this run reads and changes {}",
+            config.region,
+            config.region
+        );
+    }
     match cli.command {
         // Answered before any setting was read.
         Command::Completions { .. } | Command::Man => {}

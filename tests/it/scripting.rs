@@ -204,6 +204,15 @@ fn failures_to_reach_aws_are_one_line_naming_the_endpoint() {
             "{class}: the SDK's debug form leaked: {line}"
         );
     }
+    // REGION beside a different AWS_REGION wins, and says so.
+    let out = Sgsync::new("http://127.0.0.1:1")
+        .env("REGION", "eu-west-1")
+        .run(&["plan", "--ip-ranges", &good]);
+    assert!(
+        out.stderr
+            .contains("REGION=eu-west-1 overrides AWS_REGION=us-east-1"),
+        "{out:?}"
+    );
     // DEBUG=true shows what the SDK said, for the rare case the line is not enough.
     let out = Sgsync::new("http://127.0.0.1:1")
         .env("DEBUG", "true")
