@@ -500,6 +500,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                     .kinds
                     .prefix_lists
                     .then_some(config.prefix_list_max_entries),
+                groups: config.kinds.security_groups,
             };
             let report = RangesReport::new(&config.service_label(), &ranges, sizing);
             show(&report, json)?;

@@ -26,6 +26,8 @@ pub struct Sizing {
     pub quotas: Quotas,
     /// `PREFIX_LIST_MAX_ENTRIES`, when `KINDS` names prefix lists.
     pub list_cap: Option<usize>,
+    /// Whether `KINDS` names security groups (their capacity is then worth a warning).
+    pub groups: bool,
 }
 
 /// Published and aggregated prefix counts of one IP version.
@@ -74,6 +76,7 @@ impl RangesReport {
             ports,
             quotas,
             list_cap,
+            groups,
         } = sizing;
         let by_family = PerFamily {
             v4: ranges.ipv4.len() * ports,
@@ -81,7 +84,9 @@ impl RangesReport {
         };
         let groups_needed = quotas.groups_for(by_family);
         let mut warnings = ranges.warnings.clone();
-        if groups_needed > quotas.groups_per_target {
+        if !groups {
+            // No security groups to fill: their arithmetic is shown, not warned about.
+        } else if groups_needed > quotas.groups_per_target {
             warnings.push(format!(
                 "{groups_needed} groups are needed ({by_family} rules at {} per group and family), more than \
                  the {} groups a target takes (its own group included): security groups cannot hold this \
@@ -187,6 +192,10 @@ impl fmt::Display for RangesReport {
             self.groups_needed,
             rpg = self.rules_per_group
         )?;
+        // Warnings before the CIDRs, which may be hundreds of lines.
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
         for (family, cidrs) in [("ipv4", &self.cidrs.ipv4), ("ipv6", &self.cidrs.ipv6)] {
             if !cidrs.is_empty() {
                 writeln!(f, "{family}:")?;
@@ -194,9 +203,6 @@ impl fmt::Display for RangesReport {
                     writeln!(f, "  {c}")?;
                 }
             }
-        }
-        for w in &self.warnings {
-            writeln!(f, "warning: {w}")?;
         }
         Ok(())
     }
@@ -227,6 +233,7 @@ mod tests {
             ports,
             quotas: Quotas::default(),
             list_cap,
+            groups: true,
         }
     }
 
@@ -297,6 +304,19 @@ mod tests {
         assert!(report.warnings.is_empty(), "{report:?}");
         let report = RangesReport::new("CLOUDFRONT", &set(180, 0), sizing(1, None));
         assert!(report.warnings.is_empty(), "{report:?}");
+        // Without security groups in KINDS, their capacity is no warning.
+        let lists_only = Sizing {
+            groups: false,
+            ..sizing(2, Some(60))
+        };
+        let report = RangesReport::new("CLOUDFRONT", &set(180, 30), lists_only);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .all(|w| !w.contains("groups are needed")),
+            "{report:?}"
+        );
     }
 
     #[test]
