@@ -584,21 +584,31 @@ async fn document_of(config: &Config, doc: DocumentArgs) -> Result<sgsync::Loade
     Ok(sgsync::load(config, &input).await?)
 }
 
-/// `plan --out FILE`: the plan, and what it was computed from (the document's origin, synctoken and
-/// MD5, every setting, --force and --repack), with the fingerprint of its actions.
-async fn plan_for_approval(
+/// The flags of `doc` applied to `config`, and the plan of its document for this one VPC: the
+/// config, the document, the clients, the plan, and whether `--detailed-exitcode` was asked for.
+async fn plan_one_vpc(
     mut config: Config,
-    args: &ConfigArgs,
     doc: DocumentArgs,
-    out: &std::path::Path,
-    json: bool,
-) -> Result<ExitCode, Box<dyn Error>> {
+) -> Result<(Config, sgsync::Loaded, Clients, sgsync::Outcome, bool), Box<dyn Error>> {
     config.guard.force = doc.force;
     config.repack = doc.repack;
     let detailed = doc.detailed_exitcode;
     let loaded = document_of(&config, doc).await?;
     let clients = Clients::connect(&config.region).await;
-    let outcome = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Plan).await?;
+    let planned = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Plan).await?;
+    Ok((config, loaded, clients, planned, detailed))
+}
+
+/// `plan --out FILE`: the plan, and what it was computed from (the document's origin, synctoken and
+/// MD5, every setting, --force and --repack), with the fingerprint of its actions.
+async fn plan_for_approval(
+    config: Config,
+    args: &ConfigArgs,
+    doc: DocumentArgs,
+    out: &std::path::Path,
+    json: bool,
+) -> Result<ExitCode, Box<dyn Error>> {
+    let (config, loaded, _, outcome, detailed) = plan_one_vpc(config, doc).await?;
     let summary = Summary::from(&outcome);
     let settings: serde_json::Map<String, serde_json::Value> = sgsync::config::SETTINGS
         .iter()
@@ -700,16 +710,8 @@ async fn apply_approved(
 }
 
 /// `apply` on a terminal: show the plan, ask, and apply exactly that plan on yes.
-async fn apply_after_asking(
-    mut config: Config,
-    doc: DocumentArgs,
-) -> Result<ExitCode, Box<dyn Error>> {
-    config.guard.force = doc.force;
-    config.repack = doc.repack;
-    let detailed = doc.detailed_exitcode;
-    let loaded = document_of(&config, doc).await?;
-    let clients = Clients::connect(&config.region).await;
-    let planned = sgsync::sync_vpc(&config, &clients, &loaded, Mode::Plan).await?;
+async fn apply_after_asking(config: Config, doc: DocumentArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let (mut config, loaded, clients, planned, detailed) = plan_one_vpc(config, doc).await?;
     print!("{planned}");
     if !planned.changed() {
         return Ok(run_exit_code(planned.all_errors().len(), false, detailed));
