@@ -69,4 +69,5 @@ pub(crate) fn groups_api<'a>(config: &Config, clients: &'a Clients) -> AwsGroups
         config.adopt,
     )
     .attaching_carriers(config.attach_carriers)
+    .replacing(config.replaces.clone())
 }

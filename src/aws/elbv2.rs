@@ -19,6 +19,8 @@ pub(super) struct LoadBalancers {
     pub(super) targets: Vec<ObservedTarget>,
     /// Carrying a managed group without the tag: never modified.
     pub(super) untagged: Vec<ObservedTarget>,
+    /// The groups of the others: a group `REPLACES` names stays in use there after a swap.
+    pub(super) bystanders: std::collections::BTreeSet<String>,
 }
 
 /// Whether a load balancer takes security groups (gateway load balancers do not).
@@ -84,6 +86,8 @@ pub(super) async fn load_balancers(
                 found.targets.push(target);
             } else if groups.iter().any(|g| managed.contains(g)) {
                 found.untagged.push(target);
+            } else {
+                found.bystanders.extend(groups.iter().cloned());
             }
         }
     }

@@ -11,7 +11,7 @@ use super::{Clients, ec2, elbv2, observe};
 use crate::error::AwsError;
 use crate::ownership::Ownership;
 use crate::rule::Rule;
-use crate::security_groups::{GroupApi, GroupReads, Observed, QuotaOverrides, TargetId};
+use crate::security_groups::{GroupApi, GroupReads, Observed, QuotaOverrides, Replaces, TargetId};
 
 /// The AWS side of one VPC's security groups: the clients, the VPC, and what new groups and rules
 /// are made with.
@@ -33,6 +33,8 @@ pub(crate) struct AwsGroups<'a> {
     enforcement: BTreeMap<String, String>,
     /// `ATTACH=carriers`: what carries a managed group is a target too.
     carriers: bool,
+    /// `REPLACES`: the groups that may be swapped out of targets.
+    replaces: Option<Replaces>,
 }
 
 impl<'a> AwsGroups<'a> {
@@ -59,6 +61,7 @@ impl<'a> AwsGroups<'a> {
             recorded: BTreeSet::new(),
             enforcement: BTreeMap::new(),
             carriers: false,
+            replaces: None,
         }
     }
 
@@ -66,6 +69,12 @@ impl<'a> AwsGroups<'a> {
     /// all of them (`ATTACH=carriers`), besides the tagged targets.
     pub(crate) fn attaching_carriers(mut self, on: bool) -> Self {
         self.carriers = on;
+        self
+    }
+
+    /// The same, swapping the groups `replaces` names out of targets (`REPLACES`).
+    pub(crate) fn replacing(mut self, replaces: Option<Replaces>) -> Self {
+        self.replaces = replaces;
         self
     }
 
@@ -112,8 +121,11 @@ impl GroupReads for AwsGroups<'_> {
             &self.owner,
             self.overrides,
             &self.recorded,
-            self.adopt,
-            self.carriers,
+            observe::Scope {
+                adopt: self.adopt,
+                carriers: self.carriers,
+                replaces: self.replaces.as_ref(),
+            },
         )
         .await?;
         self.vpc_id = Some(observed.vpc_id.clone());

@@ -15,8 +15,18 @@ use crate::error::AwsError;
 use crate::ownership::{Ownership, Unrecorded};
 use crate::rule::PerFamily;
 use crate::security_groups::{
-    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, TargetId,
+    Observed, ObservedGroup, ObservedTarget, QuotaOverrides, Quotas, Replaces, TargetId,
 };
+
+/// What a read of the VPC looks for beyond the deployment's recorded groups and tagged targets.
+pub(crate) struct Scope<'a> {
+    /// `--adopt`: groups carrying the deployment's tags that it did not record are adopted.
+    pub(crate) adopt: bool,
+    /// `ATTACH=carriers`: what carries a managed group is a target too.
+    pub(crate) carriers: bool,
+    /// `REPLACES`: the groups sgsync does not manage on the targets are read, for the swap.
+    pub(crate) replaces: Option<&'a Replaces>,
+}
 
 /// Reads everything a plan needs in `vpc_id` (`None`: the region's default VPC) about the groups
 /// `owner` owns. Targets and quotas are read concurrently.
@@ -26,9 +36,13 @@ pub(crate) async fn observe(
     owner: &Ownership,
     overrides: QuotaOverrides,
     recorded: &BTreeSet<String>,
-    adopt: bool,
-    carriers: bool,
+    scope: Scope<'_>,
 ) -> Result<Observed, AwsError> {
+    let Scope {
+        adopt,
+        carriers,
+        replaces,
+    } = scope;
     let vpc_id = match vpc_id {
         Some(id) => id.to_string(),
         None => ec2::read::default_vpc(&clients.ec2).await?,
@@ -88,6 +102,28 @@ pub(crate) async fn observe(
             }
         }
     }
+    let foreign = match replaces {
+        Some(replaces) => {
+            let on_targets: BTreeSet<String> = (targets.iter())
+                .flat_map(|t| &t.groups)
+                .filter(|id| !ids.contains(id))
+                .cloned()
+                .collect();
+            let mut foreign = match on_targets.is_empty() {
+                true => BTreeMap::new(),
+                false => ec2::read::foreign_groups(&clients.ec2, &on_targets, replaces).await?,
+            };
+            let elsewhere: BTreeSet<&String> = (interfaces.bystanders.iter())
+                .chain(&balancers.bystanders)
+                .chain(untagged.iter().flat_map(|t| &t.groups))
+                .collect();
+            for (id, g) in &mut foreign {
+                g.elsewhere = elsewhere.contains(id);
+            }
+            foreign
+        }
+        None => BTreeMap::new(),
+    };
     let quotas = match read {
         Some(quotas) => quotas,
         None => held(&tagged.groups, &targets, overrides),
@@ -117,6 +153,8 @@ pub(crate) async fn observe(
         taken_names: tagged.taken,
         quotas,
         rule_digests: BTreeMap::new(),
+        foreign,
+        swapping: BTreeMap::new(),
         warnings,
     })
 }
@@ -241,6 +279,8 @@ pub(crate) async fn observe_event_targets(
         taken_names: tagged.taken,
         quotas,
         rule_digests,
+        foreign: BTreeMap::new(),
+        swapping: BTreeMap::new(),
         warnings,
     })
 }

@@ -141,6 +141,8 @@ pub struct Config {
     pub attach_carriers: bool,
     /// `CHANGE_TOPIC_ARN`: where a run that changed anything is told.
     pub change_topic: Option<String>,
+    /// `REPLACES`: groups sgsync may swap out of a tagged target for its own.
+    pub replaces: Option<crate::security_groups::Replaces>,
     /// What reading the settings has to say (an older name used), for the log.
     pub notes: Vec<String>,
 }
@@ -283,6 +285,7 @@ impl Config {
             adopt: value::<Flag>(args, Var::Adopt)?.0,
             attach_carriers,
             change_topic: read::<TopicArn>(args, Var::ChangeTopicArn)?.map(|t| t.0),
+            replaces: read(args, Var::Replaces)?,
             notes: args.notes.clone(),
         };
         config.check_names()?;
@@ -418,6 +421,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("a hub does not tell a topic"), "{e}");
+    }
+
+    #[test]
+    fn replaces_takes_group_ids_and_name_patterns_but_never_tags() {
+        let of = |pairs: &[(&str, &str)]| Config::from_args(&args(pairs), &Environment::default());
+        assert!(of(&[]).unwrap().replaces.is_none());
+        let r = of(&[("REPLACES", "name:AUTOUPDATE_*,sg-0123456789abcdef0")])
+            .unwrap()
+            .replaces
+            .unwrap();
+        assert!(r.names("sg-0123456789abcdef0", "web"));
+        assert!(r.names("sg-1", "AUTOUPDATE_HTTPS_x"));
+        let e = of(&[("REPLACES", "tag:AutoUpdate=true")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("REPLACES") && e.contains("anyone's to write"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -272,6 +272,12 @@ settings! {
         brief: "tagged or carriers [tagged]", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("which resources are changed: the hub's setting alone decides it"), alias: None,
     }
+    Replaces = "REPLACES" {
+        default: None, unset: "none (groups sgsync does not manage are never detached)",
+        help: "Groups sgsync may swap out of a tagged target for its own, in the write that attaches them, when its groups then allow every published rule they allowed and the groups that stay every outbound entry: group ids and name:PATTERN, comma-separated (e.g. name:AUTOUPDATE_*)",
+        brief: "Groups to swap out for sgsync's (migration)", advanced: true,
+        commands: SYNC, per_entry: PerEntry::Never("which groups are taken off targets: the hub's setting alone decides it"), alias: None,
+    }
     ChangeTopicArn = "CHANGE_TOPIC_ARN" {
         default: None, unset: "no notification",
         help: "An SNS topic told about every run that changed anything: one message, its subject what and where, its body the summary JSON",

@@ -251,13 +251,16 @@ impl Run<'_> {
                 }
             }
             Action::SetTargetGroups {
-                target, managed, ..
+                target,
+                managed,
+                replace,
+                ..
             } => {
                 let managed: Vec<String> = managed
                     .iter()
                     .map(|name| known_id(ids, "group", name))
                     .collect::<Result<_, _>>()?;
-                match self.set_target(api, target, managed).await {
+                match self.set_target(api, target, managed, replace).await {
                     Ok(()) => {}
                     Err(e) if skips_target(&e) => self.skip(target, &e),
                     Err(e) => return Err(e),
@@ -321,13 +324,15 @@ impl Run<'_> {
     }
 
     /// Sets a target's groups to its foreign groups *as they are now* (re-read right before the
-    /// write, so a group someone attached since the run looked is kept, in its place) followed by
-    /// `managed`. A target deleted meanwhile is done.
+    /// write, so a group someone attached since the run looked is kept, in its place) but those the
+    /// plan swaps out (`replace`), followed by `managed`. A target
+    /// deleted meanwhile is done.
     async fn set_target<A: GroupApi>(
         &mut self,
         api: &mut A,
         target: &TargetId,
         managed: Vec<String>,
+        replace: &[String],
     ) -> Result<(), AwsError> {
         let Some(now) = api.target_groups(target).await? else {
             warn!(%target, "the target no longer exists: nothing to attach to");
@@ -336,7 +341,7 @@ impl Run<'_> {
         };
         let mut all: Vec<String> = now
             .into_iter()
-            .filter(|id| !self.managed.contains(id))
+            .filter(|id| !self.managed.contains(id) && !replace.contains(id))
             .collect();
         let foreign = all.len();
         all.extend(managed);

@@ -17,6 +17,7 @@ mod model;
 mod packing;
 mod part;
 mod plan;
+mod replace;
 mod report;
 mod run;
 #[cfg(test)]
@@ -32,5 +33,6 @@ pub use model::{
 pub(crate) use packing::published_addresses;
 pub(crate) use part::Part;
 pub use plan::{PlanError, plan};
+pub use replace::{Destination, Egress, ForeignGroup, GroupPattern, Replaces};
 pub use run::GroupReads;
 pub(crate) use run::{Run, apply_part};

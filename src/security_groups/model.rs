@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::replace::ForeignGroup;
 use crate::ownership::Unrecorded;
 use crate::rule::{PerFamily, Rule};
 
@@ -153,6 +154,12 @@ pub struct Observed {
     /// `/sgsync/<DEPLOYMENT_ID>/security-group-rules`); read by the event path only, which attaches
     /// a group only while it holds exactly those.
     pub rule_digests: BTreeMap<String, String>,
+    /// The groups sgsync does not manage on the tagged targets that carry a group `REPLACES` names
+    /// (id → what a swap would take off): read only when REPLACES is set.
+    pub foreign: BTreeMap<String, ForeignGroup>,
+    /// Target → the foreign group ids its update swaps out: the planner's, from [`Self::foreign`]
+    /// (what the adapters read leaves it empty).
+    pub swapping: BTreeMap<TargetId, Vec<String>>,
     /// Things the user should know (unmanageable interfaces, unmodelled entries, a quota fallback …).
     pub warnings: Vec<String>,
 }
@@ -302,6 +309,10 @@ pub enum Action {
         attach: Vec<String>,
         /// Managed group names this call removes.
         detach: Vec<String>,
+        /// Foreign group ids this call swaps out (`REPLACES`): the managed groups then allow every
+        /// published rule they allowed, and the groups that stay every outbound entry.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        replace: Vec<String>,
     },
     /// Revoke rules from one group (one call), named by CIDR and port so the request is its own audit.
     Revoke {
@@ -342,7 +353,9 @@ impl Action {
     pub fn is_make(&self) -> bool {
         match self {
             Action::CreateGroup { .. } | Action::Authorize { .. } => true,
-            Action::SetTargetGroups { detach, .. } => detach.is_empty(),
+            Action::SetTargetGroups {
+                detach, replace, ..
+            } => detach.is_empty() && replace.is_empty(),
             _ => false,
         }
     }
@@ -357,7 +370,9 @@ impl Action {
             // An empty group attached nowhere: it takes nothing from anyone.
             Action::Reclaim { .. } => false,
             Action::Adopt { .. } => false,
-            Action::SetTargetGroups { detach, .. } => !detach.is_empty(),
+            Action::SetTargetGroups {
+                detach, replace, ..
+            } => !detach.is_empty() || !replace.is_empty(),
             _ => false,
         }
     }
@@ -373,6 +388,12 @@ pub struct Plan {
     /// Targets without room for the managed groups, left out of the plan (they keep the managed groups
     /// they carry, and every published rule those hold); each an error of the run.
     pub skipped_targets: Vec<SkippedTarget>,
+    /// Groups `REPLACES` names that the plan swaps out of every target carrying them and that
+    /// nothing else carries: sgsync never deletes them, it says they are attached nowhere.
+    pub released: Vec<String>,
+    /// Rules of swapped-out groups whose addresses the document no longer publishes: dropped on
+    /// purpose, said in the plan.
+    pub dropped: Vec<String>,
 }
 
 /// A target left out of a plan because it has no room for the managed groups.

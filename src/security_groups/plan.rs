@@ -31,6 +31,7 @@ use super::model::{
     Action, Desired, Observed, ObservedGroup, ObservedTarget, Plan, Quotas, SkippedTarget, TargetId,
 };
 use super::packing;
+use super::replace;
 use crate::addresses::Addresses;
 use crate::ownership::natural_key;
 use crate::rule::{PerFamily, Rule};
@@ -122,6 +123,77 @@ fn capacity_message(
 /// ([`Plan::skipped_targets`]). When no target could take the groups, or they would not fit even
 /// without any, the run is refused as a whole.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    let (swapped, refused) = swaps(desired, observed);
+    let mut p = plan_capacity(desired, &swapped)?;
+    p.skipped_targets.splice(0..0, refused);
+    released(desired, observed, &mut p);
+    Ok(p)
+}
+
+/// `observed` with the groups `REPLACES` names taken off each tagged target whose swap the verdict
+/// allows (the target update then swaps them out), and the targets whose swap it refuses left out,
+/// like targets without room: never modified, and keeping every published rule of the managed
+/// groups they carry.
+fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Vec<SkippedTarget>) {
+    let mut out = observed.clone();
+    if observed.foreign.values().all(|g| !g.replaceable) {
+        return (out, Vec::new());
+    }
+    let mut refused = Vec::new();
+    let targets = std::mem::take(&mut out.targets);
+    for mut t in targets {
+        let names_one = |id: &String| observed.foreign.get(id).is_some_and(|g| g.replaceable);
+        if !t.groups.iter().any(names_one) {
+            out.targets.push(t);
+            continue;
+        }
+        match replace::verdict(&t.groups, &observed.foreign, &desired.rules) {
+            Ok(ids) => {
+                t.groups.retain(|id| !ids.contains(id));
+                out.swapping.insert(t.id.clone(), ids);
+                out.targets.push(t);
+            }
+            Err(why) => {
+                refused.push(SkippedTarget {
+                    reason: format!("{}: {why}", t.id),
+                    target: t.id.clone(),
+                });
+                out.untagged.push(t);
+            }
+        }
+    }
+    (out, refused)
+}
+
+/// What a plan's swaps leave: the replaced groups now attached nowhere, and the rules they held that
+/// the document no longer publishes.
+fn released(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    let swapped: BTreeMap<&TargetId, &Vec<String>> = (plan.actions.iter())
+        .filter_map(|a| match a {
+            Action::SetTargetGroups {
+                target, replace, ..
+            } if !replace.is_empty() => Some((target, replace)),
+            _ => None,
+        })
+        .collect();
+    let ids: BTreeSet<&String> = swapped.values().flat_map(|ids| ids.iter()).collect();
+    for id in ids {
+        let Some(g) = observed.foreign.get(id) else {
+            continue;
+        };
+        let everywhere = (observed.targets.iter())
+            .filter(|t| t.groups.contains(id))
+            .all(|t| swapped.get(&t.id).is_some_and(|ids| ids.contains(id)));
+        if everywhere && !g.elsewhere {
+            plan.released.push(format!("{} ({id})", g.name));
+        }
+        plan.dropped
+            .extend(replace::dropped(g, &desired.rules).map(|r| format!("{r} (of {})", g.name)));
+    }
+}
+
+/// [`plan`] after the swaps: targets without room are left out until the groups fit on the rest.
+fn plan_capacity(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     let first = match plan_for(desired, observed) {
         Err(e @ PlanError::OverCapacity { .. }) => e,
         other => return other,
@@ -342,7 +414,8 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             .filter_map(|id| name_of.get(id.as_str()).copied())
             .collect();
         let wanted: BTreeSet<&str> = final_groups.iter().copied().collect();
-        if current == wanted {
+        let replace = observed.swapping.get(&t.id).cloned().unwrap_or_default();
+        if current == wanted && replace.is_empty() {
             continue;
         }
         let sorted = |set: BTreeSet<&str>| {
@@ -356,10 +429,16 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             managed: final_groups.iter().map(|n| n.to_string()).collect(),
             attach: sorted(wanted.difference(&current).copied().collect()),
             detach: sorted(current.difference(&wanted).copied().collect()),
+            replace,
         });
     }
     updates.sort_by_key(|a| match a {
-        Action::SetTargetGroups { attach, detach, .. } => (!detach.is_empty(), attach.is_empty()),
+        Action::SetTargetGroups {
+            attach,
+            detach,
+            replace,
+            ..
+        } => (!detach.is_empty() || !replace.is_empty(), attach.is_empty()),
         _ => unreachable!("only target updates are sorted here"),
     });
     actions.extend(updates);
@@ -427,7 +506,7 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     Ok(Plan {
         actions,
         layout,
-        skipped_targets: Vec::new(),
+        ..Plan::default()
     })
 }
 

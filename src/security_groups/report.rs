@@ -47,6 +47,12 @@ struct GroupsSummary<'a> {
     unrecorded: &'a [Unrecorded],
     /// Targets left out of the run (no room, or their write failed): each also an error.
     skipped_targets: Vec<&'a TargetId>,
+    /// Groups `REPLACES` names, swapped out of every target and attached nowhere now: never deleted.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    released_groups: &'a [String],
+    /// Rules of swapped-out groups that the document no longer publishes.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    dropped_rules: &'a [String],
 }
 
 /// The kind's section of the run's summary: top-level fields.
@@ -69,6 +75,8 @@ pub(super) fn summary(part: &Part) -> Section {
         actions: &part.plan.actions,
         unrecorded: &part.observed.unrecorded,
         skipped_targets: part.skipped_targets().map(|s| &s.target).collect(),
+        released_groups: &part.plan.released,
+        dropped_rules: &part.plan.dropped,
     };
     Section {
         key: None,
@@ -290,7 +298,20 @@ impl Kind for Part {
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.observed.warnings.clone()
+        let released = self.plan.released.iter().map(|g| {
+            format!(
+                "{g}, named by REPLACES, is swapped out of every target and attached nowhere else: \
+                 sgsync never deletes a group it does not own; delete it when you no longer need it"
+            )
+        });
+        let dropped =
+            self.plan.dropped.iter().map(|r| {
+                format!("the swap drops {r}: the document no longer publishes its addresses")
+            });
+        (self.observed.warnings.iter().cloned())
+            .chain(released)
+            .chain(dropped)
+            .collect()
     }
 
     fn errors(&self) -> Vec<String> {

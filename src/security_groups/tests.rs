@@ -1103,3 +1103,171 @@ fn one_target_without_room_never_stops_the_rest() {
     let e = plan_at(&d, &both.observe(), quotas(60, 5)).unwrap_err();
     assert!(matches!(e, PlanError::OverCapacity { .. }), "{e}");
 }
+
+/// REPLACES: a target too full for the managed groups, carrying the blog function's groups.
+mod replaces {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn all_out() -> Egress {
+        Egress {
+            protocol: "all".into(),
+            ports: None,
+            to: Destination::Net("0.0.0.0/0".parse().unwrap()),
+        }
+    }
+
+    /// The team's own group and two of the blog's (holding the published ranges on 443 and one
+    /// withdrawn range), on one or two interfaces; 130 published rules need 3 groups of 60, and
+    /// the default 5 groups per interface leave room for 2.
+    fn blog_world(targets: &[&str], own_egress: Vec<Egress>) -> (Observed, Desired) {
+        let d = desired(rules(0..130), 7);
+        let half = |r: std::ops::Range<u16>| -> BTreeSet<Rule> {
+            r.map(|i| rule(i, 443)).chain([rule(900, 443)]).collect()
+        };
+        let blog = |name: &str, rules: BTreeSet<Rule>| ForeignGroup {
+            name: name.into(),
+            replaceable: true,
+            rules,
+            egress: vec![all_out()],
+            ..ForeignGroup::default()
+        };
+        let foreign = BTreeMap::from([
+            (
+                "sg-own".to_string(),
+                ForeignGroup {
+                    name: "web".into(),
+                    egress: own_egress,
+                    ..ForeignGroup::default()
+                },
+            ),
+            (
+                "sg-b1".to_string(),
+                blog("AUTOUPDATE_HTTPS_a1", half(0..65)),
+            ),
+            (
+                "sg-b2".to_string(),
+                blog("AUTOUPDATE_HTTPS_b2", half(65..130)),
+            ),
+        ]);
+        let observed = Observed {
+            targets: (targets.iter())
+                .map(|t| ObservedTarget {
+                    id: TargetId::Interface(t.to_string()),
+                    groups: vec!["sg-own".into(), "sg-b1".into(), "sg-b2".into()],
+                })
+                .collect(),
+            foreign,
+            ..Observed::default()
+        };
+        (observed, d)
+    }
+
+    fn swapped(p: &Plan) -> Vec<(TargetId, Vec<String>, Vec<String>)> {
+        (p.actions.iter())
+            .filter_map(|a| match a {
+                Action::SetTargetGroups {
+                    target,
+                    foreign,
+                    replace,
+                    ..
+                } => Some((target.clone(), foreign.clone(), replace.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_blogs_groups_leave_in_the_write_that_attaches_sgsyncs() {
+        let (observed, d) = blog_world(&["eni-1"], vec![all_out()]);
+        let without = Observed {
+            foreign: BTreeMap::new(),
+            ..observed.clone()
+        };
+        assert!(matches!(
+            plan(&d, &without),
+            Err(PlanError::OverCapacity { .. })
+        ));
+        // The referee checks the order: the swap comes after the managed groups hold every rule.
+        let (p, world) = run(&observed, &d, Quotas::default());
+        assert_eq!(
+            swapped(&p),
+            [(
+                TargetId::Interface("eni-1".into()),
+                vec!["sg-own".to_string()],
+                vec!["sg-b1".to_string(), "sg-b2".to_string()]
+            )]
+        );
+        let ids = &world.targets[&TargetId::Interface("eni-1".into())];
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        assert_eq!(ids[0], "sg-own");
+        assert_eq!(
+            p.released,
+            ["AUTOUPDATE_HTTPS_a1 (sg-b1)", "AUTOUPDATE_HTTPS_b2 (sg-b2)"]
+        );
+        assert_eq!(
+            p.dropped,
+            [
+                "10.3.132.0/24 tcp/443 (of AUTOUPDATE_HTTPS_a1)",
+                "10.3.132.0/24 tcp/443 (of AUTOUPDATE_HTTPS_b2)"
+            ]
+        );
+        assert!(p.skipped_targets.is_empty());
+    }
+
+    #[test]
+    fn a_swap_that_would_narrow_the_outbound_access_skips_that_target_alone() {
+        let https_only = Egress {
+            protocol: "tcp".into(),
+            ports: Some((443, 443)),
+            to: Destination::Net("0.0.0.0/0".parse().unwrap()),
+        };
+        let (mut observed, d) = blog_world(&["eni-1", "eni-2"], vec![https_only]);
+        // eni-2 has a group of its own that allows every outbound connection.
+        observed.foreign.insert(
+            "sg-own2".into(),
+            ForeignGroup {
+                name: "api".into(),
+                egress: vec![all_out()],
+                ..ForeignGroup::default()
+            },
+        );
+        observed.targets[1].groups[0] = "sg-own2".into();
+        let p = plan(&d, &observed).unwrap();
+        let skipped: Vec<&SkippedTarget> = p.skipped_targets.iter().collect();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].target, TargetId::Interface("eni-1".into()));
+        assert!(
+            skipped[0]
+                .reason
+                .contains("outbound all traffic to 0.0.0.0/0 (of AUTOUPDATE_HTTPS_a1"),
+            "{}",
+            skipped[0].reason
+        );
+        let swaps = swapped(&p);
+        assert_eq!(swaps.len(), 1);
+        assert_eq!(swaps[0].0, TargetId::Interface("eni-2".into()));
+        // eni-1 still carries them: not released.
+        assert!(p.released.is_empty(), "{:?}", p.released);
+    }
+
+    #[test]
+    fn a_blog_group_also_on_an_interface_that_is_not_a_target_is_not_released() {
+        let (mut observed, d) = blog_world(&["eni-1"], vec![all_out()]);
+        observed.foreign.get_mut("sg-b2").unwrap().elsewhere = true;
+        let p = plan(&d, &observed).unwrap();
+        assert_eq!(p.released, ["AUTOUPDATE_HTTPS_a1 (sg-b1)"]);
+    }
+
+    #[test]
+    fn groups_replaces_does_not_name_stay() {
+        let (mut observed, d) = blog_world(&["eni-1"], vec![all_out()]);
+        observed.foreign.get_mut("sg-b2").unwrap().replaceable = false;
+        // sg-b1 alone frees the slot needed: 5 − 2 foreign groups leave room for the 3 managed ones.
+        let (p, world) = run(&observed, &d, Quotas::default());
+        assert_eq!(swapped(&p)[0].2, ["sg-b1"]);
+        let ids = &world.targets[&TargetId::Interface("eni-1".into())];
+        assert_eq!(&ids[..2], ["sg-own", "sg-b2"]);
+    }
+}

@@ -54,6 +54,7 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
                 foreign,
                 attach,
                 detach,
+                replace,
                 ..
             } => {
                 let mut line = format!("  ~ {target}:");
@@ -62,6 +63,10 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
                 }
                 for d in detach {
                     let _ = write!(line, " -{d}");
+                }
+                for id in replace {
+                    let name = observed.foreign.get(id).map_or("", |g| g.name.as_str());
+                    let _ = write!(line, " -{name} ({id}, REPLACES)");
                 }
                 if !foreign.is_empty() {
                     let _ = write!(line, " (keeps {})", foreign.join(", "));
@@ -156,12 +161,17 @@ impl fmt::Display for Action {
                 target,
                 attach,
                 detach,
+                replace,
                 ..
             } => write!(
                 f,
-                "set groups of {target} (+{} −{})",
+                "set groups of {target} (+{} −{}{})",
                 attach.len(),
-                detach.len()
+                detach.len(),
+                match replace.len() {
+                    0 => String::new(),
+                    n => format!(", swapping out {n} REPLACES names"),
+                }
             ),
             Action::RevokeOutbound { group, entries } => {
                 write!(f, "revoke {entries} outbound entries from {group}")

@@ -417,6 +417,9 @@ struct Refereed<'a> {
     before_access: BTreeMap<Option<TargetId>, BTreeSet<Allowed>>,
     /// Every target's foreign groups as they must be: as observed, plus what others attached since.
     foreign: BTreeMap<TargetId, Vec<String>>,
+    /// The foreign groups the plan swaps out of each target (`REPLACES`): they may leave it, in
+    /// its one update, and nothing else may.
+    swaps: BTreeMap<TargetId, Vec<String>>,
     untagged_before: BTreeMap<TargetId, Vec<String>>,
     meddling: Vec<(usize, Meddle)>,
     calls: usize,
@@ -496,7 +499,16 @@ impl Refereed<'_> {
             if ids.len() > before.max(quotas.groups_per_target) {
                 return fail(format!("{t} exceeds the groups quota"));
             }
-            if self.world.foreign_of(ids) != self.foreign[t] {
+            let now = self.world.foreign_of(ids);
+            let swapped = |before: &Vec<String>| -> Vec<String> {
+                let out = self.swaps.get(t).map_or(&[][..], Vec::as_slice);
+                before
+                    .iter()
+                    .filter(|id| !out.contains(id))
+                    .cloned()
+                    .collect()
+            };
+            if now != self.foreign[t] && now != swapped(&self.foreign[t]) {
                 return fail(format!("foreign groups of {t} changed"));
             }
         }
@@ -798,6 +810,14 @@ pub fn check_run_meddled(
             .map(|(t, ids)| (t.clone(), world.foreign_of(ids)))
             .collect(),
         untagged_before: world.untagged.clone(),
+        swaps: (plan.actions.iter())
+            .filter_map(|a| match a {
+                Action::SetTargetGroups {
+                    target, replace, ..
+                } => Some((target.clone(), replace.clone())),
+                _ => None,
+            })
+            .collect(),
         world,
         desired,
         observed,

@@ -8,6 +8,7 @@
 //! - `targets`: prefix lists, their RAM share and WAF IP sets;
 //! - `events`, `fleet`, `lambda_runtime`: the event path, many accounts, the function on the real runtime;
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
+//! - `migration`: from the blog function's groups to sgsync's in one apply (`REPLACES`);
 //! - `notify`: change notifications through SNS to a subscribed queue;
 //! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
@@ -32,6 +33,7 @@ mod guard_replay;
 mod hardening;
 mod iam_calls;
 mod lambda_runtime;
+mod migration;
 mod notify;
 mod planner_replay;
 mod scripting;

@@ -7,6 +7,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdG
 use ipnet::IpNet;
 
 use crate::rule::{PerFamily, PortRange, Rule};
+use crate::security_groups::{Destination, Egress};
 
 /// A group's inbound entries as sgsync sees them.
 #[derive(Debug, Default)]
@@ -125,6 +126,75 @@ pub(super) fn split(permissions: &[IpPermission]) -> Split {
         );
     }
     out
+}
+
+/// A permission's protocol as people write it (`-1` is all traffic).
+fn protocol(p: &IpPermission) -> String {
+    match p.ip_protocol().unwrap_or("-1") {
+        "-1" | "all" => "all".into(),
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        "1" => "icmp".into(),
+        "58" => "icmpv6".into(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+/// A permission's ports; `None` for all of them.
+fn port_span(p: &IpPermission) -> Option<(i32, i32)> {
+    match (p.from_port(), p.to_port()) {
+        (Some(from), Some(to)) if !(from == -1 && to == -1) || protocol(p).starts_with("icmp") => {
+            Some((from, to))
+        }
+        _ => None,
+    }
+}
+
+/// Each source or destination of permissions, one per entry: CIDRs as networks, prefix lists and
+/// groups by id.
+fn ends(p: &IpPermission) -> Vec<Destination> {
+    let nets = (p.ip_ranges().iter().filter_map(|r| r.cidr_ip()))
+        .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()))
+        .map(|c| match c.parse::<IpNet>() {
+            Ok(net) => Destination::Net(net),
+            Err(_) => Destination::Other(c.to_string()),
+        });
+    let others = (p
+        .prefix_list_ids()
+        .iter()
+        .filter_map(|l| l.prefix_list_id()))
+    .chain(p.user_id_group_pairs().iter().filter_map(|g| g.group_id()))
+    .map(|id| Destination::Other(id.to_string()));
+    nets.chain(others).collect()
+}
+
+/// Outbound permissions as one entry per destination.
+pub(super) fn egress(permissions: &[IpPermission]) -> Vec<Egress> {
+    (permissions.iter())
+        .flat_map(|p| {
+            ends(p).into_iter().map(|to| Egress {
+                protocol: protocol(p),
+                ports: port_span(p),
+                to,
+            })
+        })
+        .collect()
+}
+
+/// Inbound entries sgsync does not model, in words (`udp/53 from 10.0.0.0/8`).
+pub(super) fn described(unmanaged: &[IpPermission]) -> Vec<String> {
+    (unmanaged.iter())
+        .flat_map(|p| {
+            ends(p).into_iter().map(|from| {
+                let entry = Egress {
+                    protocol: protocol(p),
+                    ports: port_span(p),
+                    to: from,
+                };
+                entry.to_string().replacen(" to ", " from ", 1)
+            })
+        })
+        .collect()
 }
 
 /// How many entries (sources) permissions hold: EC2 counts each against the quota.

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, NetworkInterface, SecurityGroup, Tag};
 
-use super::permissions::{Split, count, split};
+use super::permissions::{self, Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
 use crate::ownership::{Claim, Ownership, Unrecorded};
-use crate::security_groups::{ObservedGroup, ObservedTarget, TargetId};
+use crate::security_groups::{ForeignGroup, ObservedGroup, ObservedTarget, Replaces, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
@@ -255,6 +255,46 @@ async fn group(ec2: &Client, group_id: &str) -> Result<SecurityGroup, AwsError> 
         .ok_or_else(|| AwsError::malformed(OP, "security group"))
 }
 
+/// The groups of `ids` sgsync does not manage, as a swap (`REPLACES`) would see them: name, whether
+/// REPLACES names it, inbound rules and other entries, outbound entries. One
+/// `DescribeSecurityGroups` per 100 ids.
+pub(crate) async fn foreign_groups(
+    ec2: &Client,
+    ids: &BTreeSet<String>,
+    replaces: &Replaces,
+) -> Result<BTreeMap<String, ForeignGroup>, AwsError> {
+    const OP: &str = "ec2:DescribeSecurityGroups";
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(100) {
+        let found = ec2
+            .describe_security_groups()
+            .set_group_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        for g in found.security_groups() {
+            let id = g
+                .group_id()
+                .ok_or_else(|| AwsError::malformed(OP, "group id"))?;
+            let name = g.group_name().unwrap_or_default().to_string();
+            let inbound = split(g.ip_permissions());
+            out.insert(
+                id.to_string(),
+                ForeignGroup {
+                    replaceable: replaces.names(id, &name),
+                    name,
+                    rules: inbound.rules,
+                    unmodelled: permissions::described(&inbound.unmanaged),
+                    egress: permissions::egress(g.ip_permissions_egress()),
+                    elsewhere: false,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// One group's inbound entries as they are now.
 pub(super) async fn entries(ec2: &Client, group_id: &str) -> Result<Split, AwsError> {
     Ok(split(group(ec2, group_id).await?.ip_permissions()))
@@ -277,6 +317,9 @@ pub(crate) struct Interfaces {
     /// Every group attached to any interface read (load balancers' interfaces included): what "used
     /// nowhere" is checked against.
     pub(crate) attached: BTreeSet<String>,
+    /// The groups of the interfaces that are neither targets nor carriers of a managed group (load
+    /// balancers' aside): a group `REPLACES` names stays in use there after a swap.
+    pub(crate) bystanders: BTreeSet<String>,
 }
 
 /// Which interfaces to read.
@@ -331,13 +374,16 @@ pub(crate) async fn interfaces(
             let groups = groups_of(eni);
             found.attached.extend(groups.iter().cloned());
             let carries = groups.iter().any(|g| managed.contains(g));
+            let description = eni.description().unwrap_or_default();
+            let load_balancer = eni.requester_managed() == Some(true)
+                && (description.starts_with("ELB app/") || description.starts_with("ELB net/"));
             if !opted_in && !carries {
+                if !load_balancer {
+                    found.bystanders.extend(groups);
+                }
                 continue;
             }
             if eni.requester_managed() == Some(true) {
-                let description = eni.description().unwrap_or_default();
-                let load_balancer =
-                    description.starts_with("ELB app/") || description.starts_with("ELB net/");
                 if !load_balancer {
                     warnings.push(aws_managed(id, description, &owner.prefix));
                 }

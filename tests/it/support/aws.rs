@@ -219,7 +219,7 @@ impl Aws {
     }
 
     /// An empty group in the default VPC, untagged.
-    pub(super) async fn create_group(&self, name: &str, description: &str) -> String {
+    pub async fn create_group(&self, name: &str, description: &str) -> String {
         let vpc = self.default_vpc().await;
         self.ec2
             .create_security_group()
