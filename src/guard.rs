@@ -182,7 +182,7 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 /// The special-purpose block `net` overlaps, if any (the most specific, to name it precisely).
-fn special_block(net: &IpNet) -> Option<(IpNet, &'static str)> {
+pub(crate) fn special_block(net: &IpNet) -> Option<(IpNet, &'static str)> {
     let table = match net {
         IpNet::V4(_) => SPECIAL_V4,
         IpNet::V6(_) => SPECIAL_V6,

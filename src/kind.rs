@@ -38,6 +38,9 @@ pub(crate) struct Desired {
     pub(crate) families: Vec<Family>,
     /// `--force`: what a kind refuses unless forced goes ahead.
     pub(crate) force: bool,
+    /// With `REPLACES`: every address the document publishes for the selected services, in every
+    /// region and family ([`crate::Loaded::service_wide`]).
+    pub(crate) service_wide: Option<crate::addresses::Addresses>,
 }
 
 /// Whether a run may write.

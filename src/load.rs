@@ -7,6 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::addresses::Addresses;
 use crate::config::Config;
 use crate::event::{Event, Notification};
 use crate::ranges::{self, RangeSet, RangesError, Selection};
@@ -52,6 +53,34 @@ pub struct Loaded {
     /// Downloaded from `IP_RANGES_URL` without a notification (the schedule, a "sync now"): the live
     /// document, so if it is older than what is applied, something recorded is wrong.
     pub live: bool,
+    /// With `REPLACES`: every address the document publishes for the selected services, in every
+    /// region and both families (what a swap may not take away unless the selection allows it);
+    /// `None` when not needed, or when that wider reading failed (then no swap is allowed).
+    pub service_wide: Option<Addresses>,
+}
+
+/// The addresses the document publishes for `selection`'s services in every region and both
+/// families; `None` when they cannot be read (a broken entry outside the selection, say).
+pub(crate) fn service_wide(bytes: &[u8], selection: &Selection) -> Option<Addresses> {
+    let wide = Selection {
+        regions: None,
+        ip_versions: ranges::IpVersions { v4: true, v6: true },
+        ..selection.clone()
+    };
+    match ranges::select(bytes, &wide) {
+        Ok(set) => {
+            let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
+                .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
+                .collect();
+            Some(Addresses::of(&nets))
+        }
+        Err(e) => {
+            warn!(
+                "REPLACES: the document's ranges of SERVICE in every region and family could not be read ({e}): no group is swapped out"
+            );
+            None
+        }
+    }
 }
 
 /// Why no document could be loaded. Nothing was changed.
@@ -105,10 +134,16 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
         }
     };
     info!(origin = %document.origin, bytes = document.bytes.len(), md5 = %document.md5(), "document loaded");
+    let ranges = selected?;
+    let service_wide = match config.replaces {
+        Some(_) => service_wide(&document.bytes, &selection),
+        None => None,
+    };
     Ok(Loaded {
         document,
-        ranges: selected?,
+        ranges,
         live: *input == Input::Configured,
+        service_wide,
     })
 }
 

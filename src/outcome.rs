@@ -201,6 +201,11 @@ pub(crate) fn plan_fingerprint<'a>(kinds: impl Iterator<Item = &'a dyn Kind>) ->
         hash.update([0]);
         hash.update(section.value["actions"].to_string().as_bytes());
         hash.update([0]);
+        // What a swap (REPLACES) drops is part of what was approved.
+        if let Some(dropped) = section.value.get("dropped_rules") {
+            hash.update(dropped.to_string().as_bytes());
+            hash.update([0]);
+        }
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

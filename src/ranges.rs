@@ -818,6 +818,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not a valid CIDR"), "{e}");
+        // Leading zeros read as octal by some tools (ipnet before 2.12.3 took them as decimal).
+        let e = select(
+            doc("CLOUDFRONT", "013.32.0.0/15").as_bytes(),
+            &sel(&["CLOUDFRONT"], "ipv4"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not a valid CIDR"), "{e}");
         let ok = select(
             doc("AMAZON", "120.52.22.97/27").as_bytes(),
             &sel(&["CLOUDFRONT"], "ipv4"),

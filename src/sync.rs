@@ -98,7 +98,7 @@ async fn sync_pass(
     let now = unix_now();
     guard::check_ranges(ranges, &config.guard)?;
     guard::check_synctoken(ranges.synctoken, now)?;
-    let desired = desired(config, ranges);
+    let desired = desired(config, loaded);
 
     let mut kinds = kinds::selected(config, clients);
     // Each kind fails alone: one that cannot be read, passed by its guards or planned is left out
@@ -234,7 +234,8 @@ async fn observe_one(kind: &mut (dyn KindRun + '_), for_status: bool) -> Result<
 }
 
 /// What the document asks of every kind.
-fn desired(config: &Config, ranges: &RangeSet) -> Desired {
+fn desired(config: &Config, loaded: &Loaded) -> Desired {
+    let ranges = &loaded.ranges;
     let nets: BTreeSet<IpNet> = ranges
         .ipv4
         .iter()
@@ -244,6 +245,7 @@ fn desired(config: &Config, ranges: &RangeSet) -> Desired {
     Desired {
         synctoken: ranges.synctoken,
         force: config.guard.force,
+        service_wide: loaded.service_wide.clone(),
         rules: desired_rules(&ranges.ipv4, &ranges.ipv6, &config.ports),
         nets,
         families: Family::ALL

@@ -111,7 +111,16 @@ pub(crate) async fn observe(
                 .collect();
             let mut foreign = match on_targets.is_empty() {
                 true => BTreeMap::new(),
-                false => ec2::read::foreign_groups(&clients.ec2, &on_targets, replaces).await?,
+                false => {
+                    ec2::read::foreign_groups(
+                        &clients.ec2,
+                        &on_targets,
+                        replaces,
+                        &owner.prefix,
+                        &mut warnings,
+                    )
+                    .await?
+                }
             };
             let elsewhere: BTreeSet<&String> = (interfaces.bystanders.iter())
                 .chain(&balancers.bystanders)
@@ -119,6 +128,12 @@ pub(crate) async fn observe(
                 .collect();
             for (id, g) in &mut foreign {
                 g.elsewhere = elsewhere.contains(id);
+            }
+            if !foreign.values().any(|g| g.replaceable) {
+                warnings.push(format!(
+                    "REPLACES={replaces} names no group on any target (group ids are lower case; names \
+                     match exactly, case included): nothing is swapped out"
+                ));
             }
             foreign
         }

@@ -183,6 +183,8 @@ fn for_entry(
         document: loaded.document.clone(),
         ranges,
         live: loaded.live,
+        // Per-entry settings never name other services, and this ignores regions and families.
+        service_wide: loaded.service_wide.clone(),
     }))
 }
 

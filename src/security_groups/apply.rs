@@ -174,6 +174,12 @@ pub async fn apply<A: GroupApi>(
     })
 }
 
+/// The foreign groups a target update swaps out, and those the plan saw staying.
+struct Swap<'a> {
+    out: &'a [String],
+    kept: &'a [String],
+}
+
 /// The state of one run of a plan.
 struct Run<'a> {
     ids: &'a mut BTreeMap<String, String>,
@@ -254,13 +260,18 @@ impl Run<'_> {
                 target,
                 managed,
                 replace,
+                foreign,
                 ..
             } => {
                 let managed: Vec<String> = managed
                     .iter()
                     .map(|name| known_id(ids, "group", name))
                     .collect::<Result<_, _>>()?;
-                match self.set_target(api, target, managed, replace).await {
+                let swap = Swap {
+                    out: replace,
+                    kept: foreign,
+                };
+                match self.set_target(api, target, managed, swap).await {
                     Ok(()) => {}
                     Err(e) if skips_target(&e) => self.skip(target, &e),
                     Err(e) => return Err(e),
@@ -325,14 +336,14 @@ impl Run<'_> {
 
     /// Sets a target's groups to its foreign groups *as they are now* (re-read right before the
     /// write, so a group someone attached since the run looked is kept, in its place) but those the
-    /// plan swaps out (`replace`), followed by `managed`. A target
+    /// plan swaps out (`swap.out`), followed by `managed`. A target
     /// deleted meanwhile is done.
     async fn set_target<A: GroupApi>(
         &mut self,
         api: &mut A,
         target: &TargetId,
         managed: Vec<String>,
-        replace: &[String],
+        swap: Swap<'_>,
     ) -> Result<(), AwsError> {
         let Some(now) = api.target_groups(target).await? else {
             warn!(%target, "the target no longer exists: nothing to attach to");
@@ -341,8 +352,20 @@ impl Run<'_> {
         };
         let mut all: Vec<String> = now
             .into_iter()
-            .filter(|id| !self.managed.contains(id) && !replace.contains(id))
+            .filter(|id| !self.managed.contains(id) && !swap.out.contains(id))
             .collect();
+        // The swap was checked against the groups that stay as the plan saw them (their outbound
+        // entries cover the swapped-out ones'): any other set, and it is not made.
+        if !swap.out.is_empty() && all.as_slice() != swap.kept {
+            return Err(AwsError::other(
+                CAPACITY,
+                format!(
+                    "{target}: its other groups changed since the plan, so the groups REPLACES names \
+                     were not swapped out (the check no longer holds); nothing was changed on it, the \
+                     next run checks again"
+                ),
+            ));
+        }
         let foreign = all.len();
         all.extend(managed);
         if all.len() > self.quotas.groups_per_target {

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::replace::ForeignGroup;
+use crate::addresses::Addresses;
 use crate::ownership::Unrecorded;
 use crate::rule::{PerFamily, Rule};
 
@@ -266,6 +267,10 @@ pub struct Desired {
     /// Pack into as few groups as the quotas allow, moving rules if needed (`--repack`); otherwise
     /// rules only move when they must.
     pub repack: bool,
+    /// With `REPLACES`: every address the document publishes for the selected services in every
+    /// region and family. A swap may take none of them away that `rules` do not allow; `None`
+    /// allows no swap.
+    pub service_wide: Option<Addresses>,
 }
 
 /// One step of a plan. The apply step makes exactly one API call per action. Groups are named by

@@ -103,8 +103,9 @@ fn capacity_message(
         "the desired state does not fit: {rules} rules need {} groups of {rpg} IPv4 and {rpg} IPv6 rules, \
          but at most {fits} fit ({groups} groups = {} groups per target{on}); nothing was changed. \
          To fix: select fewer ranges (SERVICE=CLOUDFRONT_ORIGIN_FACING, SERVICE_REGIONS, IP_VERSIONS=ipv4), \
-         use fewer PORTS (each port or range doubles the rules), free group slots on the targets, or raise \
-         the quotas in Service Quotas (L-0EA8095F rules per group, L-2AFB9258 groups per interface) and set \
+         use fewer PORTS (each port or range doubles the rules), free group slots on the targets (moving \
+         from the blog's function: REPLACES=name:<its PREFIX_NAME>_* swaps its groups out in the same \
+         write, docs/migrating-from-the-blog.md), or raise the quotas in Service Quotas (L-0EA8095F rules per group, L-2AFB9258 groups per interface) and set \
          RULES_PER_GROUP / GROUPS_PER_TARGET if Service Quotas is not readable",
         quotas.groups_for(*rules),
         quotas.groups_per_target
@@ -147,7 +148,7 @@ fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Vec<SkippedTarget
             out.targets.push(t);
             continue;
         }
-        match replace::verdict(&t.groups, &observed.foreign, &desired.rules) {
+        match replace::verdict(&t.groups, &observed.foreign, desired) {
             Ok(ids) => {
                 t.groups.retain(|id| !ids.contains(id));
                 out.swapping.insert(t.id.clone(), ids);
@@ -187,8 +188,7 @@ fn released(desired: &Desired, observed: &Observed, plan: &mut Plan) {
         if everywhere && !g.elsewhere {
             plan.released.push(format!("{} ({id})", g.name));
         }
-        plan.dropped
-            .extend(replace::dropped(g, &desired.rules).map(|r| format!("{r} (of {})", g.name)));
+        plan.dropped.extend(replace::dropped(g, desired));
     }
 }
 
@@ -223,8 +223,9 @@ fn plan_capacity(desired: &Desired, observed: &Observed) -> Result<Plan, PlanErr
                             "{} carries {own} groups sgsync does not manage, leaving room for {} of the {groups} \
                              managed groups under its quota of {} groups: it was skipped (it keeps the \
                              managed groups it has, and every published range they hold, but gets no new \
-                             ones); free group slots on it (detach groups it no longer needs, e.g. the blog \
-                             function's) or raise the groups-per-interface quota (L-2AFB9258)",
+                             ones); free group slots on it (detach groups it no longer needs; the blog \
+                             function's are swapped out in the same write with REPLACES=name:<its \
+                             PREFIX_NAME>_*) or raise the groups-per-interface quota (L-2AFB9258)",
                             t.id,
                             quotas.groups_per_target.saturating_sub(own),
                             quotas.groups_per_target

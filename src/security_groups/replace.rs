@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
+use super::model::Desired;
 use crate::addresses::Addresses;
+use crate::guard::special_block;
 use crate::rule::{PortRange, Rule};
 
 /// One item of `REPLACES`: a group id, or a `name:` glob pattern (`*`, `?`, `[…]`).
@@ -39,10 +41,17 @@ impl FromStr for Replaces {
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             if let Some(pattern) = item.strip_prefix("name:") {
                 let pattern = pattern.trim();
-                if pattern.chars().all(|c| c == '*') {
+                // A pattern that does not start with a few literal characters names far more than
+                // one function's groups (`*`, `?*`, `[!_]*`, `w*`).
+                let literal = pattern
+                    .chars()
+                    .take_while(|c| !matches!(c, '*' | '?' | '[' | ']'))
+                    .count();
+                if literal < 3 {
                     return Err(format!(
-                        "'{item}' would name every group, the team's own included: name the groups to \
-                         replace, e.g. name:AUTOUPDATE_*"
+                        "'{item}' would name far more than the groups to replace, the team's own \
+                         included: start the pattern with at least 3 characters of the names, e.g. \
+                         name:AUTOUPDATE_*"
                     ));
                 }
                 glob::Pattern::new(pattern)
@@ -50,6 +59,11 @@ impl FromStr for Replaces {
                 out.push(GroupPattern::Name(pattern.to_string()));
             } else if is_group_id(item) {
                 out.push(GroupPattern::Id(item.to_string()));
+            } else if is_group_id(&item.to_ascii_lowercase()) {
+                return Err(format!(
+                    "'{item}': group ids are lower case (EC2 matches them exactly); write {}",
+                    item.to_ascii_lowercase()
+                ));
             } else if item.starts_with("tag:") {
                 return Err(format!(
                     "'{item}': tags are anyone's to write, so they cannot name groups to replace; give \
@@ -71,7 +85,10 @@ impl FromStr for Replaces {
 
 fn is_group_id(s: &str) -> bool {
     s.strip_prefix("sg-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        matches!(hex.len(), 8 | 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -170,21 +187,31 @@ pub struct ForeignGroup {
     /// Attached to an interface or load balancer that is not a tagged target: a swap does not take
     /// it out of use.
     pub elsewhere: bool,
+    /// Groups whose rules name it as a source or destination: its members have access through it,
+    /// which no CIDR comparison sees, so it is never swapped out.
+    pub referenced_by: Vec<String>,
 }
 
 /// The verdict on one target that carries groups REPLACES names: the ids to swap out, or why not
-/// (the missing rules named).
+/// (what would be lost, named).
 pub(super) fn verdict(
     target_groups: &[String],
     foreign: &BTreeMap<String, ForeignGroup>,
-    desired: &BTreeSet<Rule>,
+    desired: &Desired,
 ) -> Result<Vec<String>, String> {
     let (replaced, kept): (Vec<&String>, Vec<&String>) = (target_groups.iter())
         .filter(|id| foreign.contains_key(*id))
         .partition(|id| foreign[*id].replaceable);
-    let published: Addresses = Addresses::of(desired.iter().map(|r| &r.net));
-    let ports: BTreeSet<PortRange> = desired.iter().map(|r| r.ports).collect();
     let mut missing: Vec<String> = Vec::new();
+    let Some(wide) = &desired.service_wide else {
+        return Err(refusal(
+            &replaced,
+            foreign,
+            &["what the document publishes beyond the selection, which could not be read".into()],
+        ));
+    };
+    let selected = Addresses::of(desired.rules.iter().map(|r| &r.net));
+    let ports: BTreeSet<PortRange> = desired.rules.iter().map(|r| r.ports).collect();
     for id in &replaced {
         let g = &foreign[*id];
         if let Some(entry) = g.unmodelled.first() {
@@ -193,57 +220,109 @@ pub(super) fn verdict(
                 g.name
             ));
         }
+        if let Some(by) = g.referenced_by.first() {
+            missing.push(format!(
+                "the access its members have through rules of {by} that name {} ({id})",
+                g.name
+            ));
+        }
         for rule in &g.rules {
-            let still = published.intersection(&Addresses::of([&rule.net]));
-            if still.is_empty() {
-                continue; // no longer published: the swap drops it on purpose
-            }
-            let covered = ports
+            // A group that held the published ranges held them on PORTS and nowhere else: a rule on
+            // another port is the team's own (SSH from the office), never one to drop.
+            let on_ports = ports
                 .iter()
                 .any(|p| p.from <= rule.ports.from && rule.ports.to <= p.to);
-            if !covered {
+            if !on_ports {
                 missing.push(format!(
-                    "inbound {rule} (of {}: PORTS does not allow tcp/{})",
+                    "inbound {rule} (of {}: tcp/{} is not on PORTS; add it to PORTS if the published \
+                     ranges need it)",
                     g.name, rule.ports
                 ));
+                continue;
+            }
+            // What the document still publishes of it, for SERVICE in any region or family, must
+            // be what this deployment allows: an IPv6 range with IP_VERSIONS=ipv4 is still
+            // CloudFront's.
+            let still = wide.intersection(&Addresses::of([&rule.net]));
+            if let Some(lost) = selected.missing(&still).first() {
+                missing.push(format!(
+                    "inbound {lost} tcp/{} (of {}: the document still publishes it for SERVICE, but \
+                     SERVICE_REGIONS or IP_VERSIONS leave it out)",
+                    rule.ports, g.name
+                ));
+                continue;
+            }
+            // What it allows beyond them goes with it: withdrawn ranges, on purpose; but no
+            // provider ever published private or other special-purpose space.
+            for rest in wide.missing(&Addresses::of([&rule.net])) {
+                if let Some((block, purpose)) = special_block(&rest) {
+                    missing.push(format!(
+                        "inbound {rule} (of {}: it allows {block}, {purpose} space, which no provider \
+                         publishes)",
+                        g.name
+                    ));
+                    break;
+                }
             }
         }
         for out in &g.egress {
             let kept_by = (kept.iter().filter_map(|k| foreign.get(*k)))
                 .any(|k| k.egress.iter().any(|e| e.covers(out)));
-            if !kept_by {
+            let said = format!("outbound {out}");
+            if !kept_by && !missing.iter().any(|m| m.starts_with(&format!("{said} "))) {
                 missing.push(format!(
-                    "outbound {out} (of {}; no group that stays allows it)",
+                    "{said} (of {}; no group that stays allows it: allow it in one, or revoke it from \
+                     the groups REPLACES names if the origin does not need it)",
                     g.name
                 ));
             }
         }
     }
-    match missing.as_slice() {
-        [] => Ok(replaced.into_iter().cloned().collect()),
-        [first, rest @ ..] => Err(format!(
-            "swapping out {} would take away {first}{}; nothing was changed on it: allow that in a group \
-             that stays, or take the group off by hand",
-            (replaced.iter())
-                .map(|id| format!("{} ({id})", foreign[*id].name))
-                .collect::<Vec<_>>()
-                .join(", "),
-            match rest.len() {
-                0 => String::new(),
-                n => format!(" and {n} more"),
-            }
-        )),
+    match missing.is_empty() {
+        true => Ok(replaced.into_iter().cloned().collect()),
+        false => Err(refusal(&replaced, foreign, &missing)),
     }
 }
 
-/// The rules a swap drops because the document no longer publishes their addresses: said in the
-/// plan, so nobody is surprised.
-pub(super) fn dropped<'a>(
-    group: &'a ForeignGroup,
-    desired: &BTreeSet<Rule>,
-) -> impl Iterator<Item = &'a Rule> + 'a {
-    let published: Addresses = Addresses::of(desired.iter().map(|r| &r.net));
-    (group.rules.iter()).filter(move |r| !published.overlaps(&r.net))
+fn refusal(
+    replaced: &[&String],
+    foreign: &BTreeMap<String, ForeignGroup>,
+    missing: &[String],
+) -> String {
+    format!(
+        "swapping out {} would take away {}{}; nothing was changed on it",
+        (replaced.iter())
+            .map(|id| format!("{} ({id})", foreign[*id].name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        missing[0],
+        match missing.len() - 1 {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        }
+    )
+}
+
+/// What a swap drops because the document no longer publishes it: said in the plan, so nobody is
+/// surprised.
+pub(super) fn dropped(group: &ForeignGroup, desired: &Desired) -> Vec<String> {
+    let Some(wide) = &desired.service_wide else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for rule in &group.rules {
+        let rest = wide.missing(&Addresses::of([&rule.net]));
+        match rest.as_slice() {
+            [] => {}
+            [only] if *only == rule.net => out.push(format!("{rule} (of {})", group.name)),
+            [first, ..] => out.push(format!(
+                "{rule} (of {}) but what the document publishes of it: {} prefix(es) such as {first}",
+                group.name,
+                rest.len()
+            )),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -292,8 +371,15 @@ mod tests {
         }
     }
 
-    fn desired() -> BTreeSet<Rule> {
-        [rule("13.32.0.0/15", 443), rule("2600:9000::/28", 443)].into()
+    fn desired() -> Desired {
+        let rules: BTreeSet<Rule> = [rule("13.32.0.0/15", 443), rule("2600:9000::/28", 443)].into();
+        Desired {
+            service_wide: Some(Addresses::of(rules.iter().map(|r| &r.net))),
+            rules,
+            synctoken: 1,
+            group_stem: "AUTOUPDATE-cloudfront".into(),
+            repack: false,
+        }
     }
 
     #[test]
@@ -304,16 +390,61 @@ mod tests {
         assert!(!r.names("sg-9", "web"));
         assert_eq!(r.to_string(), "sg-0123abcd,name:AUTOUPDATE_*");
         for (bad, says) in [
-            ("name:*", "every group"),
+            ("name:*", "far more than the groups"),
+            ("name:?*", "far more than the groups"),
+            ("name:[!_]*", "far more than the groups"),
+            ("name:w*", "far more than the groups"),
+            ("sg-0123ABCD", "lower case"),
             ("tag:AutoUpdate=true", "anyone's to write"),
             ("sg-12", "neither a group id"),
             ("AUTOUPDATE_*", "neither a group id"),
-            ("name:[", "not a valid name pattern"),
+            ("name:AUTO[", "not a valid name pattern"),
             (" , ", "no group named"),
         ] {
             let e = bad.parse::<Replaces>().unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn what_the_document_publishes_beyond_the_selection_is_never_swapped_away() {
+        // IP_VERSIONS=ipv4: the IPv6 range is still CloudFront's, in the document.
+        let mut d = desired();
+        d.rules.retain(|r| r.net.addr().is_ipv4());
+        let old = blog(
+            &[rule("13.32.0.0/15", 443), rule("2600:9000::/28", 443)],
+            vec![],
+        );
+        let (groups, foreign) = world(old, vec![]);
+        let e = verdict(&groups, &foreign, &d).unwrap_err();
+        assert!(e.contains("inbound 2600:9000::/28 tcp/443"), "{e}");
+        assert!(e.contains("still publishes it for SERVICE"), "{e}");
+        // Without the document's wider reading, nothing is swapped.
+        d.service_wide = None;
+        let old = blog(&[rule("13.32.0.0/15", 443)], vec![]);
+        let (groups, foreign) = world(old, vec![]);
+        assert!(verdict(&groups, &foreign, &d).is_err());
+    }
+
+    #[test]
+    fn a_rule_only_partly_published_is_said_to_be_dropped() {
+        let old = blog(&[rule("13.32.0.0/14", 443)], vec![]);
+        let (_, foreign) = world(old, vec![]);
+        assert_eq!(
+            dropped(&foreign["sg-0000000b"], &desired()),
+            [
+                "13.32.0.0/14 tcp/443 (of AUTOUPDATE_x) but what the document publishes of it: 1 prefix(es) such as 13.34.0.0/15"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_whose_members_others_allow_is_never_swapped_out() {
+        let mut old = blog(&[rule("13.32.0.0/15", 443)], vec![]);
+        old.referenced_by = vec!["db (sg-0000000d)".into()];
+        let (groups, foreign) = world(old, vec![]);
+        let e = verdict(&groups, &foreign, &desired()).unwrap_err();
+        assert!(e.contains("rules of db (sg-0000000d)"), "{e}");
     }
 
     #[test]
@@ -328,10 +459,10 @@ mod tests {
             verdict(&groups, &foreign, &desired()),
             Ok(vec!["sg-0000000b".to_string()])
         );
-        let dropped: Vec<String> = dropped(&foreign["sg-0000000b"], &desired())
-            .map(|r| r.to_string())
-            .collect();
-        assert_eq!(dropped, ["54.0.0.0/24 tcp/443"]);
+        assert_eq!(
+            dropped(&foreign["sg-0000000b"], &desired()),
+            ["54.0.0.0/24 tcp/443 (of AUTOUPDATE_x)"]
+        );
     }
 
     #[test]
@@ -341,6 +472,23 @@ mod tests {
         let e = verdict(&groups, &foreign, &desired()).unwrap_err();
         assert!(e.contains("inbound 13.32.0.0/16 tcp/80"), "{e}");
         assert!(e.contains("AUTOUPDATE_x (sg-0000000b)"), "{e}");
+        assert!(e.contains("not on PORTS"), "{e}");
+    }
+
+    #[test]
+    fn the_teams_own_rules_are_never_dropped_as_unpublished() {
+        // Named by id by mistake: SSH from the office, and a private range on the published port.
+        for (team, says) in [
+            (rule("10.0.0.0/8", 22), "tcp/22 is not on PORTS"),
+            (rule("10.0.0.0/8", 443), "10.0.0.0/8, private-use"),
+            // A world-open rule on the port: its private part is the VPC's own (health checks).
+            (rule("0.0.0.0/0", 443), "which no provider publishes"),
+        ] {
+            let old = blog(&[team], vec![]);
+            let (groups, foreign) = world(old, vec![]);
+            let e = verdict(&groups, &foreign, &desired()).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -48,10 +48,8 @@ struct GroupsSummary<'a> {
     /// Targets left out of the run (no room, or their write failed): each also an error.
     skipped_targets: Vec<&'a TargetId>,
     /// Groups `REPLACES` names, swapped out of every target and attached nowhere now: never deleted.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     released_groups: &'a [String],
     /// Rules of swapped-out groups that the document no longer publishes.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     dropped_rules: &'a [String],
 }
 
@@ -300,7 +298,7 @@ impl Kind for Part {
     fn warnings(&self) -> Vec<String> {
         let released = self.plan.released.iter().map(|g| {
             format!(
-                "{g}, named by REPLACES, is swapped out of every target and attached nowhere else: \
+                "{g}, named by REPLACES, leaves every target it is on and is attached nowhere else: \
                  sgsync never deletes a group it does not own; delete it when you no longer need it"
             )
         });

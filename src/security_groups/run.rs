@@ -61,6 +61,14 @@ pub(crate) async fn apply_part<A: GroupApi>(
             "{target} was deleted during the run: nothing to attach to"
         ));
     }
+    // A swap that was not made leaves its groups where they are: not released.
+    let not_made: Vec<&String> = (part.observed.targets.iter())
+        .filter(|t| applied.failed.iter().any(|f| f.target == t.id))
+        .flat_map(|t| &t.groups)
+        .collect();
+    part.plan
+        .released
+        .retain(|g| !not_made.iter().any(|id| g.ends_with(&format!("({id})"))));
     part.changes = applied.changes;
     part.ids = Some(applied.ids);
     part.failed_targets = applied.failed;
@@ -125,6 +133,7 @@ impl<A: GroupApi + GroupReads + Send> KindRun for Run<A> {
                 synctoken: desired.synctoken,
                 group_stem: self.stem.clone(),
                 repack: self.repack,
+                service_wide: desired.service_wide.clone(),
             };
             let plan =
                 plan_with_free_names(&mut self.api, &desired, &mut self.part.observed).await?;

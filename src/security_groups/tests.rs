@@ -35,6 +35,7 @@ fn desired(rules: BTreeSet<Rule>, synctoken: u64) -> Desired {
         synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
         repack: false,
+        service_wide: None,
     }
 }
 
@@ -1122,9 +1123,17 @@ mod replaces {
     /// withdrawn range), on one or two interfaces; 130 published rules need 3 groups of 60, and
     /// the default 5 groups per interface leave room for 2.
     fn blog_world(targets: &[&str], own_egress: Vec<Egress>) -> (Observed, Desired) {
-        let d = desired(rules(0..130), 7);
+        let mut d = desired(rules(0..130), 7);
+        d.service_wide = Some(crate::addresses::Addresses::of(
+            d.rules.iter().map(|r| &r.net),
+        ));
+        // Each also holds a range Amazon withdrew (public space: the test ranges are 10.x).
+        let withdrawn = Rule {
+            net: "54.0.0.0/24".parse().unwrap(),
+            ports: PortRange::single(443),
+        };
         let half = |r: std::ops::Range<u16>| -> BTreeSet<Rule> {
-            r.map(|i| rule(i, 443)).chain([rule(900, 443)]).collect()
+            r.map(|i| rule(i, 443)).chain([withdrawn]).collect()
         };
         let blog = |name: &str, rules: BTreeSet<Rule>| ForeignGroup {
             name: name.into(),
@@ -1209,8 +1218,8 @@ mod replaces {
         assert_eq!(
             p.dropped,
             [
-                "10.3.132.0/24 tcp/443 (of AUTOUPDATE_HTTPS_a1)",
-                "10.3.132.0/24 tcp/443 (of AUTOUPDATE_HTTPS_b2)"
+                "54.0.0.0/24 tcp/443 (of AUTOUPDATE_HTTPS_a1)",
+                "54.0.0.0/24 tcp/443 (of AUTOUPDATE_HTTPS_b2)"
             ]
         );
         assert!(p.skipped_targets.is_empty());

@@ -69,7 +69,13 @@ pub(super) fn diff(plan: &Plan, observed: &Observed) -> String {
                     let _ = write!(line, " -{name} ({id}, REPLACES)");
                 }
                 if !foreign.is_empty() {
-                    let _ = write!(line, " (keeps {})", foreign.join(", "));
+                    let kept: Vec<String> = (foreign.iter())
+                        .map(|id| match observed.foreign.get(id) {
+                            Some(g) => format!("{} ({id})", g.name),
+                            None => id.clone(),
+                        })
+                        .collect();
+                    let _ = write!(line, " (keeps {})", kept.join(", "));
                 }
                 targets.push(line);
             }
@@ -170,7 +176,7 @@ impl fmt::Display for Action {
                 detach.len(),
                 match replace.len() {
                     0 => String::new(),
-                    n => format!(", swapping out {n} REPLACES names"),
+                    n => format!(", swapping out {n} groups REPLACES names"),
                 }
             ),
             Action::RevokeOutbound { group, entries } => {

@@ -29,7 +29,7 @@ async fn blog_layout(aws: &Aws) -> (String, String, Vec<String>) {
             .collect();
         if i == 0 {
             // Withdrawn by Amazon since the blog function last ran.
-            ranges.push(IpRange::builder().cidr_ip("198.51.100.0/24").build());
+            ranges.push(IpRange::builder().cidr_ip("52.0.0.0/24").build());
         }
         aws.authorize_raw(
             &id,
@@ -83,8 +83,7 @@ async fn one_apply_moves_an_origin_from_the_blogs_groups_to_sgsyncs() {
         );
     }
     assert!(
-        plan.stdout
-            .contains("the swap drops 198.51.100.0/24 tcp/80"),
+        plan.stdout.contains("the swap drops 52.0.0.0/24 tcp/80"),
         "{plan:?}"
     );
 
@@ -92,7 +91,7 @@ async fn one_apply_moves_an_origin_from_the_blogs_groups_to_sgsyncs() {
     let out = out.ok();
     assert!(
         out.stdout
-            .contains("named by REPLACES, is swapped out of every target and attached nowhere"),
+            .contains("named by REPLACES, leaves every target it is on and is attached nowhere"),
         "{out:?}"
     );
     let groups = aws.assert_holds_exactly(&expected, "after the move").await;
@@ -149,4 +148,96 @@ async fn a_swap_that_would_take_outbound_access_is_refused_and_changes_nothing_o
         "{out:?}"
     );
     assert_eq!(aws.interface_groups(&eni).await, before);
+}
+
+/// Red team round 5 (the principal and the tired operator against REPLACES), each refused with what
+/// would be lost named, the origin untouched: F1, CloudFront's IPv6 ranges in a blog group while
+/// `IP_VERSIONS=ipv4` (still published: not the swap's to drop); F4, a database group that allows
+/// the blog group's members; F2, a too-wide pattern that also matches another deployment's group
+/// (never swapped out, whatever REPLACES says).
+#[tokio::test(flavor = "multi_thread")]
+async fn red_team_round_5_a_swap_never_takes_what_is_still_published_or_reached_through_membership()
+{
+    let aws = Aws::start().await;
+    let (eni, web, blog) = blog_layout(&aws).await;
+    let before = aws.interface_groups(&eni).await;
+    let v6 = expected_cidrs(&latest(), true)
+        .into_iter()
+        .find(|c| c.contains(':'))
+        .unwrap();
+    aws.authorize_raw(
+        &blog[0],
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(80)
+            .to_port(80)
+            .ipv6_ranges(
+                aws_sdk_ec2::types::Ipv6Range::builder()
+                    .cidr_ipv6(&v6)
+                    .build(),
+            )
+            .build(),
+    )
+    .await;
+    let db = aws.create_group("db", "the team's database").await;
+    aws.authorize_raw(
+        &db,
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(5432)
+            .to_port(5432)
+            .user_id_group_pairs(
+                aws_sdk_ec2::types::UserIdGroupPair::builder()
+                    .group_id(&blog[1])
+                    .build(),
+            )
+            .build(),
+    )
+    .await;
+    let sgsync = aws.sgsync().env("REPLACES", "name:AUTOUPDATE_*");
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("inbound {v6} tcp/80"))
+            && out.stdout.contains("still publishes"),
+        "{out:?}"
+    );
+    assert_eq!(aws.interface_groups(&eni).await, before);
+
+    // The IPv6 rule gone, only the membership is left to refuse.
+    let sgsync = sgsync.env("IP_VERSIONS", "ipv4,ipv6");
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("rules of db ({db})")),
+        "{out:?}"
+    );
+    assert_eq!(aws.interface_groups(&eni).await, before);
+
+    // F2: the blog's second group replaced by one with sgsync's name and another deployment's tags;
+    // the pattern a tired operator typed matches it too.
+    let other = aws
+        .create_tagged_group(
+            "AUTOUPDATE-cloudfront-9",
+            &[
+                ("sgsync:prefix", "AUTOUPDATE"),
+                ("sgsync:deployment", "other"),
+            ],
+        )
+        .await;
+    let groups = vec![
+        web.clone(),
+        blog[0].clone(),
+        other.clone(),
+        blog[2].clone(),
+        blog[3].clone(),
+    ];
+    aws.set_groups(&eni, &groups).await;
+    let sgsync = aws
+        .sgsync()
+        .env("REPLACES", "name:AUTOUPDATE*")
+        .env("IP_VERSIONS", "ipv4,ipv6");
+    let (out, _) = aws.apply_doc(&sgsync, &latest());
+    assert!(out.stdout.contains("is never swapped out"), "{out:?}");
+    assert!(aws.interface_groups(&eni).await.contains(&other), "{out:?}");
 }

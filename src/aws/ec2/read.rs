@@ -10,7 +10,7 @@ use super::permissions::{self, Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::ownership::{Claim, Ownership, Unrecorded};
+use crate::ownership::{Claim, Ownership, Unrecorded, named_by_sgsync};
 use crate::security_groups::{ForeignGroup, ObservedGroup, ObservedTarget, Replaces, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -256,12 +256,16 @@ async fn group(ec2: &Client, group_id: &str) -> Result<SecurityGroup, AwsError> 
 }
 
 /// The groups of `ids` sgsync does not manage, as a swap (`REPLACES`) would see them: name, whether
-/// REPLACES names it, inbound rules and other entries, outbound entries. One
-/// `DescribeSecurityGroups` per 100 ids.
+/// REPLACES names it, inbound rules and other entries, outbound entries, the groups whose rules name
+/// it. A group with sgsync's name or tags (another deployment's) is never one to replace, whatever
+/// REPLACES says. One `DescribeSecurityGroups` per 100 ids, and two more (paginated) for the
+/// references when REPLACES names any.
 pub(crate) async fn foreign_groups(
     ec2: &Client,
     ids: &BTreeSet<String>,
     replaces: &Replaces,
+    prefix: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, ForeignGroup>, AwsError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
     let ids: Vec<String> = ids.iter().cloned().collect();
@@ -279,17 +283,64 @@ pub(crate) async fn foreign_groups(
                 .ok_or_else(|| AwsError::malformed(OP, "group id"))?;
             let name = g.group_name().unwrap_or_default().to_string();
             let inbound = split(g.ip_permissions());
+            let sgsyncs = named_by_sgsync(&name, prefix)
+                || g.tags()
+                    .iter()
+                    .any(|t| t.key().is_some_and(|k| k.starts_with("sgsync:")));
+            let named = replaces.names(id, &name);
+            if named && sgsyncs {
+                warnings.push(format!(
+                    "REPLACES names {name} ({id}), which carries sgsync's name or tags (another \
+                     deployment's, or one sgsync made): it is never swapped out"
+                ));
+            }
             out.insert(
                 id.to_string(),
                 ForeignGroup {
-                    replaceable: replaces.names(id, &name),
+                    replaceable: named && !sgsyncs,
                     name,
                     rules: inbound.rules,
                     unmodelled: permissions::described(&inbound.unmanaged),
                     egress: permissions::egress(g.ip_permissions_egress()),
                     elsewhere: false,
+                    referenced_by: Vec::new(),
                 },
             );
+        }
+    }
+    let named: Vec<String> = (out.iter())
+        .filter(|(_, g)| g.replaceable)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for chunk in named.chunks(100) {
+        for key in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
+            let mut pages = ec2
+                .describe_security_groups()
+                .filters(filter(key, chunk.iter().cloned()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| sdk_error(OP, e))?;
+                for by in page.security_groups() {
+                    let (by_id, by_name) = (
+                        by.group_id().unwrap_or_default(),
+                        by.group_name().unwrap_or_default(),
+                    );
+                    let pairs = (by.ip_permissions().iter())
+                        .chain(by.ip_permissions_egress())
+                        .flat_map(|p| p.user_id_group_pairs())
+                        .filter_map(|pair| pair.group_id());
+                    for target in pairs {
+                        // Its own rules count too: members reach each other through them.
+                        if let Some(g) = out.get_mut(target) {
+                            let who = format!("{by_name} ({by_id})");
+                            if !g.referenced_by.contains(&who) {
+                                g.referenced_by.push(who);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(out)
@@ -386,6 +437,8 @@ pub(crate) async fn interfaces(
             if eni.requester_managed() == Some(true) {
                 if !load_balancer {
                     warnings.push(aws_managed(id, description, &owner.prefix));
+                    // Never modified, so what it carries stays in use.
+                    found.bystanders.extend(groups);
                 }
                 continue;
             }
