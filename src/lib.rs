@@ -46,6 +46,7 @@ mod dispatch;
 mod error;
 pub mod event;
 pub mod fleet;
+pub mod formats;
 pub mod guard;
 pub mod ip_sets;
 mod kind;
