@@ -118,7 +118,8 @@ fn pipeline(b: Bencher) {
     // The copy of the input is made outside the timing: a download hands its buffer over.
     b.with_inputs(|| bytes.clone()).bench_local_values(|bytes| {
         let doc = Document::new(black_box(bytes), "bench");
-        let (check, set) = sgsync::verified_selection(&doc, Some(&md5), &selection);
+        let (check, set) =
+            sgsync::verified_selection(&doc, Some(&md5), sgsync::formats::Source::Aws, &selection);
         check.unwrap();
         let set = set.unwrap();
         let d = Desired {

@@ -511,6 +511,7 @@ mod tests {
             published_v4: v4s.len(),
             published_v6: v6s.len(),
             warnings: Vec::new(),
+            ordered: true,
         }
     }
 

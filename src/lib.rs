@@ -13,6 +13,7 @@
 //!        ► load          where the document comes from → verified bytes → selected ranges
 //!            ► source    download from the pinned URL (timeout, size cap) or read a file; MD5 check
 //!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
+//!            ► formats   or another provider's document (SOURCE): Google, GitHub, Cloudflare, …
 //!        ► rule          ranges × ports → desired rules (the unit every quota counts)
 //!        ► guard         sanity checks between what is applied and what would be
 //!        ► sync          the orchestrator: for every kind `kinds` lists, in one loop, through the
@@ -72,7 +73,7 @@ pub use dispatch::run_event;
 pub use error::{AwsError, chain as error_chain};
 pub use kind::{KindError, Mode};
 pub use lambda::serve;
-pub use load::{Input, LoadError, Loaded, load, verified_selection};
+pub use load::{Input, LoadError, Loaded, load, select_document, verified_selection};
 pub use outcome::{
     EntryLabel, EntryOutcome, FleetOutcome, Inventory, Outcome, Refusal, RunError, Status,
 };

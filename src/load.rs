@@ -10,6 +10,9 @@ use tracing::{info, warn};
 use crate::addresses::Addresses;
 use crate::config::Config;
 use crate::event::{Event, Notification};
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use crate::formats::{self, FormatError, Source, Version};
 use crate::ranges::{self, RangeSet, RangesError, Selection};
 use crate::source::{self, Document, Limits, SourceError};
 
@@ -61,13 +64,17 @@ pub struct Loaded {
 
 /// The addresses the document publishes for `selection`'s services in every region and both
 /// families; `None` when they cannot be read (a broken entry outside the selection, say).
-pub(crate) fn service_wide(bytes: &[u8], selection: &Selection) -> Option<Addresses> {
+pub(crate) fn service_wide(
+    source: Source,
+    bytes: &[u8],
+    selection: &Selection,
+) -> Option<Addresses> {
     let wide = Selection {
         regions: None,
         ip_versions: ranges::IpVersions { v4: true, v6: true },
         ..selection.clone()
     };
-    match ranges::select(bytes, &wide) {
+    match select_document(source, bytes, &wide, unix_now()) {
         Ok(set) => {
             let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
                 .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
@@ -92,6 +99,84 @@ pub enum LoadError {
     /// It is malformed, or the selection is empty.
     #[error(transparent)]
     Ranges(#[from] RangesError),
+    /// Another provider's document is malformed, or the selection is empty.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A notification for a source that has none.
+    #[error(
+        "an AmazonIpSpaceChanged notification reached a deployment of SOURCE={0}, whose ranges it does not \
+         announce: nothing was changed; such a deployment runs on its schedule (unsubscribe it from the topic)"
+    )]
+    NotAnnounced(Source),
+}
+
+/// The selected ranges of a document of `source`: ip-ranges.json, or another provider's format, whose
+/// version becomes the synctoken when it is a time (Google's milliseconds in seconds, Oracle's
+/// timestamp) and is otherwise `now`, the time of the download (GitHub, Cloudflare, Fastly, Azure's
+/// counter, which has gone backwards, text lists): such documents are told apart by their ranges.
+pub fn select_document(
+    source: Source,
+    bytes: &[u8],
+    selection: &Selection,
+    now: u64,
+) -> Result<RangeSet, LoadError> {
+    let Source::Format(format) = source else {
+        return Ok(ranges::select(bytes, selection)?);
+    };
+    let wanted = formats::Selection {
+        services: selection.services.clone(),
+        regions: selection.regions.clone(),
+        ipv4: selection.ip_versions.v4,
+        ipv6: selection.ip_versions.v6,
+    };
+    let got = formats::select(format, bytes, &wanted)?;
+    let v4: Vec<Ipv4Net> = got.ipv4.iter().copied().collect();
+    let v6: Vec<Ipv6Net> = got.ipv6.iter().copied().collect();
+    let (synctoken, ordered) = match got.version {
+        Version::Millis(ms) => (ms / 1000, true),
+        Version::Seconds(s) => (s, true),
+        Version::Counter(_) | Version::Etag(_) | Version::None => (now, false),
+    };
+    let version = match &got.version {
+        Version::None => format!("ranges {}", digest(&v4, &v6)),
+        v => format!("{v}, ranges {}", digest(&v4, &v6)),
+    };
+    Ok(RangeSet {
+        synctoken,
+        create_date: version,
+        ipv4: Ipv4Net::aggregate(&v4),
+        ipv6: Ipv6Net::aggregate(&v6),
+        published_v4: got.ipv4.len(),
+        published_v6: got.ipv6.len(),
+        warnings: got.warnings,
+        ordered,
+    })
+}
+
+/// The first 12 hex digits of the SHA-256 of the prefixes, one per line, sorted: what names a
+/// version of a document that has no version of its own.
+fn digest(v4: &[Ipv4Net], v6: &[Ipv6Net]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for net in v4
+        .iter()
+        .map(ToString::to_string)
+        .chain(v6.iter().map(ToString::to_string))
+    {
+        hash.update(net.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Seconds since 1970.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Checks the MD5 (when one is expected) and selects the ranges at the same time, on two threads:
@@ -100,13 +185,15 @@ pub enum LoadError {
 pub fn verified_selection(
     doc: &Document,
     md5: Option<&str>,
+    source: Source,
     selection: &Selection,
-) -> (Result<(), SourceError>, Result<RangeSet, RangesError>) {
+) -> (Result<(), SourceError>, Result<RangeSet, LoadError>) {
+    let now = unix_now();
     match md5 {
-        None => (Ok(()), ranges::select(&doc.bytes, selection)),
+        None => (Ok(()), select_document(source, &doc.bytes, selection, now)),
         Some(md5) => std::thread::scope(|s| {
             let check = s.spawn(|| source::verify_md5(doc, md5));
-            let selected = ranges::select(&doc.bytes, selection);
+            let selected = select_document(source, &doc.bytes, selection, now);
             (
                 check.join().expect("the MD5 thread does not panic"),
                 selected,
@@ -120,15 +207,19 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     let limits = Limits::default();
     let selection = config.selection();
     let (document, selected) = match input {
+        Input::Notification(_) if config.source != Source::Aws => {
+            return Err(LoadError::NotAnnounced(config.source));
+        }
         Input::Notification(n) => notified(config, n, &limits, &selection).await?,
         Input::Configured => {
             let doc = source::fetch(&config.ip_ranges_url, &limits).await?;
-            let (_, selected) = verified_selection(&doc, None, &selection);
+            let (_, selected) = verified_selection(&doc, None, config.source, &selection);
             (doc, selected)
         }
         Input::Location { file_or_url, md5 } => {
             let doc = source::load(file_or_url, &limits).await?;
-            let (check, selected) = verified_selection(&doc, md5.as_deref(), &selection);
+            let (check, selected) =
+                verified_selection(&doc, md5.as_deref(), config.source, &selection);
             check?;
             (doc, selected)
         }
@@ -136,7 +227,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     info!(origin = %document.origin, bytes = document.bytes.len(), md5 = %document.md5(), "document loaded");
     let ranges = selected?;
     let service_wide = match config.replaces {
-        Some(_) => service_wide(&document.bytes, &selection),
+        Some(_) => service_wide(config.source, &document.bytes, &selection),
         None => None,
     };
     Ok(Loaded {
@@ -158,14 +249,14 @@ async fn notified(
     n: &Notification,
     limits: &Limits,
     selection: &Selection,
-) -> Result<(Document, Result<RangeSet, RangesError>), LoadError> {
+) -> Result<(Document, Result<RangeSet, LoadError>), LoadError> {
     let url = n.url.as_deref().unwrap_or(&config.ip_ranges_url);
     source::check_url(url, &config.ip_ranges_url)?;
     let delays: Vec<Duration> = (0..3).map(|i| config.download_retry * (1 << i)).collect();
     let mut attempt = 0;
     loop {
         let doc = source::fetch(url, limits).await?;
-        let (check, selected) = verified_selection(&doc, Some(&n.md5), selection);
+        let (check, selected) = verified_selection(&doc, Some(&n.md5), Source::Aws, selection);
         let Err(mismatch) = check else {
             return Ok((doc, selected));
         };

@@ -21,7 +21,7 @@ use sgsync::fleet::{self, Fleet};
 use sgsync::report::{
     FleetStatusReport, FleetSummary, RangesReport, Sizing, StatusReport, Summary,
 };
-use sgsync::{Clients, Input, Mode, event, ranges, source};
+use sgsync::{Clients, Input, Mode, event, source};
 
 /// Keep AWS allow-lists (security groups, prefix lists, WAF IP sets) holding exactly the IP ranges
 /// Amazon publishes for a service, CloudFront by default.
@@ -492,7 +492,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                 Some(file_or_url) => source::load(file_or_url, &limits).await?,
                 None => source::fetch(&config.ip_ranges_url, &limits).await?,
             };
-            let ranges = ranges::select(&document.bytes, &config.selection())?;
+            let ranges = sgsync::select_document(
+                config.source,
+                &document.bytes,
+                &config.selection(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            )?;
             let sizing = Sizing {
                 ports: config.ports.len(),
                 quotas: config.default_quotas(),

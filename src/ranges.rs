@@ -98,6 +98,10 @@ pub struct RangeSet {
     pub published_v6: usize,
     /// Entries of other services that were skipped because they do not parse.
     pub warnings: Vec<String>,
+    /// Whether `synctoken` is the provider's own time, which orders documents (Amazon's syncToken,
+    /// Google's, Oracle's timestamp); otherwise it is the time of the download, and what changed is
+    /// told by the ranges alone (GitHub, Cloudflare, Fastly, Azure, text lists).
+    pub ordered: bool,
 }
 
 /// Why a document was refused. Nothing is changed when the document is refused.
@@ -629,6 +633,7 @@ pub fn select(document: &[u8], selection: &Selection) -> Result<RangeSet, Ranges
         published_v4: v4.len(),
         published_v6: v6.len(),
         warnings,
+        ordered: true,
     })
 }
 

@@ -98,7 +98,7 @@ async fn sync_pass(
     let now = unix_now();
     guard::check_ranges(ranges, &config.guard)?;
     guard::check_synctoken(ranges.synctoken, now)?;
-    let desired = desired(config, loaded);
+    let mut desired = desired(config, loaded);
 
     let mut kinds = kinds::selected(config, clients);
     // Each kind fails alone: one that cannot be read, passed by its guards or planned is left out
@@ -118,6 +118,17 @@ async fn sync_pass(
         outcome.errors = errors;
         return Ok(outcome);
     }
+    // A document without a version of its own (GitHub, Cloudflare, …) is named by the time of its
+    // download: with the same ranges as applied, it keeps the applied synctoken, so an unchanged
+    // document writes nothing (not even a tag); with other ranges, the plan is made again with the
+    // new one.
+    let (applied, _) =
+        guard::applied_synctoken(kinds.iter().flat_map(|k| k.part().synctokens()), now);
+    if !ranges.ordered
+        && let Some(applied) = applied.filter(|a| *a <= ranges.synctoken)
+    {
+        desired.synctoken = applied;
+    }
     let mut live = Vec::new();
     for mut kind in kinds {
         let checked = kind
@@ -134,6 +145,17 @@ async fn sync_pass(
         }
     }
     kinds = live;
+    if desired.synctoken != ranges.synctoken && kinds.iter().any(|k| k.part().planned()) {
+        desired.synctoken = ranges.synctoken;
+        let mut live = Vec::new();
+        for mut kind in kinds {
+            match kind.plan(&desired).await {
+                Ok(()) => live.push(kind),
+                Err(e) => failed.push((kind.part().noun(), e.into())),
+            }
+        }
+        kinds = live;
+    }
     if kinds.is_empty() {
         return Err(first_failure(failed));
     }
@@ -323,7 +345,7 @@ fn finish(
     let outcome = Outcome {
         status,
         service: config.service_label(),
-        synctoken: ranges.synctoken,
+        synctoken: desired.synctoken,
         create_date: ranges.create_date.clone(),
         rules: desired.rules.len(),
         warnings,

@@ -98,7 +98,9 @@ pub struct Config {
     pub deployment_id: String,
     /// Debug logging.
     pub debug: bool,
-    /// Services whose ranges are allowed.
+    /// `SOURCE`: whose published ranges (Amazon's, by default).
+    pub source: crate::formats::Source,
+    /// Services whose ranges are allowed; empty where the source has none, or all are taken.
     pub services: Vec<String>,
     /// AWS region.
     pub region: String,
@@ -183,6 +185,98 @@ where
         })
 }
 
+/// SERVICE and IP_RANGES_URL as `source` takes them: SOURCE=aws as always (CLOUDFRONT, Amazon's
+/// URL); another provider's services are its own names, case kept, and required, optional or refused
+/// as its format says; its URL is its own unless IP_RANGES_URL names one (required where the
+/// provider has no stable URL).
+fn source_settings(
+    args: &ConfigArgs,
+    source: crate::formats::Source,
+) -> Result<(Vec<String>, String), ConfigError> {
+    use crate::formats::{ServiceRule, Source};
+    let Source::Format(format) = source else {
+        return Ok((
+            value::<Services>(args, Var::Service)?.0,
+            value::<Url>(args, Var::IpRangesUrl)?.0,
+        ));
+    };
+    let refuse = |variable: &'static str, value: &str, reason: String| ConfigError {
+        variable,
+        value: crate::error::echo(value),
+        reason,
+    };
+    let given = args.get(Var::Service);
+    let services: Vec<String> = (given.unwrap_or_default().split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = services
+        .iter()
+        .find(|s| s.len() > 128 || s.chars().any(char::is_control))
+    {
+        return Err(refuse(
+            "SERVICE",
+            bad,
+            "not a service name (at most 128 characters, no control characters)".into(),
+        ));
+    }
+    match (format.services(), services.is_empty()) {
+        (ServiceRule::None, false) => {
+            return Err(refuse(
+                "SERVICE",
+                given.unwrap_or_default(),
+                format!(
+                    "SOURCE={format} publishes one list, so SERVICE selects nothing in it: unset SERVICE"
+                ),
+            ));
+        }
+        (ServiceRule::Required, true) => {
+            return Err(refuse(
+                "SERVICE",
+                "",
+                format!(
+                    "SOURCE={format} needs SERVICE: the whole document is far more than an allow-list \
+                     should hold; name what to allow (a wrong name is answered with the document's names), e.g. {}",
+                    match format {
+                        crate::formats::Format::Github => "SERVICE=hooks",
+                        _ => "SERVICE=AzureFrontDoor.Backend",
+                    }
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if !format.has_regions()
+        && let Some(regions) = args.get(Var::ServiceRegions)
+    {
+        return Err(refuse(
+            "SERVICE_REGIONS",
+            regions,
+            format!("SOURCE={format} has no regions: unset SERVICE_REGIONS"),
+        ));
+    }
+    let url = match (args.get(Var::IpRangesUrl), format.default_url()) {
+        (Some(url), _) => {
+            url.parse::<Url>()
+                .map_err(|e| refuse("IP_RANGES_URL", url, e))?
+                .0
+        }
+        (None, Some(url)) => url.to_string(),
+        (None, None) => {
+            return Err(refuse(
+                "IP_RANGES_URL",
+                "",
+                format!(
+                    "SOURCE={format} has no fixed address (Azure publishes a new file name every week; a \
+                     text list is wherever you keep it): set IP_RANGES_URL to the document"
+                ),
+            ));
+        }
+    };
+    Ok((services, url))
+}
+
 impl Config {
     /// Checks the raw settings; `env` gives what `REGION` and `DEPLOYMENT_ID` default to.
     pub fn from_args(args: &ConfigArgs, env: &Environment) -> Result<Config, ConfigError> {
@@ -254,6 +348,8 @@ impl Config {
                     .into(),
             });
         }
+        let source = value::<crate::formats::Source>(args, Var::Source)?;
+        let (services, ip_ranges_url) = source_settings(args, source)?;
         let config = Config {
             kinds,
             waf_scope,
@@ -267,11 +363,12 @@ impl Config {
             prefix_name: value::<PrefixName>(args, Var::PrefixName)?.0,
             deployment_id,
             debug: value::<Flag>(args, Var::Debug)?.0,
-            services: value::<Services>(args, Var::Service)?.0,
+            services,
+            source,
             region: region.0,
             ip_versions: value::<IpVersions>(args, Var::IpVersions)?,
             service_regions: read::<Regions>(args, Var::ServiceRegions)?.map(|r| r.0),
-            ip_ranges_url: value::<Url>(args, Var::IpRangesUrl)?.0,
+            ip_ranges_url,
             guard: GuardLimits {
                 widest_v4: value::<PrefixLen<32>>(args, Var::WidestIpv4Prefix)?.0,
                 widest_v6: value::<PrefixLen<128>>(args, Var::WidestIpv6Prefix)?.0,
@@ -344,14 +441,38 @@ impl Config {
     /// Which groups this deployment owns, and what new ones are called: `{PREFIX_NAME}-{service}-{n}`,
     /// e.g. `AUTOUPDATE-cloudfront-1`, so a group says what it holds and a re-created one is
     /// recognisable.
+    ///
+    /// Another source than Amazon's is in the name too (`AUTOUPDATE-github-hooks-1` beside
+    /// `AUTOUPDATE-cloudfront-1`), its service names made safe for every kind (lower case; what is not
+    /// a letter, a digit, `_` or `-` becomes `-`: WAF allows no more).
     pub fn ownership(&self) -> Ownership {
-        Ownership {
-            prefix: self.prefix_name.clone(),
-            stem: format!(
+        let stem = match self.source {
+            crate::formats::Source::Aws => format!(
                 "{}-{}",
                 self.prefix_name,
                 self.services.join("+").to_ascii_lowercase()
             ),
+            crate::formats::Source::Format(format) => {
+                let services: Vec<String> = (self.services.iter())
+                    .map(|s| {
+                        s.to_ascii_lowercase()
+                            .chars()
+                            .map(|c| match c {
+                                'a'..='z' | '0'..='9' | '_' | '-' => c,
+                                _ => '-',
+                            })
+                            .collect()
+                    })
+                    .collect();
+                match services.is_empty() {
+                    true => format!("{}-{format}", self.prefix_name),
+                    false => format!("{}-{format}-{}", self.prefix_name, services.join("_")),
+                }
+            }
+        };
+        Ownership {
+            prefix: self.prefix_name.clone(),
+            stem,
             deployment: self.deployment_id.clone(),
         }
     }
@@ -373,7 +494,11 @@ impl Config {
 
     /// The service label used in summaries and rule descriptions.
     pub fn service_label(&self) -> String {
-        self.services.join(",")
+        match (self.source, self.services.is_empty()) {
+            (crate::formats::Source::Aws, _) => self.services.join(","),
+            (source, true) => source.to_string(),
+            (source, false) => format!("{source} {}", self.services.join(",")),
+        }
     }
 }
 
@@ -421,6 +546,82 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("a hub does not tell a topic"), "{e}");
+    }
+
+    #[test]
+    fn each_source_takes_its_own_services_url_and_names() {
+        let of = |pairs: &[(&str, &str)]| Config::from_args(&args(pairs), &Environment::default());
+        // Amazon's, exactly as before.
+        let aws = of(&[]).unwrap();
+        assert_eq!(aws.source, crate::formats::Source::Aws);
+        assert_eq!(aws.ownership().stem, "AUTOUPDATE-cloudfront");
+        assert_eq!(aws.service_label(), "CLOUDFRONT");
+        // GitHub: its key, case kept, its URL, the source in every name.
+        let github = of(&[("SOURCE", "GitHub"), ("SERVICE", "hooks")]).unwrap();
+        assert_eq!(github.services, ["hooks"]);
+        assert_eq!(github.ip_ranges_url, "https://api.github.com/meta");
+        assert_eq!(github.ownership().stem, "AUTOUPDATE-github-hooks");
+        assert_eq!(github.service_label(), "github hooks");
+        // Names safe for WAF (letters, digits, - and _ only), whatever the provider calls things.
+        let azure = of(&[
+            ("SOURCE", "azure"),
+            ("SERVICE", "AzureFrontDoor.Backend"),
+            (
+                "IP_RANGES_URL",
+                "https://download.example/ServiceTags_Public_20250217.json",
+            ),
+            ("KINDS", "waf-ip-sets"),
+        ])
+        .unwrap();
+        assert_eq!(
+            azure.ownership().stem,
+            "AUTOUPDATE-azure-azurefrontdoor-backend"
+        );
+        let google = of(&[
+            ("SOURCE", "google"),
+            ("SERVICE", "Google Cloud"),
+            ("KINDS", "waf-ip-sets"),
+        ])
+        .unwrap();
+        assert_eq!(google.ownership().stem, "AUTOUPDATE-google-google-cloud");
+        assert_eq!(
+            of(&[("SOURCE", "google")]).unwrap().ownership().stem,
+            "AUTOUPDATE-google"
+        );
+        let cloudflare = of(&[("SOURCE", "cloudflare")]).unwrap();
+        assert_eq!(cloudflare.ownership().stem, "AUTOUPDATE-cloudflare");
+        assert!(crate::ownership::named_by_sgsync(
+            "AUTOUPDATE-github-hooks-1",
+            "AUTOUPDATE"
+        ));
+        for (pairs, says) in [
+            (
+                &[("SOURCE", "fastly"), ("SERVICE", "x")][..],
+                "publishes one list",
+            ),
+            (
+                &[("SOURCE", "azure"), ("SERVICE", "x")],
+                "set IP_RANGES_URL",
+            ),
+            (&[("SOURCE", "text")], "set IP_RANGES_URL"),
+            (&[("SOURCE", "github")], "needs SERVICE"),
+            (
+                &[("SOURCE", "cloudflare"), ("SERVICE_REGIONS", "x")],
+                "has no regions",
+            ),
+            (
+                &[
+                    ("SOURCE", "github"),
+                    ("SERVICE", "hooks"),
+                    ("IP_RANGES_URL", "http://api.github.com/meta"),
+                ],
+                "https",
+            ),
+            (&[("SOURCE", "gcp")], "not a source"),
+        ] {
+            let e = of(pairs).unwrap_err().to_string();
+            assert!(e.contains(says), "{pairs:?}: {e}");
+        }
     }
 
     #[test]

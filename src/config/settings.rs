@@ -164,9 +164,15 @@ settings! {
         brief: "Log at debug level", advanced: false,
         commands: ALL, per_entry: PerEntry::Free, alias: None,
     }
+    Source = "SOURCE" {
+        default: Some("aws"), unset: "",
+        help: "Whose published ranges: aws (ip-ranges.json), google, github, cloudflare, fastly, oracle, azure (Service Tags) or text (one CIDR per line); docs/sources.md",
+        brief: "aws, google, github, cloudflare, … [aws]", advanced: false,
+        commands: DOCUMENT, per_entry: SHARED, alias: None,
+    }
     Service = "SERVICE" {
         default: Some("CLOUDFRONT"), unset: "",
-        help: "Service(s) whose ranges are allowed, comma-separated",
+        help: "Service(s) whose ranges are allowed, comma-separated (CLOUDFRONT is SOURCE=aws's default; GitHub's keys such as hooks, Azure's tags, Google's or Oracle's services; none for cloudflare, fastly, text)",
         brief: "Service(s) of the document [CLOUDFRONT]", advanced: false,
         commands: DOCUMENT, per_entry: SELECTION, alias: None,
     }

@@ -18,7 +18,6 @@ use crate::error::chain;
 use crate::kind::Mode;
 use crate::load::{Input, LoadError, Loaded, load};
 use crate::outcome::{EntryOutcome, FleetOutcome, Inventory, Outcome};
-use crate::ranges;
 use crate::sync;
 
 /// The AWS session name sgsync's assumed roles carry (CloudTrail shows it): `sgsync-DEPLOYMENT`.
@@ -178,7 +177,13 @@ fn for_entry(
     if selection == fleet_config.selection() {
         return Ok(Arc::clone(loaded));
     }
-    let ranges = ranges::select(&loaded.document.bytes, &selection).map_err(|e| e.to_string())?;
+    let ranges = crate::load::select_document(
+        fleet_config.source,
+        &loaded.document.bytes,
+        &selection,
+        loaded.ranges.synctoken,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Arc::new(Loaded {
         document: loaded.document.clone(),
         ranges,

@@ -88,6 +88,41 @@ impl fmt::Display for Format {
     }
 }
 
+/// Where a deployment's ranges come from (`SOURCE`): Amazon's ip-ranges.json (`aws`, the default),
+/// or another provider's format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Source {
+    #[default]
+    Aws,
+    Format(Format),
+}
+
+impl FromStr for Source {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "aws" => Ok(Source::Aws),
+            _ => s.parse().map(Source::Format).map_err(|_| {
+                format!(
+                    "'{}' is not a source; expected aws, google, github, cloudflare, fastly, oracle, azure \
+                     or text",
+                    s.trim()
+                )
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Aws => f.write_str("aws"),
+            Source::Format(format) => format.fmt(f),
+        }
+    }
+}
+
 /// Whether a format's documents have services, and whether naming one is a must.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServiceRule {

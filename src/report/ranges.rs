@@ -225,6 +225,7 @@ mod tests {
             published_v4: v4,
             published_v6: v6,
             warnings: Vec::new(),
+            ordered: true,
         }
     }
 
@@ -243,6 +244,7 @@ mod tests {
             ipv4: vec!["13.32.0.0/15".parse().unwrap()],
             published_v4: 2,
             warnings: vec!["skipped EC2 prefix 'x' (region r): not a valid CIDR prefix".into()],
+            ordered: true,
             ..set(0, 0)
         };
         let report = RangesReport::new("CLOUDFRONT", &set, sizing(2, None));

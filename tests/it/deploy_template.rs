@@ -441,9 +441,16 @@ fn failures_raise_alarms() {
     let quiet = alarm("NoSuccessAlarm");
     assert_eq!(quiet["Namespace"], "sgsync");
     assert_eq!(quiet["MetricName"], "RunSucceeded");
-    let hours =
-        quiet["Period"].as_u64().unwrap() * quiet["EvaluationPeriods"].as_u64().unwrap() / 3600;
+    // 26 hours for Amazon's ranges (the daily repair succeeds every 24); a few of its schedule's
+    // periods for another source.
+    let periods = &quiet["EvaluationPeriods"]["Fn::If"];
+    assert_eq!(periods[0], "FromAws");
+    let hours = quiet["Period"].as_u64().unwrap() * periods[1].as_u64().unwrap() / 3600;
     assert_eq!(hours, 26);
+    for (schedule, hours) in [("hourly", 3), ("6-hourly", 14), ("daily", 26)] {
+        assert_eq!(t["Mappings"]["Schedules"][schedule]["AlarmHours"], hours);
+    }
+    assert_eq!(periods[2]["Fn::FindInMap"][2], "AlarmHours");
     assert_eq!(quiet["TreatMissingData"], "breaching");
     assert!(!t["Parameters"]["AlarmTopicArn"].is_null());
     // Capacity: the least headroom over the targets, below the parameters' thresholds. The metrics
@@ -527,15 +534,35 @@ fn the_function_is_wired_as_the_issue_asks() {
     );
     assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
     let events = f["Events"].as_mapping().unwrap();
-    let sns = events
-        .values()
-        .find(|e| e["Type"] == "SNS")
-        .expect("an SNS event");
+    // Amazon's topic, for a deployment of Amazon's ranges only (SOURCE=aws); any other source runs
+    // on its schedule, and the no-success alarm's window follows it.
+    let sns = &t["Resources"]["IpSpaceChangedSubscription"];
+    assert_eq!(sns["Type"], "AWS::SNS::Subscription");
+    assert_eq!(sns["Condition"], "FromAws");
     assert_eq!(
-        sns["Properties"]["Topic"],
+        sns["Properties"]["TopicArn"],
         "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged"
     );
     assert_eq!(sns["Properties"]["Region"], "us-east-1");
+    assert_eq!(
+        t["Resources"]["IpSpaceChangedPermission"]["Condition"],
+        "FromAws"
+    );
+    let schedule = &t["Resources"]["SourceScheduleRule"];
+    assert_eq!(schedule["Condition"], "FromOtherSource");
+    assert_eq!(
+        t["Mappings"]["Schedules"]["hourly"]["Expression"],
+        "rate(1 hour)"
+    );
+    assert_eq!(t["Parameters"]["SourceSchedule"]["Default"], "hourly");
+    assert_eq!(
+        t["Resources"]["NoSuccessAlarm"]["Condition"],
+        "WatchesSuccess"
+    );
+    assert_eq!(
+        t["Resources"]["Function"]["Properties"]["Environment"]["Variables"]["SOURCE"]["Ref"],
+        "Source"
+    );
     assert!(
         events.values().any(|e| e["Type"] == "Schedule"),
         "a daily schedule"

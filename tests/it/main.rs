@@ -10,6 +10,7 @@
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
 //! - `migration`: from the blog function's groups to sgsync's in one apply (`REPLACES`);
 //! - `notify`: change notifications through SNS to a subscribed queue;
+//! - `sources`: other providers' ranges (`SOURCE`) beside CloudFront's in one VPC;
 //! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
 //! - `docs`: what the documentation states that a test can check;
@@ -38,5 +39,6 @@ mod notify;
 mod planner_replay;
 mod scripting;
 mod source_http;
+mod sources;
 mod targets;
 mod trust;
