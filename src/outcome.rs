@@ -192,6 +192,17 @@ pub enum RunError {
 }
 
 /// SHA-256 of each kind's name and actions (as the summary's JSON shows them), hex.
+fn strip_synctokens(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.remove("synctoken");
+            map.values_mut().for_each(strip_synctokens);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_synctokens),
+        _ => {}
+    }
+}
+
 pub(crate) fn plan_fingerprint<'a>(kinds: impl Iterator<Item = &'a dyn Kind>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
@@ -199,7 +210,11 @@ pub(crate) fn plan_fingerprint<'a>(kinds: impl Iterator<Item = &'a dyn Kind>) ->
         let section = kind.summary();
         hash.update(kind.noun().as_bytes());
         hash.update([0]);
-        hash.update(section.value["actions"].to_string().as_bytes());
+        // Without the synctokens the actions record: the approved document is pinned by its MD5, and
+        // a source without a version of its own names each download by its time.
+        let mut actions = section.value["actions"].clone();
+        strip_synctokens(&mut actions);
+        hash.update(actions.to_string().as_bytes());
         hash.update([0]);
         // What a swap (REPLACES) drops is part of what was approved.
         if let Some(dropped) = section.value.get("dropped_rules") {

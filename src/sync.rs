@@ -145,8 +145,14 @@ async fn sync_pass(
         }
     }
     kinds = live;
-    if desired.synctoken != ranges.synctoken && kinds.iter().any(|k| k.part().planned()) {
-        desired.synctoken = ranges.synctoken;
+    // Newer than the applied one even within the second it was applied in, so that what is
+    // recorded moves on whenever the ranges do (and a plan and its apply agree).
+    let next = match applied {
+        Some(applied) => ranges.synctoken.max(applied + 1),
+        None => ranges.synctoken,
+    };
+    if !ranges.ordered && next != desired.synctoken && kinds.iter().any(|k| k.part().planned()) {
+        desired.synctoken = next;
         let mut live = Vec::new();
         for mut kind in kinds {
             match kind.plan(&desired).await {

@@ -88,6 +88,18 @@ async fn github_hooks_beside_cloudfront_in_one_vpc_and_an_unchanged_document_wri
         .find(|g| g.name.starts_with("AUTOUPDATE-github-hooks-"))
         .unwrap();
     assert_eq!(mine.rules, want);
+    // An approved plan of a source without versions: the apply downloads again a second later, and
+    // applies exactly the plan (the document is pinned by its MD5, not by the time of a download).
+    files.put("/meta", github_meta());
+    let dir = tempfile::tempdir().unwrap();
+    let approved = dir.path().join("plan.json");
+    let approved = approved.to_str().unwrap();
+    github.run(&["plan", "--out", approved]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = github
+        .run(&["apply", "--plan", approved, "--output", "json"])
+        .ok();
+    assert_eq!(out.json()["status"], "applied", "{out:?}");
     // CloudFront's deployment never noticed: its next run writes nothing.
     aws.proxy.clear();
     let (out, calls) = aws.apply_doc(&aws.sgsync(), &latest());
