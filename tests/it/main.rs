@@ -10,6 +10,7 @@
 //! - `trust`: the trust review's findings, each reproduced as the principal of the threat model would;
 //! - `migration`: from the blog function's groups to sgsync's in one apply (`REPLACES`);
 //! - `notify`: change notifications through SNS to a subscribed queue;
+//! - `source_replay`: other providers' real histories through the planner and its referee (no AWS);
 //! - `sources`: other providers' ranges (`SOURCE`) beside CloudFront's in one VPC;
 //! - `scripting`: exit codes and JSON a script can trust, failures to reach AWS in one line;
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
@@ -39,6 +40,7 @@ mod notify;
 mod planner_replay;
 mod scripting;
 mod source_http;
+mod source_replay;
 mod sources;
 mod targets;
 mod trust;
