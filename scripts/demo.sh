@@ -7,7 +7,9 @@
 #   3. Amazon publishes a changed document: `sgsync plan` shows the diff, `sgsync apply` makes it;
 #   4. `sgsync status` shows the result;
 #   5. the same ranges kept in customer-managed prefix lists (shared through RAM) and WAF IP sets; other
-#      teams' groups reference the lists. Everything started here is stopped at the end.
+#      teams' groups reference the lists;
+#   6. GitHub's webhook ranges for a webhook receiver, a deployment of its own (SOURCE=github).
+#      Everything started here is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -134,4 +136,35 @@ for n, pl in enumerate(sorted(lists, key=lambda l: l["PrefixListName"]), 1):
 EOF
 "$SGSYNC" status
 unset KINDS SHARE_WITH
+
+section "6. a second act: GitHub's webhook ranges (SOURCE=github SERVICE=hooks) for a webhook receiver, a deployment of its own"
+WEBHOOKS=$(py <<'EOF'
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+eni = ec2.create_network_interface(SubnetId=subnet, Description="webhook receiver")["NetworkInterface"]["NetworkInterfaceId"]
+ec2.create_tags(Resources=[eni], Tags=[{"Key": "sgsync:target", "Value": "GITHUB"}])
+print(eni)
+EOF
+)
+echo "interface $WEBHOOKS receives GitHub's webhooks and opts in with the tag sgsync:target=GITHUB"
+# GitHub's meta document, a real capture (tests/fixtures/sources), served by the local server.
+cp "$ROOT/tests/fixtures/sources/github/meta-2025-10-30.json" "$DEMO/www/meta"
+export SOURCE=github SERVICE=hooks PORTS=443 PREFIX_NAME=GITHUB DEPLOYMENT_ID=github-hooks IP_RANGES_URL="http://127.0.0.1:$HTTP_PORT/meta"
+echo "\$ SOURCE=github SERVICE=hooks PORTS=443 PREFIX_NAME=GITHUB DEPLOYMENT_ID=github-hooks sgsync apply"
+"$SGSYNC" apply 2>/dev/null | tail -n 1
+echo "\$ sgsync apply   (a second later: GitHub's document has no version; the same ranges write nothing)"
+sleep 1
+"$SGSYNC" apply 2>/dev/null | tail -n 1
+py "$WEBHOOKS" <<'EOF'
+import boto3, sys
+ec2 = boto3.client("ec2")
+groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[sys.argv[1]])["NetworkInterfaces"][0]["Groups"]
+for g in groups:
+    rules = ec2.describe_security_groups(GroupIds=[g["GroupId"]])["SecurityGroups"][0]["IpPermissions"]
+    cidrs = [r["CidrIp"] for p in rules for r in p.get("IpRanges", [])]
+    print(f"webhook receiver carries {g['GroupName']}" + (f": tcp/443 from {', '.join(sorted(cidrs))}" if cidrs else " (the VPC's default group)"))
+EOF
+unset SOURCE SERVICE PORTS PREFIX_NAME DEPLOYMENT_ID
 echo; echo "demo finished: moto and the document server are stopped."
