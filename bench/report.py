@@ -97,6 +97,28 @@ for key, label in names:
     ratio = f"{r['median'] / floor:.2f}× max(floors)" if key == "pipeline" else ""
     p(f"| {label} | {ms(r['median'])} | {ms(r['fastest'])} | {ms(r['slowest'])} | {ratio} |")
 p()
+sources = [
+    ("source_google", "google", "cloud.json 2026-01-26, all"),
+    ("source_github", "github", "meta, actions"),
+    ("source_cloudflare", "cloudflare", "ips"),
+    ("source_fastly", "fastly", "public-ip-list"),
+    ("source_oracle", "oracle", "public_ip_ranges.json, all"),
+    ("source_azure", "azure", "Service Tags excerpt, AzureFrontDoor.Backend"),
+    ("source_text", "text", "Cloudflare's ips-v4"),
+]
+if any(k in offline for k, _, _ in sources):
+    p("### Other providers' documents (`SOURCE`): parse + select + check + aggregate, real documents (tests/fixtures/sources)")
+    p()
+    p("| `SOURCE` | document | median | fastest | slowest | vs ip-ranges.json |")
+    p("|---|---|---|---|---|---|")
+    aws = offline.get("select_cloudfront", {}).get("median")
+    for key, name, doc in sources:
+        if key not in offline:
+            continue
+        r = offline[key]
+        vs = f"{r['median'] / aws:.2f}×" if aws else ""
+        p(f"| {name} | {doc} | {ms(r['median'])} | {ms(r['fastest'])} | {ms(r['slowest'])} | {vs} |")
+    p()
 pipe = offline.get("pipeline", {}).get("median")
 p("### Against the Python reference (what the blog's function does offline: hashlib.md5, json.loads, filter)")
 p()

@@ -6,6 +6,7 @@ use divan::{Bencher, black_box};
 use ipnet::Ipv4Net;
 use serde::de::IgnoredAny;
 
+use sgsync::formats::{Format, Source};
 use sgsync::ranges::{IpVersions, Selection, select};
 use sgsync::rule::{PortRange, Rule, desired_rules};
 use sgsync::security_groups::{Desired, Observed, TargetId, plan};
@@ -62,6 +63,67 @@ fn select_cloudfront(b: Bencher) {
     let bytes = latest();
     let selection = cloudfront();
     b.bench(|| select(black_box(&bytes), &selection).unwrap());
+}
+
+/// Another provider's real document (tests/fixtures/sources), read as a deployment of that source
+/// reads it: parse, select, check every selected prefix, aggregate.
+fn source(b: Bencher, format: Format, file: &str, services: &[&str]) {
+    let bytes = std::fs::read(fixtures().join("sources").join(file)).unwrap();
+    let selection = Selection {
+        services: services.iter().map(|s| s.to_string()).collect(),
+        regions: None,
+        ip_versions: IpVersions { v4: true, v6: true },
+    };
+    b.bench(|| {
+        sgsync::select_document(Source::Format(format), black_box(&bytes), &selection, 1).unwrap()
+    });
+}
+
+/// Google Cloud's cloud.json (2026-01-26, 100 KB), all of it.
+#[divan::bench]
+fn source_google(b: Bencher) {
+    source(b, Format::Google, "google/cloud-2026-01-26.json", &[]);
+}
+
+/// GitHub's meta (123 KB), `actions`: thousands of prefixes.
+#[divan::bench]
+fn source_github(b: Bencher) {
+    source(b, Format::Github, "github/meta.json", &["actions"]);
+}
+
+/// Cloudflare's IPs.
+#[divan::bench]
+fn source_cloudflare(b: Bencher) {
+    source(b, Format::Cloudflare, "cloudflare/ips.json", &[]);
+}
+
+/// Fastly's public IP list.
+#[divan::bench]
+fn source_fastly(b: Bencher) {
+    source(b, Format::Fastly, "fastly/public-ip-list.json", &[]);
+}
+
+/// Oracle's public_ip_ranges.json (118 KB), all of it.
+#[divan::bench]
+fn source_oracle(b: Bencher) {
+    source(b, Format::Oracle, "oracle/public_ip_ranges.json", &[]);
+}
+
+/// An excerpt of Azure's Service Tags (44 KB), `AzureFrontDoor.Backend`.
+#[divan::bench]
+fn source_azure(b: Bencher) {
+    source(
+        b,
+        Format::Azure,
+        "azure/ServiceTags_Public_excerpt.json",
+        &["AzureFrontDoor.Backend"],
+    );
+}
+
+/// Cloudflare's ips-v4 as a text list.
+#[divan::bench]
+fn source_text(b: Bencher) {
+    source(b, Format::Text, "text/ips-v4.txt", &[]);
 }
 
 /// Aggregation alone, on CloudFront's 211 IPv4 prefixes.
