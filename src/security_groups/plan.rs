@@ -102,7 +102,7 @@ fn capacity_message(
     format!(
         "the desired state does not fit: {rules} rules need {} groups of {rpg} IPv4 and {rpg} IPv6 rules, \
          but at most {fits} fit ({groups} groups = {} groups per target{on}); nothing was changed. \
-         To fix: select fewer ranges (SERVICE=CLOUDFRONT_ORIGIN_FACING, SERVICE_REGIONS, IP_VERSIONS=ipv4), \
+         To fix: select fewer ranges (SERVICE, SERVICE_REGIONS, IP_VERSIONS=ipv4; for CloudFront SERVICE=CLOUDFRONT_ORIGIN_FACING), \
          use fewer PORTS (each port or range doubles the rules), free group slots on the targets (moving \
          from the blog's function: REPLACES=name:<its PREFIX_NAME>_* swaps its groups out in the same \
          write, docs/migrating-from-the-blog.md), or raise the quotas in Service Quotas (L-0EA8095F rules per group, L-2AFB9258 groups per interface) and set \
