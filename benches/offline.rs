@@ -39,7 +39,7 @@ fn desired(bytes: &[u8]) -> Desired {
         synctoken: set.synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
         repack: false,
-        service_wide: None,
+        published: None,
     }
 }
 
@@ -189,7 +189,7 @@ fn pipeline(b: Bencher) {
             synctoken: set.synctoken,
             group_stem: "AUTOUPDATE-cloudfront".into(),
             repack: false,
-            service_wide: None,
+            published: None,
         };
         let p = plan(&d, &Observed::default()).unwrap();
         black_box(p.actions.len())

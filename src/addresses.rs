@@ -224,3 +224,15 @@ mod tests {
         );
     }
 }
+
+/// What a document publishes beyond a deployment's selection, for `REPLACES`: a swap may drop a
+/// rule of a replaced group only for addresses the document no longer publishes for the selected
+/// services (ranges withdrawn from them) but publishes for some service still (Amazon's own), so
+/// that what someone added to a group (an office, a monitor) is never taken for a withdrawn range.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    /// The selected services' addresses, in every region and both families.
+    pub service: Addresses,
+    /// Every address the document publishes, for any service.
+    pub document: Addresses,
+}

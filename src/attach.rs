@@ -214,7 +214,7 @@ fn attachments(
         synctoken: observed.synctokens().max().unwrap_or(0),
         group_stem: stem.to_string(),
         repack: false,
-        service_wide: None,
+        published: None,
     };
     let mut plan = security_groups::plan(&desired, observed).map_err(KindError::plan)?;
     // Tags are the full run's business (a group behind the others is caught up there).

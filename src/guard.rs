@@ -171,6 +171,8 @@ const SPECIAL_V6: &[(&str, &str)] = &[
         "IETF protocol assignments (Teredo, benchmarking, ORCHID …), RFC 2928",
     ),
     ("2001:db8::/32", "documentation, RFC 3849"),
+    ("3fff::/20", "documentation, RFC 9637"),
+    ("5f00::/16", "segment routing (SRv6) SIDs, RFC 9602"),
     ("2002::/16", "6to4, RFC 3056"),
     ("fc00::/7", "unique local, RFC 4193"),
     ("fe80::/10", "link-local, RFC 4291"),

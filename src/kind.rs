@@ -39,8 +39,8 @@ pub(crate) struct Desired {
     /// `--force`: what a kind refuses unless forced goes ahead.
     pub(crate) force: bool,
     /// With `REPLACES`: every address the document publishes for the selected services, in every
-    /// region and family ([`crate::Loaded::service_wide`]).
-    pub(crate) service_wide: Option<crate::addresses::Addresses>,
+    /// region and family ([`crate::Loaded::published`]).
+    pub(crate) published: Option<crate::addresses::Published>,
 }
 
 /// Whether a run may write.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::addresses::Addresses;
+use crate::addresses::{Addresses, Published};
 use crate::config::Config;
 use crate::event::{Event, Notification};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -56,34 +56,43 @@ pub struct Loaded {
     /// Downloaded from `IP_RANGES_URL` without a notification (the schedule, a "sync now"): the live
     /// document, so if it is older than what is applied, something recorded is wrong.
     pub live: bool,
-    /// With `REPLACES`: every address the document publishes for the selected services, in every
-    /// region and both families (what a swap may not take away unless the selection allows it);
-    /// `None` when not needed, or when that wider reading failed (then no swap is allowed).
-    pub service_wide: Option<Addresses>,
+    /// With `REPLACES`: what the document publishes for the selected services in every region and
+    /// both families, and for any service; `None` when not needed, or when that wider reading
+    /// failed (then no swap is allowed).
+    pub published: Option<Published>,
 }
 
-/// The addresses the document publishes for `selection`'s services in every region and both
-/// families; `None` when they cannot be read (a broken entry outside the selection, say).
-pub(crate) fn service_wide(
-    source: Source,
-    bytes: &[u8],
-    selection: &Selection,
-) -> Option<Addresses> {
+/// What the document publishes for `selection`'s services in every region and both families, and
+/// for any service (Amazon's document; another provider's counts as its selected services only);
+/// `None` when they cannot be read (a broken entry outside the selection, say).
+pub(crate) fn published(source: Source, bytes: &[u8], selection: &Selection) -> Option<Published> {
     let wide = Selection {
         regions: None,
         ip_versions: ranges::IpVersions { v4: true, v6: true },
         ..selection.clone()
     };
-    match select_document(source, bytes, &wide, unix_now()) {
-        Ok(set) => {
-            let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
-                .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
-                .collect();
-            Some(Addresses::of(&nets))
-        }
-        Err(e) => {
+    let service = select_document(source, bytes, &wide, unix_now()).map(|set| {
+        let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
+            .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
+            .collect();
+        Addresses::of(&nets)
+    });
+    let document = match (&service, source) {
+        (Ok(_), Source::Aws) => ranges::every_prefix(bytes).map(|nets| Addresses::of(&nets)),
+        (Ok(service), _) => Ok(service.clone()),
+        (Err(_), _) => Err(RangesError::Malformed("see above".into())),
+    };
+    match (service, document) {
+        (Ok(service), Ok(document)) => Some(Published { service, document }),
+        (Err(e), _) => {
             warn!(
                 "REPLACES: the document's ranges of SERVICE in every region and family could not be read ({e}): no group is swapped out"
+            );
+            None
+        }
+        (_, Err(e)) => {
+            warn!(
+                "REPLACES: the document's ranges of every service could not be read ({e}): no group is swapped out"
             );
             None
         }
@@ -226,15 +235,15 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     };
     info!(origin = %document.origin, bytes = document.bytes.len(), md5 = %document.md5(), "document loaded");
     let ranges = selected?;
-    let service_wide = match config.replaces {
-        Some(_) => service_wide(config.source, &document.bytes, &selection),
+    let published = match config.replaces {
+        Some(_) => published(config.source, &document.bytes, &selection),
         None => None,
     };
     Ok(Loaded {
         document,
         ranges,
         live: *input == Input::Configured,
-        service_wide,
+        published,
     })
 }
 

@@ -427,6 +427,17 @@ pub fn synctoken(document: &[u8]) -> Result<u64, RangesError> {
     synctoken_of(&parse(document)?)
 }
 
+/// Every prefix the document publishes, for any service, region or family, as published (entries
+/// that do not parse are skipped: what REPLACES asks of it is only whether an address is Amazon's).
+pub fn every_prefix(document: &[u8]) -> Result<Vec<IpNet>, RangesError> {
+    let doc = parse(document)?;
+    let prefixes = doc.prefixes.as_deref().unwrap_or_default();
+    Ok((prefixes.iter().map(|e| &e.ip_prefix))
+        .chain(doc.ipv6_prefixes.iter().map(|e| &e.ipv6_prefix))
+        .filter_map(|f| f.text()?.trim().parse().ok())
+        .collect())
+}
+
 /// Parses a prefix, refusing host bits (`120.52.22.97/27`): AWS would refuse such a rule, and a
 /// document that has one is not what Amazon meant to publish.
 fn canonical<N: FromStr + Copy + PartialEq + fmt::Display>(

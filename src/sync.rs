@@ -273,7 +273,7 @@ fn desired(config: &Config, loaded: &Loaded) -> Desired {
     Desired {
         synctoken: ranges.synctoken,
         force: config.guard.force,
-        service_wide: loaded.service_wide.clone(),
+        published: loaded.published.clone(),
         rules: desired_rules(&ranges.ipv4, &ranges.ipv6, &config.ports),
         nets,
         families: Family::ALL

@@ -131,8 +131,9 @@ pub(crate) async fn observe(
             }
             if !foreign.values().any(|g| g.replaceable) {
                 warnings.push(format!(
-                    "REPLACES={replaces} names no group on any target (group ids are lower case; names \
-                     match exactly, case included): nothing is swapped out"
+                    "REPLACES={replaces} names no group it may swap out on any target (group ids are \
+                     lower case; names match exactly, case included; sgsync's own are never swapped): \
+                     nothing is swapped out"
                 ));
             }
             foreign

@@ -189,7 +189,7 @@ fn for_entry(
         ranges,
         live: loaded.live,
         // Per-entry settings never name other services, and this ignores regions and families.
-        service_wide: loaded.service_wide.clone(),
+        published: loaded.published.clone(),
     }))
 }
 

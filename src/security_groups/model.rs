@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::replace::ForeignGroup;
-use crate::addresses::Addresses;
+use crate::addresses::Published;
 use crate::ownership::Unrecorded;
 use crate::rule::{PerFamily, Rule};
 
@@ -270,7 +270,7 @@ pub struct Desired {
     /// With `REPLACES`: every address the document publishes for the selected services in every
     /// region and family. A swap may take none of them away that `rules` do not allow; `None`
     /// allows no swap.
-    pub service_wide: Option<Addresses>,
+    pub published: Option<Published>,
 }
 
 /// One step of a plan. The apply step makes exactly one API call per action. Groups are named by

@@ -16,6 +16,8 @@ use ipnet::IpNet;
 
 use super::model::Desired;
 use crate::addresses::Addresses;
+#[cfg(test)]
+use crate::addresses::Published;
 use crate::guard::special_block;
 use crate::rule::{PortRange, Rule};
 
@@ -203,7 +205,7 @@ pub(super) fn verdict(
         .filter(|id| foreign.contains_key(*id))
         .partition(|id| foreign[*id].replaceable);
     let mut missing: Vec<String> = Vec::new();
-    let Some(wide) = &desired.service_wide else {
+    let Some(wide) = &desired.published else {
         return Err(refusal(
             &replaced,
             foreign,
@@ -243,7 +245,7 @@ pub(super) fn verdict(
             // What the document still publishes of it, for SERVICE in any region or family, must
             // be what this deployment allows: an IPv6 range with IP_VERSIONS=ipv4 is still
             // CloudFront's.
-            let still = wide.intersection(&Addresses::of([&rule.net]));
+            let still = wide.service.intersection(&Addresses::of([&rule.net]));
             if let Some(lost) = selected.missing(&still).first() {
                 missing.push(format!(
                     "inbound {lost} tcp/{} (of {}: the document still publishes it for SERVICE, but \
@@ -252,17 +254,25 @@ pub(super) fn verdict(
                 ));
                 continue;
             }
-            // What it allows beyond them goes with it: withdrawn ranges, on purpose; but no
-            // provider ever published private or other special-purpose space.
-            for rest in wide.missing(&Addresses::of([&rule.net])) {
-                if let Some((block, purpose)) = special_block(&rest) {
-                    missing.push(format!(
-                        "inbound {rule} (of {}: it allows {block}, {purpose} space, which no provider \
-                         publishes)",
-                        g.name
-                    ));
-                    break;
-                }
+            // What it allows beyond them goes with it: ranges withdrawn from SERVICE, which the
+            // document still publishes for another service (Amazon's own). Anything the document
+            // never published is not a withdrawn range but something someone added (an office, a
+            // monitor), and special-purpose space no provider publishes.
+            let rest = wide.service.missing(&Addresses::of([&rule.net]));
+            if let Some((block, purpose)) = rest.iter().find_map(special_block) {
+                missing.push(format!(
+                    "inbound {rule} (of {}: it allows {block}, {purpose} space, which no provider \
+                     publishes)",
+                    g.name
+                ));
+                continue;
+            }
+            if let Some(added) = wide.document.missing(&Addresses::of(&rest)).first() {
+                missing.push(format!(
+                    "inbound {added} tcp/{} (of {}: the document never published it, for any service: \
+                     not a withdrawn range but one someone added)",
+                    rule.ports, g.name
+                ));
             }
         }
         for out in &g.egress {
@@ -303,20 +313,20 @@ fn refusal(
     )
 }
 
-/// What a swap drops because the document no longer publishes it: said in the plan, so nobody is
-/// surprised.
+/// What a swap drops because the selected services no longer publish it (the document still does,
+/// for another service): said in the plan, so nobody is surprised.
 pub(super) fn dropped(group: &ForeignGroup, desired: &Desired) -> Vec<String> {
-    let Some(wide) = &desired.service_wide else {
+    let Some(wide) = &desired.published else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for rule in &group.rules {
-        let rest = wide.missing(&Addresses::of([&rule.net]));
+        let rest = wide.service.missing(&Addresses::of([&rule.net]));
         match rest.as_slice() {
             [] => {}
             [only] if *only == rule.net => out.push(format!("{rule} (of {})", group.name)),
             [first, ..] => out.push(format!(
-                "{rule} (of {}) but what the document publishes of it: {} prefix(es) such as {first}",
+                "{rule} (of {}) but what SERVICE publishes of it: {} prefix(es) such as {first}",
                 group.name,
                 rest.len()
             )),
@@ -374,7 +384,18 @@ mod tests {
     fn desired() -> Desired {
         let rules: BTreeSet<Rule> = [rule("13.32.0.0/15", 443), rule("2600:9000::/28", 443)].into();
         Desired {
-            service_wide: Some(Addresses::of(rules.iter().map(|r| &r.net))),
+            published: Some(Published {
+                service: Addresses::of(rules.iter().map(|r| &r.net)),
+                // Amazon's other services still publish 54.0.0.0/8.
+                document: Addresses::of(
+                    rules
+                        .iter()
+                        .map(|r| r.net)
+                        .chain(["54.0.0.0/8".parse().unwrap()])
+                        .collect::<Vec<_>>()
+                        .iter(),
+                ),
+            }),
             rules,
             synctoken: 1,
             group_stem: "AUTOUPDATE-cloudfront".into(),
@@ -420,7 +441,7 @@ mod tests {
         assert!(e.contains("inbound 2600:9000::/28 tcp/443"), "{e}");
         assert!(e.contains("still publishes it for SERVICE"), "{e}");
         // Without the document's wider reading, nothing is swapped.
-        d.service_wide = None;
+        d.published = None;
         let old = blog(&[rule("13.32.0.0/15", 443)], vec![]);
         let (groups, foreign) = world(old, vec![]);
         assert!(verdict(&groups, &foreign, &d).is_err());
@@ -433,9 +454,29 @@ mod tests {
         assert_eq!(
             dropped(&foreign["sg-0000000b"], &desired()),
             [
-                "13.32.0.0/14 tcp/443 (of AUTOUPDATE_x) but what the document publishes of it: 1 prefix(es) such as 13.34.0.0/15"
+                "13.32.0.0/14 tcp/443 (of AUTOUPDATE_x) but what SERVICE publishes of it: 1 prefix(es) such as 13.34.0.0/15"
             ]
         );
+    }
+
+    /// Red team round 6, n1: an uptime monitor's or an office's public range on the port is not a
+    /// range Amazon withdrew: only what the document still publishes for another service is.
+    #[test]
+    fn what_the_document_never_published_is_never_dropped() {
+        let old = blog(
+            &[rule("13.32.0.0/15", 443), rule("8.8.8.0/24", 443)],
+            vec![],
+        );
+        let (groups, foreign) = world(old, vec![]);
+        let e = verdict(&groups, &foreign, &desired()).unwrap_err();
+        assert!(e.contains("inbound 8.8.8.0/24 tcp/443"), "{e}");
+        assert!(e.contains("never published it"), "{e}");
+        let old = blog(
+            &[rule("13.32.0.0/15", 443), rule("54.1.0.0/16", 443)],
+            vec![],
+        );
+        let (groups, foreign) = world(old, vec![]);
+        assert!(verdict(&groups, &foreign, &desired()).is_ok());
     }
 
     #[test]

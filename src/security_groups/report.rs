@@ -298,14 +298,18 @@ impl Kind for Part {
     fn warnings(&self) -> Vec<String> {
         let released = self.plan.released.iter().map(|g| {
             format!(
-                "{g}, named by REPLACES, leaves every target it is on and is attached nowhere else: \
-                 sgsync never deletes a group it does not own; delete it when you no longer need it"
+                "{g}, named by REPLACES, leaves every target it is on and is attached to no other \
+                 interface or load balancer of this VPC: sgsync never deletes a group it does not own; \
+                 before you delete it, check what else names it (launch templates, other VPCs and \
+                 accounts)"
             )
         });
-        let dropped =
-            self.plan.dropped.iter().map(|r| {
-                format!("the swap drops {r}: the document no longer publishes its addresses")
-            });
+        let dropped = self.plan.dropped.iter().map(|r| {
+            format!(
+                "the swap drops {r}: SERVICE no longer publishes it (the document still does, for \
+                 another service)"
+            )
+        });
         (self.observed.warnings.iter().cloned())
             .chain(released)
             .chain(dropped)

@@ -69,6 +69,13 @@ pub(crate) async fn apply_part<A: GroupApi>(
     part.plan
         .released
         .retain(|g| !not_made.iter().any(|id| g.ends_with(&format!("({id})"))));
+    // Nor is what it would have dropped.
+    let kept_names: Vec<&str> = (not_made.iter())
+        .filter_map(|id| part.observed.foreign.get(*id).map(|g| g.name.as_str()))
+        .collect();
+    part.plan
+        .dropped
+        .retain(|r| !kept_names.iter().any(|n| r.contains(&format!("(of {n})"))));
     part.changes = applied.changes;
     part.ids = Some(applied.ids);
     part.failed_targets = applied.failed;
@@ -133,7 +140,7 @@ impl<A: GroupApi + GroupReads + Send> KindRun for Run<A> {
                 synctoken: desired.synctoken,
                 group_stem: self.stem.clone(),
                 repack: self.repack,
-                service_wide: desired.service_wide.clone(),
+                published: desired.published.clone(),
             };
             let plan =
                 plan_with_free_names(&mut self.api, &desired, &mut self.part.observed).await?;

@@ -35,7 +35,7 @@ fn desired(rules: BTreeSet<Rule>, synctoken: u64) -> Desired {
         synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
         repack: false,
-        service_wide: None,
+        published: None,
     }
 }
 
@@ -1124,9 +1124,14 @@ mod replaces {
     /// the default 5 groups per interface leave room for 2.
     fn blog_world(targets: &[&str], own_egress: Vec<Egress>) -> (Observed, Desired) {
         let mut d = desired(rules(0..130), 7);
-        d.service_wide = Some(crate::addresses::Addresses::of(
-            d.rules.iter().map(|r| &r.net),
-        ));
+        let nets: Vec<ipnet::IpNet> = (d.rules.iter().map(|r| r.net))
+            .chain(["54.0.0.0/24".parse().unwrap()])
+            .collect();
+        d.published = Some(crate::addresses::Published {
+            service: crate::addresses::Addresses::of(d.rules.iter().map(|r| &r.net)),
+            // The withdrawn range is still Amazon's, for another service.
+            document: crate::addresses::Addresses::of(&nets),
+        });
         // Each also holds a range Amazon withdrew (public space: the test ranges are 10.x).
         let withdrawn = Rule {
             net: "54.0.0.0/24".parse().unwrap(),

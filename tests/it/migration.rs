@@ -91,7 +91,7 @@ async fn one_apply_moves_an_origin_from_the_blogs_groups_to_sgsyncs() {
     let out = out.ok();
     assert!(
         out.stdout
-            .contains("named by REPLACES, leaves every target it is on and is attached nowhere"),
+            .contains("named by REPLACES, leaves every target it is on and is attached to no other"),
         "{out:?}"
     );
     let groups = aws.assert_holds_exactly(&expected, "after the move").await;

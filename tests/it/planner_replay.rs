@@ -96,7 +96,7 @@ fn desired_at(v: &Version, s: &Scenario) -> Desired {
         synctoken: v.synctoken,
         group_stem: "AUTOUPDATE-cloudfront".into(),
         repack: s.repack,
-        service_wide: None,
+        published: None,
     }
 }
 

@@ -46,7 +46,7 @@ fn replay(format: Format, files: &[&str], services: &[&str], regions: Option<&[&
             synctoken: set.synctoken,
             group_stem: format!("AUTOUPDATE-{format}"),
             repack: false,
-            service_wide: None,
+            published: None,
         };
         let p = plan(&d, &observed).unwrap_or_else(|e| panic!("{file}: {e}"));
         if previous.as_ref() == Some(&rules) {
