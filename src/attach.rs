@@ -68,6 +68,7 @@ fn nothing(config: &Config, why: String) -> Outcome {
     Outcome {
         status: Status::Unchanged,
         service: config.service_label(),
+        source: config.source.to_string(),
         synctoken: 0,
         create_date: String::new(),
         rules: 0,
@@ -296,6 +297,7 @@ async fn attach(
     let mut outcome = Outcome {
         status,
         service: config.service_label(),
+        source: config.source.to_string(),
         synctoken: desired.synctoken,
         create_date: String::new(),
         rules: desired.rules.len(),

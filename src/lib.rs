@@ -73,7 +73,9 @@ pub use dispatch::run_event;
 pub use error::{AwsError, chain as error_chain};
 pub use kind::{KindError, Mode};
 pub use lambda::serve;
-pub use load::{Input, LoadError, Loaded, load, select_document, verified_selection};
+pub use load::{
+    Input, LoadError, Loaded, configured_url, load, select_document, verified_selection,
+};
 pub use outcome::{
     EntryLabel, EntryOutcome, FleetOutcome, Inventory, Outcome, Refusal, RunError, Status,
 };

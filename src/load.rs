@@ -117,6 +117,21 @@ pub enum LoadError {
          announce: nothing was changed; such a deployment runs on its schedule (unsubscribe it from the topic)"
     )]
     NotAnnounced(Source),
+    /// A download, but the source has no fixed address and IP_RANGES_URL names none.
+    #[error(
+        "SOURCE={0} has no fixed address (Azure publishes a new file name every week; a text list is \
+         wherever you keep it): set IP_RANGES_URL to the document, or give it with --ip-ranges FILE; \
+         nothing was changed"
+    )]
+    NoUrl(Source),
+}
+
+/// The URL a download reads: IP_RANGES_URL, or the source's own.
+pub fn configured_url(config: &Config) -> Result<&str, LoadError> {
+    match config.ip_ranges_url.as_str() {
+        "" => Err(LoadError::NoUrl(config.source)),
+        url => Ok(url),
+    }
 }
 
 /// The selected ranges of a document of `source`: ip-ranges.json, or another provider's format, whose
@@ -221,7 +236,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
         }
         Input::Notification(n) => notified(config, n, &limits, &selection).await?,
         Input::Configured => {
-            let doc = source::fetch(&config.ip_ranges_url, &limits).await?;
+            let doc = source::fetch(configured_url(config)?, &limits).await?;
             let (_, selected) = verified_selection(&doc, None, config.source, &selection);
             (doc, selected)
         }

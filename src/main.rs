@@ -55,7 +55,7 @@ struct DocumentArgs {
     /// A Lambda event (JSON), processed as the function would
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ip_ranges", "md5"])]
     event: Option<PathBuf>,
-    /// An ip-ranges.json file or http(s) URL
+    /// The document: a file or an http(s) URL
     #[arg(long, value_name = "FILE_OR_URL")]
     ip_ranges: Option<String>,
     /// The MD5 the document must have (hex)
@@ -490,7 +490,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
             let limits = source::Limits::default();
             let document = match &ip_ranges {
                 Some(file_or_url) => source::load(file_or_url, &limits).await?,
-                None => source::fetch(&config.ip_ranges_url, &limits).await?,
+                None => source::fetch(sgsync::configured_url(&config)?, &limits).await?,
             };
             let ranges = sgsync::select_document(
                 config.source,

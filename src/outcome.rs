@@ -47,6 +47,8 @@ pub struct Outcome {
     pub status: Status,
     /// The selected service(s), comma-separated.
     pub service: String,
+    /// `SOURCE`: whose document (`aws`, `github`, …).
+    pub source: String,
     /// The document's synctoken (for an event's run without a document: the newest recorded).
     pub synctoken: u64,
     /// The document's createDate.
@@ -296,6 +298,7 @@ mod tests {
         Outcome {
             status,
             service: "CLOUDFRONT".into(),
+            source: "aws".into(),
             synctoken: 7,
             create_date: String::new(),
             rules: 0,

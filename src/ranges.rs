@@ -120,13 +120,15 @@ pub enum RangesError {
     /// Not JSON, or JSON of the wrong shape.
     #[error(
         "the ip-ranges document is not valid: {0}; expected the JSON format of ip-ranges.json: check that \
-         IP_RANGES_URL (or the file given) is Amazon's ip-ranges.json, nothing was changed"
+         IP_RANGES_URL (or the file given) is Amazon's ip-ranges.json (another provider's document needs \
+         SOURCE, docs/sources.md), nothing was changed"
     )]
     Malformed(String),
     /// The syncToken is missing or not a number.
     #[error(
         "the ip-ranges document's syncToken is {0}, expected a string of digits (seconds since 1970); \
-         the document is corrupt or not ip-ranges.json, nothing was changed"
+         the document is corrupt or not ip-ranges.json (another provider's document needs SOURCE, \
+         docs/sources.md), nothing was changed"
     )]
     BadSynctoken(String),
     /// A prefix of a selected service is not a canonical CIDR.

@@ -351,6 +351,7 @@ fn finish(
     let outcome = Outcome {
         status,
         service: config.service_label(),
+        source: config.source.to_string(),
         synctoken: desired.synctoken,
         create_date: ranges.create_date.clone(),
         rules: desired.rules.len(),

@@ -185,6 +185,22 @@ where
         })
 }
 
+/// The name of the list a URL names, made safe for every kind: `googlebot` for
+/// `…/googlebot.json`; `None` for an empty URL or path.
+fn list_name(url: &str) -> Option<String> {
+    let path = reqwest::Url::parse(url).ok()?.path().to_string();
+    let file = path.rsplit('/').find(|s| !s.is_empty())?;
+    let stem = file.split('.').next().unwrap_or(file);
+    let safe: String = (stem.to_ascii_lowercase().chars())
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' | '-' => c,
+            _ => '-',
+        })
+        .take(40)
+        .collect();
+    (!safe.is_empty()).then_some(safe)
+}
+
 /// SERVICE and IP_RANGES_URL as `source` takes them: SOURCE=aws as always (CLOUDFRONT, Amazon's
 /// URL); another provider's services are its own names, case kept, and required, optional or refused
 /// as its format says; its URL is its own unless IP_RANGES_URL names one (required where the
@@ -263,16 +279,9 @@ fn source_settings(
                 .0
         }
         (None, Some(url)) => url.to_string(),
-        (None, None) => {
-            return Err(refuse(
-                "IP_RANGES_URL",
-                "",
-                format!(
-                    "SOURCE={format} has no fixed address (Azure publishes a new file name every week; a \
-                     text list is wherever you keep it): set IP_RANGES_URL to the document"
-                ),
-            ));
-        }
+        // Azure's and a text list's URL has no default: a run that downloads says so (one that
+        // reads --ip-ranges FILE needs none).
+        (None, None) => String::new(),
     };
     Ok((services, url))
 }
@@ -280,10 +289,18 @@ fn source_settings(
 impl Config {
     /// Checks the raw settings; `env` gives what `REGION` and `DEPLOYMENT_ID` default to.
     pub fn from_args(args: &ConfigArgs, env: &Environment) -> Result<Config, ConfigError> {
+        let source = value::<crate::formats::Source>(args, Var::Source)?;
+        // Without DEPLOYMENT_ID, a CLI run of another source is never the default deployment
+        // (CloudFront's, most likely): it would take that one's groups for an earlier selection of
+        // its own, and retire them.
+        let unnamed = match source {
+            crate::formats::Source::Aws => "default".to_string(),
+            other => format!("default-{other}"),
+        };
         let deployment_id = match read::<DeploymentId>(args, Var::DeploymentId)? {
             Some(d) => d.0,
             None => parse::<DeploymentId>("DEPLOYMENT_ID", env.function.as_deref())?
-                .map_or_else(|| "default".to_string(), |d| d.0),
+                .map_or(unnamed, |d| d.0),
         };
         let region = match read::<Region>(args, Var::Region)? {
             Some(r) => r,
@@ -348,7 +365,6 @@ impl Config {
                     .into(),
             });
         }
-        let source = value::<crate::formats::Source>(args, Var::Source)?;
         let (services, ip_ranges_url) = source_settings(args, source)?;
         let config = Config {
             kinds,
@@ -464,10 +480,25 @@ impl Config {
                             .collect()
                     })
                     .collect();
-                match services.is_empty() {
-                    true => format!("{}-{format}", self.prefix_name),
-                    false => format!("{}-{format}-{}", self.prefix_name, services.join("_")),
+                // Google's shape serves several lists (cloud.json, goog.json, the crawlers'), and a
+                // text list can be anything: the file's name tells them apart (googlebot, gptbot).
+                let list = match format {
+                    crate::formats::Format::Google | crate::formats::Format::Text
+                        if Some(self.ip_ranges_url.as_str()) != format.default_url() =>
+                    {
+                        list_name(&self.ip_ranges_url)
+                    }
+                    _ => None,
+                };
+                let mut stem = format!("{}-{format}", self.prefix_name);
+                for part in list
+                    .into_iter()
+                    .chain((!services.is_empty()).then(|| services.join("_")))
+                {
+                    stem.push('-');
+                    stem.push_str(&part);
                 }
+                stem
             }
         };
         Ownership {
@@ -590,6 +621,24 @@ mod tests {
         );
         let cloudflare = of(&[("SOURCE", "cloudflare")]).unwrap();
         assert_eq!(cloudflare.ownership().stem, "AUTOUPDATE-cloudflare");
+        // Without DEPLOYMENT_ID, never CloudFront's default deployment.
+        assert_eq!(cloudflare.deployment_id, "default-cloudflare");
+        assert_eq!(aws.deployment_id, "default");
+        // Lists of Google's shape, told apart by their file.
+        let gptbot = of(&[
+            ("SOURCE", "google"),
+            ("IP_RANGES_URL", "https://openai.com/gptbot.json"),
+        ])
+        .unwrap();
+        assert_eq!(gptbot.ownership().stem, "AUTOUPDATE-google-gptbot");
+        let text = of(&[
+            ("SOURCE", "text"),
+            ("IP_RANGES_URL", "https://www.cloudflare.com/ips-v4"),
+        ])
+        .unwrap();
+        assert_eq!(text.ownership().stem, "AUTOUPDATE-text-ips-v4");
+        // Azure's and text's URL is needed only to download.
+        assert_eq!(of(&[("SOURCE", "text")]).unwrap().ip_ranges_url, "");
         assert!(crate::ownership::named_by_sgsync(
             "AUTOUPDATE-github-hooks-1",
             "AUTOUPDATE"
@@ -599,11 +648,6 @@ mod tests {
                 &[("SOURCE", "fastly"), ("SERVICE", "x")][..],
                 "publishes one list",
             ),
-            (
-                &[("SOURCE", "azure"), ("SERVICE", "x")],
-                "set IP_RANGES_URL",
-            ),
-            (&[("SOURCE", "text")], "set IP_RANGES_URL"),
             (&[("SOURCE", "github")], "needs SERVICE"),
             (
                 &[("SOURCE", "cloudflare"), ("SERVICE_REGIONS", "x")],

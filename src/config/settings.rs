@@ -168,13 +168,13 @@ settings! {
         default: Some("aws"), unset: "",
         help: "Whose published ranges: aws (ip-ranges.json), google, github, cloudflare, fastly, oracle, azure (Service Tags) or text (one CIDR per line); docs/sources.md",
         brief: "aws, google, github, cloudflare, … [aws]", advanced: false,
-        commands: DOCUMENT, per_entry: SHARED, alias: None,
+        commands: ALL, per_entry: SHARED, alias: None,
     }
     Service = "SERVICE" {
         default: Some("CLOUDFRONT"), unset: "",
         help: "Service(s) whose ranges are allowed, comma-separated (CLOUDFRONT is SOURCE=aws's default; GitHub's keys such as hooks, Azure's tags, Google's or Oracle's services; none for cloudflare, fastly, text)",
-        brief: "Service(s) of the document [CLOUDFRONT]", advanced: false,
-        commands: DOCUMENT, per_entry: SELECTION, alias: None,
+        brief: "Service(s) of the document [CLOUDFRONT for aws]", advanced: false,
+        commands: ALL, per_entry: SELECTION, alias: None,
     }
     Region = "REGION" {
         default: None, unset: "AWS_REGION, else us-east-1",
@@ -245,7 +245,7 @@ settings! {
     PrefixListMaxEntries = "PREFIX_LIST_MAX_ENTRIES" {
         default: Some("60"), unset: "",
         help: "The largest MaxEntries a managed prefix list may have (its weight in a referencing group's rules quota), 1 to 1000",
-        brief: "Largest size of a managed prefix list [60]", advanced: false,
+        brief: "Largest size of a managed prefix list [60]", advanced: true,
         commands: AWS, per_entry: PerEntry::Free, alias: None,
     }
     ShareWith = "SHARE_WITH" {

@@ -18,6 +18,11 @@ pub struct Summary {
     pub synctoken: String,
     /// The selected service(s).
     pub service: String,
+    /// `SOURCE`: whose document.
+    pub source: String,
+    /// The document's version as it says it (Amazon's createDate; another provider's version
+    /// field, and the digest of its selected ranges); empty for an event's run, which reads none.
+    pub version: String,
     /// Desired security-group rules (CIDRs × port ranges).
     pub rules: usize,
     /// Each kind's section: fields at the top level (security groups) or under the kind's key
@@ -55,6 +60,8 @@ impl From<&Outcome> for Summary {
             status: o.status,
             synctoken: o.synctoken.to_string(),
             service: o.service.clone(),
+            source: o.source.clone(),
+            version: o.create_date.clone(),
             rules: o.rules,
             kinds: merged(o.kinds.iter().map(|k| k.summary())),
             warnings: o.all_warnings(),

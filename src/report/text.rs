@@ -144,6 +144,7 @@ mod tests {
         Outcome {
             status,
             service: "CLOUDFRONT".into(),
+            source: "aws".into(),
             synctoken: 7,
             create_date: "2026-08-22-15-17-05".into(),
             rules: 70,
@@ -228,7 +229,9 @@ mod tests {
         );
         let json = serde_json::to_string(&summary).unwrap();
         assert!(
-            json.starts_with(r#"{"status":"applied","synctoken":"7","service":"CLOUDFRONT","rules":70,"held":"groups""#),
+            json.starts_with(
+                r#"{"status":"applied","synctoken":"7","service":"CLOUDFRONT","source":"aws","version":"2026-08-22-15-17-05","rules":70,"held":"groups""#
+            ),
             "{json}"
         );
     }

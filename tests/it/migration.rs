@@ -90,8 +90,9 @@ async fn one_apply_moves_an_origin_from_the_blogs_groups_to_sgsyncs() {
     let (out, calls) = aws.apply_doc(&sgsync, &latest());
     let out = out.ok();
     assert!(
-        out.stdout
-            .contains("named by REPLACES, leaves every target it is on and is attached to no other"),
+        out.stdout.contains(
+            "named by REPLACES, leaves every target it is on and is attached to no other"
+        ),
         "{out:?}"
     );
     let groups = aws.assert_holds_exactly(&expected, "after the move").await;
