@@ -41,6 +41,18 @@ pub struct GuardLimits {
     pub force: bool,
 }
 
+impl GuardLimits {
+    /// The limits of the settings' defaults (`config::settings`: WIDEST_IPV4_PREFIX,
+    /// WIDEST_IPV6_PREFIX, MAX_REMOVE_FRACTION, ALLOW_LARGE_REMOVAL).
+    pub const DEFAULTS: GuardLimits = GuardLimits {
+        widest_v4: 8,
+        widest_v6: 16,
+        max_remove_fraction: 0.5,
+        allow_large_removal: false,
+        force: false,
+    };
+}
+
 /// How far ahead of the clock a syncToken may be: a document is published, then announced; a token
 /// from the future means a broken clock or a broken document.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 24 * 60 * 60;
@@ -495,14 +507,7 @@ mod tests {
             .collect()
     }
 
-    /// The limits of the settings' defaults (`config::settings`).
-    const LIMITS: GuardLimits = GuardLimits {
-        widest_v4: 8,
-        widest_v6: 16,
-        max_remove_fraction: 0.5,
-        allow_large_removal: false,
-        force: false,
-    };
+    const LIMITS: GuardLimits = GuardLimits::DEFAULTS;
 
     fn range_set(v4s: &[&str], v6s: &[&str]) -> RangeSet {
         RangeSet {

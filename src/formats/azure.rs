@@ -157,7 +157,7 @@ fn bad_change_number(found: String) -> FormatError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_sound, fixture, sel};
+    use super::super::testkit::{fixture, mutate, sel};
     use super::super::{FormatError, Version, select};
     use super::FORMAT;
     use proptest::prelude::*;
@@ -399,19 +399,7 @@ mod tests {
             let _ = select(FORMAT, &junk, &selection);
             for name in [LF, CRLF] {
                 let doc = fixture("azure", name);
-                let cut = cut % (doc.len() + 1);
-                let _ = select(FORMAT, &doc[..cut], &selection);
-                let mut flipped = doc.clone();
-                flipped[at % doc.len()] = byte;
-                if let Ok(got) = select(FORMAT, &flipped, &selection) {
-                    assert_sound(&got, &selection);
-                }
-                let mut spliced = doc[..cut].to_vec();
-                spliced.extend(&junk);
-                spliced.extend(&doc[cut..]);
-                if let Ok(got) = select(FORMAT, &spliced, &sel(&["AzureDevOps"], Some(&["global"]), "46")) {
-                    assert_sound(&got, &selection);
-                }
+                mutate(FORMAT, &doc, (&selection, &sel(&["AzureDevOps"], Some(&["global"]), "46")), (cut, at, byte, &junk));
             }
         }
     }

@@ -86,7 +86,7 @@ fn is_ip_list(items: &[Json<'_>]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_sound, fixture, sel};
+    use super::super::testkit::{fixture, mutate, sel};
     use super::super::{FormatError, Version, select};
     use super::FORMAT;
     use proptest::prelude::*;
@@ -261,19 +261,7 @@ mod tests {
             let selection = sel(&["hooks", "pages", "actions"], None, "46");
             let _ = select(FORMAT, &junk, &selection);
             let doc = meta();
-            let cut = cut % (doc.len() + 1);
-            let _ = select(FORMAT, &doc[..cut], &selection);
-            let mut flipped = doc.clone();
-            flipped[at % doc.len()] = byte;
-            if let Ok(got) = select(FORMAT, &flipped, &selection) {
-                assert_sound(&got, &selection);
-            }
-            let mut spliced = doc[..cut].to_vec();
-            spliced.extend(&junk);
-            spliced.extend(&doc[cut..]);
-            if let Ok(got) = select(FORMAT, &spliced, &selection) {
-                assert_sound(&got, &selection);
-            }
+            mutate(FORMAT, &doc, (&selection, &selection), (cut, at, byte, &junk));
         }
     }
 }

@@ -131,7 +131,7 @@ fn sync_token(value: &Json<'_>) -> Result<u64, FormatError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_sound, fixture, sel};
+    use super::super::testkit::{fixture, mutate, sel};
     use super::super::{FormatError, Version, select};
     use super::FORMAT;
     use proptest::prelude::*;
@@ -415,20 +415,7 @@ mod tests {
             let selection = sel(&[], None, "46");
             let _ = select(FORMAT, &junk, &selection);
             for doc in [cloud(), fixture("google", "googlebot-2021-11-10.json")] {
-                let cut = cut % (doc.len() + 1);
-                let _ = select(FORMAT, &doc[..cut], &selection);
-                let mut flipped = doc.clone();
-                let at = at % doc.len();
-                flipped[at] = byte;
-                if let Ok(got) = select(FORMAT, &flipped, &selection) {
-                    assert_sound(&got, &selection);
-                }
-                let mut spliced = doc[..cut].to_vec();
-                spliced.extend(&junk);
-                spliced.extend(&doc[cut..]);
-                if let Ok(got) = select(FORMAT, &spliced, &sel(&[], Some(&["global"]), "4")) {
-                    assert_sound(&got, &sel(&[], None, "4"));
-                }
+                mutate(FORMAT, &doc, (&selection, &sel(&[], Some(&["global"]), "4")), (cut, at, byte, &junk));
             }
         }
     }

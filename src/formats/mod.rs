@@ -1125,6 +1125,30 @@ mod testkit {
         }
     }
 
+    /// One round of a parser's fuzzing on a real document: `doc` cut at `cut`, one byte at `at` set
+    /// to `byte`, and `junk` spliced in at `cut`, each read with `selection` (the splice with
+    /// `spliced`): none may panic, and every `Ok` must be sound.
+    pub(super) fn mutate(
+        format: super::Format,
+        doc: &[u8],
+        (selection, spliced): (&Selection, &Selection),
+        (cut, at, byte, junk): (usize, usize, u8, &[u8]),
+    ) {
+        let cut = cut % (doc.len() + 1);
+        let _ = super::select(format, &doc[..cut], selection);
+        let mut flipped = doc.to_vec();
+        flipped[at % doc.len()] = byte;
+        if let Ok(got) = super::select(format, &flipped, selection) {
+            assert_sound(&got, selection);
+        }
+        let mut mixed = doc[..cut].to_vec();
+        mixed.extend(junk);
+        mixed.extend(&doc[cut..]);
+        if let Ok(got) = super::select(format, &mixed, spliced) {
+            assert_sound(&got, spliced);
+        }
+    }
+
     /// Every kept prefix is canonical and of the family asked for: what an `Ok` must guarantee even
     /// for a mutated document.
     pub(super) fn assert_sound(selected: &super::Selected, selection: &Selection) {

@@ -229,7 +229,7 @@ fn timestamp(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_sound, fixture, sel};
+    use super::super::testkit::{fixture, mutate, sel};
     use super::super::{FormatError, Version, select};
     use super::{FORMAT, timestamp};
     use proptest::prelude::*;
@@ -474,19 +474,7 @@ mod tests {
             let _ = select(FORMAT, &junk, &selection);
             let _ = timestamp(&stamp);
             let doc = ranges();
-            let cut = cut % (doc.len() + 1);
-            let _ = select(FORMAT, &doc[..cut], &selection);
-            let mut flipped = doc.clone();
-            flipped[at % doc.len()] = byte;
-            if let Ok(got) = select(FORMAT, &flipped, &selection) {
-                assert_sound(&got, &selection);
-            }
-            let mut spliced = doc[..cut].to_vec();
-            spliced.extend(&junk);
-            spliced.extend(&doc[cut..]);
-            if let Ok(got) = select(FORMAT, &spliced, &sel(&[], Some(&["us-ashburn-1"]), "4")) {
-                assert_sound(&got, &sel(&[], None, "4"));
-            }
+            mutate(FORMAT, &doc, (&selection, &sel(&[], Some(&["us-ashburn-1"]), "4")), (cut, at, byte, &junk));
         }
     }
 }

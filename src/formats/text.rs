@@ -89,7 +89,7 @@ fn address_bits(address: IpAddr) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_sound, fixture, sel};
+    use super::super::testkit::{fixture, mutate, sel};
     use super::super::{FormatError, Version, select};
     use super::FORMAT;
     use proptest::prelude::*;
@@ -201,19 +201,7 @@ mod tests {
             let _ = select(FORMAT, lines.join("\n").as_bytes(), &selection);
             for name in ["ips-v4.txt", "ips-v6.txt"] {
                 let doc = fixture("text", name);
-                let cut = cut % (doc.len() + 1);
-                let _ = select(FORMAT, &doc[..cut], &selection);
-                let mut flipped = doc.clone();
-                flipped[at % doc.len()] = byte;
-                if let Ok(got) = select(FORMAT, &flipped, &selection) {
-                    assert_sound(&got, &selection);
-                }
-                let mut spliced = doc[..cut].to_vec();
-                spliced.extend(&junk);
-                spliced.extend(&doc[cut..]);
-                if let Ok(got) = select(FORMAT, &spliced, &selection) {
-                    assert_sound(&got, &selection);
-                }
+                mutate(FORMAT, &doc, (&selection, &selection), (cut, at, byte, &junk));
             }
         }
     }

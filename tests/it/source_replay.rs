@@ -14,15 +14,6 @@ use sgsync::testkit::groups::check_run;
 
 use crate::support::fixture;
 
-/// The defaults of WIDEST_IPV4_PREFIX and WIDEST_IPV6_PREFIX.
-const LIMITS: GuardLimits = GuardLimits {
-    widest_v4: 8,
-    widest_v6: 16,
-    max_remove_fraction: 0.5,
-    allow_large_removal: false,
-    force: false,
-};
-
 /// Replays `files` of `format` in order with `services` on port 443, dual stack.
 fn replay(format: Format, files: &[&str], services: &[&str], regions: Option<&[&str]>) -> usize {
     let selection = Selection {
@@ -39,7 +30,8 @@ fn replay(format: Format, files: &[&str], services: &[&str], regions: Option<&[&
         let set =
             sgsync::select_document(Source::Format(format), &bytes, &selection, 1_000 + i as u64)
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
-        sgsync::guard::check_ranges(&set, &LIMITS).unwrap_or_else(|e| panic!("{file}: {e}"));
+        sgsync::guard::check_ranges(&set, &GuardLimits::DEFAULTS)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         let rules = desired_rules(&set.ipv4, &set.ipv6, &[PortRange::single(443)]);
         let d = Desired {
             rules: rules.clone(),
