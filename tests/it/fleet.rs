@@ -340,3 +340,61 @@ async fn a_fleet_on_a_terminal_shows_each_vpc_as_it_finishes() {
     let quiet = s.sgsync.run(&["plan"]).ok();
     assert!(!quiet.stderr.contains("[1/4]"), "{quiet:?}");
 }
+
+/// Another provider's ranges through a fleet (`SOURCE=cloudflare`): one download, every VPC holds
+/// exactly Cloudflare's ranges in groups named after the source, and the same document a second
+/// later writes nothing although it has no version of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_another_source_is_kept_exact_and_an_unchanged_document_writes_nothing() {
+    let s = setup(
+        r#"
+role_name = "sgsync"
+
+[[vpc]]
+account = "111111111111"
+region = "eu-west-1"
+
+[[vpc]]
+account = "222222222222"
+region = "us-east-1"
+"#,
+    )
+    .await;
+    let ips = std::fs::read(fixture("sources/cloudflare/ips.json")).unwrap();
+    s.files.put("/ips", ips.clone());
+    let sgsync = s
+        .sgsync
+        .clone()
+        .env("SOURCE", "cloudflare")
+        .env("PORTS", "443")
+        .env("IP_RANGES_URL", &s.files.url("/ips"));
+    let out = sgsync.run(&["apply", "--output", "json"]).ok();
+    assert_eq!(out.json()["status"], "applied", "{out:?}");
+    assert_eq!(s.files.hits("/ips"), 1);
+    let doc: Value = serde_json::from_slice(&ips).unwrap();
+    let want: BTreeSet<String> = (doc["result"]["ipv4_cidrs"].as_array().unwrap().iter())
+        .chain(doc["result"]["ipv6_cidrs"].as_array().unwrap())
+        .map(|c| format!("{} tcp/443", c.as_str().unwrap()))
+        .collect();
+    assert_eq!(want.len(), 22);
+    for (account, region) in [("111111111111", "eu-west-1"), ("222222222222", "us-east-1")] {
+        let groups = s.aws.managed_rules_in(account, region).await;
+        assert_eq!(
+            groups.keys().collect::<Vec<_>>(),
+            ["AUTOUPDATE-cloudflare-1"],
+            "{account}"
+        );
+        assert_eq!(groups["AUTOUPDATE-cloudflare-1"], want, "{account}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.aws.proxy.clear();
+    let again = sgsync.run(&["apply", "--output", "json"]).ok();
+    assert_eq!(again.json()["status"], "unchanged", "{again:?}");
+    assert!(
+        writes(&s.aws.proxy.calls())
+            .iter()
+            .all(|w| w == "AssumeRole"),
+        "{:?}",
+        writes(&s.aws.proxy.calls())
+    );
+}
