@@ -46,7 +46,7 @@ fn target_of_tag(e: &TagEvent, prefix: &str) -> Result<EventTarget, String> {
                 e.resource
             ));
         }
-        Some(v) if v != prefix => {
+        Some(v) if !crate::ownership::opts_in(v, prefix) => {
             return Err(format!(
                 "{} is tagged {TAG_TARGET}={v}, another deployment's prefix (this one's is {prefix})",
                 e.resource

@@ -64,7 +64,7 @@ pub enum GuardError {
     /// internet, so it is treated as a corrupt document, not as data.
     #[error(
         "the document lists {net}, wider than the /{limit} this deployment accepts; nothing was changed. \
-         If Amazon really publishes such a range, raise {variable}; otherwise the document is corrupt: wait for the next one"
+         If the provider really publishes such a range, raise {variable}; otherwise the document is corrupt: wait for the next one"
     )]
     TooWide {
         net: IpNet,
@@ -75,8 +75,8 @@ pub enum GuardError {
     },
     /// A range overlaps a special-purpose block, which no AWS service is reached from.
     #[error(
-        "the document lists {net}, which overlaps {block} ({purpose}); Amazon publishes global unicast \
-         addresses only, so the document is corrupt or not Amazon's: nothing was changed, wait for the \
+        "the document lists {net}, which overlaps {block} ({purpose}); a provider publishes global unicast \
+         addresses only, so the document is corrupt or not the provider's: nothing was changed, wait for the \
          next one or check IP_RANGES_URL"
     )]
     SpecialPurpose {
@@ -89,8 +89,8 @@ pub enum GuardError {
     /// The document adds more address space than one document may.
     #[error(
         "the document would add {added} {family} addresses to the {applied} applied now, more than the \
-         {limit} one document may add; nothing was changed. If Amazon really published this much new \
-         space (compare with the previous ip-ranges.json), run again with --force"
+         {limit} one document may add; nothing was changed. If the provider really published this much new \
+         space (compare with the previous document), run again with --force"
     )]
     TooMuchSpace {
         family: Family,

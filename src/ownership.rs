@@ -56,6 +56,13 @@ pub(crate) fn numbered(name: &str, stem: &str) -> bool {
 /// cannot be changed after its creation, so unlike a tag or a record written without the SCP it is
 /// proof that sgsync made it: someone else's group (a team's `app-db`, a VPC's `default`) never
 /// passes, whatever its tags or the record say.
+/// Whether the value of a target tag (`sgsync:target`) opts in to `prefix`: it names the prefixes it
+/// opts in to, separated by spaces (`AUTOUPDATE GITHUB`: CloudFront's deployment and a GitHub one),
+/// as the role's IAM condition reads it.
+pub fn opts_in(value: &str, prefix: &str) -> bool {
+    value.split_whitespace().any(|p| p == prefix)
+}
+
 pub(crate) fn named_by_sgsync(name: &str, prefix: &str) -> bool {
     name.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('-'))
@@ -118,6 +125,19 @@ pub(crate) fn natural_key(name: &str) -> (&str, u64, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_tag_opts_in_to_each_prefix_it_names() {
+        assert!(opts_in("AUTOUPDATE", "AUTOUPDATE"));
+        assert!(opts_in("AUTOUPDATE GITHUB", "GITHUB"));
+        assert!(opts_in(" GITHUB  AUTOUPDATE ", "AUTOUPDATE"));
+        assert!(!opts_in("AUTOUPDATE GITHUB", "GOOGLE"));
+        assert!(!opts_in("AUTOUPDATE-X", "AUTOUPDATE"));
+        assert!(
+            !opts_in("AUTOUPDATE,GITHUB", "GITHUB"),
+            "the role's condition reads spaces only"
+        );
+    }
 
     #[test]
     fn only_names_sgsync_gives_pass() {

@@ -125,7 +125,7 @@ async fn sync_pass(
     let (applied, _) =
         guard::applied_synctoken(kinds.iter().flat_map(|k| k.part().synctokens()), now);
     if !ranges.ordered
-        && let Some(applied) = applied.filter(|a| *a <= ranges.synctoken)
+        && let Some(applied) = applied
     {
         desired.synctoken = applied;
     }
@@ -311,6 +311,11 @@ fn stale(
         warnings.push(note);
     }
     let document = loaded.ranges.synctoken;
+    // A document without a version of its own is named by the clock of the run that read it: it
+    // is never older than what another run (another clock) recorded, so nothing can freeze it.
+    if !loaded.ranges.ordered {
+        return None;
+    }
     let Freshness::Stale { applied } = guard::freshness(document, applied) else {
         return None;
     };

@@ -35,9 +35,11 @@ fn takes_groups(lb: &LoadBalancer) -> bool {
 fn opted_in(tags: &[TagDescription], arn: &str, prefix: &str) -> bool {
     tags.iter().any(|d| {
         d.resource_arn() == Some(arn)
-            && d.tags()
-                .iter()
-                .any(|t| t.key() == Some(TAG_TARGET) && t.value() == Some(prefix))
+            && d.tags().iter().any(|t| {
+                t.key() == Some(TAG_TARGET)
+                    && t.value()
+                        .is_some_and(|v| crate::ownership::opts_in(v, prefix))
+            })
     })
 }
 

@@ -376,7 +376,14 @@ impl Config {
             quota_overrides,
             vpc_id: read::<VpcId>(args, Var::VpcId)?.map(|v| v.0),
             ports: value::<Ports>(args, Var::Ports)?.0,
-            prefix_name: value::<PrefixName>(args, Var::PrefixName)?.0,
+            // Another source's own prefix by default: its targets opt in apart from CloudFront's
+            // (a tag sgsync:target=AUTOUPDATE must not let GitHub's or Google's ranges in).
+            prefix_name: match (source, args.get(Var::PrefixName)) {
+                (crate::formats::Source::Format(format), None) => {
+                    format.to_string().to_ascii_uppercase()
+                }
+                _ => value::<PrefixName>(args, Var::PrefixName)?.0,
+            },
             deployment_id,
             debug: value::<Flag>(args, Var::Debug)?.0,
             services,
@@ -428,6 +435,15 @@ impl Config {
                 )));
             }
         }
+        if self.kinds.security_groups {
+            let name = format!("{stem}-999");
+            if name.len() > 255 {
+                return Err(refuse(format!(
+                    "this deployment's security groups would be named like {name}, and EC2 allows at most \
+                     255 characters: choose a shorter PREFIX_NAME, or fewer SERVICEs"
+                )));
+            }
+        }
         if self.kinds.prefix_lists {
             let name = format!("{stem}-ipv6-1000");
             if name.len() > 255 || stem.to_ascii_lowercase().starts_with("com.amazonaws") {
@@ -469,7 +485,8 @@ impl Config {
                 self.services.join("+").to_ascii_lowercase()
             ),
             crate::formats::Source::Format(format) => {
-                let services: Vec<String> = (self.services.iter())
+                // Sorted and once each: `hooks,web` and `web,hooks` are one selection, one name.
+                let services: std::collections::BTreeSet<String> = (self.services.iter())
                     .map(|s| {
                         s.to_ascii_lowercase()
                             .chars()
@@ -491,10 +508,10 @@ impl Config {
                     _ => None,
                 };
                 let mut stem = format!("{}-{format}", self.prefix_name);
-                for part in list
-                    .into_iter()
-                    .chain((!services.is_empty()).then(|| services.join("_")))
-                {
+                for part in list.into_iter().chain(
+                    (!services.is_empty())
+                        .then(|| services.iter().cloned().collect::<Vec<_>>().join("_")),
+                ) {
                     stem.push('-');
                     stem.push_str(&part);
                 }
@@ -591,7 +608,7 @@ mod tests {
         let github = of(&[("SOURCE", "GitHub"), ("SERVICE", "hooks")]).unwrap();
         assert_eq!(github.services, ["hooks"]);
         assert_eq!(github.ip_ranges_url, "https://api.github.com/meta");
-        assert_eq!(github.ownership().stem, "AUTOUPDATE-github-hooks");
+        assert_eq!(github.ownership().stem, "GITHUB-github-hooks");
         assert_eq!(github.service_label(), "github hooks");
         // Names safe for WAF (letters, digits, - and _ only), whatever the provider calls things.
         let azure = of(&[
@@ -604,25 +621,24 @@ mod tests {
             ("KINDS", "waf-ip-sets"),
         ])
         .unwrap();
-        assert_eq!(
-            azure.ownership().stem,
-            "AUTOUPDATE-azure-azurefrontdoor-backend"
-        );
+        assert_eq!(azure.ownership().stem, "AZURE-azure-azurefrontdoor-backend");
         let google = of(&[
             ("SOURCE", "google"),
             ("SERVICE", "Google Cloud"),
             ("KINDS", "waf-ip-sets"),
         ])
         .unwrap();
-        assert_eq!(google.ownership().stem, "AUTOUPDATE-google-google-cloud");
+        assert_eq!(google.ownership().stem, "GOOGLE-google-google-cloud");
         assert_eq!(
             of(&[("SOURCE", "google")]).unwrap().ownership().stem,
-            "AUTOUPDATE-google"
+            "GOOGLE-google"
         );
         let cloudflare = of(&[("SOURCE", "cloudflare")]).unwrap();
-        assert_eq!(cloudflare.ownership().stem, "AUTOUPDATE-cloudflare");
-        // Without DEPLOYMENT_ID, never CloudFront's default deployment.
+        assert_eq!(cloudflare.ownership().stem, "CLOUDFLARE-cloudflare");
+        // Without DEPLOYMENT_ID, never CloudFront's default deployment; without PREFIX_NAME, never
+        // its targets.
         assert_eq!(cloudflare.deployment_id, "default-cloudflare");
+        assert_eq!(cloudflare.prefix_name, "CLOUDFLARE");
         assert_eq!(aws.deployment_id, "default");
         // Lists of Google's shape, told apart by their file.
         let gptbot = of(&[
@@ -630,13 +646,13 @@ mod tests {
             ("IP_RANGES_URL", "https://openai.com/gptbot.json"),
         ])
         .unwrap();
-        assert_eq!(gptbot.ownership().stem, "AUTOUPDATE-google-gptbot");
+        assert_eq!(gptbot.ownership().stem, "GOOGLE-google-gptbot");
         let text = of(&[
             ("SOURCE", "text"),
             ("IP_RANGES_URL", "https://www.cloudflare.com/ips-v4"),
         ])
         .unwrap();
-        assert_eq!(text.ownership().stem, "AUTOUPDATE-text-ips-v4");
+        assert_eq!(text.ownership().stem, "TEXT-text-ips-v4");
         // Azure's and text's URL is needed only to download.
         assert_eq!(of(&[("SOURCE", "text")]).unwrap().ip_ranges_url, "");
         assert!(crate::ownership::named_by_sgsync(

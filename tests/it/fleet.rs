@@ -366,6 +366,7 @@ region = "us-east-1"
         .sgsync
         .clone()
         .env("SOURCE", "cloudflare")
+        .env("PREFIX_NAME", "AUTOUPDATE")
         .env("PORTS", "443")
         .env("IP_RANGES_URL", &s.files.url("/ips"));
     let out = sgsync.run(&["apply", "--output", "json"]).ok();

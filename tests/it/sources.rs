@@ -25,8 +25,9 @@ async fn github_hooks_beside_cloudfront_in_one_vpc_and_an_unchanged_document_wri
     let aws = Aws::start().await;
     let files = FileServer::start();
     files.put("/meta", github_meta());
+    // The origin opts in to both: CloudFront's deployment (AUTOUPDATE) and GitHub's (GITHUB).
     let eni = aws.create_interface(&[]).await;
-    aws.tag_target(&eni, "AUTOUPDATE").await;
+    aws.tag_target(&eni, "AUTOUPDATE GITHUB").await;
 
     // CloudFront first, as most VPCs have it.
     aws.apply_doc(&aws.sgsync(), &latest()).0.ok();
@@ -45,16 +46,16 @@ async fn github_hooks_beside_cloudfront_in_one_vpc_and_an_unchanged_document_wri
     assert_eq!(summary["status"], "applied", "{out:?}");
     assert_eq!(summary["service"], "github hooks");
     assert_eq!(files.hits("/meta"), 1);
-    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let groups = aws.managed_groups("GITHUB").await;
     let mine: Vec<_> = (groups.iter())
-        .filter(|g| g.name.starts_with("AUTOUPDATE-github-hooks-"))
+        .filter(|g| g.name.starts_with("GITHUB-github-hooks-"))
         .collect();
     assert_eq!(mine.len(), 1, "{groups:#?}");
     let want: BTreeSet<String> = HOOKS_V4.iter().map(|c| format!("{c} tcp/443")).collect();
     assert_eq!(mine[0].rules, want);
     let sets = aws.ip_sets().await;
     assert_eq!(sets.len(), 1, "{sets:#?}");
-    assert_eq!(sets[0].name, "AUTOUPDATE-github-hooks-ipv4");
+    assert_eq!(sets[0].name, "GITHUB-github-hooks-ipv4");
     let hooks: BTreeSet<String> = HOOKS_V4.iter().map(|c| c.to_string()).collect();
     assert_eq!(sets[0].addresses, hooks);
     // The target keeps CloudFront's groups and gains GitHub's.
@@ -82,10 +83,10 @@ async fn github_hooks_beside_cloudfront_in_one_vpc_and_an_unchanged_document_wri
         .filter(|r| !r.starts_with("143.55.64.0/20"))
         .collect();
     assert_make_before_break(&aws.proxy.calls(), &want);
-    let groups = aws.managed_groups("AUTOUPDATE").await;
+    let groups = aws.managed_groups("GITHUB").await;
     let mine = groups
         .iter()
-        .find(|g| g.name.starts_with("AUTOUPDATE-github-hooks-"))
+        .find(|g| g.name.starts_with("GITHUB-github-hooks-"))
         .unwrap();
     assert_eq!(mine.rules, want);
     // An approved plan of a source without versions: the apply downloads again a second later, and

@@ -10,7 +10,7 @@ use super::permissions::{self, Split, count, split};
 use super::{TAG_DEPLOYMENT, TAG_PREFIX, TAG_SYNCTOKEN, TAG_TARGET, filter};
 use crate::aws::sdk_error;
 use crate::error::AwsError;
-use crate::ownership::{Claim, Ownership, Unrecorded, named_by_sgsync};
+use crate::ownership::{Claim, Ownership, Unrecorded, named_by_sgsync, opts_in};
 use crate::security_groups::{ForeignGroup, ObservedGroup, ObservedTarget, Replaces, TargetId};
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -421,7 +421,8 @@ pub(crate) async fn interfaces(
             let id = eni
                 .network_interface_id()
                 .ok_or_else(|| AwsError::malformed(OP, "network interface id"))?;
-            let opted_in = tag(eni.tag_set(), TAG_TARGET) == Some(owner.prefix.as_str());
+            let opted_in =
+                tag(eni.tag_set(), TAG_TARGET).is_some_and(|v| opts_in(v, &owner.prefix));
             let groups = groups_of(eni);
             found.attached.extend(groups.iter().cloned());
             let carries = groups.iter().any(|g| managed.contains(g));
