@@ -71,32 +71,29 @@ pub(crate) fn published(source: Source, bytes: &[u8], selection: &Selection) -> 
         ip_versions: ranges::IpVersions { v4: true, v6: true },
         ..selection.clone()
     };
-    let service = select_document(source, bytes, &wide, unix_now()).map(|set| {
-        let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
-            .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
-            .collect();
-        Addresses::of(&nets)
-    });
-    let document = match (&service, source) {
-        (Ok(_), Source::Aws) => ranges::every_prefix(bytes).map(|nets| Addresses::of(&nets)),
-        (Ok(service), _) => Ok(service.clone()),
-        (Err(_), _) => Err(RangesError::Malformed("see above".into())),
+    let refuse = |what: &str, e: &dyn std::fmt::Display| -> Option<Published> {
+        warn!(
+            "REPLACES: the document's ranges of {what} could not be read ({e}): no group is swapped out"
+        );
+        None
     };
-    match (service, document) {
-        (Ok(service), Ok(document)) => Some(Published { service, document }),
-        (Err(e), _) => {
-            warn!(
-                "REPLACES: the document's ranges of SERVICE in every region and family could not be read ({e}): no group is swapped out"
-            );
-            None
-        }
-        (_, Err(e)) => {
-            warn!(
-                "REPLACES: the document's ranges of every service could not be read ({e}): no group is swapped out"
-            );
-            None
-        }
-    }
+    let set = match select_document(source, bytes, &wide, unix_now()) {
+        Ok(set) => set,
+        Err(e) => return refuse("SERVICE in every region and family", &e),
+    };
+    let nets: Vec<ipnet::IpNet> = (set.ipv4.iter().map(|n| ipnet::IpNet::V4(*n)))
+        .chain(set.ipv6.iter().map(|n| ipnet::IpNet::V6(*n)))
+        .collect();
+    let service = Addresses::of(&nets);
+    let document = match source {
+        Source::Aws => match ranges::every_prefix(bytes) {
+            Ok(nets) => Addresses::of(&nets),
+            Err(e) => return refuse("every service", &e),
+        },
+        // Another provider's document counts as its selected services only.
+        Source::Format(_) => service.clone(),
+    };
+    Some(Published { service, document })
 }
 
 /// Why no document could be loaded. Nothing was changed.

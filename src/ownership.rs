@@ -60,7 +60,8 @@ pub(crate) fn numbered(name: &str, stem: &str) -> bool {
 /// opts in to, separated by spaces (`AUTOUPDATE GITHUB`: CloudFront's deployment and a GitHub one),
 /// as the role's IAM condition reads it.
 pub fn opts_in(value: &str, prefix: &str) -> bool {
-    value.split_whitespace().any(|p| p == prefix)
+    // Spaces only: the role's StringLike condition matches the prefix between single spaces.
+    value.split(' ').any(|p| p == prefix)
 }
 
 pub(crate) fn named_by_sgsync(name: &str, prefix: &str) -> bool {
@@ -131,6 +132,10 @@ mod tests {
         assert!(opts_in("AUTOUPDATE", "AUTOUPDATE"));
         assert!(opts_in("AUTOUPDATE GITHUB", "GITHUB"));
         assert!(opts_in(" GITHUB  AUTOUPDATE ", "AUTOUPDATE"));
+        assert!(
+            !opts_in("GITHUB\tAUTOUPDATE", "AUTOUPDATE"),
+            "IAM would refuse the write"
+        );
         assert!(!opts_in("AUTOUPDATE GITHUB", "GOOGLE"));
         assert!(!opts_in("AUTOUPDATE-X", "AUTOUPDATE"));
         assert!(

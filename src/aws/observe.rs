@@ -170,7 +170,6 @@ pub(crate) async fn observe(
         quotas,
         rule_digests: BTreeMap::new(),
         foreign,
-        swapping: BTreeMap::new(),
         warnings,
     })
 }
@@ -296,7 +295,6 @@ pub(crate) async fn observe_event_targets(
         quotas,
         rule_digests,
         foreign: BTreeMap::new(),
-        swapping: BTreeMap::new(),
         warnings,
     })
 }

@@ -158,9 +158,6 @@ pub struct Observed {
     /// The groups sgsync does not manage on the tagged targets that carry a group `REPLACES` names
     /// (id → what a swap would take off): read only when REPLACES is set.
     pub foreign: BTreeMap<String, ForeignGroup>,
-    /// Target → the foreign group ids its update swaps out: the planner's, from [`Self::foreign`]
-    /// (what the adapters read leaves it empty).
-    pub swapping: BTreeMap<TargetId, Vec<String>>,
     /// Things the user should know (unmanageable interfaces, unmodelled entries, a quota fallback …).
     pub warnings: Vec<String>,
 }

@@ -124,21 +124,25 @@ fn capacity_message(
 /// ([`Plan::skipped_targets`]). When no target could take the groups, or they would not fit even
 /// without any, the run is refused as a whole.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
-    let (swapped, refused) = swaps(desired, observed);
-    let mut p = plan_capacity(desired, &swapped)?;
+    let (swapped, swapping, refused) = swaps(desired, observed);
+    let mut p = plan_capacity(desired, &swapped, &swapping)?;
     p.skipped_targets.splice(0..0, refused);
     released(desired, observed, &mut p);
     Ok(p)
 }
 
+/// Target → the foreign group ids its update swaps out (`REPLACES`).
+type Swapping = BTreeMap<TargetId, Vec<String>>;
+
 /// `observed` with the groups `REPLACES` names taken off each tagged target whose swap the verdict
 /// allows (the target update then swaps them out), and the targets whose swap it refuses left out,
 /// like targets without room: never modified, and keeping every published rule of the managed
-/// groups they carry.
-fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Vec<SkippedTarget>) {
+/// groups they carry. Also returns, per target, the ids its update swaps out.
+fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Swapping, Vec<SkippedTarget>) {
     let mut out = observed.clone();
+    let mut swapping = Swapping::new();
     if observed.foreign.values().all(|g| !g.replaceable) {
-        return (out, Vec::new());
+        return (out, swapping, Vec::new());
     }
     let mut refused = Vec::new();
     let targets = std::mem::take(&mut out.targets);
@@ -151,7 +155,7 @@ fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Vec<SkippedTarget
         match replace::verdict(&t.groups, &observed.foreign, desired) {
             Ok(ids) => {
                 t.groups.retain(|id| !ids.contains(id));
-                out.swapping.insert(t.id.clone(), ids);
+                swapping.insert(t.id.clone(), ids);
                 out.targets.push(t);
             }
             Err(why) => {
@@ -163,7 +167,7 @@ fn swaps(desired: &Desired, observed: &Observed) -> (Observed, Vec<SkippedTarget
             }
         }
     }
-    (out, refused)
+    (out, swapping, refused)
 }
 
 /// What a plan's swaps leave: the replaced groups now attached nowhere, and the rules they held that
@@ -193,8 +197,12 @@ fn released(desired: &Desired, observed: &Observed, plan: &mut Plan) {
 }
 
 /// [`plan`] after the swaps: targets without room are left out until the groups fit on the rest.
-fn plan_capacity(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
-    let first = match plan_for(desired, observed) {
+fn plan_capacity(
+    desired: &Desired,
+    observed: &Observed,
+    swapping: &Swapping,
+) -> Result<Plan, PlanError> {
+    let first = match plan_for(desired, observed, swapping) {
         Err(e @ PlanError::OverCapacity { .. }) => e,
         other => return other,
     };
@@ -213,7 +221,7 @@ fn plan_capacity(desired: &Desired, observed: &Observed) -> Result<Plan, PlanErr
         }
         skipped.push((target.clone(), narrowed.foreign_of(&target).count()));
         narrowed.untagged.push(target);
-        match plan_for(desired, &narrowed) {
+        match plan_for(desired, &narrowed, swapping) {
             Ok(mut p) => {
                 let quotas = observed.quotas;
                 let groups = p.layout.len();
@@ -242,7 +250,11 @@ fn plan_capacity(desired: &Desired, observed: &Observed) -> Result<Plan, PlanErr
 }
 
 /// [`plan`] for every target of `observed`.
-fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+fn plan_for(
+    desired: &Desired,
+    observed: &Observed,
+    swapping: &Swapping,
+) -> Result<Plan, PlanError> {
     let quotas = observed.quotas;
     if desired.rules.is_empty() {
         return Err(PlanError::NoDesiredRules);
@@ -415,7 +427,7 @@ fn plan_for(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             .filter_map(|id| name_of.get(id.as_str()).copied())
             .collect();
         let wanted: BTreeSet<&str> = final_groups.iter().copied().collect();
-        let replace = observed.swapping.get(&t.id).cloned().unwrap_or_default();
+        let replace = swapping.get(&t.id).cloned().unwrap_or_default();
         if current == wanted && replace.is_empty() {
             continue;
         }
