@@ -40,6 +40,8 @@ trap cleanup EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export IP_RANGES_URL="http://127.0.0.1:$HTTP_PORT/ip-ranges.json"
+# Copies of the downloads stay in the demo's directory, not in ~/.cache.
+export DOWNLOAD_CACHE="$DEMO/cache"
 unset AWS_PROFILE VPC_ID PORTS PREFIX_NAME SERVICE IP_VERSIONS SERVICE_REGIONS RULES_PER_GROUP GROUPS_PER_TARGET
 for _ in $(seq 1 100); do
   if curl -fs "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$HTTP_PORT/" >/dev/null 2>&1; then break; fi
@@ -151,12 +153,16 @@ EOF
 echo "interface $WEBHOOKS receives GitHub's webhooks and opts in with the tag sgsync:target=GITHUB"
 # GitHub's meta document, a real capture (tests/fixtures/sources), served by the local server.
 cp "$ROOT/tests/fixtures/sources/github/meta-2025-10-30.json" "$DEMO/www/meta"
+# Published two minutes ago: a Last-Modified time is a validator only once a minute old.
+touch -d '2 minutes ago' "$DEMO/www/meta"
 export SOURCE=github SERVICE=hooks PORTS=443 PREFIX_NAME=GITHUB DEPLOYMENT_ID=github-hooks IP_RANGES_URL="http://127.0.0.1:$HTTP_PORT/meta"
 echo "\$ SOURCE=github SERVICE=hooks PORTS=443 PREFIX_NAME=GITHUB DEPLOYMENT_ID=github-hooks sgsync apply"
 "$SGSYNC" apply 2>/dev/null | tail -n 1
 echo "\$ sgsync apply   (a second later: GitHub's document has no version; the same ranges write nothing)"
 sleep 1
 "$SGSYNC" apply 2>/dev/null | tail -n 1
+echo "the document server's log: the second run asked whether it changed, and got no body (a 304; the copy in DOWNLOAD_CACHE answered)"
+grep '"GET /meta' "$DEMO/http.log" | sed 's/^.*"GET/  GET/'
 py "$WEBHOOKS" <<'EOF'
 import boto3, sys
 ec2 = boto3.client("ec2")

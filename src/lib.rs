@@ -12,6 +12,7 @@
 //!                        → attach (the managed groups onto the target, without a document)
 //!        ► load          where the document comes from → verified bytes → selected ranges
 //!            ► source    download from the pinned URL (timeout, size cap) or read a file; MD5 check
+//!            ► cache     the last copy of each download: a conditional GET's 304 is answered by it
 //!            ► ranges    parse ip-ranges.json, keep the service / regions / IP versions, aggregate
 //!            ► formats   or another provider's document (SOURCE): Google, GitHub, Cloudflare, …
 //!        ► rule          ranges × ports → desired rules (the unit every quota counts)
@@ -42,6 +43,7 @@
 pub mod addresses;
 mod attach;
 mod aws;
+pub mod cache;
 pub mod config;
 mod dispatch;
 mod error;

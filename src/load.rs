@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::event::{Event, Notification};
 use ipnet::{Ipv4Net, Ipv6Net};
 
+use crate::cache::Cache;
 use crate::formats::{self, FormatError, Source, Version};
 use crate::ranges::{self, RangeSet, RangesError, Selection};
 use crate::source::{self, Document, Limits, SourceError};
@@ -226,26 +227,34 @@ pub fn verified_selection(
 /// Fetches and verifies the document `input` names, and selects its ranges.
 pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     let limits = Limits::default();
+    let cache = config.download_cache.as_deref().map(Cache::new);
+    let cache = cache.as_ref();
     let selection = config.selection();
     let (document, selected) = match input {
         Input::Notification(_) if config.source != Source::Aws => {
             return Err(LoadError::NotAnnounced(config.source));
         }
-        Input::Notification(n) => notified(config, n, &limits, &selection).await?,
+        Input::Notification(n) => notified(config, n, &limits, cache, &selection).await?,
         Input::Configured => {
-            let doc = source::fetch(configured_url(config)?, &limits).await?;
+            let doc = source::fetch(configured_url(config)?, &limits, cache).await?;
             let (_, selected) = verified_selection(&doc, None, config.source, &selection);
             (doc, selected)
         }
         Input::Location { file_or_url, md5 } => {
-            let doc = source::load(file_or_url, &limits).await?;
+            let doc = source::load(file_or_url, &limits, cache).await?;
             let (check, selected) =
                 verified_selection(&doc, md5.as_deref(), config.source, &selection);
             check?;
             (doc, selected)
         }
     };
-    info!(origin = %document.origin, bytes = document.bytes.len(), md5 = %document.md5(), "document loaded");
+    info!(
+        origin = %document.origin,
+        bytes = document.bytes.len(),
+        md5 = %document.md5(),
+        unchanged_since_cached = document.from_cache,
+        "document loaded"
+    );
     let ranges = selected?;
     let published = match config.replaces {
         Some(_) => published(config.source, &document.bytes, &selection),
@@ -264,11 +273,13 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
 /// A document *newer* than the notification (Amazon published again in between) is applied: it is what
 /// the notification would lead to anyway. An *older* one means a stale cache answered: download again
 /// with backoff (`DOWNLOAD_RETRY_MS`, doubling, three times), then fail so Lambda retries the event.
-/// The same synctoken with another MD5 is a corrupt or tampered document: fail.
+/// The same synctoken with another MD5 is a corrupt or tampered document: fail. A cached copy the
+/// server calls unchanged that is not the announced one is downloaded again in full at once.
 async fn notified(
     config: &Config,
     n: &Notification,
     limits: &Limits,
+    mut cache: Option<&Cache>,
     selection: &Selection,
 ) -> Result<(Document, Result<RangeSet, LoadError>), LoadError> {
     let url = n.url.as_deref().unwrap_or(&config.ip_ranges_url);
@@ -276,11 +287,18 @@ async fn notified(
     let delays: Vec<Duration> = (0..3).map(|i| config.download_retry * (1 << i)).collect();
     let mut attempt = 0;
     loop {
-        let doc = source::fetch(url, limits).await?;
+        let doc = source::fetch(url, limits, cache).await?;
         let (check, selected) = verified_selection(&doc, Some(&n.md5), Source::Aws, selection);
         let Err(mismatch) = check else {
             return Ok((doc, selected));
         };
+        if doc.from_cache {
+            warn!(
+                "the server calls the cached copy current, but it is not the announced document: downloading in full"
+            );
+            cache = None;
+            continue;
+        }
         let synctoken = match &selected {
             Ok(set) => set.synctoken,
             Err(_) => match ranges::synctoken(&doc.bytes) {

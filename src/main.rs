@@ -488,9 +488,16 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         }
         Command::Ranges { ip_ranges, .. } => {
             let limits = source::Limits::default();
+            let cache = config
+                .download_cache
+                .as_deref()
+                .map(sgsync::cache::Cache::new);
             let document = match &ip_ranges {
-                Some(file_or_url) => source::load(file_or_url, &limits).await?,
-                None => source::fetch(sgsync::configured_url(&config)?, &limits).await?,
+                Some(file_or_url) => source::load(file_or_url, &limits, cache.as_ref()).await?,
+                None => {
+                    let url = sgsync::configured_url(&config)?;
+                    source::fetch(url, &limits, cache.as_ref()).await?
+                }
             };
             let ranges = sgsync::select_document(
                 config.source,

@@ -3,13 +3,16 @@
 //! The URL is pinned: a notification may only point at the configured `IP_RANGES_URL`, so a forged
 //! message cannot make sgsync fetch ranges from elsewhere. Downloads have a connect timeout, a total
 //! timeout and a size cap (the real document is 2.6 MB; the cap is 32 MiB), and the MD5 is checked
-//! against the notification's, as the blog's function does.
+//! against the notification's, as the blog's function does. With a cache ([`crate::cache`]), the
+//! request is conditional, and a 304 is answered with the copy.
 
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
+
+use crate::cache::{self, Cache, Copy};
 use thiserror::Error;
 
 /// Amazon's official document: the default `IP_RANGES_URL`, and the only URL the real
@@ -50,6 +53,8 @@ pub struct Document {
     /// The raw bytes, exactly as received.
     pub bytes: Vec<u8>,
     pub origin: String,
+    /// The server said it has not changed since it was cached (a 304): no body crossed the network.
+    pub from_cache: bool,
     md5: std::sync::OnceLock<String>,
 }
 
@@ -60,6 +65,7 @@ impl Document {
         Document {
             bytes,
             origin: origin.into(),
+            from_cache: false,
             md5: std::sync::OnceLock::new(),
         }
     }
@@ -128,6 +134,10 @@ pub enum SourceError {
 fn status_hint(status: u16) -> &'static str {
     match status {
         401 | 403 => "the server refused access: check IP_RANGES_URL and any proxy in between",
+        304 => {
+            "the server answered Not Modified to a request that asked nothing of the kind (a proxy in \
+             between?): retry, or check the network path to it"
+        }
         300..=399 => {
             "the server redirected elsewhere, which sgsync does not follow (it only reads from \
              IP_RANGES_URL): set IP_RANGES_URL to the final address"
@@ -204,8 +214,13 @@ fn describe(e: &reqwest::Error, limits: &Limits) -> String {
 }
 
 /// Downloads a document, streaming it so an oversized body is cut off at the cap (a `Content-Length`
-/// over the cap is refused before the body is read).
-pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> {
+/// over the cap is refused before the body is read). With a `cache` holding a copy of `url`, asks
+/// whether it changed, and answers a 304 with the copy; a new body is kept there.
+pub async fn fetch(
+    url: &str,
+    limits: &Limits,
+    cache: Option<&Cache>,
+) -> Result<Document, SourceError> {
     let download = |reason: String| SourceError::Download {
         url: url.to_string(),
         reason,
@@ -218,12 +233,28 @@ pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> 
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| download(describe(&e, limits)))?;
-    let mut response = client
-        .get(url)
+    let copy = cache.and_then(|c| c.read(url, limits.max_bytes));
+    let mut request = client.get(url);
+    if let Some(copy) = &copy {
+        if let Some(etag) = &copy.etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(time) = &copy.last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, time);
+        }
+    }
+    let mut response = request
         .send()
         .await
         .map_err(|e| download(describe(&e, limits)))?;
     let status = response.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED
+        && let Some(copy) = copy
+    {
+        let mut document = Document::new(copy.bytes, url);
+        document.from_cache = true;
+        return Ok(document);
+    }
     if !status.is_success() {
         return Err(SourceError::Status {
             url: url.to_string(),
@@ -252,7 +283,31 @@ pub async fn fetch(url: &str, limits: &Limits) -> Result<Document, SourceError> 
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Document::new(bytes, url))
+    let Some(cache) = cache else {
+        return Ok(Document::new(bytes, url));
+    };
+    let header = |name| {
+        (response.headers().get(name)).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
+    let (etag, last_modified) = cache::validators(
+        header(reqwest::header::ETAG),
+        header(reqwest::header::LAST_MODIFIED),
+        header(reqwest::header::DATE),
+    );
+    if etag.is_none() && last_modified.is_none() {
+        // Nothing to ask about next time.
+        cache.remove(url);
+        return Ok(Document::new(bytes, url));
+    }
+    let fresh = Copy {
+        etag,
+        last_modified,
+        bytes,
+    };
+    if copy.as_ref() != Some(&fresh) {
+        cache.write(url, &fresh);
+    }
+    Ok(Document::new(fresh.bytes, url))
 }
 
 /// Reads a document from a file, under the same size cap as a download, so `--ip-ranges /dev/zero`
@@ -289,12 +344,16 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<Document, SourceError> {
 
 /// Reads a file or downloads a URL (`http://` or `https://`, any case): the CLI's `--ip-ranges`
 /// takes either, so operators can test with a saved document.
-pub async fn load(file_or_url: &str, limits: &Limits) -> Result<Document, SourceError> {
+pub async fn load(
+    file_or_url: &str,
+    limits: &Limits,
+    cache: Option<&Cache>,
+) -> Result<Document, SourceError> {
     let scheme = file_or_url
         .split_once("://")
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
     if matches!(scheme.as_deref(), Some("http" | "https")) {
-        fetch(file_or_url, limits).await
+        fetch(file_or_url, limits, cache).await
     } else {
         read_file(Path::new(file_or_url), limits.max_bytes)
     }
@@ -360,14 +419,14 @@ mod tests {
     async fn load_reads_paths_and_leaves_urls_to_fetch() {
         let path = crate::testkit::fixtures().join("ip-ranges/small.json");
         let path = path.to_str().unwrap();
-        let doc = load(path, &Limits::default()).await.unwrap();
+        let doc = load(path, &Limits::default(), None).await.unwrap();
         assert_eq!(doc.origin, path);
         // A URL is fetched, not opened as a file: nothing listens on port 9 of localhost.
         let limits = Limits {
             connect_timeout: Duration::from_millis(500),
             ..Limits::default()
         };
-        let e = load("HTTP://127.0.0.1:9/ip-ranges.json", &limits)
+        let e = load("HTTP://127.0.0.1:9/ip-ranges.json", &limits, None)
             .await
             .unwrap_err();
         assert!(matches!(e, SourceError::Download { .. }), "{e}");

@@ -12,6 +12,7 @@ mod settings;
 mod values;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ pub use args::{ConfigArgs, RangesFlags, StatusFlags, SyncFlags};
 pub use settings::{Commands, Kinds, PerEntry, SETTINGS, Setting, VARIABLES, Var, by_name};
 pub use values::FleetLocation;
 use values::{
-    Attach, Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName, Principals,
-    Region, Regions, Services, TopicArn, Url, VpcId, WafScope,
+    Attach, CacheDir, Count, DeploymentId, Flag, Fraction, Millis, Ports, PrefixLen, PrefixName,
+    Principals, Region, Regions, Services, TopicArn, Url, VpcId, WafScope,
 };
 
 use crate::guard::GuardLimits;
@@ -72,15 +73,25 @@ pub struct Environment {
     /// The Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`): a function deployed without
     /// `DEPLOYMENT_ID` is its own deployment.
     pub function: Option<String>,
+    /// Where downloads are cached when `DOWNLOAD_CACHE` is unset: in Lambda its own `/tmp` (kept
+    /// while the function stays warm), else the user's cache directory; `None` when there is none.
+    pub cache_home: Option<PathBuf>,
 }
 
 impl Environment {
     /// What this process runs in.
     pub fn of_process() -> Environment {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let absolute = |name| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
         Environment {
             aws_region: var("AWS_REGION"),
             function: var("AWS_LAMBDA_FUNCTION_NAME"),
+            cache_home: match var("AWS_LAMBDA_FUNCTION_NAME") {
+                Some(_) => Some(PathBuf::from("/tmp/sgsync")),
+                None => absolute("XDG_CACHE_HOME")
+                    .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+                    .map(|dir| dir.join("sgsync")),
+            },
         }
     }
 }
@@ -117,6 +128,8 @@ pub struct Config {
     /// First wait before downloading again when a cache serves a document older than its
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
+    /// `DOWNLOAD_CACHE`: where the last download of each document is kept; `None`: nowhere.
+    pub download_cache: Option<PathBuf>,
     /// `KINDS`: what to keep in sync.
     pub kinds: Kinds,
     /// `PREFIX_LIST_MAX_ENTRIES`: the largest `MaxEntries` of a managed prefix list.
@@ -400,6 +413,11 @@ impl Config {
                 force: false,
             },
             download_retry: value::<Millis>(args, Var::DownloadRetryMs)?.0,
+            download_cache: match read::<CacheDir>(args, Var::DownloadCache)? {
+                Some(CacheDir::Off) => None,
+                Some(CacheDir::At(dir)) => Some(dir),
+                None => env.cache_home.clone(),
+            },
             repack: false,
             approved_plan: None,
             adopt: value::<Flag>(args, Var::Adopt)?.0,
@@ -558,6 +576,7 @@ mod tests {
         Environment {
             aws_region: None,
             function: Some(name.into()),
+            cache_home: None,
         }
     }
 
@@ -567,6 +586,26 @@ mod tests {
             a.set(k, v).unwrap_or_else(|e| panic!("{e}"));
         }
         a
+    }
+
+    #[test]
+    fn downloads_are_cached_where_the_process_may_keep_them_unless_off() {
+        let env = Environment {
+            cache_home: Some(PathBuf::from("/home/op/.cache/sgsync")),
+            ..Environment::default()
+        };
+        let of = |pairs: &[(&str, &str)], env: &Environment| {
+            Config::from_args(&args(pairs), env).unwrap().download_cache
+        };
+        assert_eq!(of(&[], &env), env.cache_home);
+        assert_eq!(of(&[], &Environment::default()), None);
+        assert_eq!(of(&[("DOWNLOAD_CACHE", "OFF")], &env), None);
+        assert_eq!(
+            of(&[("DOWNLOAD_CACHE", "/var/cache/sgsync")], &env),
+            Some(PathBuf::from("/var/cache/sgsync"))
+        );
+        // The template passes an empty value for its default.
+        assert_eq!(of(&[("DOWNLOAD_CACHE", "")], &env), env.cache_home);
     }
 
     #[test]
@@ -843,7 +882,7 @@ mod tests {
             &args(&[("VPC_ID", ""), ("PORTS", " "), ("REGION", "")]),
             &Environment {
                 aws_region: Some("eu-west-1".into()),
-                function: None,
+                ..Environment::default()
             },
         )
         .unwrap();
@@ -1038,6 +1077,8 @@ mod tests {
             ("WIDEST_IPV4_PREFIX", "0", "1 to 32"),
             ("WIDEST_IPV6_PREFIX", "/129", "1 to 128"),
             ("DOWNLOAD_RETRY_MS", "2s", "milliseconds"),
+            ("DOWNLOAD_CACHE", "cache", "absolute directory"),
+            ("DOWNLOAD_CACHE", "s3://bucket/cache", "absolute directory"),
         ] {
             let e = Config::from_args(&args(&[(var, value)]), &Environment::default()).unwrap_err();
             let text = e.to_string();

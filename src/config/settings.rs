@@ -296,6 +296,12 @@ settings! {
         brief: "Fleet file: many accounts and VPCs", advanced: false,
         commands: AWS, per_entry: PerEntry::Never("the fleet file itself"), alias: None,
     }
+    DownloadCache = "DOWNLOAD_CACHE" {
+        default: None, unset: "in Lambda /tmp/sgsync (kept while the function stays warm), else $XDG_CACHE_HOME/sgsync or ~/.cache/sgsync",
+        help: "Where the last download of each document is kept, so that the next asks the provider whether it changed and a 304 costs no download: an absolute directory of your own, or off",
+        brief: "Directory of downloaded copies, or off", advanced: true,
+        commands: ALL, per_entry: SHARED, alias: None,
+    }
     DownloadRetryMs = "DOWNLOAD_RETRY_MS" {
         default: Some("2000"), unset: "",
         help: "Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries",

@@ -255,6 +255,31 @@ impl FromStr for Millis {
     }
 }
 
+/// `DOWNLOAD_CACHE`: an absolute directory, or `off`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum CacheDir {
+    Off,
+    At(std::path::PathBuf),
+}
+
+impl FromStr for CacheDir {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(CacheDir::Off);
+        }
+        let path = std::path::Path::new(s);
+        if !path.is_absolute() || s.contains("://") {
+            return Err(
+                "expected an absolute directory (a relative one would depend on where sgsync is started; in \
+                 Lambda only /tmp is writable), or off"
+                    .into(),
+            );
+        }
+        Ok(CacheDir::At(path.to_path_buf()))
+    }
+}
+
 /// `SHARE_WITH`: RAM principals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Principals(pub(super) Vec<String>);

@@ -16,7 +16,8 @@
 //! - `iam_calls`, `deploy_template`: the templates' policies against what a run calls;
 //! - `docs`: what the documentation states that a test can check;
 //! - `source_http`, `guard_replay`, `planner_replay`: downloads, and the guards and the planner over the
-//!   real history (no AWS).
+//!   real history (no AWS);
+//! - `download_cache`: conditional GETs (`DOWNLOAD_CACHE`) as an operator meets them.
 
 // The futures of a run nest the AWS SDK's deeply; computing their layout needs more than the default.
 #![recursion_limit = "256"]
@@ -26,6 +27,7 @@ mod support;
 mod bad_input;
 mod deploy_template;
 mod docs;
+mod download_cache;
 mod ec2_replay;
 mod ec2_sync;
 mod events;

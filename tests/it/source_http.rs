@@ -94,7 +94,7 @@ fn short(max_bytes: u64, read_timeout_ms: u64) -> Limits {
 async fn the_real_document_downloads_byte_for_byte_and_verifies() {
     let addr = serve();
     let u = url(addr, "/ip-ranges.json");
-    let doc = source::fetch(&u, &Limits::default()).await.unwrap();
+    let doc = source::fetch(&u, &Limits::default(), None).await.unwrap();
     assert_eq!(doc.bytes.len(), 2_600_669);
     assert_eq!(doc.bytes, latest());
     assert_eq!(doc.md5(), LATEST_MD5);
@@ -103,26 +103,30 @@ async fn the_real_document_downloads_byte_for_byte_and_verifies() {
     source::verify_md5(&doc, &LATEST_MD5.to_uppercase()).unwrap();
 
     // load() treats the URL as a URL.
-    let loaded = source::load(&u, &Limits::default()).await.unwrap();
+    let loaded = source::load(&u, &Limits::default(), None).await.unwrap();
     assert_eq!(loaded.md5(), LATEST_MD5);
 
     // Exactly at the cap is accepted; one byte over is not.
     let small = url(addr, "/small");
     assert_eq!(
-        source::fetch(&small, &short(1000, 5000))
+        source::fetch(&small, &short(1000, 5000), None)
             .await
             .unwrap()
             .bytes
             .len(),
         1000
     );
-    assert!(source::fetch(&small, &short(999, 5000)).await.is_err());
+    assert!(
+        source::fetch(&small, &short(999, 5000), None)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn an_md5_mismatch_names_both_hashes_and_what_to_do() {
     let addr = serve();
-    let doc = source::fetch(&url(addr, "/ip-ranges.json"), &Limits::default())
+    let doc = source::fetch(&url(addr, "/ip-ranges.json"), &Limits::default(), None)
         .await
         .unwrap();
     let wrong = "0123456789abcdef0123456789abcdef";
@@ -144,7 +148,9 @@ async fn bodies_over_the_cap_are_refused_with_or_without_a_length() {
     let addr = serve();
     for path in ["/big-with-length", "/big-chunked"] {
         let u = url(addr, path);
-        let e = source::fetch(&u, &short(1000, 5000)).await.unwrap_err();
+        let e = source::fetch(&u, &short(1000, 5000), None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -174,7 +180,9 @@ async fn error_statuses_are_refused_with_the_status_and_the_url() {
         ("/moved", 302, "does not follow"),
     ] {
         let u = url(addr, path);
-        let e = source::fetch(&u, &Limits::default()).await.unwrap_err();
+        let e = source::fetch(&u, &Limits::default(), None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, SourceError::Status { status: s, .. } if s == status),
             "{path}: {e}"
@@ -192,7 +200,7 @@ async fn error_statuses_are_refused_with_the_status_and_the_url() {
 async fn fetch_timing_out(addr: SocketAddr) -> (String, SourceError) {
     let u = url(addr, "/ip-ranges.json");
     let started = Instant::now();
-    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 500))
+    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 500), None)
         .await
         .unwrap_err();
     assert!(
@@ -239,7 +247,9 @@ async fn a_body_cut_short_is_an_error_not_a_partial_document() {
         drop(stream);
     });
     let u = url(addr, "/ip-ranges.json");
-    let e = source::fetch(&u, &Limits::default()).await.unwrap_err();
+    let e = source::fetch(&u, &Limits::default(), None)
+        .await
+        .unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, SourceError::Download { .. }), "{text}");
     assert!(text.contains(&u) && text.contains("cut off"), "{text}");
@@ -253,7 +263,7 @@ async fn a_closed_port_is_a_connection_error() {
         .local_addr()
         .unwrap();
     let u = url(addr, "/ip-ranges.json");
-    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 2000))
+    let e = source::fetch(&u, &short(source::DEFAULT_MAX_BYTES, 2000), None)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("could not connect"), "{e}");
@@ -304,6 +314,7 @@ async fn a_server_with_an_untrusted_certificate_is_refused() {
     let e = source::fetch(
         &format!("https://{addr}/ip-ranges.json"),
         &Limits::default(),
+        None,
     )
     .await
     .unwrap_err()
@@ -311,3 +322,145 @@ async fn a_server_with_an_untrusted_certificate_is_refused() {
     assert!(e.contains("certificate"), "{e}");
     assert!(!served.await.unwrap(), "the handshake completed");
 }
+
+/// Conditional GETs: a copy is kept with its `ETag`, the next request asks `If-None-Match`, a 304 is
+/// answered with the copy (no body crosses the network), a changed document replaces it, and a copy
+/// that was altered is never sent as a question.
+#[tokio::test]
+async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_copy() {
+    use crate::support::{FileServer, etag_of, small_document};
+    use sgsync::cache::Cache;
+    let files = FileServer::with_etags();
+    let first = small_document(1, 0..3);
+    files.put("/doc.json", first.clone());
+    let u = files.url("/doc.json");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache"));
+    let statuses = || {
+        (files.answers().iter())
+            .map(|a| (a.status, a.if_none_match.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert!(!doc.from_cache);
+    assert_eq!(doc.bytes, first);
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert!(doc.from_cache, "answered from the copy");
+    assert_eq!(doc.bytes, first);
+    assert_eq!(
+        statuses(),
+        [(200, None), (304, Some(etag_of(&first)))],
+        "the second request asked whether it changed"
+    );
+
+    // Changed: downloaded, and the copy follows.
+    let second = small_document(2, 0..4);
+    files.put("/doc.json", second.clone());
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), true));
+    assert_eq!(statuses()[3], (304, Some(etag_of(&second))));
+
+    // An altered copy (a byte of its body) is not used: the request asks nothing, the copy is replaced.
+    let copy = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut text = std::fs::read(&copy).unwrap();
+    let at = text.len() - 10;
+    text[at] ^= 1;
+    std::fs::write(&copy, &text).unwrap();
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
+    assert_eq!(statuses()[4], (200, None));
+    assert!(
+        source::fetch(&u, &Limits::default(), Some(&cache))
+            .await
+            .unwrap()
+            .from_cache
+    );
+
+    // Without a cache nothing is asked.
+    source::fetch(&u, &Limits::default(), None).await.unwrap();
+    assert_eq!(statuses()[6], (200, None));
+
+    // Eight runs at once share the directory: each gets the whole document, none a torn copy.
+    let third = small_document(3, 0..5);
+    files.put("/doc.json", third.clone());
+    let runs = (0..8).map(|_| {
+        let (u, cache) = (u.clone(), cache.clone());
+        tokio::spawn(async move { source::fetch(&u, &Limits::default(), Some(&cache)).await })
+    });
+    for run in futures_util::future::join_all(runs).await {
+        assert_eq!(run.unwrap().unwrap().bytes, third);
+    }
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    assert_eq!((doc.bytes, doc.from_cache), (third, true));
+}
+
+/// A notification whose document the server calls unchanged, when the copy is an older one (a
+/// broken cache in front of the provider): the copy fails the MD5, and the document is downloaded
+/// again in full at once, not after the stale-cache backoff.
+#[tokio::test]
+async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
+    use crate::support::{FileServer, edited_document};
+    use sgsync::config::{Config, ConfigArgs, Environment};
+    let files = FileServer::with_etags();
+    let old = latest();
+    files.put("/ip-ranges.json", old.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = ConfigArgs::default();
+    for (k, v) in [
+        ("IP_RANGES_URL", files.url("/ip-ranges.json")),
+        ("DOWNLOAD_CACHE", dir.path().display().to_string()),
+        ("DOWNLOAD_RETRY_MS", "60000".into()),
+    ] {
+        args.set(k, &v).unwrap();
+    }
+    let config = Config::from_args(&args, &Environment::default()).unwrap();
+    let loaded = sgsync::load(&config, &sgsync::Input::Configured)
+        .await
+        .unwrap();
+    assert!(!loaded.document.from_cache);
+
+    let new = edited_document(&old, LATEST_SYNCTOKEN_NEXT, &[], &[]);
+    files.put("/ip-ranges.json", new.clone());
+    files.lie_not_modified(true);
+    let notification = sgsync::event::Notification {
+        url: None,
+        md5: source::md5_hex(&new),
+        synctoken: LATEST_SYNCTOKEN_NEXT,
+    };
+    let started = Instant::now();
+    let loaded = sgsync::load(&config, &sgsync::Input::Notification(notification))
+        .await
+        .unwrap();
+    assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT);
+    assert!(!loaded.document.from_cache);
+    // Not the minute of DOWNLOAD_RETRY_MS.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let answers = files.answers();
+    assert_eq!(
+        (answers.iter().map(|a| a.status).collect::<Vec<_>>()),
+        [200, 304, 200]
+    );
+    assert_eq!(answers[2].if_none_match, None);
+}
+
+const LATEST_SYNCTOKEN_NEXT: u64 = crate::support::LATEST_SYNCTOKEN + 60;

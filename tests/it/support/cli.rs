@@ -48,6 +48,8 @@ impl Sgsync {
                 ("AWS_REGION".into(), "us-east-1".into()),
                 ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
                 ("DOWNLOAD_RETRY_MS".into(), "50".into()),
+                // Nothing is kept in the caller's ~/.cache; the tests of the cache give a directory.
+                ("DOWNLOAD_CACHE".into(), "off".into()),
             ],
             unset: Vec::new(),
         }

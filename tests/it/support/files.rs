@@ -20,25 +20,94 @@ pub struct FileServer {
     port: u16,
     files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     hits: Arc<Mutex<BTreeMap<String, usize>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    lie: Arc<std::sync::atomic::AtomicBool>,
     server: Arc<tiny_http::Server>,
 }
 
+/// One request a server with validators answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub path: String,
+    /// The `If-None-Match` it carried.
+    pub if_none_match: Option<String>,
+    pub status: u16,
+}
+
+/// The `ETag` a server with validators gives `body`: a digest of it, as S3 and CloudFront give.
+pub fn etag_of(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    format!(
+        "\"{}\"",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
 impl FileServer {
-    /// Starts the server.
+    /// Starts the server: no validators (no `ETag`, no `Last-Modified`), so nothing is cached.
     pub fn start() -> FileServer {
+        FileServer::serve(false)
+    }
+
+    /// Starts a server that gives each body an `ETag` and answers `If-None-Match` as a provider's
+    /// does, recording each request ([`FileServer::answers`]).
+    pub fn with_etags() -> FileServer {
+        FileServer::serve(true)
+    }
+
+    fn serve(etags: bool) -> FileServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let port = server.server_addr().to_ip().unwrap().port();
         let files: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
         let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let (s, f, h) = (server.clone(), files.clone(), hits.clone());
+        let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+        let lie: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (s, f, h, a, l) = (
+            server.clone(),
+            files.clone(),
+            hits.clone(),
+            answers.clone(),
+            lie.clone(),
+        );
         std::thread::spawn(move || {
             for request in s.incoming_requests() {
                 let path = request.url().to_string();
                 *h.lock().unwrap().entry(path.clone()).or_default() += 1;
                 let body = f.lock().unwrap().get(&path).cloned();
-                let _ = match body {
-                    Some(b) => request.respond(tiny_http::Response::from_data(b)),
-                    None => request.respond(tiny_http::Response::empty(404)),
+                let Some(body) = body else {
+                    let _ = request.respond(tiny_http::Response::empty(404));
+                    continue;
+                };
+                if !etags {
+                    let _ = request.respond(tiny_http::Response::from_data(body));
+                    continue;
+                }
+                let if_none_match = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("If-None-Match"))
+                    .map(|h| h.value.to_string());
+                let etag = etag_of(&body);
+                // A lying server (a broken cache in front of the provider) calls any copy current.
+                let unchanged = if_none_match.as_deref() == Some(etag.as_str())
+                    || (if_none_match.is_some() && l.load(std::sync::atomic::Ordering::SeqCst));
+                let status = if unchanged { 304 } else { 200 };
+                a.lock().unwrap().push(Answer {
+                    path,
+                    if_none_match,
+                    status,
+                });
+                let header = format!("ETag: {etag}")
+                    .parse::<tiny_http::Header>()
+                    .unwrap();
+                let _ = if unchanged {
+                    request.respond(tiny_http::Response::empty(304).with_header(header))
+                } else {
+                    request.respond(tiny_http::Response::from_data(body).with_header(header))
                 };
             }
         });
@@ -46,8 +115,20 @@ impl FileServer {
             port,
             files,
             hits,
+            answers,
+            lie,
             server,
         }
+    }
+
+    /// What the server answered so far (a server with validators only).
+    pub fn answers(&self) -> Vec<Answer> {
+        self.answers.lock().unwrap().clone()
+    }
+
+    /// Makes the server answer 304 to any conditional request, whatever it holds.
+    pub fn lie_not_modified(&self, lie: bool) {
+        self.lie.store(lie, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Serves `bytes` at `path`.
