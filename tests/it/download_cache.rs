@@ -9,19 +9,11 @@ use aws_sdk_ec2::types::{IpPermission, IpRange};
 
 use crate::support::*;
 
-/// GitHub's hooks ranges in the meta document of 2025-10-30.
-const HOOKS_V4: [&str; 4] = [
-    "140.82.112.0/20",
-    "143.55.64.0/20",
-    "185.199.108.0/22",
-    "192.30.252.0/22",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_304_costs_no_download_and_the_run_still_repairs_drift_from_the_copy() {
     let aws = Aws::start().await;
     let files = FileServer::with_etags();
-    let meta = std::fs::read(fixture("sources/github/meta-2025-10-30.json")).unwrap();
+    let meta = github_meta();
     files.put("/meta", meta.clone());
     let eni = aws.create_interface(&[]).await;
     aws.tag_target(&eni, "GITHUB").await;

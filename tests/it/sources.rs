@@ -8,18 +8,6 @@ use std::collections::BTreeSet;
 
 use crate::support::*;
 
-fn github_meta() -> Vec<u8> {
-    std::fs::read(fixture("sources/github/meta-2025-10-30.json")).unwrap()
-}
-
-/// The published hooks ranges (GitHub's `meta`, 2025-10-30), checked by hand against the file.
-const HOOKS_V4: [&str; 4] = [
-    "140.82.112.0/20",
-    "143.55.64.0/20",
-    "185.199.108.0/22",
-    "192.30.252.0/22",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn github_hooks_beside_cloudfront_in_one_vpc_and_an_unchanged_document_writes_nothing() {
     let aws = Aws::start().await;

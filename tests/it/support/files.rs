@@ -15,6 +15,19 @@ pub fn latest() -> Vec<u8> {
 pub const LATEST_MD5: &str = "63431d35877fa5386ded1a7df9cfa971";
 pub const LATEST_SYNCTOKEN: u64 = 1787411825;
 
+/// GitHub's `meta` document of 2025-10-30, a real capture (tests/fixtures/sources/PROVENANCE.md).
+pub fn github_meta() -> Vec<u8> {
+    std::fs::read(fixture("sources/github/meta-2025-10-30.json")).unwrap()
+}
+
+/// Its `hooks` ranges, checked by hand against the file.
+pub const HOOKS_V4: [&str; 4] = [
+    "140.82.112.0/20",
+    "143.55.64.0/20",
+    "185.199.108.0/22",
+    "192.30.252.0/22",
+];
+
 /// A real HTTP server for documents, on 127.0.0.1; contents can change between runs.
 pub struct FileServer {
     port: u16,

@@ -19,8 +19,9 @@ pub use aws::{Aws, per_family, union};
 pub use checks::{assert_make_before_break, ec2_elb_reads, writes};
 pub use cli::{Output, Sgsync};
 pub use files::{
-    FileServer, LATEST_MD5, LATEST_SYNCTOKEN, NEW_PREFIXES, cidrs, doc_file, edited_document,
-    etag_of, expected_cidrs, expected_rules, latest, small_document, sns_event,
+    FileServer, HOOKS_V4, LATEST_MD5, LATEST_SYNCTOKEN, NEW_PREFIXES, cidrs, doc_file,
+    edited_document, etag_of, expected_cidrs, expected_rules, github_meta, latest, small_document,
+    sns_event,
 };
 pub use kinds::{IpSet, PrefixList};
 pub use moto::Moto;
