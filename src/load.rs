@@ -241,9 +241,16 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
             (doc, selected)
         }
         Input::Location { file_or_url, md5 } => {
-            let doc = source::load(file_or_url, &limits, cache).await?;
-            let (check, selected) =
+            let mut doc = source::load(file_or_url, &limits, cache).await?;
+            let (mut check, mut selected) =
                 verified_selection(&doc, md5.as_deref(), config.source, &selection);
+            if check.is_err() && doc.from_cache {
+                // The server called the copy current, but it is not the document the operator
+                // expects: ask for the whole document.
+                doc = source::load(file_or_url, &limits, None).await?;
+                (check, selected) =
+                    verified_selection(&doc, md5.as_deref(), config.source, &selection);
+            }
             check?;
             (doc, selected)
         }

@@ -414,7 +414,7 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     assert_eq!((doc.bytes, doc.from_cache), (third, true));
 }
 
-/// A notification whose document the server calls unchanged, when the copy is an older one (a
+/// A notification (or an operator's expected MD5) whose document the server calls unchanged, when the copy is an older one (a
 /// broken cache in front of the provider): the copy fails the MD5, and the document is downloaded
 /// again in full at once, not after the stale-cache backoff.
 #[tokio::test]
@@ -461,6 +461,21 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
         [200, 304, 200]
     );
     assert_eq!(answers[2].if_none_match, None);
+
+    // The same for an operator's `--ip-ranges URL --md5 SUM`.
+    let third = edited_document(&old, LATEST_SYNCTOKEN_NEXT + 60, &[], &[]);
+    files.put("/ip-ranges.json", third.clone());
+    let location = sgsync::Input::Location {
+        file_or_url: files.url("/ip-ranges.json"),
+        md5: Some(source::md5_hex(&third)),
+    };
+    let loaded = sgsync::load(&config, &location).await.unwrap();
+    assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT + 60);
+    let answers = files.answers();
+    assert_eq!(
+        (answers[3..].iter().map(|a| a.status).collect::<Vec<_>>()),
+        [304, 200]
+    );
 }
 
 const LATEST_SYNCTOKEN_NEXT: u64 = crate::support::LATEST_SYNCTOKEN + 60;
