@@ -2,8 +2,15 @@
 //! answered "304 Not Modified" and an unchanged document costs no download, while the run still has
 //! the whole document to repair drift with.
 //!
-//! One file per URL, named by the SHA-256 of the URL: a first line of JSON (the URL, the validators,
-//! the body's SHA-256 and length), then the body exactly as received. A copy is written to a
+//! A 304 is the server's word that nothing changed, so a copy is kept only where that word is
+//! reliable ([`worth_keeping`]): an entity-tag (`If-None-Match`; never a modification time, which
+//! servers compare as "not modified since", and which a file moved into place can move backwards),
+//! for a body whose length was framed, that has not changed in the last minute (nginx's ETag is the
+//! file's time and size: two versions of one second and length share it), and only once the document
+//! passed every check of a run. A copy is trusted for a day at most; then it is downloaded in full.
+//!
+//! One file per URL, named by the SHA-256 of the URL: a first line of JSON (the URL, the entity-tag,
+//! when it was kept, the body's SHA-256 and length), then the body exactly as received. A copy is written to a
 //! temporary file and renamed into place, so a concurrent run reads the old copy or the new one,
 //! never half of one; a copy whose body does not match its first line is ignored (and replaced by the
 //! next download). Every fault here is a warning and a full download, never a failed run.
@@ -26,15 +33,15 @@ use tracing::{debug, warn};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cache {
     dir: PathBuf,
+    /// Whether a download asks about the copy; when not, it only replaces it.
+    ask: bool,
 }
 
 /// A copy, and what to ask the server about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Copy {
     /// Sent as `If-None-Match`.
-    pub etag: Option<String>,
-    /// Sent as `If-Modified-Since`.
-    pub last_modified: Option<String>,
+    pub etag: String,
     pub bytes: Vec<u8>,
 }
 
@@ -43,44 +50,86 @@ pub struct Copy {
 struct Header {
     format: String,
     url: String,
-    etag: Option<String>,
-    last_modified: Option<String>,
+    etag: String,
+    /// When it was kept, in seconds since 1970.
+    kept: u64,
     sha256: String,
     len: u64,
 }
 
-const FORMAT: &str = "sgsync-cache/1";
+const FORMAT: &str = "sgsync-cache/2";
+/// How long a copy answers 304s before the document is downloaded in full again: whatever a server's
+/// validators get wrong lasts a day at most.
+const TRUST_FOR: u64 = 24 * 3600;
+/// The longest entity-tag kept: real ones are a hash (S3's is 34 characters); a longer one sent
+/// back could overflow a server's header limit on every run.
+const MAX_ETAG: usize = 256;
+/// Copies (and temporary files of killed runs) untouched this long are removed: a URL that is no
+/// longer read (Azure's weekly file names) leaves nothing behind for good.
+const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// The longest first line read: a URL and two header values, far below this.
 const MAX_HEADER: u64 = 64 * 1024;
 
-/// A validator worth keeping from a response: its `ETag`, and its `Last-Modified` only when the
-/// response's `Date` is at least 60 seconds later. A modification time has a resolution of one
-/// second, so a document changed twice within it keeps the same one; RFC 9110 (8.8.2.2) lets a
-/// client rely on it only after 60 seconds.
-pub fn validators(
+/// The entity-tag of a response worth keeping a copy for, or `None`: a syntactically valid one
+/// (`"…"` or `W/"…"`, at most [`MAX_ETAG`] characters; `*` matches anything and is never one), of
+/// a body whose length was framed (`framed`: a `Content-Length`, chunks, HTTP/2; a body ended by
+/// the connection closing may have been cut off), that did not change in the minute before the
+/// response (`Last-Modified` at least 60 s before `Date`, RFC 9110 §8.8.2.2: a validator derived
+/// from a time, as nginx's ETag is, cannot tell two versions of one second apart).
+pub fn worth_keeping(
     etag: Option<&str>,
     last_modified: Option<&str>,
     date: Option<&str>,
-) -> (Option<String>, Option<String>) {
-    let settled = match (last_modified, date) {
-        (Some(lm), Some(date)) => match (
+    framed: bool,
+) -> Option<String> {
+    let etag = etag?.trim();
+    let opaque = etag.strip_prefix("W/").unwrap_or(etag);
+    let valid = etag.len() <= MAX_ETAG
+        && opaque.len() >= 2
+        && opaque.starts_with('"')
+        && opaque.ends_with('"')
+        && opaque[1..opaque.len() - 1]
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+    let settled = match last_modified {
+        None => true,
+        Some(lm) => match (
             httpdate::parse_http_date(lm),
-            httpdate::parse_http_date(date),
+            date.map(httpdate::parse_http_date),
         ) {
-            (Ok(lm), Ok(date)) => date.duration_since(lm).is_ok_and(|d| d.as_secs() >= 60),
+            (Ok(lm), Some(Ok(date))) => date.duration_since(lm).is_ok_and(|d| d.as_secs() >= 60),
             _ => false,
         },
-        _ => false,
     };
-    (
-        etag.map(str::to_string),
-        last_modified.filter(|_| settled).map(str::to_string),
-    )
+    (valid && framed && settled).then(|| etag.to_string())
 }
 
 impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            ask: true,
+        }
+    }
+
+    /// The same directory, for a download that must not be answered by the copy (the copy was called
+    /// current but is not the expected document) and replaces it.
+    pub fn refreshing(&self) -> Cache {
+        Cache {
+            dir: self.dir.clone(),
+            ask: false,
+        }
+    }
+
+    /// Whether a download asks about the copy.
+    pub fn asks(&self) -> bool {
+        self.ask
+    }
+
+    /// Where the copy of `url` is.
+    pub fn path(&self, url: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.copy", &sha256_hex(url.as_bytes())[..32]))
     }
 
     /// The copy of `url`, if there is one that can be trusted and is at most `max_bytes` long.
@@ -102,12 +151,13 @@ impl Cache {
                 debug!(url, "no cached copy");
                 return Ok(None);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => {
+                return Err(format!(
+                    "{e}; choose a DOWNLOAD_CACHE directory you may read, or set it to off"
+                ));
+            }
         };
-        owned(
-            &std::fs::metadata(&self.dir).map_err(|e| e.to_string())?,
-            "its directory",
-        )?;
+        self.owned_dir("its directory")?;
         let metadata = file.metadata().map_err(|e| e.to_string())?;
         owned(&metadata, "the file")?;
         if !metadata.is_file() {
@@ -130,18 +180,22 @@ impl Cache {
                 header.url, header.format
             ));
         }
+        let now = now();
+        if header.kept > now + 60 || now - header.kept.min(now) > TRUST_FOR {
+            debug!(url, "the copy is more than a day old: downloading in full");
+            return Ok(None);
+        }
         if bytes.len() as u64 != header.len || sha256_hex(&bytes) != header.sha256 {
             return Err("its body does not match its header (cut off or altered)".into());
         }
         if header.len > max_bytes {
             return Err(format!("larger than {max_bytes} bytes"));
         }
-        if header.etag.is_none() && header.last_modified.is_none() {
-            return Err("no validator".into());
+        if worth_keeping(Some(&header.etag), None, None, true).is_none() {
+            return Err("its entity-tag is not one".into());
         }
         Ok(Some(Copy {
             etag: header.etag,
-            last_modified: header.last_modified,
             bytes,
         }))
     }
@@ -149,26 +203,34 @@ impl Cache {
     /// Keeps `copy` as the copy of `url`: a warning if that fails, which only means a full download
     /// next time.
     pub fn write(&self, url: &str, copy: &Copy) {
-        if let Err(why) = self.try_write(url, copy) {
-            warn!(dir = %self.dir.display(), "the download is not cached ({why}): the next run downloads in full");
+        match self.try_write(url, copy) {
+            Ok(path) => debug!(copy = %path.display(), "kept a copy of the download"),
+            Err(why) => warn!(
+                dir = %self.dir.display(),
+                "the download is not cached ({why}): the next run downloads in full"
+            ),
         }
+        self.prune();
     }
 
-    fn try_write(&self, url: &str, copy: &Copy) -> Result<(), String> {
+    fn try_write(&self, url: &str, copy: &Copy) -> Result<PathBuf, String> {
+        let remedy = "choose a DOWNLOAD_CACHE you may write, or set it to off";
+        if self.dir.exists() && !self.dir.is_dir() {
+            return Err(format!(
+                "DOWNLOAD_CACHE names a file, not a directory: {remedy}"
+            ));
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|e| e.to_string())?;
-        owned(
-            &std::fs::metadata(&self.dir).map_err(|e| e.to_string())?,
-            "the directory",
-        )?;
+            .map_err(|e| format!("cannot create it: {e}; {remedy}"))?;
+        self.owned_dir("the directory")?;
         let header = Header {
             format: FORMAT.into(),
             url: url.into(),
             etag: copy.etag.clone(),
-            last_modified: copy.last_modified.clone(),
+            kept: now(),
             sha256: sha256_hex(&copy.bytes),
             len: copy.bytes.len() as u64,
         };
@@ -188,20 +250,51 @@ impl Cache {
             file.write_all(&copy.bytes)?;
             std::fs::rename(&temporary, &path)
         })();
-        written.map_err(|e: std::io::Error| {
-            let _ = std::fs::remove_file(&temporary);
-            e.to_string()
-        })
+        match written {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temporary);
+                Err(format!("{e}; {remedy}"))
+            }
+        }
+    }
+
+    /// Removes copies and temporary files untouched for [`PRUNE_AFTER`].
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let ours = (name.to_str()).is_some_and(|n| n.ends_with(".copy") || n.ends_with(".tmp"));
+            let old = (entry.metadata().and_then(|m| m.modified()))
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > PRUNE_AFTER));
+            if ours && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Refuses a directory another user owns or may write, or a link to one another user planted.
+    fn owned_dir(&self, what: &str) -> Result<(), String> {
+        let link = std::fs::symlink_metadata(&self.dir).map_err(|e| e.to_string())?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if link.file_type().is_symlink() && link.uid() != me {
+            return Err(format!(
+                "{what} is a link user {} made: set DOWNLOAD_CACHE to a directory of your own",
+                link.uid()
+            ));
+        }
+        owned(
+            &std::fs::metadata(&self.dir).map_err(|e| e.to_string())?,
+            what,
+        )
     }
 
     /// Forgets the copy of `url` (the server no longer gives a validator for it).
     pub fn remove(&self, url: &str) {
         let _ = std::fs::remove_file(self.path(url));
-    }
-
-    fn path(&self, url: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.copy", &sha256_hex(url.as_bytes())[..32]))
     }
 }
 
@@ -217,12 +310,18 @@ fn owned(metadata: &std::fs::Metadata, what: &str) -> Result<(), String> {
     }
     if metadata.mode() & 0o022 != 0 {
         return Err(format!(
-            "{what} may be written by other users (mode {:o}): chmod go-w it, or set DOWNLOAD_CACHE to a \
-             directory of your own",
+            "{what} may be written by other users (mode {:o}): set DOWNLOAD_CACHE to a directory only you \
+             may write, e.g. one that does not exist yet (sgsync creates it, mode 700)",
             metadata.mode() & 0o7777
         ));
     }
     Ok(())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -240,8 +339,7 @@ mod tests {
 
     fn copy(body: &[u8]) -> Copy {
         Copy {
-            etag: Some("\"v1\"".into()),
-            last_modified: None,
+            etag: "\"v1\"".into(),
             bytes: body.to_vec(),
         }
     }
@@ -304,21 +402,86 @@ mod tests {
     }
 
     #[test]
-    fn a_modification_time_validates_only_once_settled() {
+    fn copies_untouched_for_a_month_are_removed_and_a_file_is_no_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let old = dir.path().join("0123.copy");
+        let killed = dir.path().join("0123.99-1.tmp");
+        let foreign = dir.path().join("notes.txt");
+        let month_ago = SystemTime::now() - PRUNE_AFTER - std::time::Duration::from_secs(60);
+        for path in [&old, &killed, &foreign] {
+            std::fs::write(path, b"x").unwrap();
+            let file = std::fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(month_ago).unwrap();
+        }
+        cache.write(URL, &copy(b"[]"));
+        assert!(!old.exists() && !killed.exists());
+        assert!(foreign.exists(), "only sgsync's files are pruned");
+        assert!(cache.read(URL, 100).is_some());
+
+        let e = Cache::new(&foreign)
+            .try_write(URL, &copy(b"[]"))
+            .unwrap_err();
+        assert!(e.contains("names a file, not a directory"), "{e}");
+        // Reading through it: not used, no panic.
+        assert_eq!(Cache::new(&foreign).read(URL, 100), None);
+        // A refreshing cache asks nothing (the download ignores its copy) but keeps what it gets.
+        assert!(cache.asks() && !cache.refreshing().asks());
+    }
+
+    #[test]
+    fn only_an_entity_tag_of_a_framed_body_that_settled_a_minute_is_worth_keeping() {
         let lm = "Mon, 07 Dec 2026 10:00:00 GMT";
-        let (etag, kept) = validators(None, Some(lm), Some("Mon, 07 Dec 2026 10:00:59 GMT"));
-        assert_eq!((etag, kept), (None, None));
-        let (_, kept) = validators(
-            Some("W/\"x\""),
-            Some(lm),
-            Some("Mon, 07 Dec 2026 10:01:00 GMT"),
-        );
-        assert_eq!(kept.as_deref(), Some(lm));
-        assert_eq!(validators(None, Some(lm), None), (None, None));
-        assert_eq!(validators(None, Some("yesterday"), Some(lm)), (None, None));
+        let minute = "Mon, 07 Dec 2026 10:01:00 GMT";
+        let keep = |etag, lm, date, framed| worth_keeping(Some(etag), lm, date, framed);
         assert_eq!(
-            validators(Some("\"e\""), None, None),
-            (Some("\"e\"".to_string()), None)
+            keep("\"abc\"", None, None, true).as_deref(),
+            Some("\"abc\"")
         );
+        assert_eq!(
+            keep("W/\"abc\"", Some(lm), Some(minute), true).as_deref(),
+            Some("W/\"abc\"")
+        );
+        // Changed within the minute (nginx's ETag is the file's time and size), or no Date to tell.
+        assert_eq!(
+            keep(
+                "\"abc\"",
+                Some(lm),
+                Some("Mon, 07 Dec 2026 10:00:59 GMT"),
+                true
+            ),
+            None
+        );
+        assert_eq!(keep("\"abc\"", Some(lm), None, true), None);
+        assert_eq!(keep("\"abc\"", Some("yesterday"), Some(minute), true), None);
+        // A body ended by the connection closing.
+        assert_eq!(keep("\"abc\"", None, None, false), None);
+        // Not entity-tags: `*` matches anything; unquoted; a quote inside; too long for a header.
+        for bad in ["*", "abc", "\"a\"b\"", "\"", "W/abc", "\"a b\""] {
+            assert_eq!(keep(bad, None, None, true), None, "{bad}");
+        }
+        let long = format!("\"{}\"", "a".repeat(MAX_ETAG));
+        assert_eq!(keep(&long, None, None, true), None);
+        assert_eq!(worth_keeping(None, Some(lm), Some(minute), true), None);
+    }
+
+    #[test]
+    fn a_copy_older_than_a_day_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.write(URL, &copy(b"[]"));
+        assert!(cache.read(URL, 100).is_some());
+        let path = cache.path(URL);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (line, body) = text.split_once('\n').unwrap();
+        let mut header: serde_json::Value = serde_json::from_str(line).unwrap();
+        for kept in [now() - TRUST_FOR - 10, now() + 3600] {
+            header["kept"] = kept.into();
+            std::fs::write(&path, format!("{header}\n{body}")).unwrap();
+            assert_eq!(cache.read(URL, 100), None, "kept at {kept}");
+        }
+        header["kept"] = (now() - TRUST_FOR + 60).into();
+        std::fs::write(&path, format!("{header}\n{body}")).unwrap();
+        assert!(cache.read(URL, 100).is_some());
     }
 }

@@ -247,7 +247,8 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
             if check.is_err() && doc.from_cache {
                 // The server called the copy current, but it is not the document the operator
                 // expects: ask for the whole document.
-                doc = source::load(file_or_url, &limits, None).await?;
+                let refreshing = cache.map(Cache::refreshing);
+                doc = source::load(file_or_url, &limits, refreshing.as_ref()).await?;
                 (check, selected) =
                     verified_selection(&doc, md5.as_deref(), config.source, &selection);
             }
@@ -263,6 +264,8 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
         "document loaded"
     );
     let ranges = selected?;
+    // Checked: now a 304 may be answered with it.
+    source::keep(cache, &document);
     let published = match config.replaces {
         Some(_) => published(config.source, &document.bytes, &selection),
         None => None,
@@ -278,7 +281,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
 /// Downloads the document a notification announces and checks it against the notification.
 ///
 /// A document *newer* than the notification (Amazon published again in between) is applied: it is what
-/// the notification would lead to anyway. An *older* one means a stale cache answered: download again
+/// the notification would lead to anyway. An *older* one means a stale CDN answered: download again
 /// with backoff (`DOWNLOAD_RETRY_MS`, doubling, three times), then fail so Lambda retries the event.
 /// The same synctoken with another MD5 is a corrupt or tampered document: fail. A cached copy the
 /// server calls unchanged that is not the announced one is downloaded again in full at once.
@@ -286,9 +289,12 @@ async fn notified(
     config: &Config,
     n: &Notification,
     limits: &Limits,
-    mut cache: Option<&Cache>,
+    cache: Option<&Cache>,
     selection: &Selection,
 ) -> Result<(Document, Result<RangeSet, LoadError>), LoadError> {
+    // After a copy the server wrongly called current: download in full, and replace the copy.
+    let refreshing = cache.map(Cache::refreshing);
+    let mut cache = cache;
     let url = n.url.as_deref().unwrap_or(&config.ip_ranges_url);
     source::check_url(url, &config.ip_ranges_url)?;
     let delays: Vec<Duration> = (0..3).map(|i| config.download_retry * (1 << i)).collect();
@@ -303,7 +309,7 @@ async fn notified(
             warn!(
                 "the server calls the cached copy current, but it is not the announced document: downloading in full"
             );
-            cache = None;
+            cache = refreshing.as_ref();
             continue;
         }
         let synctoken = match &selected {

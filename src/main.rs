@@ -507,6 +507,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
             )?;
+            source::keep(cache.as_ref(), &document);
             let sizing = Sizing {
                 ports: config.ports.len(),
                 quotas: config.default_quotas(),

@@ -14,6 +14,7 @@ use md5::{Digest, Md5};
 
 use crate::cache::{self, Cache, Copy};
 use thiserror::Error;
+use tracing::{debug, info, warn};
 
 /// Amazon's official document: the default `IP_RANGES_URL`, and the only URL the real
 /// `AmazonIpSpaceChanged` notifications name.
@@ -55,6 +56,8 @@ pub struct Document {
     pub origin: String,
     /// The server said it has not changed since it was cached (a 304): no body crossed the network.
     pub from_cache: bool,
+    /// Downloaded with a body: the entity-tag worth keeping a copy for, if any ([`keep`]).
+    pub downloaded: Option<Option<String>>,
     md5: std::sync::OnceLock<String>,
 }
 
@@ -66,6 +69,7 @@ impl Document {
             bytes,
             origin: origin.into(),
             from_cache: false,
+            downloaded: None,
             md5: std::sync::OnceLock::new(),
         }
     }
@@ -94,7 +98,8 @@ pub enum SourceError {
     /// The content is not the announced one.
     #[error(
         "MD5 mismatch: got {got} expected {expected} ({origin}); the document changed or was corrupted in transit, \
-         nothing was changed: retry, or check that the notification belongs to this document"
+         nothing was changed: retry, or check that the MD5 expected (the notification's, or --md5) belongs to \
+         this document"
     )]
     Md5Mismatch {
         /// The MD5 of what was received.
@@ -110,6 +115,9 @@ pub enum SourceError {
          (IP_RANGES_URL), nothing was changed"
     )]
     TooLarge { origin: String, max_bytes: u64 },
+    /// A 304 that names another entity-tag than the copy's.
+    #[error("{url} answered Not Modified about another version than the cached copy")]
+    NotThisCopy { url: String },
     /// The server answered with an error status.
     #[error("downloading {url} failed: HTTP {status}; {}", status_hint(*.status))]
     Status { url: String, status: u16 },
@@ -215,13 +223,42 @@ fn describe(e: &reqwest::Error, limits: &Limits) -> String {
 
 /// Downloads a document, streaming it so an oversized body is cut off at the cap (a `Content-Length`
 /// over the cap is refused before the body is read). With a `cache` holding a copy of `url`, asks
-/// whether it changed, and answers a 304 with the copy; a new body is kept there.
+/// whether it changed (`If-None-Match`) and answers a 304 with the copy; a 304 naming another
+/// entity-tag, or an error answered to the question, is asked again without it. The document is
+/// kept only by [`keep`], once a run has checked it.
 pub async fn fetch(
     url: &str,
     limits: &Limits,
     cache: Option<&Cache>,
 ) -> Result<Document, SourceError> {
-    let download = |reason: String| SourceError::Download {
+    let copy = (cache.filter(|c| c.asks())).and_then(|c| c.read(url, limits.max_bytes));
+    let Some(copy) = copy else {
+        return download(url, limits, None).await;
+    };
+    match download(url, limits, Some(&copy.etag)).await {
+        Ok(document) if document.from_cache => {
+            if let Some(cache) = cache {
+                info!(url, copy = %cache.path(url).display(), "not modified since the copy was kept: no download");
+            }
+            Ok(Document {
+                bytes: copy.bytes,
+                ..document
+            })
+        }
+        Ok(document) => Ok(document),
+        Err(e @ (SourceError::Status { .. } | SourceError::NotThisCopy { .. })) => {
+            warn!(
+                "the question about the cached copy was answered wrongly ({e}): downloading in full"
+            );
+            download(url, limits, None).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One GET, conditional on `etag`. A 304 to it is a [`Document`] without bytes, `from_cache`.
+async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Document, SourceError> {
+    let failed = |reason: String| SourceError::Download {
         url: url.to_string(),
         reason,
     };
@@ -232,26 +269,28 @@ pub async fn fetch(
         // The URL is pinned (see `check_url`); following a redirect would read from somewhere else.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| download(describe(&e, limits)))?;
-    let copy = cache.and_then(|c| c.read(url, limits.max_bytes));
+        .map_err(|e| failed(describe(&e, limits)))?;
     let mut request = client.get(url);
-    if let Some(copy) = &copy {
-        if let Some(etag) = &copy.etag {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-        }
-        if let Some(time) = &copy.last_modified {
-            request = request.header(reqwest::header::IF_MODIFIED_SINCE, time);
-        }
+    if let Some(etag) = etag {
+        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
     }
     let mut response = request
         .send()
         .await
-        .map_err(|e| download(describe(&e, limits)))?;
+        .map_err(|e| failed(describe(&e, limits)))?;
     let status = response.status();
-    if status == reqwest::StatusCode::NOT_MODIFIED
-        && let Some(copy) = copy
-    {
-        let mut document = Document::new(copy.bytes, url);
+    let header = |name| {
+        (response.headers().get(name)).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
+    if let (reqwest::StatusCode::NOT_MODIFIED, Some(asked)) = (status, etag) {
+        // RFC 9111 §4.3.4: a 304 naming another strong entity-tag is not about this copy.
+        let named = header(reqwest::header::ETAG).map(str::trim);
+        if named.is_some_and(|n| !n.starts_with("W/") && n != asked) {
+            return Err(SourceError::NotThisCopy {
+                url: url.to_string(),
+            });
+        }
+        let mut document = Document::new(Vec::new(), url);
         document.from_cache = true;
         return Ok(document);
     }
@@ -271,43 +310,56 @@ pub async fn fetch(
     {
         return Err(too_large());
     }
+    // A body ended only by the connection closing may have been cut off: no copy of it is kept.
+    let framed = response.content_length().is_some()
+        || response.version() >= reqwest::Version::HTTP_2
+        || header(reqwest::header::TRANSFER_ENCODING).is_some_and(|t| t.contains("chunked"));
+    let etag = cache::worth_keeping(
+        header(reqwest::header::ETAG),
+        header(reqwest::header::LAST_MODIFIED),
+        header(reqwest::header::DATE),
+        framed,
+    );
     // The length was checked against the cap just above, so this allocation is bounded too.
     let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| download(describe(&e, limits)))?
+        .map_err(|e| failed(describe(&e, limits)))?
     {
         if (bytes.len() + chunk.len()) as u64 > limits.max_bytes {
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
     }
-    let Some(cache) = cache else {
-        return Ok(Document::new(bytes, url));
+    let mut document = Document::new(bytes, url);
+    document.downloaded = Some(etag);
+    Ok(document)
+}
+
+/// Keeps a downloaded document as the copy of its URL, once a run has checked it (a copy is never a
+/// document that failed a check: a 304 would pin it); forgets the copy when the server gave nothing
+/// worth keeping one for.
+pub fn keep(cache: Option<&Cache>, document: &Document) {
+    let (Some(cache), Some(etag)) = (cache, &document.downloaded) else {
+        return;
     };
-    let header = |name| {
-        (response.headers().get(name)).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-    };
-    let (etag, last_modified) = cache::validators(
-        header(reqwest::header::ETAG),
-        header(reqwest::header::LAST_MODIFIED),
-        header(reqwest::header::DATE),
-    );
-    if etag.is_none() && last_modified.is_none() {
-        // Nothing to ask about next time.
-        cache.remove(url);
-        return Ok(Document::new(bytes, url));
+    match etag {
+        Some(etag) => cache.write(
+            &document.origin,
+            &Copy {
+                etag: etag.clone(),
+                bytes: document.bytes.clone(),
+            },
+        ),
+        None => {
+            debug!(
+                url = %document.origin,
+                "not cached: the server gave no entity-tag, or the body was not framed, or it changed in the last minute"
+            );
+            cache.remove(&document.origin);
+        }
     }
-    let fresh = Copy {
-        etag,
-        last_modified,
-        bytes,
-    };
-    if copy.as_ref() != Some(&fresh) {
-        cache.write(url, &fresh);
-    }
-    Ok(Document::new(fresh.bytes, url))
 }
 
 /// Reads a document from a file, under the same size cap as a download, so `--ip-ranges /dev/zero`

@@ -329,11 +329,21 @@ fn stale(
     if loaded.live {
         // The live document is Amazon's current one: a newer recorded token means a tag is wrong (or
         // the source went backwards), and nothing will ever be applied until someone looks.
-        let e = format!(
-            "the live document at IP_RANGES_URL (synctoken {document}) is older than the synctoken {applied} \
-             recorded on this deployment's resources: nothing was changed, and no document will be applied \
-             until that is fixed; check their sgsync:synctoken tags, then run `sgsync apply --force`"
-        );
+        let e = if loaded.document.from_cache {
+            format!(
+                "the server at IP_RANGES_URL answered 304 Not Modified, and the copy kept in DOWNLOAD_CACHE \
+                 (synctoken {document}) is older than the synctoken {applied} recorded on this deployment's \
+                 resources: nothing was changed; run once with DOWNLOAD_CACHE=off: if that applies, the \
+                 server's validators are wrong (keep DOWNLOAD_CACHE=off for it); if not, check the resources' \
+                 sgsync:synctoken tags"
+            )
+        } else {
+            format!(
+                "the live document at IP_RANGES_URL (synctoken {document}) is older than the synctoken {applied} \
+                 recorded on this deployment's resources: nothing was changed, and no document will be applied \
+                 until that is fixed; check their sgsync:synctoken tags, then run `sgsync apply --force`"
+            )
+        };
         error!("{e}");
         return Some(vec![e]);
     }

@@ -82,7 +82,18 @@ impl Environment {
     /// What this process runs in.
     pub fn of_process() -> Environment {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let absolute = |name| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        // Only a directory of this user's: a root run that kept an operator's HOME (sudo -E) must
+        // not create a ~/.cache the operator cannot write.
+        let own = |path: &PathBuf| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            std::fs::metadata(path).is_ok_and(|m| m.uid() == unsafe { libc::geteuid() })
+        };
+        let absolute = |name| {
+            var(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute() && own(p))
+        };
         Environment {
             aws_region: var("AWS_REGION"),
             function: var("AWS_LAMBDA_FUNCTION_NAME"),
@@ -125,7 +136,7 @@ pub struct Config {
     pub quota_overrides: QuotaOverrides,
     /// The guards' limits.
     pub guard: GuardLimits,
-    /// First wait before downloading again when a cache serves a document older than its
+    /// First wait before downloading again when the server (or a CDN in front of it) serves a document older than its
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
     /// `DOWNLOAD_CACHE`: where the last download of each document is kept; `None`: nowhere.

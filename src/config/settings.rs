@@ -297,14 +297,14 @@ settings! {
         commands: AWS, per_entry: PerEntry::Never("the fleet file itself"), alias: None,
     }
     DownloadCache = "DOWNLOAD_CACHE" {
-        default: None, unset: "in Lambda /tmp/sgsync (kept while the function stays warm), else $XDG_CACHE_HOME/sgsync or ~/.cache/sgsync",
-        help: "Where the last download of each document is kept, so that the next asks the provider whether it changed and a 304 costs no download: an absolute directory of your own, or off",
+        default: None, unset: "in Lambda /tmp/sgsync (kept while the function stays warm), else $XDG_CACHE_HOME/sgsync or ~/.cache/sgsync when the user's own (else off)",
+        help: "Where the last checked download of each document is kept with its entity-tag, so that the next asks the provider whether it changed and a 304 costs no download (a copy answers for a day at most): an absolute directory of your own, or off",
         brief: "Directory of downloaded copies, or off", advanced: true,
         commands: ALL, per_entry: SHARED, alias: None,
     }
     DownloadRetryMs = "DOWNLOAD_RETRY_MS" {
         default: Some("2000"), unset: "",
-        help: "Wait before downloading again when a cache answers with a document older than its notification, in ms; doubles, 3 tries",
+        help: "Wait before downloading again when the server (or a CDN in front of it) answers with a document older than its notification, in ms; doubles, 3 tries",
         brief: "First wait before downloading again, ms", advanced: true,
         commands: SYNC, per_entry: SHARED, alias: None,
     }

@@ -187,9 +187,10 @@ impl fmt::Display for RangesReport {
         )?;
         writeln!(
             f,
-            "  rules needed: {} ({} groups at {rpg} IPv4 and {rpg} IPv6 rules per group)",
+            "  rules needed: {} ({} group{} at {rpg} IPv4 and {rpg} IPv6 rules per group)",
             self.rules_by_family,
             self.groups_needed,
+            if self.groups_needed == 1 { "" } else { "s" },
             rpg = self.rules_per_group
         )?;
         // Warnings before the CIDRs, which may be hundreds of lines.
@@ -255,7 +256,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "  rules needed: 2 IPv4 (1 groups at 60 IPv4 and 60 IPv6 rules per group)"
+                "  rules needed: 2 IPv4 (1 group at 60 IPv4 and 60 IPv6 rules per group)"
             ),
             "{text}"
         );

@@ -323,6 +323,15 @@ async fn a_server_with_an_untrusted_certificate_is_refused() {
     assert!(!served.await.unwrap(), "the handshake completed");
 }
 
+/// A download, kept as a run keeps it once the document passed its checks.
+async fn fetch_and_keep(url: &str, cache: &sgsync::cache::Cache) -> source::Document {
+    let doc = source::fetch(url, &Limits::default(), Some(cache))
+        .await
+        .unwrap();
+    source::keep(Some(cache), &doc);
+    doc
+}
+
 /// Conditional GETs: a copy is kept with its `ETag`, the next request asks `If-None-Match`, a 304 is
 /// answered with the copy (no body crosses the network), a changed document replaces it, and a copy
 /// that was altered is never sent as a question.
@@ -342,14 +351,10 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
             .collect::<Vec<_>>()
     };
 
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert!(!doc.from_cache);
     assert_eq!(doc.bytes, first);
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert!(doc.from_cache, "answered from the copy");
     assert_eq!(doc.bytes, first);
     assert_eq!(
@@ -361,13 +366,9 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     // Changed: downloaded, and the copy follows.
     let second = small_document(2, 0..4);
     files.put("/doc.json", second.clone());
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), true));
     assert_eq!(statuses()[3], (304, Some(etag_of(&second))));
 
@@ -382,17 +383,10 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     let at = text.len() - 10;
     text[at] ^= 1;
     std::fs::write(&copy, &text).unwrap();
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
     assert_eq!(statuses()[4], (200, None));
-    assert!(
-        source::fetch(&u, &Limits::default(), Some(&cache))
-            .await
-            .unwrap()
-            .from_cache
-    );
+    assert!(fetch_and_keep(&u, &cache).await.from_cache);
 
     // Without a cache nothing is asked.
     source::fetch(&u, &Limits::default(), None).await.unwrap();
@@ -403,14 +397,12 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     files.put("/doc.json", third.clone());
     let runs = (0..8).map(|_| {
         let (u, cache) = (u.clone(), cache.clone());
-        tokio::spawn(async move { source::fetch(&u, &Limits::default(), Some(&cache)).await })
+        tokio::spawn(async move { fetch_and_keep(&u, &cache).await })
     });
     for run in futures_util::future::join_all(runs).await {
-        assert_eq!(run.unwrap().unwrap().bytes, third);
+        assert_eq!(run.unwrap().bytes, third);
     }
-    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
-        .await
-        .unwrap();
+    let doc = fetch_and_keep(&u, &cache).await;
     assert_eq!((doc.bytes, doc.from_cache), (third, true));
 }
 
@@ -461,6 +453,14 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
         [200, 304, 200]
     );
     assert_eq!(answers[2].if_none_match, None);
+    // The copy is the announced document now: the next scheduled run, answered 304, reads it (not
+    // the older one, which would fail the run as stale).
+    let loaded = sgsync::load(&config, &sgsync::Input::Configured)
+        .await
+        .unwrap();
+    assert!(loaded.document.from_cache);
+    assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT);
+    assert_eq!(files.answers()[3].status, 304);
 
     // The same for an operator's `--ip-ranges URL --md5 SUM`.
     let third = edited_document(&old, LATEST_SYNCTOKEN_NEXT + 60, &[], &[]);
@@ -473,9 +473,178 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
     assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT + 60);
     let answers = files.answers();
     assert_eq!(
-        (answers[3..].iter().map(|a| a.status).collect::<Vec<_>>()),
+        (answers[4..].iter().map(|a| a.status).collect::<Vec<_>>()),
         [304, 200]
     );
+    let loaded = sgsync::load(&config, &sgsync::Input::Configured)
+        .await
+        .unwrap();
+    assert!(loaded.document.from_cache);
+    assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT + 60);
 }
 
 const LATEST_SYNCTOKEN_NEXT: u64 = crate::support::LATEST_SYNCTOKEN + 60;
+
+/// A server whose every answer a test scripts: `answer` gets the request's `If-None-Match` and
+/// returns the status, the headers and the body.
+fn scripted(
+    answer: impl Fn(Option<String>) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + 'static,
+) -> SocketAddr {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let addr = server.server_addr().to_ip().unwrap();
+    thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let asked = (request.headers().iter())
+                .find(|h| h.field.equiv("If-None-Match"))
+                .map(|h| h.value.to_string());
+            let (status, headers, body) = answer(asked);
+            let mut response = tiny_http::Response::from_data(body).with_status_code(status);
+            for (name, value) in headers {
+                response.add_header(tiny_http::Header::from_bytes(name, value).unwrap());
+            }
+            let _ = request.respond(response);
+        }
+    });
+    addr
+}
+
+/// Red team round 8: what a server's validators get wrong never pins a copy. Nothing is kept for a
+/// document changed within the minute (nginx's ETag is its time and size: F1), an entity-tag of `*`
+/// or of a header's size (F5, F6), or a body the connection's close ended (F4); a 304 naming another
+/// version (F8) or an error answered to the question (F5) is asked again without it.
+#[tokio::test]
+async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
+    use sgsync::cache::{Cache, Copy};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let minute_ago =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(61));
+    let kept = |u: &str| cache.read(u, 1000).is_some();
+
+    for (case, headers) in [
+        (
+            "changed this minute",
+            vec![
+                ("ETag", "\"5f-a\"".to_string()),
+                ("Last-Modified", now.clone()),
+            ],
+        ),
+        ("a star", vec![("ETag", "*".to_string())]),
+        (
+            "too long",
+            vec![("ETag", format!("\"{}\"", "e".repeat(300)))],
+        ),
+        ("unquoted", vec![("ETag", "abc".to_string())]),
+    ] {
+        let headers = headers.clone();
+        let u = url(
+            scripted(move |_| (200, headers.clone(), b"[]".to_vec())),
+            "/",
+        );
+        let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+            .await
+            .unwrap();
+        source::keep(Some(&cache), &doc);
+        assert!(!kept(&u), "{case}: kept");
+    }
+    // Settled a minute: kept.
+    let headers = vec![
+        ("ETag", "\"5f-a\"".to_string()),
+        ("Last-Modified", minute_ago),
+    ];
+    let u = url(
+        scripted(move |_| (200, headers.clone(), b"[]".to_vec())),
+        "/",
+    );
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    source::keep(Some(&cache), &doc);
+    assert!(kept(&u));
+
+    // A body ended by the connection closing, though it carries an entity-tag.
+    let addr = raw(|mut s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nConnection: close\r\n\r\n[1, 2");
+    });
+    let u = url(addr, "/");
+    let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+        .await
+        .unwrap();
+    source::keep(Some(&cache), &doc);
+    assert!(!kept(&u), "an unframed body was kept");
+
+    // A 304 naming another version, and a 431 to the question: each asked again, in full.
+    for (case, refusal) in [
+        (
+            "another version",
+            (304, vec![("ETag", "\"other\"".to_string())]),
+        ),
+        ("a refusal", (431, vec![])),
+    ] {
+        let refusal = refusal.clone();
+        let u = url(
+            scripted(move |asked| match asked {
+                Some(_) => (refusal.0, refusal.1.clone(), Vec::new()),
+                None => (
+                    200,
+                    vec![("ETag", "\"new\"".to_string())],
+                    b"[\"new\"]".to_vec(),
+                ),
+            }),
+            "/",
+        );
+        cache.write(
+            &u,
+            &Copy {
+                etag: "\"old\"".into(),
+                bytes: b"[\"old\"]".to_vec(),
+            },
+        );
+        let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+            .await
+            .unwrap();
+        assert_eq!(
+            (doc.bytes.as_slice(), doc.from_cache),
+            (&b"[\"new\"]"[..], false),
+            "{case}"
+        );
+        source::keep(Some(&cache), &doc);
+        assert_eq!(cache.read(&u, 1000).unwrap().etag, "\"new\"", "{case}");
+    }
+}
+
+/// Red team round 8 (F4): a copy is kept only once the document passed the run's checks, so a
+/// broken body the server's 304 would vouch for is never pinned.
+#[tokio::test]
+async fn a_document_that_fails_a_check_is_never_kept() {
+    use crate::support::FileServer;
+    use sgsync::config::{Config, ConfigArgs, Environment};
+    let files = FileServer::with_etags();
+    files.put(
+        "/ip-ranges.json",
+        b"{\"syncToken\": \"1\", \"prefixes\": [".to_vec(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = ConfigArgs::default();
+    args.set("IP_RANGES_URL", &files.url("/ip-ranges.json"))
+        .unwrap();
+    args.set("DOWNLOAD_CACHE", &dir.path().display().to_string())
+        .unwrap();
+    let config = Config::from_args(&args, &Environment::default()).unwrap();
+    assert!(
+        sgsync::load(&config, &sgsync::Input::Configured)
+            .await
+            .is_err()
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Fixed: kept, and the next run is answered 304.
+    files.put("/ip-ranges.json", latest());
+    sgsync::load(&config, &sgsync::Input::Configured)
+        .await
+        .unwrap();
+    let loaded = sgsync::load(&config, &sgsync::Input::Configured)
+        .await
+        .unwrap();
+    assert!(loaded.document.from_cache);
+}
