@@ -28,7 +28,7 @@ HTTP_PORT=$(free_port)
 (cd "$DEMO" && exec "$ROOT/.venv/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$DEMO/moto.log" 2>&1) &
 MOTO_PID=$!
 mkdir -p "$DEMO/www"
-python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$DEMO/www" >"$DEMO/http.log" 2>&1 &
+python3 "$ROOT/scripts/docserver.py" "$HTTP_PORT" "$DEMO/www" >"$DEMO/http.log" 2>&1 &
 HTTP_PID=$!
 cleanup() {
   kill "$MOTO_PID" "$HTTP_PID" 2>/dev/null || true
@@ -159,6 +159,8 @@ echo "\$ SOURCE=github SERVICE=hooks PORTS=443 PREFIX_NAME=GITHUB DEPLOYMENT_ID=
 echo "\$ sgsync apply   (a second later: GitHub's document has no version; the same ranges write nothing)"
 sleep 1
 "$SGSYNC" apply 2>/dev/null | tail -n 1
+echo "the document server's log: the second run asked whether the document changed (If-None-Match), and got no body"
+grep '"GET /meta' "$DEMO/http.log" | sed 's/^.*"GET/  GET/'
 py "$WEBHOOKS" <<'EOF'
 import boto3, sys
 ec2 = boto3.client("ec2")

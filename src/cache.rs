@@ -2,12 +2,14 @@
 //! answered "304 Not Modified" and an unchanged document costs no download, while the run still has
 //! the whole document to repair drift with.
 //!
-//! A 304 is the server's word that nothing changed, so a copy is kept only where that word is
-//! reliable ([`worth_keeping`]): an entity-tag (`If-None-Match`; never a modification time, which
-//! servers compare as "not modified since", and which a file moved into place can move backwards),
-//! for a body whose length was framed, that has not changed in the last minute (nginx's ETag is the
-//! file's time and size: two versions of one second and length share it), and only once the document
-//! passed every check of a run. A copy is trusted for a day at most; then it is downloaded in full.
+//! A 304 is the server's word that nothing changed, so a copy is kept only where that word cannot
+//! be about another body ([`worth_keeping`]): its entity-tag must be the body's own digest (its MD5,
+//! as S3 and CloudFront give, or its SHA-256, whole or a prefix of at least 32 digits), which no
+//! other version can share. A time-derived tag (nginx's is the file's time and length: two versions
+//! of one second share it, and a proxy hides when it was made) or a modification time (servers
+//! answer "not modified since", and a file moved into place can move backwards) is never trusted;
+//! such a server is downloaded in full every time. A copy is kept only once the document passed
+//! every check of a run, and answers for a day at most; then it is downloaded in full.
 //!
 //! One file per URL, named by the SHA-256 of the URL: a first line of JSON (the URL, the entity-tag,
 //! when it was kept, the body's SHA-256 and length), then the body exactly as received. A copy is written to a
@@ -61,8 +63,8 @@ const FORMAT: &str = "sgsync-cache/2";
 /// How long a copy answers 304s before the document is downloaded in full again: whatever a server's
 /// validators get wrong lasts a day at most.
 const TRUST_FOR: u64 = 24 * 3600;
-/// The longest entity-tag kept: real ones are a hash (S3's is 34 characters); a longer one sent
-/// back could overflow a server's header limit on every run.
+/// The longest entity-tag kept: a digest's is at most 69 characters (`W/"` and SHA-256); a longer
+/// one sent back could overflow a server's header limit on every run.
 const MAX_ETAG: usize = 256;
 /// Copies (and temporary files of killed runs) untouched this long are removed: a URL that is no
 /// longer read (Azure's weekly file names) leaves nothing behind for good.
@@ -70,38 +72,28 @@ const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 24 
 /// The longest first line read: a URL and two header values, far below this.
 const MAX_HEADER: u64 = 64 * 1024;
 
-/// The entity-tag of a response worth keeping a copy for, or `None`: a syntactically valid one
-/// (`"…"` or `W/"…"`, at most [`MAX_ETAG`] characters; `*` matches anything and is never one), of
-/// a body whose length was framed (`framed`: a `Content-Length`, chunks, HTTP/2; a body ended by
-/// the connection closing may have been cut off), that did not change in the minute before the
-/// response (`Last-Modified` at least 60 s before `Date`, RFC 9110 §8.8.2.2: a validator derived
-/// from a time, as nginx's ETag is, cannot tell two versions of one second apart).
-pub fn worth_keeping(
-    etag: Option<&str>,
-    last_modified: Option<&str>,
-    date: Option<&str>,
-    framed: bool,
-) -> Option<String> {
+/// The entity-tag of a response worth keeping a copy of `body` for, or `None`: a valid entity-tag
+/// (`"…"` or `W/"…"`, at most [`MAX_ETAG`] characters) whose value is the body's MD5 or its SHA-256
+/// (or a prefix of it of at least 32 hex digits, as Rack gives), of a body whose length was framed
+/// (`framed`: a `Content-Length`, chunks, HTTP/2; a body ended by the connection closing may have been
+/// cut off). A tag derived from anything but the content (a time, a size, a version counter) could
+/// be shared by two versions, and the server's 304 would then vouch for the wrong one.
+pub fn worth_keeping(etag: Option<&str>, body: &[u8], framed: bool) -> Option<String> {
     let etag = etag?.trim();
     let opaque = etag.strip_prefix("W/").unwrap_or(etag);
-    let valid = etag.len() <= MAX_ETAG
-        && opaque.len() >= 2
-        && opaque.starts_with('"')
-        && opaque.ends_with('"')
-        && opaque[1..opaque.len() - 1]
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
-    let settled = match last_modified {
-        None => true,
-        Some(lm) => match (
-            httpdate::parse_http_date(lm),
-            date.map(httpdate::parse_http_date),
-        ) {
-            (Ok(lm), Some(Ok(date))) => date.duration_since(lm).is_ok_and(|d| d.as_secs() >= 60),
-            _ => false,
-        },
-    };
-    (valid && framed && settled).then(|| etag.to_string())
+    let hex = opaque
+        .strip_prefix('"')
+        .and_then(|o| o.strip_suffix('"'))?
+        .to_ascii_lowercase();
+    if !framed
+        || etag.len() > MAX_ETAG
+        || hex.len() < 32
+        || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let content = hex == crate::source::md5_hex(body) || sha256_hex(body).starts_with(&hex);
+    content.then(|| etag.to_string())
 }
 
 impl Cache {
@@ -191,8 +183,8 @@ impl Cache {
         if header.len > max_bytes {
             return Err(format!("larger than {max_bytes} bytes"));
         }
-        if worth_keeping(Some(&header.etag), None, None, true).is_none() {
-            return Err("its entity-tag is not one".into());
+        if worth_keeping(Some(&header.etag), &bytes, true).is_none() {
+            return Err("its entity-tag is not its body's digest".into());
         }
         Ok(Some(Copy {
             etag: header.etag,
@@ -339,7 +331,7 @@ mod tests {
 
     fn copy(body: &[u8]) -> Copy {
         Copy {
-            etag: "\"v1\"".into(),
+            etag: format!("\"{}\"", crate::source::md5_hex(body)),
             bytes: body.to_vec(),
         }
     }
@@ -430,39 +422,34 @@ mod tests {
     }
 
     #[test]
-    fn only_an_entity_tag_of_a_framed_body_that_settled_a_minute_is_worth_keeping() {
-        let lm = "Mon, 07 Dec 2026 10:00:00 GMT";
-        let minute = "Mon, 07 Dec 2026 10:01:00 GMT";
-        let keep = |etag, lm, date, framed| worth_keeping(Some(etag), lm, date, framed);
-        assert_eq!(
-            keep("\"abc\"", None, None, true).as_deref(),
-            Some("\"abc\"")
-        );
-        assert_eq!(
-            keep("W/\"abc\"", Some(lm), Some(minute), true).as_deref(),
-            Some("W/\"abc\"")
-        );
-        // Changed within the minute (nginx's ETag is the file's time and size), or no Date to tell.
-        assert_eq!(
-            keep(
-                "\"abc\"",
-                Some(lm),
-                Some("Mon, 07 Dec 2026 10:00:59 GMT"),
-                true
-            ),
-            None
-        );
-        assert_eq!(keep("\"abc\"", Some(lm), None, true), None);
-        assert_eq!(keep("\"abc\"", Some("yesterday"), Some(minute), true), None);
-        // A body ended by the connection closing.
-        assert_eq!(keep("\"abc\"", None, None, false), None);
-        // Not entity-tags: `*` matches anything; unquoted; a quote inside; too long for a header.
-        for bad in ["*", "abc", "\"a\"b\"", "\"", "W/abc", "\"a b\""] {
-            assert_eq!(keep(bad, None, None, true), None, "{bad}");
+    fn only_an_entity_tag_that_is_the_bodys_digest_is_worth_keeping() {
+        let body = b"[]";
+        let md5 = crate::source::md5_hex(body);
+        let sha = sha256_hex(body);
+        let keep = |etag: &str, framed| worth_keeping(Some(etag), body, framed);
+        for good in [
+            format!("\"{md5}\""),
+            format!("\"{}\"", md5.to_ascii_uppercase()),
+            format!("W/\"{sha}\""),
+            format!("W/\"{}\"", &sha[..32]),
+        ] {
+            assert_eq!(keep(&good, true).as_deref(), Some(good.as_str()));
         }
-        let long = format!("\"{}\"", "a".repeat(MAX_ETAG));
-        assert_eq!(keep(&long, None, None, true), None);
-        assert_eq!(worth_keeping(None, Some(lm), Some(minute), true), None);
+        // A body ended by the connection closing.
+        assert_eq!(keep(&format!("\"{md5}\""), false), None);
+        // Another body's digest; nginx's time and length; a short prefix; `*`; unquoted; too long.
+        let other = crate::source::md5_hex(b"[1]");
+        for bad in [
+            format!("\"{other}\""),
+            "\"6b1722a9-14a0\"".to_string(),
+            format!("\"{}\"", &sha[..16]),
+            "*".to_string(),
+            md5.clone(),
+            format!("\"{md5}{}\"", "0".repeat(300)),
+        ] {
+            assert_eq!(keep(&bad, true), None, "{bad}");
+        }
+        assert_eq!(worth_keeping(None, body, true), None);
     }
 
     #[test]

@@ -314,12 +314,7 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
     let framed = response.content_length().is_some()
         || response.version() >= reqwest::Version::HTTP_2
         || header(reqwest::header::TRANSFER_ENCODING).is_some_and(|t| t.contains("chunked"));
-    let etag = cache::worth_keeping(
-        header(reqwest::header::ETAG),
-        header(reqwest::header::LAST_MODIFIED),
-        header(reqwest::header::DATE),
-        framed,
-    );
+    let etag = header(reqwest::header::ETAG).map(str::to_string);
     // The length was checked against the cap just above, so this allocation is bounded too.
     let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
     while let Some(chunk) = response
@@ -332,6 +327,7 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
         }
         bytes.extend_from_slice(&chunk);
     }
+    let etag = cache::worth_keeping(etag.as_deref(), &bytes, framed);
     let mut document = Document::new(bytes, url);
     document.downloaded = Some(etag);
     Ok(document)
@@ -355,7 +351,7 @@ pub fn keep(cache: Option<&Cache>, document: &Document) {
         None => {
             debug!(
                 url = %document.origin,
-                "not cached: the server gave no entity-tag, or the body was not framed, or it changed in the last minute"
+                "not cached: the server's entity-tag is not the body's MD5 or SHA-256 (or there is none, or the body was not framed)"
             );
             cache.remove(&document.origin);
         }

@@ -47,17 +47,9 @@ pub struct Answer {
     pub status: u16,
 }
 
-/// The `ETag` a server with validators gives `body`: a digest of it, as S3 and CloudFront give.
+/// The `ETag` a server with validators gives `body`: its MD5, as S3 and CloudFront give.
 pub fn etag_of(body: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(body);
-    format!(
-        "\"{}\"",
-        digest[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("\"{}\"", sgsync::source::md5_hex(body))
 }
 
 impl FileServer {
@@ -106,8 +98,11 @@ impl FileServer {
                     .map(|h| h.value.to_string());
                 let etag = etag_of(&body);
                 // A lying server (a broken cache in front of the provider) calls any copy current.
-                let unchanged = if_none_match.as_deref() == Some(etag.as_str())
-                    || (if_none_match.is_some() && l.load(std::sync::atomic::Ordering::SeqCst));
+                let matches = if_none_match.as_deref() == Some(etag.as_str());
+                let lies = !matches
+                    && if_none_match.is_some()
+                    && l.load(std::sync::atomic::Ordering::SeqCst);
+                let unchanged = matches || lies;
                 let status = if unchanged { 304 } else { 200 };
                 a.lock().unwrap().push(Answer {
                     path,
@@ -117,7 +112,10 @@ impl FileServer {
                 let header = format!("ETag: {etag}")
                     .parse::<tiny_http::Header>()
                     .unwrap();
-                let _ = if unchanged {
+                let _ = if lies {
+                    // A broken cache in front: no entity-tag to tell which version it means.
+                    request.respond(tiny_http::Response::empty(304))
+                } else if unchanged {
                     request.respond(tiny_http::Response::empty(304).with_header(header))
                 } else {
                     request.respond(tiny_http::Response::from_data(body).with_header(header))
