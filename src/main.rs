@@ -517,7 +517,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                     .then_some(config.prefix_list_max_entries),
                 groups: config.kinds.security_groups,
             };
-            let report = RangesReport::new(&config.service_label(), &ranges, sizing);
+            let mut report = RangesReport::new(&config.service_label(), &ranges, sizing);
+            report.download = document.fetched();
             show(&report, json)?;
         }
         Command::Plan(PlanArgs {

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub synctoken: u64,
     /// The document's createDate.
     pub create_date: String,
+    /// How the document was had (downloaded in full, answered by the kept copy, read from a file).
+    pub download: crate::source::Fetched,
     /// How many security-group rules the document asks for (CIDRs × port ranges).
     pub rules: usize,
     /// What the run has to say beside the kinds: the document's parse (entries of other services that
@@ -301,6 +303,7 @@ mod tests {
             source: "aws".into(),
             synctoken: 7,
             create_date: String::new(),
+            download: Default::default(),
             rules: 0,
             warnings: Vec::new(),
             errors: errors.iter().map(|e| e.to_string()).collect(),

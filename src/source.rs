@@ -81,6 +81,32 @@ impl Document {
     }
 }
 
+/// How a run had its document, as its summary says (`download`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fetched {
+    /// No document: an event's run attaches what exists.
+    #[default]
+    None,
+    /// Read from a file (`--ip-ranges FILE`).
+    File,
+    /// Downloaded in full.
+    Full,
+    /// The server said it had not changed (a 304), and the kept copy answered.
+    NotModified,
+}
+
+impl Document {
+    /// How it was had.
+    pub fn fetched(&self) -> Fetched {
+        match (self.from_cache, &self.downloaded) {
+            (true, _) => Fetched::NotModified,
+            (false, Some(_)) => Fetched::Full,
+            (false, None) => Fetched::File,
+        }
+    }
+}
+
 /// Why no verified document could be had. Nothing is changed in that case.
 #[derive(Debug, Error)]
 pub enum SourceError {

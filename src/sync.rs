@@ -29,7 +29,6 @@ use crate::kinds;
 use crate::load::{Input, Loaded, load};
 use crate::notify;
 use crate::outcome::{Inventory, Outcome, Refusal, RunError, Status};
-use crate::ranges::RangeSet;
 use crate::report::Summary;
 use crate::rule::{Family, desired_rules};
 
@@ -114,7 +113,7 @@ async fn sync_pass(
     kinds = live;
     let mut warnings = ranges.warnings.clone();
     if let Some(errors) = stale(config, loaded, &kinds, now, &mut warnings) {
-        let mut outcome = finish(config, ranges, &desired, Status::Skipped, warnings, kinds);
+        let mut outcome = finish(config, loaded, &desired, Status::Skipped, warnings, kinds);
         outcome.errors = errors;
         return Ok(outcome);
     }
@@ -231,7 +230,7 @@ async fn sync_pass(
         }
         Status::Applied
     };
-    let mut outcome = finish(config, ranges, &desired, status, warnings, kinds);
+    let mut outcome = finish(config, loaded, &desired, status, warnings, kinds);
     outcome.errors = (failed.into_iter())
         .map(|(noun, e)| format!("{noun}: {e}"))
         .chain(orphaned)
@@ -357,7 +356,7 @@ fn stale(
 /// The outcome of a run that ended `status`, logged as one line.
 fn finish(
     config: &Config,
-    ranges: &RangeSet,
+    loaded: &Loaded,
     desired: &Desired,
     status: Status,
     warnings: Vec<String>,
@@ -368,7 +367,8 @@ fn finish(
         service: config.service_label(),
         source: config.source.to_string(),
         synctoken: desired.synctoken,
-        create_date: ranges.create_date.clone(),
+        create_date: loaded.ranges.create_date.clone(),
+        download: loaded.document.fetched(),
         rules: desired.rules.len(),
         warnings,
         errors: Vec::new(),

@@ -46,6 +46,8 @@ pub struct RangesReport {
     pub synctoken: String,
     /// The document's createDate.
     pub create_date: String,
+    /// How the document was had (`full`, `not_modified`, `file`), as the run summary says it.
+    pub download: crate::source::Fetched,
     /// The selected service(s), comma-separated.
     pub service: String,
     /// IPv4 counts (zero when IPv4 is not selected).
@@ -128,6 +130,7 @@ impl RangesReport {
         RangesReport {
             synctoken: ranges.synctoken.to_string(),
             create_date: ranges.create_date.clone(),
+            download: Default::default(),
             service: service.to_string(),
             ipv4: Counts {
                 published: ranges.published_v4,

@@ -23,6 +23,9 @@ pub struct Summary {
     /// The document's version as it says it (Amazon's createDate; another provider's version
     /// field, and the digest of its selected ranges); empty for an event's run, which reads none.
     pub version: String,
+    /// How the document was had: `full` (downloaded), `not_modified` (the server said it had not
+    /// changed and the kept copy answered, `DOWNLOAD_CACHE`), `file`, or `none` (an event's run).
+    pub download: crate::source::Fetched,
     /// Desired security-group rules (CIDRs × port ranges).
     pub rules: usize,
     /// Each kind's section: fields at the top level (security groups) or under the kind's key
@@ -62,6 +65,7 @@ impl From<&Outcome> for Summary {
             service: o.service.clone(),
             source: o.source.clone(),
             version: o.create_date.clone(),
+            download: o.download,
             rules: o.rules,
             kinds: merged(o.kinds.iter().map(|k| k.summary())),
             warnings: o.all_warnings(),

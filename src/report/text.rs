@@ -147,6 +147,7 @@ mod tests {
             source: "aws".into(),
             synctoken: 7,
             create_date: "2026-08-22-15-17-05".into(),
+            download: crate::source::Fetched::Full,
             rules: 70,
             warnings: vec!["a document warning".into()],
             errors: Vec::new(),
@@ -230,7 +231,7 @@ mod tests {
         let json = serde_json::to_string(&summary).unwrap();
         assert!(
             json.starts_with(
-                r#"{"status":"applied","synctoken":"7","service":"CLOUDFRONT","source":"aws","version":"2026-08-22-15-17-05","rules":70,"held":"groups""#
+                r#"{"status":"applied","synctoken":"7","service":"CLOUDFRONT","source":"aws","version":"2026-08-22-15-17-05","download":"full","rules":70,"held":"groups""#
             ),
             "{json}"
         );

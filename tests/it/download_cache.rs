@@ -40,6 +40,7 @@ async fn a_304_costs_no_download_and_the_run_still_repairs_drift_from_the_copy()
 
     let out = github.run(&["apply", "--output", "json"]).ok();
     assert_eq!(out.json()["status"], "applied", "{out:?}");
+    assert_eq!(out.json()["download"], "full", "{out:?}");
     assert_eq!(asked(), [(200, false)]);
     let (group, rules) = group_rules().await;
     assert_eq!(rules, want);
@@ -62,11 +63,13 @@ async fn a_304_costs_no_download_and_the_run_still_repairs_drift_from_the_copy()
         .unwrap();
     let out = github.run(&["apply", "--output", "json"]).ok();
     assert_eq!(out.json()["status"], "applied", "{out:?}");
+    assert_eq!(out.json()["download"], "not_modified", "{out:?}");
     assert_eq!(asked(), [(200, false), (304, true)]);
     assert_eq!(group_rules().await.1, want);
     // `ranges` asks too, and shows the copy's ranges.
     let out = github.run(&["ranges", "--output", "json"]).ok();
     assert_eq!(asked()[2], (304, true), "{out:?}");
+    assert_eq!(out.json()["download"], "not_modified", "{out:?}");
     assert!(out.stdout.contains(HOOKS_V4[0]), "{out:?}");
 
     // A range withdrawn: the server sends the new document, which is applied.
@@ -78,6 +81,7 @@ async fn a_304_costs_no_download_and_the_run_still_repairs_drift_from_the_copy()
     files.put("/meta", serde_json::to_vec(&changed).unwrap());
     let out = github.run(&["apply", "--output", "json"]).ok();
     assert_eq!(out.json()["status"], "applied", "{out:?}");
+    assert_eq!(out.json()["download"], "full", "{out:?}");
     assert_eq!(asked()[3], (200, true));
     let without: BTreeSet<String> = (want.iter())
         .filter(|r| !r.starts_with(HOOKS_V4[1]))
@@ -124,6 +128,7 @@ async fn a_304_costs_no_download_and_the_run_still_repairs_drift_from_the_copy()
         .ok();
     assert_eq!(out.json()["status"], "unchanged", "{out:?}");
     assert_eq!(asked()[6], (200, false));
+    assert_eq!(out.json()["download"], "full", "{out:?}");
     // A typo is refused before anything is read.
     let before = files.answers().len();
     let out = github
