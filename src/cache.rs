@@ -9,13 +9,14 @@
 //! of one second share it, and a proxy hides when it was made) or a modification time (servers
 //! answer "not modified since", and a file moved into place can move backwards) is never trusted;
 //! such a server is downloaded in full every time. A copy is kept only once the document passed
-//! every check of a run, and answers for a day at most; then it is downloaded in full.
+//! every check of a run, and answers for six hours at most; then it is downloaded in full.
 //!
 //! One file per URL, named by the SHA-256 of the URL: a first line of JSON (the URL, the entity-tag,
-//! when it was kept, the body's SHA-256 and length), then the body exactly as received. A copy is written to a
-//! temporary file and renamed into place, so a concurrent run reads the old copy or the new one,
-//! never half of one; a copy whose body does not match its first line is ignored (and replaced by the
-//! next download). Every fault here is a warning and a full download, never a failed run.
+//! when it was kept, the body's SHA-256 and length), then the body exactly as received. A copy is
+//! written to a temporary file and renamed into place, so a concurrent run reads the old copy or the
+//! new one, never half of one; a copy whose body does not match its first line is ignored (and
+//! replaced by the next download). Every fault here is a warning and a full download, never a
+//! failed run.
 //!
 //! The directory and its files must belong to the user running sgsync and be writable by no one else
 //! (as ssh requires of `~/.ssh`): a copy is trusted on the provider's word that it has not changed,
@@ -60,16 +61,16 @@ struct Header {
 }
 
 const FORMAT: &str = "sgsync-cache/2";
-/// How long a copy answers 304s before the document is downloaded in full again: whatever a server's
-/// validators get wrong lasts a day at most.
-const TRUST_FOR: u64 = 24 * 3600;
-/// The longest entity-tag kept: a digest's is at most 69 characters (`W/"` and SHA-256); a longer
-/// one sent back could overflow a server's header limit on every run.
+/// How long a copy answers 304s before the document is downloaded in full again: whatever a broken
+/// server's entity-tags get wrong (a memoised digest of an older body) lasts six hours at most.
+const TRUST_FOR: u64 = 6 * 3600;
+/// The longest entity-tag kept: a digest's is at most 68 characters (`W/`, quotes and SHA-256's
+/// 64 digits); a longer one sent back could overflow a server's header limit on every run.
 const MAX_ETAG: usize = 256;
 /// Copies (and temporary files of killed runs) untouched this long are removed: a URL that is no
 /// longer read (Azure's weekly file names) leaves nothing behind for good.
 const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
-/// The longest first line read: a URL and two header values, far below this.
+/// The longest first line read: a URL and an entity-tag, far below this.
 const MAX_HEADER: u64 = 64 * 1024;
 
 /// The entity-tag of a response worth keeping a copy of `body` for, or `None`: a valid entity-tag
@@ -174,7 +175,10 @@ impl Cache {
         }
         let now = now();
         if header.kept > now + 60 || now - header.kept.min(now) > TRUST_FOR {
-            debug!(url, "the copy is more than a day old: downloading in full");
+            debug!(
+                url,
+                "the copy is more than six hours old: downloading in full"
+            );
             return Ok(None);
         }
         if bytes.len() as u64 != header.len || sha256_hex(&bytes) != header.sha256 {
@@ -453,7 +457,7 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_older_than_a_day_is_not_used() {
+    fn a_copy_older_than_six_hours_is_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         cache.write(URL, &copy(b"[]"));

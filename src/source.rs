@@ -142,7 +142,9 @@ pub enum SourceError {
     )]
     TooLarge { origin: String, max_bytes: u64 },
     /// A 304 that names another entity-tag than the copy's.
-    #[error("{url} answered Not Modified about another version than the cached copy")]
+    #[error(
+        "{url} answered Not Modified without naming the cached copy's entity-tag (or naming another)"
+    )]
     NotThisCopy { url: String },
     /// The server answered with an error status.
     #[error("downloading {url} failed: HTTP {status}; {}", status_hint(*.status))]
@@ -309,9 +311,14 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
         (response.headers().get(name)).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
     };
     if let (reqwest::StatusCode::NOT_MODIFIED, Some(asked)) = (status, etag) {
-        // RFC 9111 §4.3.4: a 304 naming another strong entity-tag is not about this copy.
-        let named = header(reqwest::header::ETAG).map(str::trim);
-        if named.is_some_and(|n| !n.starts_with("W/") && n != asked) {
+        // A 304 must name the entity-tag of what it vouches for (RFC 9110 §15.4.5), and only one
+        // naming the copy's, every time it names one, is about the copy (RFC 9111 §4.3.4, weak
+        // comparison): a server that answers 304 to anything names none.
+        let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+        let named: Vec<String> = (response.headers().get_all(reqwest::header::ETAG).iter())
+            .map(|v| v.to_str().map_or_else(|_| String::new(), opaque))
+            .collect();
+        if named.is_empty() || named.iter().any(|n| *n != opaque(asked)) {
             return Err(SourceError::NotThisCopy {
                 url: url.to_string(),
             });

@@ -298,7 +298,7 @@ settings! {
     }
     DownloadCache = "DOWNLOAD_CACHE" {
         default: None, unset: "in Lambda /tmp/sgsync (kept while the function stays warm), else $XDG_CACHE_HOME/sgsync or ~/.cache/sgsync when the user's own (else off)",
-        help: "Where the last checked download of each document is kept when its entity-tag is its digest, so that the next asks the provider whether it changed and a 304 costs no download (a copy answers for a day at most): an absolute directory of your own, or off",
+        help: "Where the last checked download of each document is kept when its entity-tag is its digest, so that the next asks the provider whether it changed and a 304 costs no download (a copy answers for six hours at most): an absolute directory of your own, or off",
         brief: "Directory of downloaded copies, or off", advanced: true,
         commands: ALL, per_entry: SHARED, alias: None,
     }

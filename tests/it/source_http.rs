@@ -512,8 +512,8 @@ fn scripted(
 /// for an entity-tag that is not the body's digest: nginx's time and length (shared by two versions
 /// of one second, behind a proxy that restamps `Date` or hides `Last-Modified` too: F1, N1, N2),
 /// `*`, one of a header's size (F5, F6), another body's digest; nor for a body the connection's
-/// close ended (F4). A 304 naming another version (F8) or an error answered to the question (F5) is
-/// asked again without it.
+/// close ended (F4). A 304 that does not name the copy's tag alone (F8; round 10) or an error
+/// answered to the question (F5) is asked again without it.
 #[tokio::test]
 async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
     use sgsync::cache::{Cache, Copy};
@@ -561,12 +561,19 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
     source::keep(Some(&cache), &doc);
     assert!(!kept(&u), "an unframed body was kept");
 
-    // A 304 naming another version, and a 431 to the question: each asked again, in full.
+    // A 304 that does not name the copy's tag alone (another version's, weak or strong; none at
+    // all, as a server that answers 304 to anything; the copy's and another's: round 10, G1-G3), and
+    // a 431 to the question: each asked again, in full.
     let new = b"[\"new\"]".to_vec();
+    let old = b"[\"old\"]".to_vec();
+    let other = tag(b"[\"other\"]");
     for (case, refusal) in [
+        ("another version", (304, vec![("ETag", other.clone())])),
+        ("another, weak", (304, vec![("ETag", format!("W/{other}"))])),
+        ("no tag", (304, vec![])),
         (
-            "another version",
-            (304, vec![("ETag", tag(b"[\"other\"]"))]),
+            "two tags",
+            (304, vec![("ETag", tag(&old)), ("ETag", other.clone())]),
         ),
         ("a refusal", (431, vec![])),
     ] {
@@ -578,12 +585,11 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
             }),
             "/",
         );
-        let old = b"[\"old\"]".to_vec();
         cache.write(
             &u,
             &Copy {
                 etag: tag(&old),
-                bytes: old,
+                bytes: old.clone(),
             },
         );
         assert!(kept(&u));
@@ -597,6 +603,24 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
         );
         source::keep(Some(&cache), &doc);
         assert_eq!(cache.read(&u, 1000).unwrap().etag, tag(&new), "{case}");
+    }
+    // The copy's own tag, weak or strong, is a 304 about the copy.
+    for named in [tag(&old), format!("W/{}", tag(&old))] {
+        let u = url(
+            scripted(move |_| (304, vec![("ETag", named.clone())], Vec::new())),
+            "/",
+        );
+        cache.write(
+            &u,
+            &Copy {
+                etag: tag(&old),
+                bytes: old.clone(),
+            },
+        );
+        let doc = source::fetch(&u, &Limits::default(), Some(&cache))
+            .await
+            .unwrap();
+        assert_eq!((doc.bytes.clone(), doc.from_cache), (old.clone(), true));
     }
 }
 

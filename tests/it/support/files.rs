@@ -106,15 +106,19 @@ impl FileServer {
                 let status = if unchanged { 304 } else { 200 };
                 a.lock().unwrap().push(Answer {
                     path,
-                    if_none_match,
+                    if_none_match: if_none_match.clone(),
                     status,
                 });
                 let header = format!("ETag: {etag}")
                     .parse::<tiny_http::Header>()
                     .unwrap();
                 let _ = if lies {
-                    // A broken cache in front: no entity-tag to tell which version it means.
-                    request.respond(tiny_http::Response::empty(304))
+                    // A broken cache in front, which echoes the tag it is asked about (its own
+                    // memoised digest of an older body).
+                    let echo = format!("ETag: {}", if_none_match.as_deref().unwrap_or_default())
+                        .parse::<tiny_http::Header>()
+                        .unwrap();
+                    request.respond(tiny_http::Response::empty(304).with_header(echo))
                 } else if unchanged {
                     request.respond(tiny_http::Response::empty(304).with_header(header))
                 } else {
@@ -137,7 +141,8 @@ impl FileServer {
         self.answers.lock().unwrap().clone()
     }
 
-    /// Makes the server answer 304 to any conditional request, whatever it holds.
+    /// Makes the server answer 304 to any conditional request, naming the tag it was asked about,
+    /// whatever it holds.
     pub fn lie_not_modified(&self, lie: bool) {
         self.lie.store(lie, std::sync::atomic::Ordering::SeqCst);
     }
