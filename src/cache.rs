@@ -138,6 +138,9 @@ impl Cache {
     }
 
     fn try_read(&self, path: &Path, url: &str, max_bytes: u64) -> Result<Option<Copy>, String> {
+        if self.dir.exists() && !self.dir.is_dir() {
+            return Err(not_a_directory());
+        }
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -212,9 +215,7 @@ impl Cache {
     fn try_write(&self, url: &str, copy: &Copy) -> Result<PathBuf, String> {
         let remedy = "choose a DOWNLOAD_CACHE you may write, or set it to off";
         if self.dir.exists() && !self.dir.is_dir() {
-            return Err(format!(
-                "DOWNLOAD_CACHE names a file, not a directory: {remedy}"
-            ));
+            return Err(not_a_directory());
         }
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -312,6 +313,11 @@ fn owned(metadata: &std::fs::Metadata, what: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn not_a_directory() -> String {
+    "DOWNLOAD_CACHE names a file, not a directory: choose a DOWNLOAD_CACHE you may write, or set it to off"
+        .into()
 }
 
 fn now() -> u64 {
@@ -419,8 +425,12 @@ mod tests {
             .try_write(URL, &copy(b"[]"))
             .unwrap_err();
         assert!(e.contains("names a file, not a directory"), "{e}");
-        // Reading through it: not used, no panic.
+        // Reading through it: not used, and said the same way.
         assert_eq!(Cache::new(&foreign).read(URL, 100), None);
+        let e = Cache::new(&foreign)
+            .try_read(&foreign.join("x.copy"), URL, 100)
+            .unwrap_err();
+        assert!(e.contains("names a file, not a directory"), "{e}");
         // A refreshing cache asks nothing (the download ignores its copy) but keeps what it gets.
         assert!(cache.asks() && !cache.refreshing().asks());
     }

@@ -245,8 +245,9 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
             let (mut check, mut selected) =
                 verified_selection(&doc, md5.as_deref(), config.source, &selection);
             if check.is_err() && doc.from_cache {
-                // The server called the copy current, but it is not the document the operator
-                // expects: ask for the whole document.
+                warn!(
+                    "the server calls the cached copy current, but it is not the document --md5 names: downloading in full"
+                );
                 let refreshing = cache.map(Cache::refreshing);
                 doc = source::load(file_or_url, &limits, refreshing.as_ref()).await?;
                 (check, selected) =
@@ -260,7 +261,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
         origin = %document.origin,
         bytes = document.bytes.len(),
         md5 = %document.md5(),
-        unchanged_since_cached = document.from_cache,
+        download = %document.fetched(),
         "document loaded"
     );
     let ranges = selected?;

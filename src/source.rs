@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 
 use crate::cache::{self, Cache, Copy};
 use thiserror::Error;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// Amazon's official document: the default `IP_RANGES_URL`, and the only URL the real
 /// `AmazonIpSpaceChanged` notifications name.
@@ -94,6 +94,17 @@ pub enum Fetched {
     Full,
     /// The server said it had not changed (a 304), and the kept copy answered.
     NotModified,
+}
+
+impl std::fmt::Display for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fetched::None => "none",
+            Fetched::File => "file",
+            Fetched::Full => "full",
+            Fetched::NotModified => "not_modified",
+        })
+    }
 }
 
 impl Document {
@@ -266,7 +277,7 @@ pub async fn fetch(
     match download(url, limits, Some(&copy.etag)).await {
         Ok(document) if document.from_cache => {
             if let Some(cache) = cache {
-                info!(url, copy = %cache.path(url).display(), "not modified since the copy was kept: no download");
+                debug!(url, copy = %cache.path(url).display(), "the server answered 304: reading the kept copy");
             }
             Ok(Document {
                 bytes: copy.bytes,
