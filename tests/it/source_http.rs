@@ -567,6 +567,13 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
     let new = b"[\"new\"]".to_vec();
     let old = b"[\"old\"]".to_vec();
     let other = tag(b"[\"other\"]");
+    let keep_old = |u: &str| {
+        let copy = Copy {
+            etag: tag(&old),
+            bytes: old.clone(),
+        };
+        cache.write(u, &copy);
+    };
     for (case, refusal) in [
         ("another version", (304, vec![("ETag", other.clone())])),
         ("another, weak", (304, vec![("ETag", format!("W/{other}"))])),
@@ -585,13 +592,7 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
             }),
             "/",
         );
-        cache.write(
-            &u,
-            &Copy {
-                etag: tag(&old),
-                bytes: old.clone(),
-            },
-        );
+        keep_old(&u);
         assert!(kept(&u));
         let doc = source::fetch(&u, &Limits::default(), Some(&cache))
             .await
@@ -610,13 +611,7 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
             scripted(move |_| (304, vec![("ETag", named.clone())], Vec::new())),
             "/",
         );
-        cache.write(
-            &u,
-            &Copy {
-                etag: tag(&old),
-                bytes: old.clone(),
-            },
-        );
+        keep_old(&u);
         let doc = source::fetch(&u, &Limits::default(), Some(&cache))
             .await
             .unwrap();
