@@ -272,9 +272,9 @@ pub async fn fetch(
 ) -> Result<Document, SourceError> {
     let copy = (cache.filter(|c| c.asks())).and_then(|c| c.read(url, limits.max_bytes));
     let Some(copy) = copy else {
-        return download(url, limits, None).await;
+        return download(url, limits, None, cache.is_some()).await;
     };
-    match download(url, limits, Some(&copy.etag)).await {
+    match download(url, limits, Some(&copy.etag), true).await {
         Ok(document) if document.from_cache => {
             if let Some(cache) = cache {
                 debug!(url, copy = %cache.path(url).display(), "the server answered 304: reading the kept copy");
@@ -289,14 +289,20 @@ pub async fn fetch(
             warn!(
                 "the question about the cached copy was answered wrongly ({e}): downloading in full"
             );
-            download(url, limits, None).await
+            download(url, limits, None, true).await
         }
         Err(e) => Err(e),
     }
 }
 
-/// One GET, conditional on `etag`. A 304 to it is a [`Document`] without bytes, `from_cache`.
-async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Document, SourceError> {
+/// One GET, conditional on `asking` (the copy's entity-tag). A 304 to it is a [`Document`] without bytes, `from_cache`. Only
+/// when `keeping` (a cache is in use) is the body's digest compared with its entity-tag.
+async fn download(
+    url: &str,
+    limits: &Limits,
+    asking: Option<&str>,
+    keeping: bool,
+) -> Result<Document, SourceError> {
     let failed = |reason: String| SourceError::Download {
         url: url.to_string(),
         reason,
@@ -310,8 +316,8 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
         .build()
         .map_err(|e| failed(describe(&e, limits)))?;
     let mut request = client.get(url);
-    if let Some(etag) = etag {
-        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+    if let Some(asked) = asking {
+        request = request.header(reqwest::header::IF_NONE_MATCH, asked);
     }
     let mut response = request
         .send()
@@ -321,7 +327,7 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
     let header = |name| {
         (response.headers().get(name)).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
     };
-    if let (reqwest::StatusCode::NOT_MODIFIED, Some(asked)) = (status, etag) {
+    if let (reqwest::StatusCode::NOT_MODIFIED, Some(asked)) = (status, asking) {
         // A 304 must name the entity-tag of what it vouches for (RFC 9110 §15.4.5), and only one
         // naming the copy's, every time it names one, is about the copy (RFC 9111 §4.3.4, weak
         // comparison): a server that answers 304 to anything names none.
@@ -358,7 +364,7 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
     let framed = response.content_length().is_some()
         || response.version() >= reqwest::Version::HTTP_2
         || header(reqwest::header::TRANSFER_ENCODING).is_some_and(|t| t.contains("chunked"));
-    let etag = header(reqwest::header::ETAG).map(str::to_string);
+    let tag = (header(reqwest::header::ETAG).map(str::to_string)).filter(|_| keeping);
     // The length was checked against the cap just above, so this allocation is bounded too.
     let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
     while let Some(chunk) = response
@@ -371,7 +377,7 @@ async fn download(url: &str, limits: &Limits, etag: Option<&str>) -> Result<Docu
         }
         bytes.extend_from_slice(&chunk);
     }
-    let etag = cache::worth_keeping(etag.as_deref(), &bytes, framed);
+    let etag = tag.and_then(|tag| cache::worth_keeping(Some(&tag), &bytes, framed));
     let mut document = Document::new(bytes, url);
     document.downloaded = Some(etag);
     Ok(document)
