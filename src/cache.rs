@@ -105,6 +105,11 @@ impl Cache {
         }
     }
 
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The same directory, for a download that must not be answered by the copy (the copy was called
     /// current but is not the expected document) and replaces it.
     pub fn refreshing(&self) -> Cache {

@@ -227,8 +227,7 @@ pub fn verified_selection(
 /// Fetches and verifies the document `input` names, and selects its ranges.
 pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
     let limits = Limits::default();
-    let cache = config.download_cache.as_deref().map(Cache::new);
-    let cache = cache.as_ref();
+    let cache = config.download_cache.as_ref();
     let selection = config.selection();
     let (document, selected) = match input {
         Input::Notification(_) if config.source != Source::Aws => {
@@ -244,7 +243,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
             let mut doc = source::load(file_or_url, &limits, cache).await?;
             let (mut check, mut selected) =
                 verified_selection(&doc, md5.as_deref(), config.source, &selection);
-            if check.is_err() && doc.from_cache {
+            if check.is_err() && doc.from_cache() {
                 warn!(
                     "the server calls the cached copy current, but it is not the document --md5 names: downloading in full"
                 );
@@ -261,7 +260,7 @@ pub async fn load(config: &Config, input: &Input) -> Result<Loaded, LoadError> {
         origin = %document.origin,
         bytes = document.bytes.len(),
         md5 = %document.md5(),
-        download = %document.fetched(),
+        download = %document.fetched,
         "document loaded"
     );
     let ranges = selected?;
@@ -306,7 +305,7 @@ async fn notified(
         let Err(mismatch) = check else {
             return Ok((doc, selected));
         };
-        if doc.from_cache {
+        if doc.from_cache() {
             warn!(
                 "the server calls the cached copy current, but it is not the announced document: downloading in full"
             );

@@ -488,15 +488,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         }
         Command::Ranges { ip_ranges, .. } => {
             let limits = source::Limits::default();
-            let cache = config
-                .download_cache
-                .as_deref()
-                .map(sgsync::cache::Cache::new);
+            let cache = config.download_cache.as_ref();
             let document = match &ip_ranges {
-                Some(file_or_url) => source::load(file_or_url, &limits, cache.as_ref()).await?,
+                Some(file_or_url) => source::load(file_or_url, &limits, cache).await?,
                 None => {
                     let url = sgsync::configured_url(&config)?;
-                    source::fetch(url, &limits, cache.as_ref()).await?
+                    source::fetch(url, &limits, cache).await?
                 }
             };
             let ranges = sgsync::select_document(
@@ -507,7 +504,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
             )?;
-            source::keep(cache.as_ref(), &document);
+            source::keep(cache, &document);
             let sizing = Sizing {
                 ports: config.ports.len(),
                 quotas: config.default_quotas(),
@@ -518,7 +515,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                 groups: config.kinds.security_groups,
             };
             let mut report = RangesReport::new(&config.service_label(), &ranges, sizing);
-            report.download = document.fetched();
+            report.download = document.fetched;
             show(&report, json)?;
         }
         Command::Plan(PlanArgs {

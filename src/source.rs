@@ -54,10 +54,10 @@ pub struct Document {
     /// The raw bytes, exactly as received.
     pub bytes: Vec<u8>,
     pub origin: String,
-    /// The server said it has not changed since it was cached (a 304): no body crossed the network.
-    pub from_cache: bool,
-    /// Downloaded with a body: the entity-tag worth keeping a copy for, if any ([`keep`]).
-    pub downloaded: Option<Option<String>>,
+    /// How it was had: read from a file, downloaded, or the kept copy a 304 vouched for.
+    pub fetched: Fetched,
+    /// Downloaded in full: the entity-tag worth keeping a copy for, if any ([`keep`]).
+    pub etag: Option<String>,
     md5: std::sync::OnceLock<String>,
 }
 
@@ -68,8 +68,8 @@ impl Document {
         Document {
             bytes,
             origin: origin.into(),
-            from_cache: false,
-            downloaded: None,
+            fetched: Fetched::File,
+            etag: None,
             md5: std::sync::OnceLock::new(),
         }
     }
@@ -108,13 +108,10 @@ impl std::fmt::Display for Fetched {
 }
 
 impl Document {
-    /// How it was had.
-    pub fn fetched(&self) -> Fetched {
-        match (self.from_cache, &self.downloaded) {
-            (true, _) => Fetched::NotModified,
-            (false, Some(_)) => Fetched::Full,
-            (false, None) => Fetched::File,
-        }
+    /// The server said it has not changed since the copy was kept (a 304): no body crossed the
+    /// network.
+    pub fn from_cache(&self) -> bool {
+        self.fetched == Fetched::NotModified
     }
 }
 
@@ -275,7 +272,7 @@ pub async fn fetch(
         return download(url, limits, None, cache.is_some()).await;
     };
     match download(url, limits, Some(&copy.etag), true).await {
-        Ok(document) if document.from_cache => {
+        Ok(document) if document.from_cache() => {
             if let Some(cache) = cache {
                 debug!(url, copy = %cache.path(url).display(), "the server answered 304: reading the kept copy");
             }
@@ -295,8 +292,9 @@ pub async fn fetch(
     }
 }
 
-/// One GET, conditional on `asking` (the copy's entity-tag). A 304 to it is a [`Document`] without bytes, `from_cache`. Only
-/// when `keeping` (a cache is in use) is the body's digest compared with its entity-tag.
+/// One GET, conditional on `asking` (the copy's entity-tag). A 304 to it is a [`Document`] without
+/// bytes, [`Fetched::NotModified`]. Only when `keeping` (a cache is in use) is the body's digest
+/// compared with its entity-tag.
 async fn download(
     url: &str,
     limits: &Limits,
@@ -341,7 +339,7 @@ async fn download(
             });
         }
         let mut document = Document::new(Vec::new(), url);
-        document.from_cache = true;
+        document.fetched = Fetched::NotModified;
         return Ok(document);
     }
     if !status.is_success() {
@@ -377,9 +375,9 @@ async fn download(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let etag = tag.and_then(|tag| cache::worth_keeping(Some(&tag), &bytes, framed));
     let mut document = Document::new(bytes, url);
-    document.downloaded = Some(etag);
+    document.fetched = Fetched::Full;
+    document.etag = tag.and_then(|tag| cache::worth_keeping(Some(&tag), &document.bytes, framed));
     Ok(document)
 }
 
@@ -387,10 +385,10 @@ async fn download(
 /// document that failed a check: a 304 would pin it); forgets the copy when the server gave nothing
 /// worth keeping one for.
 pub fn keep(cache: Option<&Cache>, document: &Document) {
-    let (Some(cache), Some(etag)) = (cache, &document.downloaded) else {
+    let (Some(cache), Fetched::Full) = (cache, document.fetched) else {
         return;
     };
-    match etag {
+    match &document.etag {
         Some(etag) => cache.write(
             &document.origin,
             &Copy {

@@ -328,7 +328,7 @@ fn stale(
     if loaded.live {
         // The live document is Amazon's current one: a newer recorded token means a tag is wrong (or
         // the source went backwards), and nothing will ever be applied until someone looks.
-        let e = if loaded.document.from_cache {
+        let e = if loaded.document.from_cache() {
             format!(
                 "the server at IP_RANGES_URL answered 304 Not Modified, and the copy kept in DOWNLOAD_CACHE \
                  (synctoken {document}) is older than the synctoken {applied} recorded on this deployment's \
@@ -368,7 +368,7 @@ fn finish(
         source: config.source.to_string(),
         synctoken: desired.synctoken,
         create_date: loaded.ranges.create_date.clone(),
-        download: loaded.document.fetched(),
+        download: loaded.document.fetched,
         rules: desired.rules.len(),
         warnings,
         errors: Vec::new(),

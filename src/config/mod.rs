@@ -140,7 +140,7 @@ pub struct Config {
     /// notification; it doubles, three tries.
     pub download_retry: Duration,
     /// `DOWNLOAD_CACHE`: where the last download of each document is kept; `None`: nowhere.
-    pub download_cache: Option<PathBuf>,
+    pub download_cache: Option<crate::cache::Cache>,
     /// `KINDS`: what to keep in sync.
     pub kinds: Kinds,
     /// `PREFIX_LIST_MAX_ENTRIES`: the largest `MaxEntries` of a managed prefix list.
@@ -428,7 +428,8 @@ impl Config {
                 Some(CacheDir::Off) => None,
                 Some(CacheDir::At(dir)) => Some(dir),
                 None => env.cache_home.clone(),
-            },
+            }
+            .map(crate::cache::Cache::new),
             repack: false,
             approved_plan: None,
             adopt: value::<Flag>(args, Var::Adopt)?.0,
@@ -606,7 +607,8 @@ mod tests {
             ..Environment::default()
         };
         let of = |pairs: &[(&str, &str)], env: &Environment| {
-            Config::from_args(&args(pairs), env).unwrap().download_cache
+            (Config::from_args(&args(pairs), env).unwrap().download_cache)
+                .map(|c| c.dir().to_path_buf())
         };
         assert_eq!(of(&[], &env), env.cache_home);
         assert_eq!(of(&[], &Environment::default()), None);

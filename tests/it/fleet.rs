@@ -129,13 +129,7 @@ async fn every_vpc_of_the_fleet_is_kept_exact_with_one_download_and_a_second_run
 
     s.aws.proxy.clear();
     let again = s.sgsync.run(&["apply"]).ok();
-    assert!(
-        writes(&s.aws.proxy.calls())
-            .iter()
-            .all(|w| w == "AssumeRole"),
-        "{:?}",
-        writes(&s.aws.proxy.calls())
-    );
+    assert_only_assumed_roles(&s.aws.proxy.calls());
     assert!(
         again
             .stdout
@@ -391,11 +385,11 @@ region = "us-east-1"
     s.aws.proxy.clear();
     let again = sgsync.run(&["apply", "--output", "json"]).ok();
     assert_eq!(again.json()["status"], "unchanged", "{again:?}");
-    assert!(
-        writes(&s.aws.proxy.calls())
-            .iter()
-            .all(|w| w == "AssumeRole"),
-        "{:?}",
-        writes(&s.aws.proxy.calls())
-    );
+    assert_only_assumed_roles(&s.aws.proxy.calls());
+}
+
+/// A fleet run that had nothing to do: its only writes are the roles it assumed.
+fn assert_only_assumed_roles(calls: &[crate::support::proxy::ProxyCall]) {
+    let writes = writes(calls);
+    assert!(writes.iter().all(|w| w == "AssumeRole"), "{writes:?}");
 }

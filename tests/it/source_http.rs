@@ -352,10 +352,10 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     };
 
     let doc = fetch_and_keep(&u, &cache).await;
-    assert!(!doc.from_cache);
+    assert!(!doc.from_cache());
     assert_eq!(doc.bytes, first);
     let doc = fetch_and_keep(&u, &cache).await;
-    assert!(doc.from_cache, "answered from the copy");
+    assert!(doc.from_cache(), "answered from the copy");
     assert_eq!(doc.bytes, first);
     assert_eq!(
         statuses(),
@@ -367,9 +367,15 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     let second = small_document(2, 0..4);
     files.put("/doc.json", second.clone());
     let doc = fetch_and_keep(&u, &cache).await;
-    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
+    assert_eq!(
+        (doc.bytes.clone(), doc.from_cache()),
+        (second.clone(), false)
+    );
     let doc = fetch_and_keep(&u, &cache).await;
-    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), true));
+    assert_eq!(
+        (doc.bytes.clone(), doc.from_cache()),
+        (second.clone(), true)
+    );
     assert_eq!(statuses()[3], (304, Some(etag_of(&second))));
 
     // An altered copy (a byte of its body) is not used: the request asks nothing, the copy is replaced.
@@ -384,9 +390,12 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
     text[at] ^= 1;
     std::fs::write(&copy, &text).unwrap();
     let doc = fetch_and_keep(&u, &cache).await;
-    assert_eq!((doc.bytes.clone(), doc.from_cache), (second.clone(), false));
+    assert_eq!(
+        (doc.bytes.clone(), doc.from_cache()),
+        (second.clone(), false)
+    );
     assert_eq!(statuses()[4], (200, None));
-    assert!(fetch_and_keep(&u, &cache).await.from_cache);
+    assert!(fetch_and_keep(&u, &cache).await.from_cache());
 
     // Without a cache nothing is asked.
     source::fetch(&u, &Limits::default(), None).await.unwrap();
@@ -403,7 +412,7 @@ async fn an_unchanged_document_costs_no_download_and_a_changed_one_replaces_the_
         assert_eq!(run.unwrap().bytes, third);
     }
     let doc = fetch_and_keep(&u, &cache).await;
-    assert_eq!((doc.bytes, doc.from_cache), (third, true));
+    assert_eq!((doc.bytes.clone(), doc.from_cache()), (third, true));
 }
 
 /// A notification (or an operator's expected MD5) whose document the server calls unchanged, when the copy is an older one (a
@@ -429,7 +438,7 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
     let loaded = sgsync::load(&config, &sgsync::Input::Configured)
         .await
         .unwrap();
-    assert!(!loaded.document.from_cache);
+    assert!(!loaded.document.from_cache());
 
     let new = edited_document(&old, LATEST_SYNCTOKEN_NEXT, &[], &[]);
     files.put("/ip-ranges.json", new.clone());
@@ -444,7 +453,7 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
         .await
         .unwrap();
     assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT);
-    assert!(!loaded.document.from_cache);
+    assert!(!loaded.document.from_cache());
     // Not the minute of DOWNLOAD_RETRY_MS.
     assert!(started.elapsed() < Duration::from_secs(30));
     let answers = files.answers();
@@ -458,7 +467,7 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
     let loaded = sgsync::load(&config, &sgsync::Input::Configured)
         .await
         .unwrap();
-    assert!(loaded.document.from_cache);
+    assert!(loaded.document.from_cache());
     assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT);
     assert_eq!(files.answers()[3].status, 304);
 
@@ -479,7 +488,7 @@ async fn a_copy_that_is_not_the_announced_document_is_downloaded_again() {
     let loaded = sgsync::load(&config, &sgsync::Input::Configured)
         .await
         .unwrap();
-    assert!(loaded.document.from_cache);
+    assert!(loaded.document.from_cache());
     assert_eq!(loaded.ranges.synctoken, LATEST_SYNCTOKEN_NEXT + 60);
 }
 
@@ -598,7 +607,7 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
             .await
             .unwrap();
         assert_eq!(
-            (doc.bytes.clone(), doc.from_cache),
+            (doc.bytes.clone(), doc.from_cache()),
             (new.clone(), false),
             "{case}"
         );
@@ -615,7 +624,7 @@ async fn what_a_servers_validators_get_wrong_never_pins_a_copy() {
         let doc = source::fetch(&u, &Limits::default(), Some(&cache))
             .await
             .unwrap();
-        assert_eq!((doc.bytes.clone(), doc.from_cache), (old.clone(), true));
+        assert_eq!((doc.bytes.clone(), doc.from_cache()), (old.clone(), true));
     }
 }
 
@@ -651,5 +660,5 @@ async fn a_document_that_fails_a_check_is_never_kept() {
     let loaded = sgsync::load(&config, &sgsync::Input::Configured)
         .await
         .unwrap();
-    assert!(loaded.document.from_cache);
+    assert!(loaded.document.from_cache());
 }
